@@ -1,0 +1,360 @@
+//! `jobman build`: plan the jobs, run the ones that are not done, record each one, summarize.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Instant, SystemTime};
+
+use anyhow::Context;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::dirty::{self, Dirty};
+use crate::exec::{self, Launch, Outcome, Supervisor};
+use crate::expr::{Origin, ParamFilter};
+use crate::jobfile::Jobfile;
+use crate::lock::WorkspaceLock;
+use crate::output::{self, Progress, Tone};
+use crate::plan::{self, Job};
+use crate::render::{PlannedJob, Renderer};
+use crate::store::{self, JobRecord, JobStatus, RECORD_FORMAT, STDERR_FILE, STDOUT_FILE, SlotState, Store};
+
+/// What a build may be asked to make.
+pub const TARGETS: &[&str] = &["jobs"];
+
+pub struct BuildOptions {
+    pub jobfile: PathBuf,
+    pub targets: Vec<String>,
+    pub workers: usize,
+    pub fail_fast: bool,
+    pub dry_run: bool,
+    pub force: bool,
+    /// Only the jobs whose params match this expression.
+    pub filter: Option<String>,
+}
+
+/// Exit codes, as ripgrep and just use them.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_JOB_FAILED: i32 = 1;
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
+    let clock = Instant::now();
+    let jobfile = Jobfile::load(&options.jobfile)?;
+    check_targets(&options.targets)?;
+    let planned = select(&jobfile, plan::plan(&jobfile)?, options.filter.as_deref())?;
+    let store = Store::new(jobfile.workspace.jobs.clone());
+    if options.dry_run {
+        let jobs = plan::locate(&store, planned);
+        print_dry_run(&store, &jobs, options.force);
+        return Ok(EXIT_OK);
+    }
+
+    let lock = WorkspaceLock::acquire(&jobfile.workspace.state)?;
+    let jobs = plan::locate(&store, planned);
+    let total = jobs.len();
+    let (pending, cached): (Vec<Job>, Vec<Job>) =
+        jobs.into_iter().partition(|job| options.force || !matches!(job.slot.state, SlotState::Done(_)));
+    if pending.is_empty() {
+        output::status(
+            "Fresh",
+            &format!("{} up to date ({})", plural(total, "job"), output::duration(clock.elapsed().as_secs_f64())),
+        );
+        return Ok(EXIT_OK);
+    }
+    fs::create_dir_all(&store.jobs_dir).with_context(|| format!("cannot create {}", store.jobs_dir.display()))?;
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted)).context("cannot install the Ctrl-C handler")?;
+    }
+    let watchdog = exec::spawn_watchdog(&lock.file).context("cannot start the watchdog process")?;
+    let supervisor = Supervisor::new(Arc::clone(&interrupted), Some(watchdog));
+    let renderer = Renderer::new(&jobfile).map_err(Diagnostics::from)?;
+    let root = &jobfile.root;
+
+    let mut tally = Tally { cached: cached.len(), ..Tally::default() };
+    let progress = Progress::new(pending.len());
+    exec::run_pool(
+        &supervisor,
+        options.workers,
+        pending,
+        |job| run_job(&renderer, &jobfile, &supervisor, job),
+        |finished| {
+            let line = finished.line(root);
+            match finished.status {
+                Some(JobStatus::Done) => tally.ran += 1,
+                Some(JobStatus::Interrupted) | None => tally.interrupted += 1,
+                Some(_) => {
+                    tally.failed.push(finished.summary(root));
+                    if options.fail_fast {
+                        supervisor.stop_accepting();
+                    }
+                }
+            }
+            let shown = !matches!(finished.status, Some(JobStatus::Interrupted) | None);
+            progress.finished(line, shown);
+            progress.message(&finished.name);
+        },
+    );
+    progress.clear();
+    store::sync_filesystem(&store.jobs_dir);
+    let was_interrupted = supervisor.interrupted();
+    drop(supervisor);
+    drop(lock);
+    Ok(tally.report(total, clock.elapsed().as_secs_f64(), was_interrupted))
+}
+
+fn check_targets(targets: &[String]) -> Result<(), Diagnostics> {
+    let mut diagnostics = Diagnostics::default();
+    for target in targets.iter().filter(|t| !TARGETS.contains(&t.as_str())) {
+        diagnostics.push(
+            Diagnostic::new(format!("unknown target `{target}`")).help(
+                did_you_mean(target, TARGETS.iter().copied())
+                    .unwrap_or_else(|| format!("the targets are: {}", TARGETS.join(", "))),
+            ),
+        );
+    }
+    diagnostics.into_result(())
+}
+
+/// The jobs a `--where` expression selects (all of them without one).
+pub fn select(jobfile: &Jobfile, jobs: Vec<PlannedJob>, filter: Option<&str>) -> anyhow::Result<Vec<PlannedJob>> {
+    let Some(text) = filter else { return Ok(jobs) };
+    let names: Vec<&str> = jobfile.params.iter().map(|p| p.name.as_str()).collect();
+    let source = crate::diagnostic::Source { path: "--where".into(), text: text.into() };
+    let filter = ParamFilter::compile(text, &names, &Origin { source: &source, span: 0..text.len() })
+        .map_err(Diagnostics::from)?;
+    let mut selected = Vec::new();
+    for job in jobs {
+        if filter.matches(&job.ingredients.params).map_err(anyhow::Error::msg)? {
+            selected.push(job);
+        }
+    }
+    Ok(selected)
+}
+
+fn print_dry_run(store: &Store, jobs: &[Job], force: bool) {
+    let pending: Vec<&Job> = jobs.iter().filter(|j| force || !matches!(j.slot.state, SlotState::Done(_))).collect();
+    let previous =
+        if pending.iter().any(|j| matches!(j.slot.state, SlotState::Absent)) { store.records() } else { Vec::new() };
+    let current: HashSet<String> = jobs.iter().map(|j| j.planned.key.hex()).collect();
+    println!("would run {} of {}:", pending.len(), plural(jobs.len(), "job"));
+    for job in &pending {
+        let reason =
+            if force { Dirty::Forced } else { dirty::explain(&job.planned, &job.slot.state, &previous, &current) };
+        println!("  {}  {}  {}", job.slot.id, job.planned.name, reason);
+    }
+    println!("up to date: {}", plural(jobs.len() - pending.len(), "job"));
+}
+
+/// A job's end, as the build loop sees it.
+struct Finished {
+    name: String,
+    dir: PathBuf,
+    /// `None` when the job never started (Ctrl-C, --fail-fast).
+    status: Option<JobStatus>,
+    detail: String,
+    seconds: f64,
+}
+
+impl Finished {
+    fn line(&self, root: &Path) -> String {
+        let time = output::duration(self.seconds);
+        match self.status {
+            Some(JobStatus::Done) => output::line(Tone::Good, "Ran", &format!("{} in {time}", self.name)),
+            Some(status) => output::line(
+                Tone::Bad,
+                "Failed",
+                &format!("{} ({}{}) in {time}: {}", self.name, status.as_str(), self.detail, relative(&self.dir, root)),
+            ),
+            None => output::line(Tone::Note, "Skipped", &self.name),
+        }
+    }
+
+    /// The failure as the end-of-build summary shows it: name, why, the tail of its stderr.
+    fn summary(&self, root: &Path) -> String {
+        let log = self.dir.join(STDERR_FILE);
+        let tail = fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = tail.lines().collect();
+        let tail: Vec<String> = lines[lines.len().saturating_sub(5)..].iter().map(|l| format!("      | {l}")).collect();
+        let status = self.status.map_or("", JobStatus::as_str);
+        let mut text = format!("  {} ({status}{})\n    log: {}", self.name, self.detail, relative(&log, root));
+        if !tail.is_empty() {
+            text.push('\n');
+            text.push_str(&tail.join("\n"));
+        }
+        text
+    }
+}
+
+fn relative(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).display().to_string()
+}
+
+#[derive(Default)]
+struct Tally {
+    ran: usize,
+    cached: usize,
+    interrupted: usize,
+    failed: Vec<String>,
+}
+
+impl Tally {
+    fn report(&self, total: usize, seconds: f64, interrupted: bool) -> i32 {
+        if !self.failed.is_empty() {
+            output::failure("Failures", &format!("{}:", plural(self.failed.len(), "job")));
+            for failure in &self.failed {
+                eprintln!("{failure}");
+            }
+        }
+        let summary = format!(
+            "{}: {} ran, {} cached, {} failed{} in {}",
+            plural(total, "job"),
+            self.ran,
+            self.cached,
+            self.failed.len(),
+            if self.interrupted > 0 { format!(", {} interrupted", self.interrupted) } else { String::new() },
+            output::duration(seconds)
+        );
+        if interrupted {
+            output::failure("Interrupted", &summary);
+            EXIT_INTERRUPTED
+        } else if !self.failed.is_empty() {
+            output::failure("Finished", &summary);
+            EXIT_JOB_FAILED
+        } else {
+            output::status("Finished", &summary);
+            EXIT_OK
+        }
+    }
+}
+
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}
+
+/// Runs one job in a fresh folder and writes its record last.
+fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, job: Job) -> Finished {
+    let Job { planned, slot } = job;
+    let mut finished = Finished {
+        name: planned.name.clone(),
+        dir: slot.dir.clone(),
+        status: None,
+        detail: String::new(),
+        seconds: 0.0,
+    };
+    if !supervisor.accepting() {
+        return finished;
+    }
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let (outcome, command) = match prepare(renderer, jobfile, &planned, &slot.id, &slot.dir) {
+        Ok((command, stdout, stderr)) => {
+            let env = vec![
+                ("JOBMAN_JOB_ID", slot.id.clone()),
+                ("JOBMAN_JOB_DIR", slot.dir.display().to_string()),
+                ("JOBMAN_JOB_INDEX", planned.index.to_string()),
+                ("JOBMAN_JOB_NAME", planned.name.clone()),
+            ];
+            let launch =
+                Launch { command: &command, dir: &slot.dir, env, stdout, stderr, timeout: jobfile.job.timeout };
+            (supervisor.run(launch), command)
+        }
+        Err(message) => (Outcome::SpawnFailed(message), planned.ingredients.command.clone()),
+    };
+    let seconds = clock.elapsed().as_secs_f64();
+    let (status, exit_code, signal, message) = match &outcome {
+        Outcome::Exited(0) => match check_results(jobfile, &slot.dir) {
+            Ok(()) => (JobStatus::Done, Some(0), None, None),
+            Err(message) => (JobStatus::Failed, Some(0), None, Some(message)),
+        },
+        Outcome::Exited(code) => (JobStatus::Failed, Some(*code), None, None),
+        Outcome::Signaled(signal) => {
+            (JobStatus::Failed, None, Some(*signal), Some(format!("killed by signal {signal}")))
+        }
+        Outcome::TimedOut => (
+            JobStatus::TimedOut,
+            None,
+            None,
+            jobfile.job.timeout.map(|t| format!("over its timeout of {}", humantime::format_duration(t))),
+        ),
+        Outcome::Interrupted => (JobStatus::Interrupted, None, None, None),
+        Outcome::SpawnFailed(message) => (JobStatus::Failed, Some(127), None, Some(message.clone())),
+    };
+    let record = JobRecord {
+        format: RECORD_FORMAT,
+        key: planned.key.hex(),
+        id: slot.id.clone(),
+        name: planned.name.clone(),
+        status,
+        exit_code,
+        signal,
+        message: message.clone(),
+        command,
+        started: humantime::format_rfc3339_seconds(started).to_string(),
+        ended: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        duration_secs: (seconds * 1000.0).round() / 1000.0,
+        host: hostname(),
+        jobman_version: env!("CARGO_PKG_VERSION").to_string(),
+        ingredients: planned.ingredients,
+    };
+    let status = match store::write_record(&slot.dir, &record) {
+        Ok(()) => status,
+        Err(e) => {
+            finished.detail = format!(": cannot write its record: {e}");
+            finished.status = Some(JobStatus::Failed);
+            finished.seconds = seconds;
+            return finished;
+        }
+    };
+    finished.status = Some(status);
+    finished.seconds = seconds;
+    finished.detail = match (message, exit_code) {
+        (Some(message), _) => format!(": {message}"),
+        (None, Some(code)) if status != JobStatus::Done => format!(", exit code {code}"),
+        _ => String::new(),
+    };
+    finished
+}
+
+/// A fresh folder with the rendered files, and the log files; the rendered command.
+fn prepare(
+    renderer: &Renderer<'_>,
+    _jobfile: &Jobfile,
+    job: &PlannedJob,
+    id: &str,
+    dir: &Path,
+) -> Result<(String, fs::File, fs::File), String> {
+    store::reset_dir(dir).map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
+    let materialized = renderer.materialize(job, id, dir).map_err(|d| Diagnostics::from(d).to_string())?;
+    for (target, text) in &materialized.files {
+        let path = dir.join(target);
+        if let Some(parent) = path.parent().filter(|p| *p != dir) {
+            fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let open = |name: &str| fs::File::create(dir.join(name)).map_err(|e| format!("cannot create {name}: {e}"));
+    Ok((materialized.command, open(STDOUT_FILE)?, open(STDERR_FILE)?))
+}
+
+/// A job that exited 0 is done only if its declared results file exists and parses.
+fn check_results(jobfile: &Jobfile, dir: &Path) -> Result<(), String> {
+    let Some(results) = &jobfile.job.results else { return Ok(()) };
+    let name = results.get_ref();
+    let text = fs::read_to_string(dir.join(name)).map_err(|_| format!("results file {name} is missing"))?;
+    let parsed = if name.ends_with(".json") {
+        serde_json::from_str::<serde_json::Value>(&text).map(|_| ()).map_err(|e| e.to_string())
+    } else if name.ends_with(".toml") {
+        toml::from_str::<toml::Table>(&text).map(|_| ()).map_err(|e| e.message().to_string())
+    } else {
+        Ok(())
+    };
+    parsed.map_err(|e| format!("results file {name} does not parse: {e}"))
+}
+
+fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+}

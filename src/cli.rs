@@ -1,0 +1,72 @@
+//! The command line: clap types stay here; each subcommand becomes a call into one operation.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::build::{BuildOptions, build};
+use crate::status::{StatusOptions, status};
+
+#[derive(Parser)]
+#[command(name = "jobman", version, about = "Run experiment sweeps the way make builds files.", long_about = None)]
+pub struct Cli {
+    /// The Jobfile to use.
+    #[arg(short = 'f', long = "file", global = true, default_value = "Jobfile.toml", value_name = "PATH")]
+    jobfile: PathBuf,
+
+    /// Print only failures and the summary.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build targets: run the jobs that are not done (`jobs`; no target builds everything).
+    Build {
+        /// What to build: `jobs`.
+        targets: Vec<String>,
+        /// How many jobs run at once [default: number of cores].
+        #[arg(short = 'j', long = "jobs", value_name = "N")]
+        workers: Option<usize>,
+        /// Stop starting new jobs after the first failure.
+        #[arg(long)]
+        fail_fast: bool,
+        /// Print what would run and why; run nothing.
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+        /// Rerun the selected jobs even when they are done.
+        #[arg(long)]
+        force: bool,
+        /// Only the jobs whose params match this expression, e.g. 'lr < 0.1 and seed == 0'.
+        #[arg(long = "where", value_name = "EXPR")]
+        filter: Option<String>,
+    },
+    /// Show how many jobs are done, failed or pending.
+    Status {
+        /// One line per job.
+        #[arg(long)]
+        jobs: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Internal: the per-build process that stops jobs when jobman dies.
+    #[command(name = "__watchdog", hide = true)]
+    Watchdog,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    crate::output::set_quiet(cli.quiet);
+    match cli.command {
+        Command::Build { targets, workers, fail_fast, dry_run, force, filter } => {
+            let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+            build(&BuildOptions { jobfile: cli.jobfile, targets, workers, fail_fast, dry_run, force, filter })
+        }
+        Command::Status { jobs, json } => status(&StatusOptions { jobfile: cli.jobfile, jobs, json }),
+        Command::Watchdog => Ok(crate::exec::watchdog_main()),
+    }
+}

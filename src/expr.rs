@@ -1,0 +1,64 @@
+//! Expressions over a job's parameters (`where = "lr < 0.1 and hidden > 8"`), in minijinja's
+//! expression language, checked against the declared parameter names before they run.
+
+use std::ops::Range;
+use std::sync::LazyLock;
+
+use minijinja::{Environment, Expression, UndefinedBehavior, Value};
+
+use crate::diagnostic::{Diagnostic, Source, did_you_mean};
+
+static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_debug(true);
+    env
+});
+
+/// A compiled filter over parameters.
+pub struct ParamFilter {
+    expression: Expression<'static, 'static>,
+    text: String,
+}
+
+/// Where an expression came from, for diagnostics: the file and the span of its text.
+pub struct Origin<'a> {
+    pub source: &'a Source,
+    pub span: Range<usize>,
+}
+
+impl ParamFilter {
+    /// Compiles `text`, refusing names that are not parameters (with a "did you mean").
+    pub fn compile(text: &str, param_names: &[&str], origin: &Origin<'_>) -> Result<ParamFilter, Diagnostic> {
+        let expression = ENVIRONMENT.compile_expression_owned(text.to_string()).map_err(|e| {
+            Diagnostic::new(format!("invalid expression `{text}`"))
+                .at(origin.source, origin.span.clone(), e.detail().unwrap_or("syntax error").to_string())
+                .help("write a Jinja expression such as `lr < 0.1 and not (hidden == 64)`")
+        })?;
+        let mut used: Vec<String> = expression.undeclared_variables(true).into_iter().collect();
+        used.sort();
+        for name in used {
+            let known = param_names
+                .iter()
+                .any(|p| *p == name || p.starts_with(&format!("{name}.")) || name.starts_with(&format!("{p}.")));
+            if !known {
+                let top = name.split('.').next().unwrap_or(&name);
+                let help = did_you_mean(&name, param_names.iter().copied())
+                    .or_else(|| did_you_mean(top, param_names.iter().copied()))
+                    .unwrap_or_else(|| format!("the parameters are: {}", param_names.join(", ")));
+                return Err(Diagnostic::new(format!("unknown parameter `{name}` in `{text}`"))
+                    .at(origin.source, origin.span.clone(), "not a parameter of this Jobfile")
+                    .help(help));
+            }
+        }
+        Ok(ParamFilter { expression, text: text.to_string() })
+    }
+
+    /// Whether a job with these parameters (a nested object) passes the filter.
+    pub fn matches(&self, params: &serde_json::Value) -> Result<bool, String> {
+        self.expression
+            .eval(Value::from(minijinja::value::Serde(params)))
+            .map(|v| v.is_true())
+            .map_err(|e| format!("`{}` failed: {e}", self.text))
+    }
+}

@@ -1,0 +1,51 @@
+//! jobman: experiment sweeps built the way make builds files.
+//!
+//! Modules in the order data flows (see docs/ARCHITECTURE.md):
+//! - [`jobfile`]: `Jobfile.toml` → validated [`jobfile::Jobfile`], every mistake a [`diagnostic`].
+//! - [`sweep`]: parameters → one [`sweep::ParamSet`] per job; [`expr`] evaluates `where` filters.
+//! - [`render`]: templates, command and name of each job, and its key ([`job_key`]).
+//! - [`plan`]: all jobs rendered, keyed and located in the [`store`] (one folder per job).
+//! - [`exec`]: the local worker pool, process groups, timeouts, Ctrl-C and the watchdog.
+//! - [`build`], [`status`]: the user operations; [`dirty`] says why a job reruns.
+//! - [`cli`]: argument parsing; [`output`]: status lines and progress; [`lock`]: one build at a time.
+
+pub mod build;
+pub mod cli;
+pub mod diagnostic;
+pub mod dirty;
+pub mod exec;
+pub mod expr;
+pub mod job_key;
+pub mod jobfile;
+pub mod lock;
+pub mod output;
+pub mod plan;
+pub mod render;
+pub mod status;
+pub mod store;
+pub mod sweep;
+
+/// Exit code for a bad input or jobman unable to proceed.
+pub const EXIT_ERROR: i32 = 2;
+
+/// Runs jobman with these arguments and returns the exit code; errors are printed here.
+pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
+    use clap::Parser;
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_ERROR } else { 0 };
+        }
+    };
+    match cli::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            match error.downcast_ref::<diagnostic::Diagnostics>() {
+                Some(diagnostics) => eprintln!("{diagnostics}"),
+                None => eprintln!("{}", output::line(output::Tone::Bad, "error", &format!("{error:#}")).trim_start()),
+            }
+            EXIT_ERROR
+        }
+    }
+}

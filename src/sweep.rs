@@ -1,0 +1,260 @@
+//! Stage 2: expand the Jobfile's parameters into one [`ParamSet`] per job, in a documented,
+//! deterministic order.
+//!
+//! Order: the Cartesian product of the axes in declaration order, the first axis varying slowest
+//! (as nested `for` loops written top to bottom). A `zip` group is one axis placed where its first
+//! member is declared. Then the `where` filter, then the `include` points in the order written.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::expr::{Origin, ParamFilter};
+use crate::jobfile::Jobfile;
+
+/// The parameters of one job: flat dotted names in declaration order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamSet(pub Vec<(String, Value)>);
+
+impl ParamSet {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Nested object (`model.width` becomes `{"model": {"width": …}}`): what templates and the
+    /// params file see.
+    pub fn nested(&self) -> Value {
+        let mut root = Map::new();
+        for (name, value) in &self.0 {
+            let mut table = &mut root;
+            let mut parts = name.split('.').peekable();
+            while let Some(part) = parts.next() {
+                if parts.peek().is_none() {
+                    table.insert(part.to_string(), value.clone());
+                } else {
+                    let entry = table.entry(part.to_string()).or_insert_with(|| Value::Object(Map::new()));
+                    if !entry.is_object() {
+                        *entry = Value::Object(Map::new());
+                    }
+                    table = entry.as_object_mut().expect("made an object above");
+                }
+            }
+        }
+        Value::Object(root)
+    }
+
+    /// `hidden=8 lr=0.01`, for messages.
+    pub fn describe(&self) -> String {
+        self.0.iter().map(|(n, v)| format!("{n}={}", display_value(v))).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// A value as a user would write it in a message: strings without quotes.
+pub fn display_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Expands the sweep. Fails with diagnostics on zip length mismatches, filter errors,
+/// incomplete include points and duplicate points.
+pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
+    let mut diagnostics = Diagnostics::default();
+    let source = &jobfile.source;
+    let swept: Vec<usize> = (0..jobfile.params.len()).filter(|&i| jobfile.params[i].swept).collect();
+
+    // Dimensions of the product: lists of parameter indices that advance together.
+    let mut dimensions: Vec<Vec<usize>> = Vec::new();
+    let mut zipped: HashMap<usize, usize> = HashMap::new();
+    for group in &jobfile.sweep.zip {
+        let members: Vec<usize> =
+            group.get_ref().iter().filter_map(|name| jobfile.params.iter().position(|p| &p.name == name)).collect();
+        let lengths: Vec<usize> = members.iter().map(|&i| jobfile.params[i].values.len()).collect();
+        if lengths.windows(2).any(|w| w[0] != w[1]) {
+            let detail = members
+                .iter()
+                .map(|&i| format!("{} has {}", jobfile.params[i].name, jobfile.params[i].values.len()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            diagnostics.push(
+                Diagnostic::new("zipped parameters must have the same number of values")
+                    .at(source, group.span(), detail)
+                    .help("give each parameter of a zip group as many values as the others"),
+            );
+        }
+        for &member in &members {
+            if let Some(previous) = zipped.insert(member, dimensions.len())
+                && previous != dimensions.len()
+            {
+                diagnostics.push(
+                    Diagnostic::new(format!("`{}` is in two zip groups", jobfile.params[member].name)).at(
+                        source,
+                        group.span(),
+                        "a parameter may be zipped with one group only",
+                    ),
+                );
+            }
+        }
+        dimensions.push(members);
+    }
+    // Place each dimension at its first declared member; unzipped axes are dimensions of their own.
+    let mut ordered: Vec<Vec<usize>> = Vec::new();
+    for &i in &swept {
+        match zipped.get(&i) {
+            Some(&d) => {
+                if dimensions[d].iter().min() == Some(&i) {
+                    ordered.push(dimensions[d].clone());
+                }
+            }
+            None => ordered.push(vec![i]),
+        }
+    }
+    for &i in zipped.keys() {
+        if !jobfile.params[i].swept {
+            diagnostics.push(
+                Diagnostic::new(format!("`{}` is a constant and cannot be zipped", jobfile.params[i].name)).at(
+                    source,
+                    jobfile.params[i].span.clone(),
+                    "expected a list of values",
+                ),
+            );
+        }
+    }
+
+    let names: Vec<&str> = jobfile.params.iter().map(|p| p.name.as_str()).collect();
+    let filter = jobfile.sweep.filter.as_ref().and_then(|text| {
+        let origin = Origin { source, span: text.span() };
+        ParamFilter::compile(text.get_ref(), &names, &origin).map_err(|d| diagnostics.push(d)).ok()
+    });
+    if !diagnostics.is_empty() {
+        return Err(diagnostics);
+    }
+
+    let mut points = Vec::new();
+    let lengths: Vec<usize> = ordered.iter().map(|d| jobfile.params[d[0]].values.len()).collect();
+    let total: usize = lengths.iter().product();
+    let mut position = vec![0usize; ordered.len()];
+    for _ in 0..total {
+        let mut chosen: Vec<usize> = vec![0; jobfile.params.len()];
+        for (dimension, &at) in ordered.iter().zip(&position) {
+            for &param in dimension {
+                chosen[param] = at;
+            }
+        }
+        let set = ParamSet(
+            jobfile.params.iter().zip(&chosen).map(|(p, &at)| (p.name.clone(), p.values[at].clone())).collect(),
+        );
+        let keep = match &filter {
+            Some(filter) => filter.matches(&set.nested()).map_err(|message| {
+                let text = jobfile.sweep.filter.as_ref().expect("a filter has its text");
+                Diagnostic::new(format!("the `where` filter failed for {}", set.describe())).at(
+                    source,
+                    text.span(),
+                    message,
+                )
+            })?,
+            None => true,
+        };
+        if keep {
+            points.push(set);
+        }
+        // The odometer: the last dimension turns fastest.
+        for d in (0..position.len()).rev() {
+            position[d] += 1;
+            if position[d] < lengths[d] {
+                break;
+            }
+            position[d] = 0;
+        }
+    }
+
+    for include in &jobfile.sweep.include {
+        let given = include.get_ref();
+        let missing: Vec<&str> = swept
+            .iter()
+            .map(|&i| jobfile.params[i].name.as_str())
+            .filter(|name| !given.iter().any(|(n, _)| n == name))
+            .collect();
+        if !missing.is_empty() {
+            diagnostics.push(
+                Diagnostic::new("an `include` point must give every swept parameter")
+                    .at(source, include.span(), format!("missing {}", missing.join(", ")))
+                    .help("constants may be left out; they take their declared value"),
+            );
+            continue;
+        }
+        let set = ParamSet(
+            jobfile
+                .params
+                .iter()
+                .map(|p| {
+                    let value = given
+                        .iter()
+                        .find(|(n, _)| *n == p.name)
+                        .map_or_else(|| p.values[0].clone(), |(_, v)| v.clone());
+                    (p.name.clone(), value)
+                })
+                .collect(),
+        );
+        points.push(set);
+    }
+
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (index, set) in points.iter().enumerate() {
+        if let Some(first) = seen.insert(set.nested().to_string(), index) {
+            diagnostics.push(
+                Diagnostic::new(format!("jobs {first} and {index} have the same parameters: {}", set.describe()))
+                    .help("remove the repeated value from its axis or the repeated `include` point"),
+            );
+        }
+    }
+    diagnostics.into_result(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::diagnostic::Source;
+
+    fn sweep(text: &str) -> Result<Vec<String>, Diagnostics> {
+        let source =
+            Source { path: "Jobfile.toml".into(), text: format!("{text}\n[job]\ncommand = \"true\"\n").into() };
+        let jobfile = crate::jobfile::parse(&source, Path::new("/w/Jobfile.toml"), Path::new("/w"))?;
+        Ok(expand(&jobfile)?.iter().map(ParamSet::describe).collect())
+    }
+
+    #[test]
+    fn the_product_follows_declaration_order_first_axis_slowest() {
+        let points = sweep("[params]\nb = [1, 2]\na = [\"x\", \"y\"]\nc = 0").unwrap();
+        assert_eq!(points, ["b=1 a=x c=0", "b=1 a=y c=0", "b=2 a=x c=0", "b=2 a=y c=0"]);
+    }
+
+    #[test]
+    fn zip_groups_advance_together_filter_and_include_apply() {
+        let points = sweep(
+            "[params]\nh = [1, 2, 3]\ns = [0, 1]\nb = [10, 20, 30]\n[sweep]\nzip = [[\"h\", \"b\"]]\nwhere = \"not (h == 2 and s == 1)\"\ninclude = [{ h = 9, s = 9, b = 9 }]",
+        )
+        .unwrap();
+        assert_eq!(
+            points,
+            ["h=1 s=0 b=10", "h=1 s=1 b=10", "h=2 s=0 b=20", "h=3 s=0 b=30", "h=3 s=1 b=30", "h=9 s=9 b=9"]
+        );
+    }
+
+    #[test]
+    fn duplicate_points_name_both_jobs() {
+        let error = sweep("[params]\nh = [1, 1]").unwrap_err().to_string();
+        assert!(error.contains("jobs 0 and 1 have the same parameters: h=1"), "{error}");
+    }
+
+    #[test]
+    fn unknown_names_in_the_filter_get_a_suggestion() {
+        let error = sweep("[params]\nhidden = [1, 2]\n[sweep]\nwhere = \"hiden > 1\"").unwrap_err().to_string();
+        assert!(error.contains("unknown parameter `hiden`"), "{error}");
+        assert!(error.contains("did you mean `hidden`?"), "{error}");
+    }
+}
