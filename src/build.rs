@@ -52,6 +52,8 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     }
 
     let lock = WorkspaceLock::acquire(&jobfile.workspace.state)?;
+    let registry = jobfile.workspace.state.join("running");
+    exec::stop_leftover_jobs(&registry, &store.jobs_dir);
     let jobs = plan::locate(&store, planned);
     let total = jobs.len();
     let (pending, cached): (Vec<Job>, Vec<Job>) =
@@ -69,7 +71,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&interrupted)).context("cannot install the Ctrl-C handler")?;
     }
-    let watchdog = exec::spawn_watchdog(&lock.file).context("cannot start the watchdog process")?;
+    let watchdog = exec::spawn_watchdog(&lock.file, &registry).context("cannot start the watchdog process")?;
     let supervisor = Supervisor::new(Arc::clone(&interrupted), Some(watchdog));
     let renderer = Renderer::new(&jobfile).map_err(Diagnostics::from)?;
     let root = &jobfile.root;

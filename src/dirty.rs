@@ -117,13 +117,18 @@ fn closest(job: &PlannedJob, previous: &[JobRecord], current: &HashSet<String>) 
 /// Every ingredient that differs from `old` to `new`.
 pub fn changes(old: &KeyIngredients, new: &KeyIngredients) -> Vec<Change> {
     let mut out = param_changes(&flat(&old.params), &flat(&new.params));
+    // Templates that print params render differently when a param changes; naming them then
+    // says nothing more.
+    let params_changed = !out.is_empty();
     if old.format != new.format {
         out.push(Change::KeyFormat);
     }
     for (target, hash) in &new.templates {
         match old.templates.get(target) {
             None => out.push(Change::Template { target: target.clone(), change: "added" }),
-            Some(h) if h != hash => out.push(Change::Template { target: target.clone(), change: "changed" }),
+            Some(h) if h != hash && !params_changed => {
+                out.push(Change::Template { target: target.clone(), change: "changed" })
+            }
             _ => {}
         }
     }
