@@ -82,7 +82,7 @@ impl<'j> Renderer<'j> {
     /// Renders one job with placeholders and computes its key.
     pub fn plan(&self, index: usize, params: ParamSet) -> Result<PlannedJob, Diagnostic> {
         let nested = params.nested();
-        let name = match &self.jobfile.job.name {
+        let mut name = match &self.jobfile.job.name {
             Some(_) => {
                 self.render_string("job.name", &context(&nested, JobContext::new(index, String::new(), None)))?
             }
@@ -94,8 +94,10 @@ impl<'j> Renderer<'j> {
                 .collect::<Vec<_>>()
                 .join(","),
         };
-        let job = JobContext::new(index, name.clone(), None);
-        let ctx = context(&nested, job);
+        if name.is_empty() {
+            name = format!("job{index}");
+        }
+        let ctx = context(&nested, JobContext::new(index, name.clone(), None));
         let files = self.render_files(&ctx)?;
         let command = self.render_string("job.command", &ctx)?;
         let mut inputs = BTreeMap::new();
@@ -135,8 +137,8 @@ impl<'j> Renderer<'j> {
 
     /// Renders a planned job's files and command with its real id and folder.
     pub fn materialize(&self, job: &PlannedJob, id: &str, dir: &Path) -> Result<Materialized, Diagnostic> {
-        let context = JobContext::new(job.index, job.name.clone(), Some((id.to_string(), dir.display().to_string())));
-        let ctx = context_of(&job.ingredients.params, context);
+        let located = JobContext::new(job.index, job.name.clone(), Some((id.to_string(), dir.display().to_string())));
+        let ctx = context(&job.ingredients.params, located);
         let mut files = self.render_files(&ctx)?;
         if let Some(params_file) = &self.jobfile.job.params_file {
             files.push((
@@ -353,10 +355,6 @@ impl Object for JobContext {
 }
 
 fn context(params: &serde_json::Value, job: JobContext) -> Value {
-    context_of(params, job)
-}
-
-fn context_of(params: &serde_json::Value, job: JobContext) -> Value {
     let mut map: BTreeMap<String, Value> = BTreeMap::new();
     if let Some(object) = params.as_object() {
         for (k, v) in object {
