@@ -79,7 +79,7 @@ impl fmt::Display for Diagnostics {
         let renderer = if crate::output::color_enabled_stderr() { Renderer::styled() } else { Renderer::plain() };
         for (i, diagnostic) in self.0.iter().enumerate() {
             if i > 0 {
-                writeln!(f)?;
+                writeln!(f, "\n")?;
             }
             let title = Level::ERROR.primary_title(diagnostic.message.as_str());
             let first = match &diagnostic.location {

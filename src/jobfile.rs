@@ -4,7 +4,7 @@
 //! is collected, with its line and column, before anything runs.
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -134,6 +134,30 @@ pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagn
     let templates = walker.templates(document.get("template"));
     let job = walker.job(document.get("job"));
 
+    if let Some(filter) = &sweep.filter {
+        let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+        let origin = crate::expr::Origin { source, span: filter.span() };
+        if let Err(diagnostic) = crate::expr::ParamFilter::compile(filter.get_ref(), &names, &origin) {
+            walker.error(diagnostic);
+        }
+    }
+    // Targets without template syntax can be checked now rather than when the first job renders.
+    for template in &templates {
+        let target = template.target.get_ref();
+        let params_file = job.as_ref().and_then(|j| j.params_file.as_ref());
+        if !target.contains('{')
+            && let Some(problem) = target_problem(target, params_file)
+        {
+            walker.error(Diagnostic::new(format!("template target `{target}` is refused")).at(
+                source,
+                template.target.span(),
+                problem,
+            ));
+        }
+    }
+
+    // Shown in the order they stand in the file.
+    walker.diagnostics.0.sort_by_key(|d| d.location.as_ref().map_or(0, |l| l.1.start));
     let job = match job {
         Some(job) => job,
         None => {
@@ -571,6 +595,25 @@ impl Walker<'_> {
             timeout,
         })
     }
+}
+
+/// Why a template target is not allowed, if it is not: it must stay inside the job folder and
+/// leave jobman's own files alone.
+pub fn target_problem(target: &str, params_file: Option<&Spanned<String>>) -> Option<String> {
+    let path = Path::new(target);
+    if target.is_empty() {
+        return Some("the target is empty".into());
+    }
+    if !path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return Some("a target must stay inside the job folder (no `..`, not absolute)".into());
+    }
+    let reserved = crate::store::RESERVED_FILES.iter().copied().chain(params_file.map(|f| f.get_ref().as_str()));
+    for name in reserved {
+        if path == Path::new(name) {
+            return Some(format!("`{name}` is written by jobman itself"));
+        }
+    }
+    None
 }
 
 fn kind(value: &DeValue<'_>) -> &'static str {

@@ -5,7 +5,7 @@
 //! renders again with the real values.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Component, Path};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use minijinja::value::{Enumerator, Object, Serde};
@@ -14,7 +14,6 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 use crate::diagnostic::{Diagnostic, Source, did_you_mean};
 use crate::job_key::{JobKey, KEY_FORMAT, KeyIngredients, content_hash};
 use crate::jobfile::Jobfile;
-use crate::store::RESERVED_FILES;
 use crate::sweep::ParamSet;
 
 const ID_PLACEHOLDER: &str = "<job.id>";
@@ -158,7 +157,7 @@ impl<'j> Renderer<'j> {
         for (i, spec) in self.jobfile.templates.iter().enumerate() {
             let src = self.render_string(&format!("template.{i}.src"), ctx)?;
             let target = self.render_string(&format!("template.{i}.target"), ctx)?;
-            if let Some(problem) = target_problem(&target, self.jobfile) {
+            if let Some(problem) = crate::jobfile::target_problem(&target, self.jobfile.job.params_file.as_ref()) {
                 return Err(Diagnostic::new(format!("template target `{target}` is refused")).at(
                     &self.jobfile.source,
                     spec.target.span(),
@@ -213,7 +212,16 @@ impl<'j> Renderer<'j> {
     }
 
     fn jobfile_error(&self, error: &minijinja::Error, span: std::ops::Range<usize>) -> Diagnostic {
-        let help = self.undefined_help(error, "");
+        // Narrow the span to the failing part when the TOML string holds the template verbatim.
+        let text = &self.jobfile.source.text;
+        let inner = span.start + 1..span.end.saturating_sub(1);
+        let (span, snippet) = match (error.range(), error.template_source(), text.get(inner.clone())) {
+            (Some(range), Some(template), Some(written)) if written == template && range.end <= template.len() => {
+                (inner.start + range.start..inner.start + range.end, &template[range])
+            }
+            _ => (span, ""),
+        };
+        let help = self.undefined_help(error, snippet);
         Diagnostic::new(format!("cannot render this Jobfile string: {}", kind_message(error)))
             .at(&self.jobfile.source, span, error.detail().unwrap_or("here").to_string())
             .help_opt(help)
@@ -280,24 +288,6 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
     let mut hasher = blake3::Hasher::new();
     hasher.update_reader(std::fs::File::open(path)?)?;
     Ok(hasher.finalize().to_hex().to_string())
-}
-
-/// Why a template target is not allowed, if it is not.
-fn target_problem(target: &str, jobfile: &Jobfile) -> Option<String> {
-    let path = Path::new(target);
-    if target.is_empty() {
-        return Some("the target is empty".into());
-    }
-    if !path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
-        return Some("a target must stay inside the job folder (no `..`, not absolute)".into());
-    }
-    let reserved = RESERVED_FILES.iter().copied().chain(jobfile.job.params_file.as_ref().map(|f| f.get_ref().as_str()));
-    for name in reserved {
-        if path == Path::new(name) {
-            return Some(format!("`{name}` is written by jobman itself"));
-        }
-    }
-    None
 }
 
 fn kind_message(error: &minijinja::Error) -> String {
