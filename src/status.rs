@@ -28,6 +28,8 @@ struct Summary {
     total: usize,
     done: usize,
     failed: usize,
+    timed_out: usize,
+    interrupted: usize,
     pending: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     jobs: Option<Vec<JobLine>>,
@@ -44,16 +46,22 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
             name: job.planned.name,
             status: match job.slot.state {
                 SlotState::Done(_) => "done",
-                SlotState::NotDone(record) => record.status.as_str(),
+                SlotState::NotDone(record) => record.status.key(),
                 SlotState::Incomplete | SlotState::Absent => "pending",
             },
             params: job.planned.ingredients.params,
         })
         .collect();
     let count = |status: &str| lines.iter().filter(|l| l.status == status).count();
-    let done = count("done");
-    let pending = count("pending");
-    let summary = Summary { total: lines.len(), done, failed: lines.len() - done - pending, pending, jobs: None };
+    let summary = Summary {
+        total: lines.len(),
+        done: count("done"),
+        failed: count("failed"),
+        timed_out: count("timed_out"),
+        interrupted: count("interrupted"),
+        pending: count("pending"),
+        jobs: None,
+    };
     if options.json {
         let summary = Summary { jobs: options.jobs.then_some(lines), ..summary };
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -63,15 +71,18 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
         let width = lines.iter().map(|l| l.name.len()).max().unwrap_or(4).max(4);
         println!("{:<14}{:<width$}  STATUS", "ID", "NAME");
         for line in &lines {
-            println!("{:<14}{:<width$}  {}", line.id, line.name, line.status);
+            println!("{:<14}{:<width$}  {}", line.id, line.name, line.status.replace('_', " "));
         }
     }
-    println!(
-        "{}: {} done, {} failed, {} pending",
-        plural(summary.total, "job"),
-        summary.done,
-        summary.failed,
-        summary.pending
-    );
+    let mut parts = vec![format!("{} done", summary.done)];
+    for (n, what) in
+        [(summary.failed, "failed"), (summary.timed_out, "timed out"), (summary.interrupted, "interrupted")]
+    {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    parts.push(format!("{} pending", summary.pending));
+    println!("{}: {}", plural(summary.total, "job"), parts.join(", "));
     Ok(0)
 }

@@ -31,6 +31,17 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    /// The name in records and JSON output.
+    pub fn key(self) -> &'static str {
+        match self {
+            JobStatus::Done => "done",
+            JobStatus::Failed => "failed",
+            JobStatus::TimedOut => "timed_out",
+            JobStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// The name in messages.
     pub fn as_str(self) -> &'static str {
         match self {
             JobStatus::Done => "done",
