@@ -82,18 +82,22 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
         &supervisor,
         options.workers,
         pending,
-        |job| run_job(&renderer, &jobfile, &supervisor, job),
+        |job| {
+            let finished = run_job(&renderer, &jobfile, &supervisor, job);
+            // Decided on the worker, before it takes the next job.
+            if options.fail_fast
+                && matches!(finished.status, Some(s) if s != JobStatus::Done && s != JobStatus::Interrupted)
+            {
+                supervisor.stop_accepting();
+            }
+            finished
+        },
         |finished| {
             let line = finished.line(root);
             match finished.status {
                 Some(JobStatus::Done) => tally.ran += 1,
                 Some(JobStatus::Interrupted) | None => tally.interrupted += 1,
-                Some(_) => {
-                    tally.failed.push(finished.summary(root));
-                    if options.fail_fast {
-                        supervisor.stop_accepting();
-                    }
-                }
+                Some(_) => tally.failed.push(finished.summary(root)),
             }
             let shown = !matches!(finished.status, Some(JobStatus::Interrupted) | None);
             progress.finished(line, shown);
@@ -178,7 +182,7 @@ impl Finished {
     /// The failure as the end-of-build summary shows it: name, why, the tail of its stderr.
     fn summary(&self, root: &Path) -> String {
         let log = self.dir.join(STDERR_FILE);
-        let tail = fs::read_to_string(&log).unwrap_or_default();
+        let tail = read_tail(&log, 4096);
         let lines: Vec<&str> = tail.lines().collect();
         let tail: Vec<String> = lines[lines.len().saturating_sub(5)..].iter().map(|l| format!("      | {l}")).collect();
         let status = self.status.map_or("", JobStatus::as_str);
@@ -189,6 +193,21 @@ impl Finished {
         }
         text
     }
+}
+
+/// The last `bytes` of a file (a failed job's log may be huge), as text.
+fn read_tail(path: &Path, bytes: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = fs::File::open(path) else { return String::new() };
+    let length = file.metadata().map_or(0, |m| m.len());
+    if length > bytes && file.seek(SeekFrom::Start(length - bytes)).is_err() {
+        return String::new();
+    }
+    let mut buffer = Vec::new();
+    let _ = file.take(bytes).read_to_end(&mut buffer);
+    let text = String::from_utf8_lossy(&buffer).into_owned();
+    // A cut first line is noise.
+    if length > bytes { text.split_once('\n').map_or(text.clone(), |(_, rest)| rest.to_string()) } else { text }
 }
 
 fn relative(path: &Path, root: &Path) -> String {

@@ -117,8 +117,8 @@ fn closest(job: &PlannedJob, previous: &[JobRecord], current: &HashSet<String>) 
 /// Every ingredient that differs from `old` to `new`.
 pub fn changes(old: &KeyIngredients, new: &KeyIngredients) -> Vec<Change> {
     let mut out = param_changes(&flat(&old.params), &flat(&new.params));
-    // Templates that print params render differently when a param changes; naming them then
-    // says nothing more.
+    // Templates and commands that print params render differently when a param changes; naming
+    // them then says nothing more.
     let params_changed = !out.is_empty();
     if old.format != new.format {
         out.push(Change::KeyFormat);
@@ -135,7 +135,7 @@ pub fn changes(old: &KeyIngredients, new: &KeyIngredients) -> Vec<Change> {
     for target in old.templates.keys().filter(|t| !new.templates.contains_key(*t)) {
         out.push(Change::Template { target: target.clone(), change: "removed" });
     }
-    if old.command != new.command {
+    if old.command != new.command && !params_changed {
         out.push(Change::Command { old: old.command.clone(), new: new.command.clone() });
     }
     if old.params_file != new.params_file {

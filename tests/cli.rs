@@ -1,0 +1,1333 @@
+//! End-to-end tests: the real `jobman` binary, run in a temporary project built by [`Project`].
+//!
+//! Which jobs ran is observed, never taken from jobman's output: job commands append their name
+//! to `ran.log` in the project folder (two levels above the job folder), and [`Project::ran`]
+//! reads it. Waits poll against a deadline.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
+use predicates::prelude::*;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// The usual job command: record that the job ran.
+const RECORD_RUN: &str = "echo {{job.name}} >> ../../ran.log";
+
+/// The same, with a command text that does not change with the params.
+const RECORD_BY_ENV: &str = "echo $JOBMAN_JOB_NAME >> ../../ran.log";
+
+/// Environment variables tests set on purpose; removed from every run so the suite is hermetic.
+const TEST_VARS: &[&str] = &["MY_VAR", "OTHER_VAR", "JOB_SLEEP", "FAIL", "WRITE_RESULTS"];
+
+/// A project folder: a Jobfile, templates, input files, and the jobs' logs.
+struct Project {
+    dir: TempDir,
+}
+
+impl Project {
+    fn new() -> Project {
+        Project { dir: tempfile::Builder::new().prefix("jobman-test-").tempdir().expect("a temp dir") }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn jobfile(&self, text: &str) -> &Self {
+        self.file("Jobfile.toml", text)
+    }
+
+    fn template(&self, name: &str, text: &str) -> &Self {
+        self.file(&format!("templates/{name}"), text)
+    }
+
+    fn file(&self, path: &str, text: &str) -> &Self {
+        let path = self.path().join(path);
+        fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create folder");
+        fs::write(&path, text).expect("write file");
+        self
+    }
+
+    fn read(&self, path: &str) -> Option<String> {
+        fs::read_to_string(self.path().join(path)).ok()
+    }
+
+    /// `jobman ARGS` in the project folder, without colours and without the test variables.
+    fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut cmd = cargo_bin_cmd!("jobman");
+        cmd.current_dir(self.path()).args(args).env("NO_COLOR", "1").timeout(Duration::from_secs(60));
+        for var in TEST_VARS {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    fn build(&self, args: &[&str]) -> Output {
+        self.build_with(args, &[])
+    }
+
+    fn build_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = self.cmd(&[&["build"], args].concat());
+        cmd.envs(env.iter().copied());
+        cmd.output().expect("jobman runs")
+    }
+
+    /// `jobman build ARGS` started in the background, for tests that signal it.
+    fn spawn_build(&self, args: &[&str], env: &[(&str, &str)]) -> Background {
+        let mut cmd = Command::new(cargo_bin("jobman"));
+        cmd.current_dir(self.path())
+            .arg("build")
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for var in TEST_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.envs(env.iter().copied());
+        Background(cmd.spawn().expect("jobman starts"))
+    }
+
+    /// The lines of a log in the project folder, in the order written.
+    fn lines(&self, log: &str) -> Vec<String> {
+        self.read(log).unwrap_or_default().lines().map(str::to_string).collect()
+    }
+
+    /// The jobs that ran since the last call, sorted; empties `ran.log`.
+    fn ran(&self) -> Vec<String> {
+        let mut ran = self.lines("ran.log");
+        let _ = fs::remove_file(self.path().join("ran.log"));
+        ran.sort();
+        ran
+    }
+
+    /// Every job folder under `scratch_space/`, sorted.
+    fn job_dirs(&self) -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(self.path().join("scratch_space")) else { return Vec::new() };
+        let mut dirs: Vec<PathBuf> = entries.map(|e| e.expect("dir entry").path()).filter(|p| p.is_dir()).collect();
+        dirs.sort();
+        dirs
+    }
+
+    /// The record of the one job folder whose `jobman-record.json` names this job.
+    fn record_of(&self, name: &str) -> Value {
+        let mut records: Vec<Value> = self
+            .job_dirs()
+            .iter()
+            .filter_map(|dir| fs::read(dir.join("jobman-record.json")).ok())
+            .map(|bytes| serde_json::from_slice::<Value>(&bytes).expect("a record is JSON"))
+            .filter(|record| record["name"] == name)
+            .collect();
+        assert_eq!(records.len(), 1, "expected one record for job {name}: {records:#?}");
+        records.remove(0)
+    }
+
+    /// Text with the project's path and the 12-hex job ids replaced, for exact comparisons.
+    fn redact(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        if let Ok(real) = self.path().canonicalize() {
+            text = text.replace(&real.display().to_string(), "[ROOT]");
+        }
+        text = text.replace(&self.path().display().to_string(), "[ROOT]");
+        redact_ids(&text)
+    }
+}
+
+/// Replaces every word of exactly 12 lowercase hex digits with `[ID]`.
+fn redact_ids(text: &str) -> String {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let is_id = word.len() == 12 && word.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+        out.push_str(if is_id { "[ID]" } else { word });
+        word.clear();
+    };
+    for c in text.chars() {
+        if is_word(c) {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "unexpected exit status\n--- stdout\n{}--- stderr\n{}",
+        stdout(output),
+        stderr(output)
+    );
+    assert!(!stderr(output).contains("panicked"), "jobman panicked:\n{}", stderr(output));
+}
+
+/// A jobman running in the background; killed if a failing test leaves it running.
+struct Background(Child);
+
+impl Background {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Polls until it exits; fails the test after `limit`.
+    #[track_caller]
+    fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "jobman did not exit within {limit:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Polls `done` until it holds; fails the test after `limit`.
+#[track_caller]
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up after {limit:?} waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Checks that `ok` keeps holding for the whole `window`.
+#[track_caller]
+fn holds_for(what: &str, window: Duration, mut ok: impl FnMut() -> bool) {
+    let end = Instant::now() + window;
+    loop {
+        assert!(ok(), "expected {what}, but it stopped being true");
+        if Instant::now() >= end {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `kill -SIGNAL PID` through the `kill` program.
+fn send_signal(signal: &str, pid: u32) {
+    let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// A Jobfile sweeping `x` (written as given, e.g. `[1, 2]`) with the usual command.
+fn sweep_x(x: &str, extra_job_keys: &str) -> String {
+    format!("[params]\nx = {x}\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{RECORD_RUN}\"\n{extra_job_keys}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rebuilds and the cache
+
+#[test]
+fn a_rebuild_runs_nothing_and_changing_one_param_reruns_only_its_jobs() {
+    let project = Project::new();
+    let jobfile = |x: &str| {
+        format!(
+            "[params]\nx = {x}\ny = [\"a\", \"b\"]\n\n[job]\nname = \"x{{{{x}}}}-y{{{{y}}}}\"\ncommand = \"{RECORD_RUN}\"\n"
+        )
+    };
+    project.jobfile(&jobfile("[1, 2]"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1-ya", "x1-yb", "x2-ya", "x2-yb"]);
+
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new(), "a rebuild runs nothing");
+
+    project.jobfile(&jobfile("[1, 3]"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x3-ya", "x3-yb"]);
+
+    project.jobfile(&jobfile("[1, 2]"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new(), "reverting reruns nothing");
+    let status = project.cmd(&["status"]).output().unwrap();
+    assert_exit(&status, 0);
+    assert_eq!(stdout(&status), "4 jobs: 4 done, 0 pending\n");
+}
+
+#[test]
+fn editing_a_template_branch_reruns_only_the_jobs_that_take_it() {
+    let project = Project::new();
+    project
+        .jobfile(&format!(
+            "[params]\nhidden = [4, 8, 16, 32]\n\n[[template]]\nsrc = \"cfg.txt.j2\"\n\n[job]\nname = \"h{{{{hidden}}}}\"\ncommand = \"{RECORD_RUN}\"\n"
+        ))
+        .template("cfg.txt.j2", "hidden = {{ hidden }}\n{% if hidden > 8 %}wide{% endif %}\n");
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["h16", "h32", "h4", "h8"]);
+    let dir = project.record_of("h16")["id"].as_str().unwrap().to_string();
+    assert_eq!(project.read(&format!("scratch_space/{dir}/cfg.txt")).unwrap(), "hidden = 16\nwide\n");
+
+    project.template("cfg.txt.j2", "hidden = {{ hidden }}\n{% if hidden > 8 %}wider{% endif %}\n");
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["h16", "h32"]);
+}
+
+#[test]
+fn a_template_edit_that_renders_the_same_bytes_reruns_nothing() {
+    let project = Project::new();
+    project
+        .jobfile(&format!(
+            "[params]\nhidden = [4, 16]\n\n[[template]]\nsrc = \"cfg.txt.j2\"\n\n[job]\nname = \"h{{{{hidden}}}}\"\ncommand = \"{RECORD_RUN}\"\n"
+        ))
+        .template("cfg.txt.j2", "hidden = {{ hidden }}\n{% if hidden > 8 %}wide{% endif %}\n");
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["h16", "h4"]);
+
+    project.template(
+        "cfg.txt.j2",
+        "hidden = {{hidden}}{# spacing changed #}\n{% if hidden > 8 %}wide{% endif %}{# only the wide ones #}\n",
+    );
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new());
+}
+
+#[test]
+fn changing_a_constant_param_reruns_every_job_and_rewriting_the_same_values_reruns_none() {
+    let project = Project::new();
+    let body = format!("\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{RECORD_RUN}\"\n");
+    project.jobfile(&format!("[params]\nx = [1, 2]\nlr = 0.1\n[params.model]\nwidth = 3\n{body}"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"]);
+
+    // The same values spelt differently: spacing, comments, an inline table for the nested one.
+    project.jobfile(&format!(
+        "# a comment\n[params]\nx = [ 1,\n      2 ]  # the axis\nlr = 1e-1\nmodel = {{ width = 3 }}\n{body}"
+    ));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new());
+
+    project.jobfile(&format!("[params]\nx = [1, 2]\nlr = 0.2\n[params.model]\nwidth = 3\n{body}"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"]);
+
+    project.jobfile(&format!("[params]\nx = [1, 2]\nlr = 0.2\n[params.model]\nwidth = 4\n{body}"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"]);
+}
+
+#[test]
+fn changing_the_command_reruns_every_job_and_requoting_it_reruns_none() {
+    let project = Project::new();
+    project.jobfile(&sweep_x("[1, 2]", ""));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"]);
+
+    // A TOML literal string holding the same command.
+    project.jobfile(&format!("[params]\nx = [1, 2]\n\n[job]\nname = 'x{{{{x}}}}'\ncommand = '{RECORD_RUN}'\n"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new());
+
+    project.jobfile(&format!("[params]\nx = [1, 2]\n\n[job]\nname = 'x{{{{x}}}}'\ncommand = 'true; {RECORD_RUN}'\n"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"]);
+}
+
+#[test]
+fn changing_an_input_file_reruns_and_touching_it_or_an_undeclared_file_does_not() {
+    let project = Project::new();
+    project
+        .jobfile(&sweep_x("[1, 2]", "inputs = [\"data/*.csv\"]\n"))
+        .file("data/a.csv", "a,b\n1,2\n")
+        .file("data/notes.txt", "not an input\n");
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"]);
+
+    // Rewritten with the same bytes: a new mtime, the same content.
+    project.file("data/a.csv", "a,b\n1,2\n");
+    project.file("data/notes.txt", "still not an input, longer\n");
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new());
+
+    project.file("data/a.csv", "a,b\n1,3\n");
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"]);
+
+    project.file("data/b.csv", "c\n");
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"], "a new file matching the glob is a new input");
+}
+
+#[test]
+fn an_input_edited_right_after_a_build_with_the_same_size_is_detected() {
+    let project = Project::new();
+    project
+        .jobfile("[params]\nx = 1\n\n[job]\nname = \"only\"\ninputs = [\"data/*.csv\"]\ncommand = \"cat ../../data/a.csv >> ../../ran.log\"\n")
+        .file("data/a.csv", "v00\n");
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["v00"]);
+    for i in 1..=20 {
+        // Same size, written within milliseconds of the previous build's end.
+        let content = format!("v{i:02}\n");
+        project.file("data/a.csv", &content);
+        assert_exit(&project.build(&[]), 0);
+        assert_eq!(project.ran(), [content.trim_end()], "edit {i} was missed");
+    }
+}
+
+#[test]
+fn changing_a_declared_env_var_reruns_and_an_undeclared_one_does_not() {
+    let project = Project::new();
+    project.jobfile(&sweep_x("[1, 2]", "env = [\"MY_VAR\"]\n"));
+    assert_exit(&project.build_with(&[], &[("MY_VAR", "a")]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"]);
+
+    assert_exit(&project.build_with(&[], &[("MY_VAR", "a"), ("OTHER_VAR", "z")]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new(), "OTHER_VAR is not declared");
+
+    assert_exit(&project.build_with(&[], &[("MY_VAR", "b"), ("OTHER_VAR", "z")]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"]);
+
+    assert_exit(&project.build_with(&[], &[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"], "unsetting a declared variable is a change");
+}
+
+#[test]
+fn changing_the_params_file_name_reruns_and_naming_the_default_does_not() {
+    let project = Project::new();
+    project.jobfile(&sweep_x("[1, 2]", ""));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"]);
+
+    project.jobfile(&sweep_x("[1, 2]", "params_file = \"params.json\"\n"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new());
+
+    project.jobfile(&sweep_x("[1, 2]", "params_file = \"params.toml\"\n"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"]);
+    let mut written: Vec<String> =
+        project.job_dirs().iter().filter_map(|dir| fs::read_to_string(dir.join("params.toml")).ok()).collect();
+    written.sort();
+    assert_eq!(written, ["x = 1\n", "x = 2\n"]);
+}
+
+#[test]
+fn reordering_an_axis_reruns_nothing() {
+    let project = Project::new();
+    project.jobfile(&sweep_x("[1, 2, 3]", ""));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2", "x3"]);
+
+    project.jobfile(&sweep_x("[3, 1, 2]", ""));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new());
+}
+
+#[test]
+fn adding_a_value_to_an_axis_runs_only_the_new_jobs() {
+    let project = Project::new();
+    let jobfile = |x: &str| {
+        format!(
+            "[params]\nx = {x}\nseed = [0, 1]\n\n[job]\nname = \"x{{{{x}}}}-s{{{{seed}}}}\"\ncommand = \"{RECORD_RUN}\"\n"
+        )
+    };
+    project.jobfile(&jobfile("[1, 2]"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran().len(), 4);
+
+    project.jobfile(&jobfile("[1, 5, 2]"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x5-s0", "x5-s1"]);
+}
+
+#[test]
+fn changing_the_timeout_reruns_nothing() {
+    let project = Project::new();
+    project.jobfile(&sweep_x("[1, 2]", ""));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"]);
+
+    project.jobfile(&sweep_x("[1, 2]", "timeout = \"1h\"\n"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new());
+
+    project.jobfile(&sweep_x("[1, 2]", "timeout = 600\n"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new());
+}
+
+#[test]
+fn changing_the_results_file_name_reruns_nothing() {
+    let project = Project::new();
+    let jobfile = |results: &str| {
+        format!(
+            "[params]\nx = [1, 2]\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"echo {{}} > a.json; echo {{}} > b.json; {RECORD_RUN}\"\nresults = \"{results}\"\n"
+        )
+    };
+    project.jobfile(&jobfile("a.json"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"]);
+
+    project.jobfile(&jobfile("b.json"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new());
+}
+
+#[test]
+fn moving_the_project_folder_reruns_nothing() {
+    let project = Project::new();
+    project
+        .jobfile(&format!(
+            "[params]\nx = [1, 2]\n\n[[template]]\nsrc = \"where.txt.j2\"\n\n[job]\nname = \"x{{{{x}}}}\"\ninputs = [\"data/*.csv\"]\ncommand = \"{RECORD_RUN}\"\n"
+        ))
+        .template("where.txt.j2", "{{ job.dir }}\n")
+        .file("data/a.csv", "1\n")
+        .file("before/.keep", "");
+    // Build in `before/`, move it to `after/`, build again: job.dir changed, nothing else did.
+    for entry in ["Jobfile.toml", "templates", "data"] {
+        fs::rename(project.path().join(entry), project.path().join("before").join(entry)).unwrap();
+    }
+    let output = project.cmd(&["-f", "before/Jobfile.toml", "build"]).output().unwrap();
+    assert_exit(&output, 0);
+    assert_eq!(project.lines("before/ran.log").len(), 2);
+    fs::rename(project.path().join("before"), project.path().join("after")).unwrap();
+
+    let output = project.cmd(&["-f", "after/Jobfile.toml", "build"]).output().unwrap();
+    assert_exit(&output, 0);
+    assert_eq!(project.lines("after/ran.log").len(), 2, "moving the project reran jobs");
+    let output = project.cmd(&["-f", "after/Jobfile.toml", "status"]).output().unwrap();
+    assert_eq!(stdout(&output), "2 jobs: 2 done, 0 pending\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failures
+
+#[test]
+fn a_failing_job_is_not_cached_and_the_others_still_run() {
+    let project = Project::new();
+    project.jobfile(&format!(
+        r#"[params]
+x = [1, 2, 3]
+
+[job]
+name = "x{{{{x}}}}"
+command = "{RECORD_RUN}; if [ {{{{x}}}} = 2 ]; then echo 'loading data' >&2; echo 'boom: x is two' >&2; exit 1; fi"
+"#
+    ));
+    let output = project.build(&["-j", "1"]);
+    assert_exit(&output, 1);
+    assert_eq!(project.ran(), ["x1", "x2", "x3"]);
+    let text = project.redact(&stderr(&output));
+    assert!(
+        text.contains(
+            "  x2 (failed, exit code 1)\n    log: scratch_space/[ID]/stderr.log\n      | loading data\n      | boom: x is two\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("3 jobs: 2 ran, 0 cached, 1 failed in "), "{text}");
+    assert_eq!(project.record_of("x2")["status"], "failed");
+    assert_eq!(project.record_of("x2")["exit_code"], 1);
+
+    let output = project.build(&[]);
+    assert_exit(&output, 1);
+    assert_eq!(project.ran(), ["x2"], "only the failed job reruns");
+    assert!(stderr(&output).contains("3 jobs: 0 ran, 2 cached, 1 failed in "), "{}", stderr(&output));
+}
+
+#[test]
+fn fail_fast_starts_no_new_job_after_a_failure() {
+    let project = Project::new();
+    // The failing job leaves a long log (20 MB on stderr), as a crashed training run does.
+    project.jobfile(&format!(
+        r#"[params]
+x = [1, 2, 3, 4]
+
+[job]
+name = "x{{{{x}}}}"
+command = "{RECORD_RUN}; if [ {{{{x}}}} = 2 ]; then yes 'a long log line' | head -c 20000000 >&2; exit 1; fi"
+"#
+    ));
+    let output = project.build(&["-j", "1", "--fail-fast"]);
+    assert_exit(&output, 1);
+    assert_eq!(project.ran(), ["x1", "x2"], "no job may start after x2 failed");
+
+    // The jobs it skipped are still pending, and run next time with the failed one.
+    let output = project.build(&["-j", "1"]);
+    assert_exit(&output, 1);
+    assert_eq!(project.ran(), ["x2", "x3", "x4"]);
+}
+
+#[test]
+fn a_declared_results_file_that_is_missing_means_the_job_is_not_done() {
+    let project = Project::new();
+    project.jobfile(&format!(
+        r#"[params]
+x = [1, 2]
+
+[job]
+name = "x{{{{x}}}}"
+results = "out.json"
+command = "{RECORD_RUN}; if [ -n \"$WRITE_RESULTS\" ]; then echo '{{\"loss\": 1}}' > out.json; fi"
+"#
+    ));
+    let output = project.build(&[]);
+    assert_exit(&output, 1);
+    assert_eq!(project.ran(), ["x1", "x2"]);
+    assert!(stderr(&output).contains("results file out.json is missing"), "{}", stderr(&output));
+    assert_eq!(project.record_of("x1")["status"], "failed");
+
+    assert_exit(&project.build(&[]), 1);
+    assert_eq!(project.ran(), ["x1", "x2"], "jobs without their results rerun");
+
+    assert_exit(&project.build_with(&[], &[("WRITE_RESULTS", "1")]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"]);
+
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stopping: kill -9, timeouts, Ctrl-C
+
+/// Jobs `n1`..`n4`; `n3` and `n4` sleep `$JOB_SLEEP` seconds before they record their run.
+fn slow_and_fast_jobs() -> String {
+    r#"[params]
+n = [1, 2, 3, 4]
+
+[job]
+name = "n{{n}}"
+command = "echo {{job.name}} >> ../../started.log; {% if n > 2 %}sleep ${JOB_SLEEP:-0}; {% endif %}echo {{job.name}} >> ../../ran.log"
+"#
+    .to_string()
+}
+
+#[test]
+fn kill_9_of_jobman_stops_its_jobs_and_the_next_build_reruns_only_the_unfinished_ones() {
+    let project = Project::new();
+    project.jobfile(&slow_and_fast_jobs());
+    let mut jobman = project.spawn_build(&["-j", "2"], &[("JOB_SLEEP", "2")]);
+    wait_until("the fast jobs finished and the slow ones started", Duration::from_secs(20), || {
+        let mut started = project.lines("started.log");
+        started.sort();
+        let mut ran = project.lines("ran.log");
+        ran.sort();
+        ran == ["n1", "n2"] && started == ["n1", "n2", "n3", "n4"]
+    });
+    send_signal("KILL", jobman.id());
+    let status = jobman.wait(Duration::from_secs(5));
+    assert_eq!(status.code(), None, "jobman was killed by a signal");
+
+    // Had the slow jobs survived, they would record their run 2 s after starting.
+    holds_for("the killed jobs never to finish", Duration::from_millis(2800), || project.lines("ran.log").len() == 2);
+    assert_eq!(project.ran(), ["n1", "n2"]);
+
+    let status = project.cmd(&["status"]).output().unwrap();
+    assert_eq!(stdout(&status), "4 jobs: 2 done, 2 pending\n");
+    let output = project.build(&["--dry-run"]);
+    assert_exit(&output, 0);
+    assert_eq!(
+        project.redact(&stdout(&output)),
+        "would run 2 of 4 jobs:
+  [ID]  n3  interrupted last time (no record)
+  [ID]  n4  interrupted last time (no record)
+up to date: 2 jobs
+"
+    );
+
+    let output = project.build(&[]);
+    assert_exit(&output, 0);
+    assert_eq!(project.ran(), ["n3", "n4"]);
+}
+
+/// The children of a process whose command line contains `word`.
+fn children_running(pid: u32, word: &str) -> Vec<u32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks
+        .filter_map(|task| fs::read_to_string(task.ok()?.path().join("children")).ok())
+        .flat_map(|children| children.split_whitespace().filter_map(|c| c.parse().ok()).collect::<Vec<u32>>())
+        .filter(|child| {
+            let cmdline = fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains(word)
+        })
+        .collect()
+}
+
+#[test]
+fn a_build_after_jobman_and_its_watchdog_were_killed_stops_the_jobs_left_behind() {
+    let project = Project::new();
+    let root = project.path().display().to_string();
+    project.jobfile(&format!(
+        r#"[params]
+n = [1, 2]
+
+[job]
+name = "n{{{{n}}}}"
+command = "echo {{{{job.name}}}} >> {root}/started.log; sleep ${{JOB_SLEEP:-0}}; echo {{{{job.name}}}}${{JOB_SLEEP:+ late}} >> {root}/ran.log"
+"#
+    ));
+    let mut jobman = project.spawn_build(&["-j", "2"], &[("JOB_SLEEP", "3")]);
+    wait_until("both jobs started", Duration::from_secs(20), || project.lines("started.log").len() == 2);
+    let started = Instant::now();
+    let watchdog = children_running(jobman.id(), "__watchdog");
+    assert_eq!(watchdog.len(), 1, "one watchdog process");
+    wait_until("the watchdog listed both jobs", Duration::from_secs(5), || project.lines(".jobman/running").len() == 2);
+    send_signal("KILL", watchdog[0]);
+    send_signal("KILL", jobman.id());
+    jobman.wait(Duration::from_secs(5));
+
+    let output = project.build(&[]);
+    assert_exit(&output, 0);
+    assert!(stderr(&output).contains("left running by an earlier build"), "{}", stderr(&output));
+    assert_eq!(project.ran(), ["n1", "n2"]);
+    // The orphaned jobs would write `late` 3 s after they started.
+    let window = Duration::from_millis(3800).saturating_sub(started.elapsed());
+    holds_for("the orphaned jobs never to finish", window, || project.read("ran.log").is_none());
+}
+
+#[test]
+fn a_job_over_its_timeout_is_killed_with_its_whole_process_group() {
+    let project = Project::new();
+    project.jobfile(
+        r#"[params]
+x = [1]
+
+[job]
+name = "x{{x}}"
+timeout = "1s"
+command = "sh -c 'sleep 2; echo late >> ../../late.log' & sleep 30; echo {{job.name}} >> ../../ran.log"
+"#,
+    );
+    let started = Instant::now();
+    let output = project.build(&[]);
+    let took = started.elapsed();
+    assert_exit(&output, 1);
+    assert!(took < Duration::from_secs(4), "the timeout took {took:?}");
+    assert_eq!(project.record_of("x1")["status"], "timed_out");
+    let status = project.cmd(&["status"]).output().unwrap();
+    assert_eq!(stdout(&status), "1 job: 0 done, 1 timed out, 0 pending\n");
+    assert!(stderr(&output).contains("x1 (timed out: over its timeout of 1s)"), "{}", stderr(&output));
+
+    // The grandchild would write 2 s after the job started.
+    let window = Duration::from_millis(3000).saturating_sub(started.elapsed());
+    holds_for("the grandchild never to write", window, || project.read("late.log").is_none());
+    assert_eq!(project.ran(), Vec::<String>::new());
+}
+
+#[test]
+fn a_job_that_ignores_sigterm_is_killed_after_a_grace_period() {
+    let project = Project::new();
+    project.jobfile(
+        r#"[params]
+x = [1]
+
+[job]
+name = "x{{x}}"
+timeout = "1s"
+command = "trap '' TERM; sleep 30; echo {{job.name}} >> ../../ran.log"
+"#,
+    );
+    let started = Instant::now();
+    let output = project.build(&[]);
+    assert_exit(&output, 1);
+    assert!(started.elapsed() < Duration::from_secs(10), "the timeout took {:?}", started.elapsed());
+    assert_eq!(project.record_of("x1")["status"], "timed_out");
+    assert_eq!(project.ran(), Vec::<String>::new());
+}
+
+#[test]
+fn ctrl_c_stops_running_jobs_exits_130_and_they_rerun_next_time() {
+    let project = Project::new();
+    project.jobfile(
+        r#"[params]
+n = [3, 4]
+
+[job]
+name = "n{{n}}"
+command = "echo {{job.name}} >> ../../started.log; sleep ${JOB_SLEEP:-0}; echo {{job.name}} >> ../../ran.log"
+"#,
+    );
+    let mut jobman = project.spawn_build(&["-j", "2"], &[("JOB_SLEEP", "2")]);
+    wait_until("both jobs started", Duration::from_secs(20), || project.lines("started.log").len() == 2);
+    let signalled = Instant::now();
+    send_signal("INT", jobman.id());
+    let status = jobman.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130));
+    assert!(signalled.elapsed() < Duration::from_millis(1500), "jobman took {:?} to stop", signalled.elapsed());
+    assert_eq!(project.record_of("n3")["status"], "interrupted");
+    let status = project.cmd(&["status"]).output().unwrap();
+    assert_eq!(stdout(&status), "2 jobs: 0 done, 2 interrupted, 0 pending\n");
+
+    holds_for("the interrupted jobs never to finish", Duration::from_millis(2500), || {
+        project.read("ran.log").is_none()
+    });
+
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["n3", "n4"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dry runs, --force, --where
+
+#[test]
+fn a_dry_run_runs_nothing_and_says_why_each_job_would_run() {
+    let project = Project::new();
+    project.jobfile(&format!(
+        "[params]\nx = [1]\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{RECORD_BY_ENV}; test -z \\\"$FAIL\\\"\"\n"
+    ));
+    let output = project.build(&["--dry-run"]);
+    assert_exit(&output, 0);
+    assert_eq!(project.redact(&stdout(&output)), "would run 1 of 1 job:\n  [ID]  x1  new job\nup to date: 0 jobs\n");
+    assert_eq!(project.ran(), Vec::<String>::new());
+    assert!(project.job_dirs().is_empty(), "a dry run makes no job folder");
+
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1"]);
+    let old_id = project.record_of("x1")["id"].as_str().unwrap().to_string();
+
+    project.jobfile(&format!(
+        "[params]\nx = [2]\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{RECORD_BY_ENV}; test -z \\\"$FAIL\\\"\"\n"
+    ));
+    let output = project.build(&["-n"]);
+    assert_exit(&output, 0);
+    assert_eq!(
+        project.redact(&stdout(&output).replace(&old_id, "[OLD]")),
+        "would run 1 of 1 job:\n  [ID]  x2  param `x` changed 1 → 2 (closest previous job: [OLD])\nup to date: 0 jobs\n"
+    );
+    assert_eq!(project.ran(), Vec::<String>::new());
+
+    assert_exit(&project.build_with(&[], &[("FAIL", "1")]), 1);
+    assert_eq!(project.ran(), ["x2"]);
+    let output = project.build(&["-n"]);
+    assert_exit(&output, 0);
+    assert_eq!(
+        project.redact(&stdout(&output)),
+        "would run 1 of 1 job:\n  [ID]  x2  failed last time (exit code 1)\nup to date: 0 jobs\n"
+    );
+    assert_eq!(project.ran(), Vec::<String>::new());
+}
+
+#[test]
+fn force_reruns_done_jobs_and_where_selects_them() {
+    let project = Project::new();
+    project.jobfile(&sweep_x("[1, 2, 3]", ""));
+    assert_exit(&project.build(&["--where", "x == 1"]), 0);
+    assert_eq!(project.ran(), ["x1"]);
+
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x2", "x3"]);
+
+    assert_exit(&project.build(&["--force"]), 0);
+    assert_eq!(project.ran(), ["x1", "x2", "x3"]);
+
+    assert_exit(&project.build(&["--force", "--where", "x >= 2"]), 0);
+    assert_eq!(project.ran(), ["x2", "x3"]);
+}
+
+#[test]
+fn an_unknown_param_in_where_is_refused_with_a_suggestion() {
+    let project = Project::new();
+    project.jobfile(&format!(
+        "[params]\nhidden = [1, 2]\n\n[job]\nname = \"h{{{{hidden}}}}\"\ncommand = \"{RECORD_RUN}\"\n"
+    ));
+    let output = project.build(&["--where", "hiden == 1"]);
+    assert_exit(&output, 2);
+    assert_eq!(
+        stderr(&output),
+        "error: unknown parameter `hiden` in `hiden == 1`
+ --> --where:1:1
+  |
+1 | hiden == 1
+  | ^^^^^^^^^^ not a parameter of this Jobfile
+  |
+help: did you mean `hidden`?
+"
+    );
+    assert_eq!(project.ran(), Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The sweep
+
+#[test]
+fn the_sweep_is_the_product_in_declaration_order_first_axis_slowest() {
+    let project = Project::new();
+    project.jobfile(
+        r#"[params]
+a = [2, 1]
+b = ["x", "y", "z"]
+c = 0
+
+[job]
+name = "a{{a}}-b{{b}}-c{{c}}"
+command = "echo $JOBMAN_JOB_INDEX {{job.index}} {{job.name}} >> ../../ran.log"
+"#,
+    );
+    assert_exit(&project.build(&["-j", "1"]), 0);
+    assert_eq!(
+        project.lines("ran.log"),
+        strings(&["0 0 a2-bx-c0", "1 1 a2-by-c0", "2 2 a2-bz-c0", "3 3 a1-bx-c0", "4 4 a1-by-c0", "5 5 a1-bz-c0"])
+    );
+}
+
+#[test]
+fn zip_where_and_include_shape_the_sweep() {
+    let project = Project::new();
+    project.jobfile(
+        r#"[params]
+h = [1, 2, 3]
+s = [0, 1]
+b = [10, 20, 30]
+
+[sweep]
+zip = [["h", "b"]]
+where = "not (h == 2 and s == 1)"
+include = [{ h = 9, s = 9, b = 9 }]
+
+[job]
+name = "h{{h}}-s{{s}}-b{{b}}"
+command = "echo $JOBMAN_JOB_INDEX {{job.name}} >> ../../ran.log"
+"#,
+    );
+    assert_exit(&project.build(&["-j", "1"]), 0);
+    assert_eq!(
+        project.lines("ran.log"),
+        strings(&["0 h1-s0-b10", "1 h1-s1-b10", "2 h2-s0-b20", "3 h3-s0-b30", "4 h3-s1-b30", "5 h9-s9-b9"])
+    );
+}
+
+#[test]
+fn duplicate_points_are_an_error_naming_both_jobs() {
+    let project = Project::new();
+    project.jobfile(&format!(
+        "[params]\nh = [1, 2]\n\n[sweep]\ninclude = [{{ h = 2 }}]\n\n[job]\nname = \"h{{{{h}}}}\"\ncommand = \"{RECORD_RUN}\"\n"
+    ));
+    project
+        .cmd(&["build"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("error: jobs 1 and 2 have the same parameters: h=2"));
+    project.jobfile(&sweep_x("[1, 2, 1]", ""));
+    project
+        .cmd(&["build"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("error: jobs 0 and 2 have the same parameters: x=1"));
+    assert_eq!(project.ran(), Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: exit code 2, a diagnostic with file, line:col, what was expected and a suggestion
+
+/// Runs `jobman build` on `jobfile` and returns its stderr, checking it failed with 2 and ran
+/// nothing.
+#[track_caller]
+fn refused(project: &Project, jobfile: &str) -> String {
+    project.jobfile(jobfile);
+    let output = project.build(&[]);
+    assert_exit(&output, 2);
+    assert_eq!(project.ran(), Vec::<String>::new());
+    assert!(project.job_dirs().is_empty(), "nothing may run on bad input");
+    project.redact(&stderr(&output))
+}
+
+#[test]
+fn several_mistakes_are_reported_at_once() {
+    let project = Project::new();
+    let text = refused(&project, "[parms]\nx = 1\n\n[job]\ncomand = \"true\"\n");
+    assert_eq!(
+        text,
+        "error: unknown key `parms`
+ --> Jobfile.toml:1:2
+  |
+1 | [parms]
+  |  ^^^^^ not a Jobfile section
+  |
+help: did you mean `params`?
+
+error: [job] needs a `command`
+ --> Jobfile.toml:4:1
+  |
+4 | [job]
+  | ^^^^^ expected `command = \"...\"`
+  |
+help: add e.g. `command = \"python3 train.py\"`
+
+error: unknown key `comand`
+ --> Jobfile.toml:5:1
+  |
+5 | comand = \"true\"
+  | ^^^^^^ not a [job] key
+  |
+help: did you mean `command`?
+
+error: 3 mistakes found
+"
+    );
+}
+
+#[test]
+fn an_unknown_section_is_refused() {
+    let project = Project::new();
+    let text = refused(&project, &format!("{}\n[sweeep]\nwhere = \"x > 1\"\n", sweep_x("[1, 2]", "")));
+    assert!(text.contains("error: unknown key `sweeep`\n --> Jobfile.toml:8:2\n"), "{text}");
+    assert!(text.contains("not a Jobfile section"), "{text}");
+    assert!(text.contains("help: did you mean `sweep`?"), "{text}");
+}
+
+#[test]
+fn an_unknown_job_key_is_refused() {
+    let project = Project::new();
+    let text = refused(&project, &sweep_x("[1, 2]", "timout = \"1s\"\n"));
+    assert_eq!(
+        text,
+        "error: unknown key `timout`
+ --> Jobfile.toml:7:1
+  |
+7 | timout = \"1s\"
+  | ^^^^^^ not a [job] key
+  |
+help: did you mean `timeout`?
+"
+    );
+}
+
+#[test]
+fn a_toml_syntax_error_is_refused_with_its_line_and_column() {
+    let project = Project::new();
+    let text = refused(&project, "[params]\nx = [1, 2]\n\n[job]\ncommand = \"true\n");
+    assert_eq!(
+        text,
+        "error: invalid TOML: invalid basic string, expected `\"`
+ --> Jobfile.toml:5:16
+  |
+5 | command = \"true
+  |                ^ here
+"
+    );
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_refused() {
+    let project = Project::new();
+    let text = refused(&project, "[params]\nx = [1, 2]\n\n[job]\ncommand = 5\n");
+    assert_eq!(
+        text,
+        "error: `command` must be a string
+ --> Jobfile.toml:5:11
+  |
+5 | command = 5
+  |           ^ expected the command that runs a job, found an integer
+"
+    );
+    let text = refused(&project, &sweep_x("[1, 2]", "timeout = true\n"));
+    assert!(text.contains("error: invalid timeout\n --> Jobfile.toml:7:11\n"), "{text}");
+    assert!(text.contains("expected a duration such as \"10m\", found a boolean"), "{text}");
+}
+
+#[test]
+fn an_unknown_param_in_the_sweep_filter_is_refused_with_a_suggestion() {
+    let project = Project::new();
+    let text = refused(
+        &project,
+        &format!("[params]\nhidden = [1, 2]\n\n[sweep]\nwhere = \"hiden > 1\"\n\n[job]\ncommand = \"{RECORD_RUN}\"\n"),
+    );
+    assert_eq!(
+        text,
+        "error: unknown parameter `hiden` in `hiden > 1`
+ --> Jobfile.toml:5:9
+  |
+5 | where = \"hiden > 1\"
+  |         ^^^^^^^^^^^ not a parameter of this Jobfile
+  |
+help: did you mean `hidden`?
+"
+    );
+}
+
+#[test]
+fn a_template_using_an_undefined_variable_is_refused_naming_the_template_and_line() {
+    let project = Project::new();
+    project.template("cfg.txt.j2", "# config\nsize = {{ hiden }}\n");
+    let text = refused(
+        &project,
+        &format!(
+            "[params]\nhidden = [1, 2]\n\n[[template]]\nsrc = \"cfg.txt.j2\"\n\n[job]\ncommand = \"{RECORD_RUN}\"\n"
+        ),
+    );
+    assert_eq!(
+        text,
+        "error: cannot render template `cfg.txt.j2`: undefined variable
+ --> templates/cfg.txt.j2:2:11
+  |
+2 | size = {{ hiden }}
+  |           ^^^^^ `hiden` is undefined
+  |
+help: did you mean `hidden`?
+"
+    );
+}
+
+#[test]
+fn an_undefined_variable_in_the_command_is_refused_with_a_suggestion() {
+    let project = Project::new();
+    let text = refused(&project, "[params]\nhidden = [1, 2]\n\n[job]\ncommand = \"echo {{ hiden }}\"\n");
+    assert_eq!(
+        text,
+        "error: cannot render this Jobfile string: undefined variable
+ --> Jobfile.toml:5:20
+  |
+5 | command = \"echo {{ hiden }}\"
+  |                    ^^^^^ `hiden` is undefined
+  |
+help: did you mean `hidden`?
+"
+    );
+}
+
+#[test]
+fn a_missing_template_file_is_refused_with_a_suggestion() {
+    let project = Project::new();
+    project.template("cfg.txt.j2", "ok\n");
+    let text = refused(
+        &project,
+        &format!("[params]\nx = [1, 2]\n\n[[template]]\nsrc = \"cgf.txt.j2\"\n\n[job]\ncommand = \"{RECORD_RUN}\"\n"),
+    );
+    assert_eq!(
+        text,
+        "error: template `cgf.txt.j2` not found in [ROOT]/templates
+ --> Jobfile.toml:5:7
+  |
+5 | src = \"cgf.txt.j2\"
+  |       ^^^^^^^^^^^^ no such file
+  |
+help: did you mean `cfg.txt.j2`?
+"
+    );
+}
+
+#[test]
+fn a_template_target_outside_the_job_folder_is_refused() {
+    let project = Project::new();
+    project.template("cfg.txt.j2", "ok\n");
+    for target in ["../escape.txt", "sub/../../escape.txt", "/tmp/jobman-absolute-target.txt"] {
+        let text = refused(
+            &project,
+            &format!(
+                "[params]\nx = [1, 2]\n\n[[template]]\nsrc = \"cfg.txt.j2\"\ntarget = \"{target}\"\n\n[job]\ncommand = \"{RECORD_RUN}\"\n"
+            ),
+        );
+        assert!(
+            text.contains(&format!("error: template target `{target}` is refused\n --> Jobfile.toml:6:10\n")),
+            "{text}"
+        );
+        assert!(text.contains("a target must stay inside the job folder (no `..`, not absolute)"), "{text}");
+        assert!(project.read("escape.txt").is_none() && project.read("scratch_space/escape.txt").is_none());
+    }
+    assert!(!Path::new("/tmp/jobman-absolute-target.txt").exists());
+}
+
+#[test]
+fn zip_groups_of_different_lengths_are_refused() {
+    let project = Project::new();
+    let text = refused(
+        &project,
+        &format!(
+            "[params]\nx = [1, 2]\nb = [1, 2, 3]\n\n[sweep]\nzip = [[\"x\", \"b\"]]\n\n[job]\ncommand = \"{RECORD_RUN}\"\n"
+        ),
+    );
+    assert_eq!(
+        text,
+        "error: zipped parameters must have the same number of values
+ --> Jobfile.toml:6:8
+  |
+6 | zip = [[\"x\", \"b\"]]
+  |        ^^^^^^^^^^ x has 2, b has 3
+  |
+help: give each parameter of a zip group as many values as the others
+"
+    );
+}
+
+#[test]
+fn an_empty_axis_is_refused() {
+    let project = Project::new();
+    let text = refused(&project, &sweep_x("[]", ""));
+    assert_eq!(
+        text,
+        "error: parameter `x` has no values
+ --> Jobfile.toml:2:5
+  |
+2 | x = []
+  |     ^^ an axis needs at least one value
+"
+    );
+    let text = refused(&project, &sweep_x("{ range = [3, 3] }", ""));
+    assert!(text.contains("error: this axis has no values\n --> Jobfile.toml:2:15\n"), "{text}");
+}
+
+#[test]
+fn a_job_without_a_command_is_refused() {
+    let project = Project::new();
+    let text = refused(&project, "[params]\nx = [1, 2]\n\n[job]\nname = \"x{{x}}\"\n");
+    assert_eq!(
+        text,
+        "error: [job] needs a `command`
+ --> Jobfile.toml:4:1
+  |
+4 | [job]
+  | ^^^^^ expected `command = \"...\"`
+  |
+help: add e.g. `command = \"python3 train.py\"`
+"
+    );
+    let text = refused(&project, "[params]\nx = [1, 2]\n");
+    assert!(text.contains("error: missing [job] section"), "{text}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a job sees
+
+#[test]
+fn jobs_see_their_id_folder_and_index_and_their_params_file() {
+    let project = Project::new();
+    project
+        .jobfile(
+            r#"[params]
+x = [1, 2]
+lr = 0.5
+tag = "a b"
+[params.model]
+width = 3
+
+[[template]]
+src = "id.txt.j2"
+
+[job]
+name = "x{{x}}"
+command = "printf '%s\n%s\n%s\n' \"$JOBMAN_JOB_ID\" \"$JOBMAN_JOB_DIR\" \"$JOBMAN_JOB_INDEX\" > env.txt"
+"#,
+        )
+        .template("id.txt.j2", "{{ job.id }}\n");
+    assert_exit(&project.build(&[]), 0);
+    let dirs = project.job_dirs();
+    assert_eq!(dirs.len(), 2);
+    let mut indices = Vec::new();
+    for dir in &dirs {
+        let id = dir.file_name().unwrap().to_str().unwrap();
+        assert!(id.len() == 12 && id.chars().all(|c| c.is_ascii_hexdigit()), "folder {id}");
+        let env = fs::read_to_string(dir.join("env.txt")).unwrap();
+        let env: Vec<&str> = env.lines().collect();
+        assert_eq!(env[0], id, "JOBMAN_JOB_ID");
+        assert_eq!(Path::new(env[1]).canonicalize().unwrap(), dir.canonicalize().unwrap(), "JOBMAN_JOB_DIR");
+        assert_eq!(fs::read_to_string(dir.join("id.txt")).unwrap(), format!("{id}\n"), "{{{{job.id}}}}");
+
+        let record: Value = serde_json::from_slice(&fs::read(dir.join("jobman-record.json")).unwrap()).unwrap();
+        assert_eq!(record["id"], id);
+        assert_eq!(record["status"], "done");
+        let x = record["ingredients"]["params"]["x"].as_i64().unwrap();
+        assert_eq!(env[2], (x - 1).to_string(), "JOBMAN_JOB_INDEX");
+        indices.push(env[2].to_string());
+        let params: Value = serde_json::from_slice(&fs::read(dir.join("params.json")).unwrap()).unwrap();
+        assert_eq!(params, json!({"x": x, "lr": 0.5, "tag": "a b", "model": {"width": 3}}));
+        for file in ["stdout.log", "stderr.log"] {
+            assert!(dir.join(file).is_file(), "{file} in {}", dir.display());
+        }
+    }
+    indices.sort();
+    assert_eq!(indices, ["0", "1"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Concurrent builds and status
+
+#[test]
+fn a_second_build_waits_for_the_lock_and_runs_no_job_twice() {
+    let project = Project::new();
+    project.jobfile(
+        r#"[params]
+n = [1, 2, 3]
+
+[job]
+name = "n{{n}}"
+command = "echo {{job.name}} >> ../../started.log; sleep ${JOB_SLEEP:-0}; echo {{job.name}} >> ../../ran.log"
+"#,
+    );
+    let mut first = project.spawn_build(&["-j", "2"], &[("JOB_SLEEP", "1")]);
+    wait_until("the first build started a job", Duration::from_secs(20), || !project.lines("started.log").is_empty());
+    let second = project.build(&["-j", "2"]);
+    assert_exit(&second, 0);
+    assert!(stderr(&second).contains("waiting for the lock"), "{}", stderr(&second));
+    let status = first.wait(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0));
+
+    assert_eq!(project.ran(), ["n1", "n2", "n3"], "each job ran once");
+    let mut started = project.lines("started.log");
+    started.sort();
+    assert_eq!(started, ["n1", "n2", "n3"], "each job started once");
+    let status = project.cmd(&["status"]).output().unwrap();
+    assert_eq!(stdout(&status), "3 jobs: 3 done, 0 pending\n");
+}
+
+#[test]
+fn status_counts_done_failed_and_pending_jobs() {
+    let project = Project::new();
+    let jobfile = |x: &str| {
+        format!("[params]\nx = {x}\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{RECORD_RUN}; test {{{{x}}}} != 2\"\n")
+    };
+    project.jobfile(&jobfile("[1, 2, 3]"));
+    let output = project.cmd(&["status"]).output().unwrap();
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "3 jobs: 0 done, 3 pending\n");
+
+    assert_exit(&project.build(&[]), 1);
+    project.jobfile(&jobfile("[1, 2, 3, 4]"));
+    let output = project.cmd(&["status"]).output().unwrap();
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "4 jobs: 2 done, 1 failed, 1 pending\n");
+
+    let output = project.cmd(&["status", "--json"]).output().unwrap();
+    assert_exit(&output, 0);
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("status --json is JSON");
+    assert_eq!(summary, json!({"total": 4, "done": 2, "failed": 1, "timed_out": 0, "interrupted": 0, "pending": 1}));
+
+    let output = project.cmd(&["status", "--json", "--jobs"]).output().unwrap();
+    assert_exit(&output, 0);
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("status --json --jobs is JSON");
+    let jobs: Vec<(String, String)> = summary["jobs"]
+        .as_array()
+        .expect("a jobs list")
+        .iter()
+        .map(|j| (j["name"].as_str().unwrap().to_string(), j["status"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        jobs,
+        [("x1", "done"), ("x2", "failed"), ("x3", "done"), ("x4", "pending")]
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+    );
+    assert_eq!(project.ran(), ["x1", "x2", "x3"], "status runs nothing");
+}
