@@ -14,6 +14,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod dirty;
 pub mod exec;
+pub mod figure;
 pub mod expr;
 pub mod job_key;
 pub mod jobfile;
@@ -24,6 +25,7 @@ pub mod render;
 pub mod status;
 pub mod store;
 pub mod sweep;
+pub mod table;
 
 /// Exit code for a bad input or jobman unable to proceed.
 pub const EXIT_ERROR: i32 = 2;
