@@ -1,6 +1,6 @@
 //! `jobman build`: plan the jobs, run the ones that are not done, record each one, summarize.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,19 +9,19 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
 
-use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::diagnostic::Diagnostics;
 use crate::dirty::{self, Dirty};
 use crate::exec::{self, Launch, Outcome, Supervisor};
 use crate::expr::{Origin, ParamFilter};
+use crate::figure::FigureSpec;
+use crate::graph::BuildGraph;
 use crate::jobfile::Jobfile;
 use crate::lock::WorkspaceLock;
 use crate::output::{self, Progress, Tone};
 use crate::plan::{self, Job};
+use crate::products;
 use crate::render::{PlannedJob, Renderer};
 use crate::store::{self, JobRecord, JobStatus, RECORD_FORMAT, STDERR_FILE, STDOUT_FILE, SlotState, Store};
-
-/// What a build may be asked to make.
-pub const TARGETS: &[&str] = &["jobs"];
 
 pub struct BuildOptions {
     pub jobfile: PathBuf,
@@ -42,48 +42,78 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     let clock = Instant::now();
     let jobfile = Jobfile::load(&options.jobfile)?;
-    check_targets(&options.targets)?;
-    let planned = select(&jobfile, plan::plan(&jobfile)?, options.filter.as_deref())?;
+    let figures: Vec<FigureSpec> = jobfile.figures.iter().map(|f| f.get_ref().clone()).collect();
+    let planned = plan::plan(&jobfile)?;
+    let selection = BuildGraph::new(planned.len(), &figures).select(&options.targets, &figures)?;
+    let chosen = matching(&jobfile, &planned, options.filter.as_deref())?;
     let store = Store::new(jobfile.workspace.jobs.clone());
+    let wanted = |jobs: &[Job]| -> Vec<usize> {
+        (0..jobs.len())
+            .filter(|&i| chosen[i] && (options.force || !matches!(jobs[i].slot.state, SlotState::Done(_))))
+            .collect()
+    };
     if options.dry_run {
         let jobs = plan::locate(&store, planned);
-        print_dry_run(&store, &jobs, options.force);
+        print_dry_run(&store, &jobs, &wanted(&jobs), options.force);
         return Ok(EXIT_OK);
     }
 
     let lock = WorkspaceLock::acquire(&jobfile.workspace.state)?;
     let registry = jobfile.workspace.state.join("running");
     exec::stop_leftover_jobs(&registry, &store.jobs_dir);
-    let jobs = plan::locate(&store, planned);
-    let total = jobs.len();
-    let (pending, cached): (Vec<Job>, Vec<Job>) =
-        jobs.into_iter().partition(|job| options.force || !matches!(job.slot.state, SlotState::Done(_)));
-    if pending.is_empty() {
+    let mut jobs = plan::locate(&store, planned);
+    let pending = if selection.jobs { wanted(&jobs) } else { Vec::new() };
+    let (failed, interrupted) = if pending.is_empty() {
         output::status(
             "Fresh",
-            &format!("{} up to date ({})", plural(total, "job"), output::duration(clock.elapsed().as_secs_f64())),
+            &format!("{} up to date ({})", plural(jobs.len(), "job"), output::duration(clock.elapsed().as_secs_f64())),
         );
-        return Ok(EXIT_OK);
+        (false, false)
+    } else {
+        run_jobs(options, &jobfile, &lock, &registry, &mut jobs, &pending, clock)?
+    };
+    if interrupted {
+        return Ok(EXIT_INTERRUPTED);
     }
-    fs::create_dir_all(&store.jobs_dir).with_context(|| format!("cannot create {}", store.jobs_dir.display()))?;
+    if selection.report || !selection.figures.is_empty() || selection.index {
+        products::build_products(&jobfile, &jobs, &selection)?;
+    }
+    drop(lock);
+    Ok(if failed { EXIT_JOB_FAILED } else { EXIT_OK })
+}
 
+/// Runs the `pending` jobs (indices into `jobs`), updating their state as records come in.
+/// Returns whether any failed and whether the build was interrupted.
+fn run_jobs(
+    options: &BuildOptions,
+    jobfile: &Jobfile,
+    lock: &WorkspaceLock,
+    registry: &Path,
+    jobs: &mut [Job],
+    pending: &[usize],
+    clock: Instant,
+) -> anyhow::Result<(bool, bool)> {
+    let jobs_dir = &jobfile.workspace.jobs;
+    fs::create_dir_all(jobs_dir).with_context(|| format!("cannot create {}", jobs_dir.display()))?;
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&interrupted)).context("cannot install the Ctrl-C handler")?;
     }
-    let watchdog = exec::spawn_watchdog(&lock.file, &registry).context("cannot start the watchdog process")?;
+    let watchdog = exec::spawn_watchdog(&lock.file, registry).context("cannot start the watchdog process")?;
     let supervisor = Supervisor::new(Arc::clone(&interrupted), Some(watchdog));
-    let renderer = Renderer::new(&jobfile).map_err(Diagnostics::from)?;
+    let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
     let root = &jobfile.root;
 
-    let mut tally = Tally { cached: cached.len(), ..Tally::default() };
+    let mut tally = Tally { cached: jobs.len() - pending.len(), ..Tally::default() };
+    let mut records: Vec<(usize, JobRecord)> = Vec::with_capacity(pending.len());
     let progress = Progress::new(pending.len());
+    let items: Vec<(usize, &Job)> = pending.iter().map(|&i| (i, &jobs[i])).collect();
     exec::run_pool(
         &supervisor,
         options.workers,
-        pending,
-        |job| {
-            let finished = run_job(&renderer, &jobfile, &supervisor, job);
+        items,
+        |(index, job)| {
+            let finished = run_job(&renderer, jobfile, &supervisor, index, job);
             // Decided on the worker, before it takes the next job.
             if options.fail_fast
                 && matches!(finished.status, Some(s) if s != JobStatus::Done && s != JobStatus::Interrupted)
@@ -102,47 +132,38 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
             let shown = !matches!(finished.status, Some(JobStatus::Interrupted) | None);
             progress.finished(line, shown);
             progress.message(&finished.name);
+            if let Some(record) = finished.record {
+                records.push((finished.index, record));
+            }
         },
     );
     progress.clear();
-    store::sync_filesystem(&store.jobs_dir);
+    store::sync_filesystem(jobs_dir);
     let was_interrupted = supervisor.interrupted();
     drop(supervisor);
-    drop(lock);
-    Ok(tally.report(total, clock.elapsed().as_secs_f64(), was_interrupted))
-}
-
-fn check_targets(targets: &[String]) -> Result<(), Diagnostics> {
-    let mut diagnostics = Diagnostics::default();
-    for target in targets.iter().filter(|t| !TARGETS.contains(&t.as_str())) {
-        diagnostics.push(
-            Diagnostic::new(format!("unknown target `{target}`")).help(
-                did_you_mean(target, TARGETS.iter().copied())
-                    .unwrap_or_else(|| format!("the targets are: {}", TARGETS.join(", "))),
-            ),
-        );
+    for (index, record) in records {
+        jobs[index].slot.state = if record.status == JobStatus::Done {
+            SlotState::Done(Box::new(record))
+        } else {
+            SlotState::NotDone(Box::new(record))
+        };
     }
-    diagnostics.into_result(())
+    tally.report(jobs.len(), clock.elapsed().as_secs_f64(), was_interrupted);
+    Ok((!tally.failed.is_empty(), was_interrupted))
 }
 
-/// The jobs a `--where` expression selects (all of them without one).
-pub fn select(jobfile: &Jobfile, jobs: Vec<PlannedJob>, filter: Option<&str>) -> anyhow::Result<Vec<PlannedJob>> {
-    let Some(text) = filter else { return Ok(jobs) };
+/// Which jobs a `--where` expression selects (all of them without one).
+pub fn matching(jobfile: &Jobfile, jobs: &[PlannedJob], filter: Option<&str>) -> anyhow::Result<Vec<bool>> {
+    let Some(text) = filter else { return Ok(vec![true; jobs.len()]) };
     let names: Vec<&str> = jobfile.params.iter().map(|p| p.name.as_str()).collect();
     let source = crate::diagnostic::Source { path: "--where".into(), text: text.into() };
     let filter = ParamFilter::compile(text, &names, &Origin { source: &source, span: 0..text.len() })
         .map_err(Diagnostics::from)?;
-    let mut selected = Vec::new();
-    for job in jobs {
-        if filter.matches(&job.ingredients.params).map_err(anyhow::Error::msg)? {
-            selected.push(job);
-        }
-    }
-    Ok(selected)
+    jobs.iter().map(|job| filter.matches(&job.ingredients.params).map_err(anyhow::Error::msg)).collect()
 }
 
-fn print_dry_run(store: &Store, jobs: &[Job], force: bool) {
-    let pending: Vec<&Job> = jobs.iter().filter(|j| force || !matches!(j.slot.state, SlotState::Done(_))).collect();
+fn print_dry_run(store: &Store, jobs: &[Job], pending: &[usize], force: bool) {
+    let pending: Vec<&Job> = pending.iter().map(|&i| &jobs[i]).collect();
     let previous =
         if pending.iter().any(|j| matches!(j.slot.state, SlotState::Absent)) { store.records() } else { Vec::new() };
     let current: HashSet<String> = jobs.iter().map(|j| j.planned.key.hex()).collect();
@@ -157,6 +178,9 @@ fn print_dry_run(store: &Store, jobs: &[Job], force: bool) {
 
 /// A job's end, as the build loop sees it.
 struct Finished {
+    index: usize,
+    /// The record written, when one was.
+    record: Option<JobRecord>,
     name: String,
     dir: PathBuf,
     /// `None` when the job never started (Ctrl-C, --fail-fast).
@@ -257,9 +281,11 @@ pub fn plural(n: usize, word: &str) -> String {
 }
 
 /// Runs one job in a fresh folder and writes its record last.
-fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, job: Job) -> Finished {
+fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, index: usize, job: &Job) -> Finished {
     let Job { planned, slot } = job;
     let mut finished = Finished {
+        index,
+        record: None,
         name: planned.name.clone(),
         dir: slot.dir.clone(),
         status: None,
@@ -271,7 +297,7 @@ fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, 
     }
     let started = SystemTime::now();
     let clock = Instant::now();
-    let (outcome, command) = match prepare(renderer, jobfile, &planned, &slot.id, &slot.dir) {
+    let (outcome, command) = match prepare(renderer, jobfile, planned, &slot.id, &slot.dir) {
         Ok((command, stdout, stderr)) => {
             let env = vec![
                 ("JOBMAN_JOB_ID", slot.id.clone()),
@@ -319,7 +345,8 @@ fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, 
         duration_secs: (seconds * 1000.0).round() / 1000.0,
         host: hostname(),
         jobman_version: env!("CARGO_PKG_VERSION").to_string(),
-        ingredients: planned.ingredients,
+        ingredients: planned.ingredients.clone(),
+        outputs: if status == JobStatus::Done { hash_outputs(jobfile, &slot.dir) } else { BTreeMap::new() },
     };
     let status = match store::write_record(&slot.dir, &record) {
         Ok(()) => status,
@@ -337,6 +364,7 @@ fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, 
         (None, Some(code)) if status != JobStatus::Done => format!(", exit code {code}"),
         _ => String::new(),
     };
+    finished.record = Some(record);
     finished
 }
 
@@ -374,6 +402,18 @@ fn check_results(jobfile: &Jobfile, dir: &Path) -> Result<(), String> {
         Ok(())
     };
     parsed.map_err(|e| format!("results file {name} does not parse: {e}"))
+}
+
+/// Content hashes of the declared outputs the job wrote.
+fn hash_outputs(jobfile: &Jobfile, dir: &Path) -> BTreeMap<String, String> {
+    [&jobfile.job.results, &jobfile.job.series]
+        .into_iter()
+        .flatten()
+        .filter_map(|name| {
+            let bytes = fs::read(dir.join(name.get_ref())).ok()?;
+            Some((name.get_ref().clone(), crate::job_key::content_hash(&bytes)))
+        })
+        .collect()
 }
 
 fn hostname() -> String {

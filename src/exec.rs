@@ -205,8 +205,14 @@ fn build_command(text: &str) -> Command {
         '|', '&', ';', '<', '>', '(', ')', '$', '`', '\\', '"', '\'', '*', '?', '[', ']', '#', '~', '=', '%', '{', '}',
         '!', '\n',
     ];
+    // Words only the shell understands (`exit 3`, `cd sub`), as make's list of them.
+    const SHELL_WORDS: &[&str] = &[
+        ".", ":", "alias", "break", "case", "cd", "command", "continue", "eval", "exec", "exit", "export", "for", "if",
+        "read", "readonly", "return", "set", "shift", "source", "trap", "type", "ulimit", "umask", "unset", "until",
+        "wait", "while",
+    ];
     let words: Vec<&str> = text.split_whitespace().collect();
-    if text.contains(SHELL_SYNTAX) || words.is_empty() {
+    if text.contains(SHELL_SYNTAX) || words.first().is_none_or(|w| SHELL_WORDS.contains(w)) {
         let mut command = Command::new("/bin/sh");
         command.arg("-c").arg(text);
         command

@@ -62,3 +62,27 @@ impl ParamFilter {
             .map_err(|e| format!("`{}` failed: {e}", self.text))
     }
 }
+
+/// A filter over a table's rows (a figure's `where`), whose names are the table's columns.
+pub struct RowFilter {
+    expression: Expression<'static, 'static>,
+    text: String,
+}
+
+impl RowFilter {
+    pub fn compile(text: &str) -> Result<RowFilter, String> {
+        let expression = ENVIRONMENT
+            .compile_expression_owned(text.to_string())
+            .map_err(|e| format!("invalid `where` expression `{text}`: {}", e.detail().unwrap_or("syntax error")))?;
+        Ok(RowFilter { expression, text: text.to_string() })
+    }
+
+    /// Whether the row passes; dotted column names are nested as in templates.
+    pub fn matches(&self, columns: &[String], row: &[serde_json::Value]) -> Result<bool, String> {
+        let flat = crate::sweep::ParamSet(columns.iter().cloned().zip(row.iter().cloned()).collect());
+        self.expression
+            .eval(Value::from(minijinja::value::Serde(flat.nested())))
+            .map(|v| v.is_true())
+            .map_err(|e| format!("`{}` failed: {e}; the columns are: {}", self.text, columns.join(", ")))
+    }
+}

@@ -12,13 +12,32 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Source, did_you_mean};
+use crate::figure::{Aggregate, ErrorBars, FigureKind, FigureSpec};
+use serde::Serialize;
 
 /// Sections a Jobfile may have, in the order the reference documents them.
-const SECTIONS: &[&str] = &["workspace", "params", "sweep", "template", "job"];
+const SECTIONS: &[&str] = &["workspace", "params", "sweep", "template", "job", "report", "figure"];
 const WORKSPACE_KEYS: &[&str] = &["jobs", "report", "figures", "templates"];
 const SWEEP_KEYS: &[&str] = &["zip", "where", "include"];
 const TEMPLATE_KEYS: &[&str] = &["src", "target"];
-const JOB_KEYS: &[&str] = &["command", "name", "inputs", "env", "results", "params_file", "timeout"];
+const JOB_KEYS: &[&str] = &["command", "name", "inputs", "env", "results", "series", "params_file", "timeout"];
+const REPORT_KEYS: &[&str] = &["columns", "rename", "unfinished"];
+const FIGURE_KEYS: &[&str] = &[
+    "name",
+    "kind",
+    "x",
+    "y",
+    "group",
+    "value",
+    "aggregate",
+    "error",
+    "log_x",
+    "log_y",
+    "title",
+    "x_label",
+    "y_label",
+    "where",
+];
 const GENERATORS: &[&str] = &["range", "linspace", "logspace"];
 /// Names the template context reserves for itself.
 pub const RESERVED_PARAMS: &[&str] = &["job"];
@@ -36,6 +55,19 @@ pub struct Jobfile {
     pub sweep: Sweep,
     pub templates: Vec<TemplateSpec>,
     pub job: JobSpec,
+    pub report: ReportSpec,
+    pub figures: Vec<Spanned<FigureSpec>>,
+}
+
+/// `[report]`: which columns `report.csv` has, under which names, and which jobs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReportSpec {
+    /// Chosen and ordered columns; `None`: id, name, params, results, status, duration.
+    pub columns: Option<Vec<Spanned<String>>>,
+    /// Column → name in the file.
+    pub rename: Vec<(String, String)>,
+    /// Also list failed and pending jobs, with empty result cells.
+    pub unfinished: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +113,8 @@ pub struct JobSpec {
     pub inputs: Vec<Spanned<String>>,
     pub env: Vec<Spanned<String>>,
     pub results: Option<Spanned<String>>,
+    /// A CSV file of per-step rows (loss per epoch) the job writes, for `curve` figures.
+    pub series: Option<Spanned<String>>,
     /// `None` when disabled with `params_file = false`.
     pub params_file: Option<Spanned<String>>,
     pub timeout: Option<Duration>,
@@ -133,6 +167,18 @@ pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagn
     let sweep = walker.sweep(document.get("sweep"), &params);
     let templates = walker.templates(document.get("template"));
     let job = walker.job(document.get("job"));
+    let report = walker.report(document.get("report"));
+    let figures = walker.figures(document.get("figure"));
+    if figures.iter().any(|f| f.get_ref().kind == FigureKind::Curve)
+        && job.as_ref().is_some_and(|j| j.series.is_none())
+        && let Some(curve) = figures.iter().find(|f| f.get_ref().kind == FigureKind::Curve)
+    {
+        walker.error(
+            Diagnostic::new("a `curve` figure needs the jobs' series file")
+                .at(source, curve.span(), "reads per-step rows")
+                .help("declare it in [job]: series = \"metrics.csv\""),
+        );
+    }
 
     if let Some(filter) = &sweep.filter {
         let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
@@ -180,6 +226,8 @@ pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagn
         sweep,
         templates,
         job,
+        report,
+        figures,
     })
 }
 
@@ -591,6 +639,7 @@ impl Walker<'_> {
             inputs: self.strings(table, "inputs", "a glob relative to the Jobfile"),
             env: self.strings(table, "env", "an environment variable name"),
             results: self.string(table, "results", "a file the job writes, e.g. \"results.json\""),
+            series: self.string(table, "series", "a CSV file the job writes, e.g. \"metrics.csv\""),
             params_file,
             timeout,
         })
@@ -614,6 +663,153 @@ pub fn target_problem(target: &str, params_file: Option<&Spanned<String>>) -> Op
         }
     }
     None
+}
+
+impl Walker<'_> {
+    fn report(&mut self, item: Option<&Item<'_>>) -> ReportSpec {
+        let Some(table) = self.table(item, "[report]") else { return ReportSpec::default() };
+        self.unknown_keys(table, REPORT_KEYS, "a [report] key");
+        let columns = table.get("columns").map(|_| self.strings(table, "columns", "a column name"));
+        let mut rename = Vec::new();
+        if let Some(renames) = self.table(table.get("rename"), "`rename`") {
+            for (from, to) in renames.iter() {
+                match to.get_ref() {
+                    DeValue::String(name) => rename.push((from.get_ref().to_string(), name.to_string())),
+                    other => {
+                        self.at(to.span(), "a new column name must be a string", format!("found {}", kind(other)));
+                    }
+                }
+            }
+        }
+        let unfinished = self.boolean(table, "unfinished").unwrap_or(false);
+        ReportSpec { columns, rename, unfinished }
+    }
+
+    fn boolean(&mut self, table: &DeTable<'_>, key: &str) -> Option<bool> {
+        let item = table.get(key)?;
+        match item.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            other => {
+                self.at(item.span(), format!("`{key}` must be true or false"), format!("found {}", kind(other)));
+                None
+            }
+        }
+    }
+
+    /// One of `choices` (the string's text), with a suggestion when misspelt.
+    fn choice<T: Copy>(&mut self, table: &DeTable<'_>, key: &str, choices: &[(&str, T)]) -> Option<T> {
+        let text = self.string(table, key, "a name")?;
+        let found = choices.iter().find(|(name, _)| *name == text.get_ref().as_str()).map(|(_, v)| *v);
+        if found.is_none() {
+            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+            let help = did_you_mean(text.get_ref(), names.iter().copied())
+                .unwrap_or_else(|| format!("expected one of: {}", names.join(", ")));
+            self.at(text.span(), format!("unknown {key} `{}`", text.get_ref()), format!("not a {key}")).help =
+                Some(help);
+        }
+        found
+    }
+
+    fn figures(&mut self, item: Option<&Item<'_>>) -> Vec<Spanned<FigureSpec>> {
+        let Some(item) = item else { return Vec::new() };
+        let DeValue::Array(entries) = item.get_ref() else {
+            self.at(item.span(), "figures are declared as [[figure]] entries", "expected [[figure]], not [figure]");
+            return Vec::new();
+        };
+        let mut figures: Vec<Spanned<FigureSpec>> = Vec::new();
+        for entry in entries.iter() {
+            let Some(table) = self.table(Some(entry), "a [[figure]] entry") else { continue };
+            self.unknown_keys(table, FIGURE_KEYS, "a [[figure]] key");
+            let kinds = [
+                ("line", FigureKind::Line),
+                ("scatter", FigureKind::Scatter),
+                ("bar", FigureKind::Bar),
+                ("heatmap", FigureKind::Heatmap),
+                ("curve", FigureKind::Curve),
+            ];
+            let name = self.string(table, "name", "a file name such as \"accuracy_vs_hidden\"");
+            let kind = self.choice(table, "kind", &kinds);
+            let aggregate = self.choice(
+                table,
+                "aggregate",
+                &[
+                    ("mean", Aggregate::Mean),
+                    ("median", Aggregate::Median),
+                    ("min", Aggregate::Min),
+                    ("max", Aggregate::Max),
+                ],
+            );
+            let error = self.choice(
+                table,
+                "error",
+                &[("std", ErrorBars::Std), ("min_max", ErrorBars::MinMax), ("none", ErrorBars::None)],
+            );
+            let column =
+                |walker: &mut Self, key: &str| walker.string(table, key, "a column name").map(Spanned::into_inner);
+            let x = column(self, "x");
+            let y = column(self, "y");
+            let group = column(self, "group");
+            let value = column(self, "value");
+            let title = column(self, "title");
+            let x_label = column(self, "x_label");
+            let y_label = column(self, "y_label");
+            let filter = column(self, "where");
+            let (log_x, log_y) = (self.boolean(table, "log_x"), self.boolean(table, "log_y"));
+            let Some(name) = name else {
+                self.at(entry.span(), "a [[figure]] needs a `name`", "expected `name = \"...\"`");
+                continue;
+            };
+            if !name.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                || name.get_ref().is_empty()
+            {
+                self.at(name.span(), "a figure name becomes a file name", "use letters, digits, `_` and `-`");
+                continue;
+            }
+            if figures.iter().any(|f| f.get_ref().name == *name.get_ref()) {
+                self.at(name.span(), format!("two figures are named `{}`", name.get_ref()), "names must differ");
+                continue;
+            }
+            let Some(kind) = kind.or_else(|| {
+                if table.get("kind").is_none() {
+                    self.at(
+                        entry.span(),
+                        "a [[figure]] needs a `kind`",
+                        "expected line, scatter, bar, heatmap or curve",
+                    );
+                }
+                None
+            }) else {
+                continue;
+            };
+            let (Some(x), Some(y)) = (x, y) else {
+                self.at(entry.span(), "a [[figure]] needs `x` and `y`", "the columns to plot");
+                continue;
+            };
+            if kind == FigureKind::Heatmap && value.is_none() {
+                self.at(entry.span(), "a heatmap needs a `value`", "the column shown in each cell").help =
+                    Some("e.g. x = \"hidden\", y = \"lr\", value = \"accuracy\"".into());
+                continue;
+            }
+            let spec = FigureSpec {
+                name: name.get_ref().clone(),
+                kind,
+                x,
+                y,
+                group,
+                value,
+                aggregate: aggregate.unwrap_or(Aggregate::Mean),
+                error: error.unwrap_or(ErrorBars::Std),
+                log_x: log_x.unwrap_or(false),
+                log_y: log_y.unwrap_or(false),
+                title,
+                x_label,
+                y_label,
+                filter,
+            };
+            figures.push(Spanned::new(entry.span(), spec));
+        }
+        figures
+    }
 }
 
 fn kind(value: &DeValue<'_>) -> &'static str {

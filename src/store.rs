@@ -5,6 +5,7 @@
 //! and says `done`. The record is written last and atomically (temp file + rename), so any crash
 //! leaves either no record (the job reruns) or a whole one.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -72,6 +73,10 @@ pub struct JobRecord {
     pub host: String,
     pub jobman_version: String,
     pub ingredients: KeyIngredients,
+    /// Declared output file (results, series) → blake3 of its content when the job ended: what
+    /// the report and figures read, so they can tell whether it changed without reading it.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, String>,
 }
 
 /// Where a job lives and what is there now.

@@ -14,6 +14,11 @@ use predicates::prelude::*;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+#[path = "cli/html.rs"]
+mod html;
+#[path = "cli/products.rs"]
+mod products;
+
 /// The usual job command: record that the job ran.
 const RECORD_RUN: &str = "echo {{job.name}} >> ../../ran.log";
 

@@ -1,0 +1,679 @@
+//! The products of a build: `report.csv`, each `[[figure]]` as `figures/NAME.{png,pdf,svg}`, and
+//! `figures/index.html`, each remade only when what it reads changed.
+//!
+//! What was remade is observed on the files: their content, and for "not rewritten" their inode
+//! and modification time (jobman writes through a temporary file and a rename, so a rewrite gives
+//! a new inode; nanosecond mtimes catch an in-place write). jobman's `Drew`/`Fresh` lines are
+//! checked as well, because a figure redrawn to the same bytes is not rewritten: only the line
+//! tells a wasted redraw from none.
+//!
+//! Drawing a figure takes about a second in a debug build, so each test draws as few as it can.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::process::Output;
+
+use super::{Project, assert_exit, stderr};
+
+/// The job of most tests: `acc` is `x` plus `$MY_VAR`, `other` is `$OTHER_VAR`. Both variables
+/// are outside the key, so `--force` with one of them set reruns a job under the same id with
+/// a different result.
+const RUN_SH: &str = r#"echo {{ job.name }} >> ../../ran.log
+printf '{"acc": %s, "other": %s}' $(( {{ x }} + ${MY_VAR:-0} )) "${OTHER_VAR:-0}" > results.json
+"#;
+
+/// `x = [1, 2, 3]`, the job of [`RUN_SH`], a report without `duration` (a rerun that writes the
+/// same results gives the same bytes), and two scatter figures: `acc` and `other` against `x`.
+/// `acc_extra` is added to the `acc` figure's table.
+fn two_figures(acc_extra: &str, report_extra: &str) -> String {
+    format!(
+        r#"[params]
+x = [1, 2, 3]
+
+[[template]]
+src = "run.sh.j2"
+
+[job]
+name = "x{{{{x}}}}"
+command = "sh run.sh"
+results = "results.json"
+
+[report]
+columns = ["x", "acc", "other"]
+{report_extra}
+[[figure]]
+name = "acc"
+kind = "scatter"
+x = "x"
+y = "acc"
+{acc_extra}
+[[figure]]
+name = "other"
+kind = "scatter"
+x = "x"
+y = "other"
+"#
+    )
+}
+
+fn two_figures_project() -> Project {
+    let project = Project::new();
+    project.jobfile(&two_figures("", "")).template("run.sh.j2", RUN_SH);
+    project
+}
+
+/// A file's identity: a rewrite changes it, leaving the file alone does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    inode: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+#[track_caller]
+fn stamp(project: &Project, path: &str) -> Stamp {
+    let meta = fs::metadata(project.path().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    Stamp { inode: meta.ino(), mtime: meta.mtime(), mtime_nsec: meta.mtime_nsec() }
+}
+
+/// The three files of a figure.
+fn figure_files(name: &str) -> [String; 3] {
+    ["png", "pdf", "svg"].map(|ext| format!("figures/{name}.{ext}"))
+}
+
+/// Stamps of several files, by path.
+#[track_caller]
+fn stamps(project: &Project, paths: &[String]) -> Vec<(String, Stamp)> {
+    paths.iter().map(|p| (p.clone(), stamp(project, p))).collect()
+}
+
+#[track_caller]
+fn assert_untouched(project: &Project, before: &[(String, Stamp)], why: &str) {
+    for (path, old) in before {
+        assert_eq!(&stamp(project, path), old, "{path} was rewritten, but {why}");
+    }
+}
+
+#[track_caller]
+fn assert_rewritten(project: &Project, before: &[(String, Stamp)], why: &str) {
+    for (path, old) in before {
+        assert_ne!(&stamp(project, path), old, "{path} was not rewritten, but {why}");
+    }
+}
+
+/// Whether jobman printed the status line `VERB WHAT` (verb right-aligned in 12 columns).
+fn says(output: &Output, verb: &str, what: &str) -> bool {
+    stderr(output).lines().any(|line| line == format!("{verb:>12} {what}"))
+}
+
+#[track_caller]
+fn assert_says(output: &Output, verb: &str, what: &str) {
+    assert!(says(output, verb, what), "expected `{verb} {what}` in:\n{}", stderr(output));
+}
+
+/// The report as rows of cells, header first.
+#[track_caller]
+fn report_cells(project: &Project) -> Vec<Vec<String>> {
+    let text = project.read("report.csv").expect("report.csv exists");
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.expect("report.csv is CSV").iter().map(String::from).collect())
+        .collect()
+}
+
+fn exists(project: &Project, path: &str) -> bool {
+    project.path().join(path).exists()
+}
+
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+// ---------------------------------------------------------------------------------------------
+// The report's content
+
+#[test]
+fn the_report_has_a_row_per_done_job_in_sweep_order_with_results_flattened() {
+    let project = Project::new();
+    project
+        .jobfile(
+            r#"[params]
+x = [2, 1]
+y = ["a", "b"]
+
+[[template]]
+src = "run.sh.j2"
+
+[job]
+name = "x{{x}}-y{{y}}"
+command = "sh run.sh"
+results = "results.json"
+"#,
+        )
+        // Keys in sorted order: the report's column order among results does not hinge on
+        // whether jobman keeps the file's order or sorts.
+        .template(
+            "run.sh.j2",
+            r#"printf '%s' '{"acc": {{ x / 4 }}, "hist": [{{ x }}, 2], "loss": {"train": 0.5, "val": {{ x }}}, "note": "a,{{ y }}", "ok": true, "x": 7}' > results.json
+"#,
+        );
+    let output = project.build(&["-j", "1"]);
+    assert_exit(&output, 0);
+    assert_says(&output, "Wrote", "report.csv (4 rows)");
+
+    let cells = report_cells(&project);
+    assert_eq!(
+        cells[0].join(","),
+        "id,name,x,y,acc,hist,loss.train,loss.val,note,ok,results.x,status,duration",
+        "header: id, name, params, results (nested as a.b, one named like a param as results.NAME), status, duration"
+    );
+    let expected = [
+        ["x2-ya", "2", "a", "0.5", "[2,2]", "0.5", "2", "a,a", "true", "7", "done"],
+        ["x2-yb", "2", "b", "0.5", "[2,2]", "0.5", "2", "a,b", "true", "7", "done"],
+        ["x1-ya", "1", "a", "0.25", "[1,2]", "0.5", "1", "a,a", "true", "7", "done"],
+        ["x1-yb", "1", "b", "0.25", "[1,2]", "0.5", "1", "a,b", "true", "7", "done"],
+    ];
+    assert_eq!(cells.len(), 1 + expected.len(), "{cells:?}");
+    for (row, want) in cells[1..].iter().zip(expected) {
+        assert_eq!(row.len(), 13, "{row:?}");
+        assert_eq!(row[0], project.record_of(want[0])["id"], "the id is the job folder's: {row:?}");
+        assert_eq!(row[1..12], want, "rows in sweep order, first axis slowest");
+        let duration: f64 = row[12].parse().unwrap_or_else(|_| panic!("duration is a number: {row:?}"));
+        assert!((0.0..60.0).contains(&duration), "{row:?}");
+    }
+}
+
+#[test]
+fn report_columns_select_order_and_rename_and_unfinished_adds_failed_and_pending_jobs() {
+    let project = Project::new();
+    let jobfile = |unfinished: &str| {
+        format!(
+            r#"[params]
+x = [1, 2, 3]
+
+[job]
+name = "x{{{{x}}}}"
+command = "if [ {{{{x}}}} = 2 ]; then exit 3; fi; printf '{{\"acc\": %s, \"other\": 9}}' {{{{x}}}}0 > results.json"
+results = "results.json"
+
+[report]
+columns = ["acc", "x", "name", "status"]
+rename = {{ acc = "accuracy", status = "state" }}
+{unfinished}
+"#
+        )
+    };
+    project.jobfile(&jobfile(""));
+    let output = project.build(&[]);
+    assert_exit(&output, 1);
+    assert_eq!(project.read("report.csv").unwrap(), "accuracy,x,name,state\n10,1,x1,done\n30,3,x3,done\n");
+
+    // x3 is left pending: `--where` keeps it from running in a fresh project.
+    let project = Project::new();
+    project.jobfile(&jobfile("unfinished = true"));
+    let output = project.build(&["--where", "x != 3"]);
+    assert_exit(&output, 1);
+    assert_eq!(
+        project.read("report.csv").unwrap(),
+        "accuracy,x,name,state\n10,1,x1,done\n,2,x2,failed\n,3,x3,pending\n",
+        "failed and pending jobs are listed with empty result cells"
+    );
+}
+
+#[test]
+fn an_unknown_report_column_is_refused_with_a_suggestion() {
+    let project = Project::new();
+    project.jobfile(
+        r#"[params]
+x = [1, 2]
+
+[job]
+name = "x{{x}}"
+command = "printf '{\"acc\": %s}' {{x}} > results.json"
+results = "results.json"
+
+[report]
+columns = ["x", "acx"]
+"#,
+    );
+    let output = project.build(&[]);
+    assert_exit(&output, 2);
+    let text = stderr(&output);
+    assert!(text.contains("no column `acx`"), "{text}");
+    assert!(text.contains("did you mean `acc`?"), "{text}");
+    assert!(!exists(&project, "report.csv"), "no report is written");
+}
+
+#[test]
+fn an_unknown_report_column_is_shown_at_its_place_in_the_jobfile() {
+    let project = Project::new();
+    project.jobfile(
+        r#"[params]
+x = [1, 2]
+
+[job]
+name = "x{{x}}"
+command = "printf '{\"acc\": %s}' {{x}} > results.json"
+results = "results.json"
+
+[report]
+columns = ["x", "acx"]
+"#,
+    );
+    let output = project.build(&[]);
+    assert_exit(&output, 2);
+    let text = stderr(&output);
+    // docs/jobfile.md: "Every mistake is reported with its file, line and column".
+    assert!(text.contains("--> Jobfile.toml:10:"), "{text}");
+}
+
+#[test]
+fn a_partial_sweep_writes_a_report_of_the_done_jobs_and_says_how_many_are_not_done() {
+    let project = Project::new();
+    project.jobfile(
+        r#"[params]
+x = [1, 2, 3]
+
+[job]
+name = "x{{x}}"
+command = "if [ {{x}} = 2 ]; then exit 3; fi; printf '{\"acc\": %s}' {{x}} > results.json"
+results = "results.json"
+"#,
+    );
+    let output = project.build(&[]);
+    assert_exit(&output, 1);
+    assert_says(&output, "Wrote", "report.csv (2 rows; 1 job not done yet)");
+    let names: Vec<String> = report_cells(&project)[1..].iter().map(|row| row[1].clone()).collect();
+    assert_eq!(names, ["x1", "x3"]);
+    assert!(stderr(&output).contains("3 jobs: 2 ran, 0 cached, 1 failed"), "{}", stderr(&output));
+}
+
+#[test]
+fn a_sweep_with_no_done_job_still_writes_a_report_with_its_param_columns() {
+    let project = Project::new();
+    let jobfile = |report: &str| {
+        format!(
+            "[params]\nx = [1, 2]\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"false\"\nresults = \"results.json\"\n{report}"
+        )
+    };
+    project.jobfile(&jobfile(""));
+    let output = project.build(&[]);
+    assert_exit(&output, 1);
+    assert_eq!(project.read("report.csv").unwrap(), "id,name,x,status,duration\n", "{}", stderr(&output));
+
+    project.jobfile(&jobfile("\n[report]\ncolumns = [\"name\", \"x\"]\n"));
+    let output = project.build(&[]);
+    assert_exit(&output, 1);
+    assert_eq!(project.read("report.csv").unwrap(), "name,x\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Early cutoff: what is remade when
+
+#[test]
+fn a_rerun_with_identical_results_rewrites_nothing_and_a_changed_result_redraws_its_readers() {
+    let project = two_figures_project();
+    let output = project.build(&[]);
+    assert_exit(&output, 0);
+    assert_eq!(project.ran(), ["x1", "x2", "x3"]);
+    assert_says(&output, "Drew", "figures/acc.png");
+    assert_says(&output, "Drew", "figures/other.png");
+    let report = stamps(&project, &["report.csv".into()]);
+    let acc = stamps(&project, &figure_files("acc"));
+    let other = stamps(&project, &figure_files("other"));
+    let index = stamps(&project, &["figures/index.html".into()]);
+
+    // Same results, a new duration (not in the report's columns): the same report bytes.
+    let output = project.build(&["--force", "--where", "x == 1"]);
+    assert_exit(&output, 0);
+    assert_eq!(project.ran(), ["x1"]);
+    assert_untouched(&project, &report, "the rerun wrote the same results");
+    assert_untouched(&project, &acc, "its data did not change");
+    assert_untouched(&project, &other, "its data did not change");
+    assert_untouched(&project, &index, "neither the report nor the figures changed");
+    assert_says(&output, "Unchanged", "report.csv (3 rows)");
+    assert_says(&output, "Fresh", "figures/acc.png");
+    assert_says(&output, "Fresh", "figures/other.png");
+
+    // x1 now writes acc = 6: the report and the `acc` figure change, `other` does not.
+    let output = project.build_with(&["--force", "--where", "x == 1"], &[("MY_VAR", "5")]);
+    assert_exit(&output, 0);
+    assert_eq!(project.ran(), ["x1"]);
+    assert_eq!(project.read("report.csv").unwrap(), "x,acc,other\n1,6,0\n2,2,0\n3,3,0\n");
+    assert_rewritten(&project, &report, "x1's acc changed");
+    assert_rewritten(&project, &acc, "the acc figure reads acc");
+    assert_untouched(&project, &other, "the other figure does not read acc");
+    assert_says(&output, "Drew", "figures/acc.png");
+    assert_says(&output, "Fresh", "figures/other.png");
+}
+
+#[test]
+fn editing_a_figure_redraws_it_alone_and_a_report_change_redraws_only_the_figures_reading_it() {
+    let project = two_figures_project();
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2", "x3"]);
+    let acc = stamps(&project, &figure_files("acc"));
+    let other = stamps(&project, &figure_files("other"));
+    let old_png = fs::read(project.path().join("figures/acc.png")).unwrap();
+
+    project.jobfile(&two_figures("title = \"Accuracy per x\"\n", ""));
+    let output = project.build(&[]);
+    assert_exit(&output, 0);
+    assert_eq!(project.ran(), Vec::<String>::new(), "a figure edit reruns no job");
+    assert_rewritten(&project, &acc, "its title changed");
+    assert_ne!(fs::read(project.path().join("figures/acc.png")).unwrap(), old_png, "the new title is drawn");
+    assert_untouched(&project, &other, "only the acc figure was edited");
+    assert_says(&output, "Drew", "figures/acc.png");
+    assert_says(&output, "Fresh", "figures/other.png");
+    let acc = stamps(&project, &figure_files("acc"));
+
+    // Every job reruns under its id and writes other = 7, acc unchanged.
+    let report = stamps(&project, &["report.csv".into()]);
+    let output = project.build_with(&["--force"], &[("OTHER_VAR", "7")]);
+    assert_exit(&output, 0);
+    assert_eq!(project.ran(), ["x1", "x2", "x3"]);
+    assert_eq!(project.read("report.csv").unwrap(), "x,acc,other\n1,1,7\n2,2,7\n3,3,7\n");
+    assert_rewritten(&project, &report, "other changed");
+    assert_untouched(&project, &acc, "the acc figure does not read other");
+    assert_rewritten(&project, &other, "the other figure reads other");
+    assert_says(&output, "Fresh", "figures/acc.png");
+    assert_says(&output, "Drew", "figures/other.png");
+    let other = stamps(&project, &figure_files("other"));
+
+    // Renaming a report column changes the file, not the data any figure reads.
+    let report = stamps(&project, &["report.csv".into()]);
+    project.jobfile(&two_figures("title = \"Accuracy per x\"\n", "rename = { other = \"other_metric\" }\n"));
+    let output = project.build(&[]);
+    assert_exit(&output, 0);
+    assert_eq!(project.read("report.csv").unwrap(), "x,acc,other_metric\n1,1,7\n2,2,7\n3,3,7\n");
+    assert_rewritten(&project, &report, "a column was renamed");
+    assert_untouched(&project, &acc, "its data did not change");
+    assert_untouched(&project, &other, "its data did not change");
+}
+
+#[test]
+fn a_figure_is_not_redrawn_when_jobs_rerun_under_new_ids_with_the_same_data() {
+    let project = Project::new();
+    let jobfile = |command: &str| {
+        format!(
+            "[params]\nx = [1, 2]\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{command}\"\nresults = \"results.json\"\n\n\
+             [[figure]]\nname = \"acc\"\nkind = \"scatter\"\nx = \"x\"\ny = \"acc\"\n"
+        )
+    };
+    let write = "printf '{\\\"acc\\\": %s, \\\"other\\\": %s}' {{x}}";
+    project.jobfile(&jobfile(&format!("{write} 0 > results.json")));
+    assert_exit(&project.build(&[]), 0);
+    let acc = stamps(&project, &figure_files("acc"));
+
+    // A new command: new keys and ids, the same x and acc, a different `other`.
+    project.jobfile(&jobfile(&format!("{write} 1 > results.json")));
+    let output = project.build(&[]);
+    assert_exit(&output, 0);
+    assert!(project.read("report.csv").unwrap().contains(",1,1,done,"), "the jobs reran");
+    // The files are the same either way (a redraw to the same bytes is not written): the
+    // wasted redraw shows only in jobman's line.
+    assert_untouched(&project, &acc, "its data did not change");
+    assert_says(&output, "Fresh", "figures/acc.png");
+}
+
+#[test]
+fn a_curve_is_redrawn_when_only_a_series_file_changed() {
+    let project = Project::new();
+    project
+        .jobfile(
+            r#"[params]
+x = [1, 2]
+
+[[template]]
+src = "run.sh.j2"
+
+[job]
+name = "x{{x}}"
+command = "sh run.sh"
+results = "results.json"
+series = "metrics.csv"
+
+[report]
+columns = ["x", "acc"]
+
+[[figure]]
+name = "loss"
+kind = "curve"
+x = "epoch"
+y = "loss"
+"#,
+        )
+        .template(
+            "run.sh.j2",
+            "printf '{\"acc\": %s}' {{ x }} > results.json\nprintf 'epoch,loss\\n1,%s\\n2,1\\n' $(( {{ x }} + ${MY_VAR:-0} )) > metrics.csv\n",
+        );
+    assert_exit(&project.build(&[]), 0);
+    let report = stamps(&project, &["report.csv".into()]);
+    let loss = stamps(&project, &figure_files("loss"));
+
+    let output = project.build_with(&["--force", "--where", "x == 2"], &[("MY_VAR", "3")]);
+    assert_exit(&output, 0);
+    assert_untouched(&project, &report, "the results did not change");
+    assert_rewritten(&project, &loss, "x2's series changed");
+    assert_says(&output, "Drew", "figures/loss.png");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets
+
+#[test]
+fn targets_build_the_report_one_figure_or_all_figures_and_the_index() {
+    let project = two_figures_project();
+    let output = project.build(&["jobs"]);
+    assert_exit(&output, 0);
+    assert_eq!(project.ran(), ["x1", "x2", "x3"]);
+    assert!(!exists(&project, "report.csv"), "`build jobs` writes no report");
+    assert!(!exists(&project, "figures"), "`build jobs` draws no figure");
+
+    let output = project.build(&["report"]);
+    assert_exit(&output, 0);
+    assert_eq!(project.read("report.csv").unwrap(), "x,acc,other\n1,1,0\n2,2,0\n3,3,0\n");
+    assert!(!exists(&project, "figures"), "`build report` draws no figure:\n{}", stderr(&output));
+
+    // One figure and what it depends on; the index depends on every figure, so it is not made.
+    let output = project.build(&["figures/acc"]);
+    assert_exit(&output, 0);
+    for path in figure_files("acc") {
+        assert!(exists(&project, &path), "{path} is drawn");
+    }
+    for path in figure_files("other") {
+        assert!(!exists(&project, &path), "{path} was not asked for");
+    }
+    assert!(!exists(&project, "figures/index.html"), "the index was not asked for");
+    assert_says(&output, "Fresh", "report.csv");
+    let acc = stamps(&project, &figure_files("acc"));
+
+    let output = project.build(&["figures"]);
+    assert_exit(&output, 0);
+    assert_untouched(&project, &acc, "the acc figure is up to date");
+    for path in figure_files("other") {
+        assert!(exists(&project, &path), "{path} is drawn");
+    }
+    assert!(exists(&project, "figures/index.html"));
+    assert_says(&output, "Drew", "figures/other.png");
+    assert_says(&output, "Fresh", "figures/acc.png");
+
+    let output = project.build(&["figures/acx"]);
+    assert_exit(&output, 2);
+    let text = stderr(&output);
+    assert!(text.contains("no figure named `acx`"), "{text}");
+    assert!(text.contains("did you mean `acc`?"), "{text}");
+    assert_eq!(project.ran(), Vec::<String>::new(), "a bad target runs nothing");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures
+
+#[test]
+fn figures_are_the_same_bytes_when_drawn_again_from_scratch() {
+    let project = Project::new();
+    project
+        .jobfile(
+            r#"[params]
+lr = [0.01, 0.1, 1.0]
+width = [4, 8]
+seed = [0, 1]
+
+[[template]]
+src = "run.sh.j2"
+
+[job]
+name = "lr{{lr}}-w{{width}}-s{{seed}}"
+command = "sh run.sh"
+results = "results.json"
+
+[[figure]]
+name = "acc"
+kind = "line"
+x = "lr"
+y = "acc"
+group = "width"
+log_x = true
+title = "Accuracy"
+"#,
+        )
+        .template("run.sh.j2", "printf '{\"acc\": %s}' {{ width * lr + seed / 10 }} > results.json\n");
+    assert_exit(&project.build(&[]), 0);
+    let files = figure_files("acc");
+    let first: Vec<Vec<u8>> = files.iter().map(|p| fs::read(project.path().join(p)).unwrap()).collect();
+    assert!(first[0].starts_with(PNG_SIGNATURE), "not a PNG");
+    assert!(first[1].starts_with(b"%PDF"), "not a PDF");
+    assert!(String::from_utf8_lossy(&first[2]).contains("<svg"), "not an SVG");
+
+    fs::remove_dir_all(project.path().join("figures")).unwrap();
+    fs::remove_file(project.path().join(".jobman/nodes.json")).unwrap();
+    let output = project.build(&[]);
+    assert_exit(&output, 0);
+    assert_says(&output, "Drew", "figures/acc.png");
+    for (path, bytes) in files.iter().zip(&first) {
+        assert!(fs::read(project.path().join(path)).unwrap() == *bytes, "{path} differs when drawn again");
+    }
+}
+
+#[test]
+fn every_figure_kind_draws_and_a_bad_figure_is_reported_while_the_others_are_drawn() {
+    let project = Project::new();
+    let jobfile = r#"[params]
+lr = [0.1, 0.2]
+width = [4, 8]
+seed = [0, 1]
+
+[[template]]
+src = "run.sh.j2"
+
+[job]
+name = "lr{{lr}}-w{{width}}-s{{seed}}"
+command = "sh run.sh"
+results = "results.json"
+series = "metrics.csv"
+
+[[figure]]
+name = "line"
+kind = "line"
+x = "lr"
+y = "acc"
+group = "width"
+aggregate = "median"
+error = "min_max"
+
+[[figure]]
+name = "bad"
+kind = "line"
+x = "lr"
+y = "accuracy"
+
+[[figure]]
+name = "scatter"
+kind = "scatter"
+x = "lr"
+y = "acc"
+group = "seed"
+
+[[figure]]
+name = "bar"
+kind = "bar"
+x = "width"
+y = "acc"
+group = "lr"
+
+[[figure]]
+name = "heat"
+kind = "heatmap"
+x = "width"
+y = "lr"
+value = "acc"
+
+[[figure]]
+name = "curve"
+kind = "curve"
+x = "epoch"
+y = "loss"
+group = "width"
+"#;
+    project.jobfile(jobfile).template(
+        "run.sh.j2",
+        "printf '{\"acc\": %s}' {{ lr * width + seed }} > results.json\n\
+         printf 'epoch,loss\\n1,%s\\n2,%s\\n3,%s\\n' {{ width }} {{ width / 2 }} {{ width / 4 + seed }} > metrics.csv\n",
+    );
+    let output = project.build(&[]);
+    assert_exit(&output, 2);
+    let text = project.redact(&stderr(&output));
+
+    let bad_line = jobfile.lines().position(|l| l == "name = \"bad\"").unwrap(); // 1-based line of `[[figure]]`
+    assert!(text.contains("error: cannot draw figure `bad`"), "{text}");
+    assert!(text.contains(&format!("--> Jobfile.toml:{bad_line}:1")), "{text}");
+    assert!(text.contains("column `accuracy` not found"), "{text}");
+
+    for name in ["line", "scatter", "bar", "heat", "curve"] {
+        assert_says(&output, "Drew", &format!("figures/{name}.png"));
+        let [png, pdf, svg] = figure_files(name).map(|p| fs::read(project.path().join(p)).unwrap());
+        assert!(png.starts_with(PNG_SIGNATURE), "{name}.png is not a PNG");
+        assert!(pdf.starts_with(b"%PDF"), "{name}.pdf is not a PDF");
+        assert!(String::from_utf8_lossy(&svg).contains("<svg"), "{name}.svg is not an SVG");
+    }
+    for path in figure_files("bad") {
+        assert!(!exists(&project, &path), "{path} cannot be drawn");
+    }
+    assert!(exists(&project, "figures/index.html"), "the index is still written");
+}
+
+#[test]
+fn the_index_lists_every_figure_and_escapes_values() {
+    let project = Project::new();
+    project.jobfile(
+        r#"[params]
+x = [1, 2]
+tag = ["<b>x</b>"]
+
+[job]
+name = "x{{x}}"
+command = "printf '{\"acc\": %s}' {{x}} > results.json"
+results = "results.json"
+
+[[figure]]
+name = "acc_by_x"
+kind = "scatter"
+x = "x"
+y = "acc"
+
+[[figure]]
+name = "x_by_acc"
+kind = "scatter"
+x = "acc"
+y = "x"
+"#,
+    );
+    assert_exit(&project.build(&[]), 0);
+    let page = project.read("figures/index.html").expect("figures/index.html is written");
+    for name in ["acc_by_x", "x_by_acc"] {
+        assert!(page.contains(&format!("{name}.png")), "{name} is not listed");
+        assert!(page.contains(&format!("{name}.svg")) && page.contains(&format!("{name}.pdf")), "{name}");
+    }
+    assert!(!page.contains("<b>x</b>"), "a param value reached the page unescaped");
+    assert!(page.contains("&lt;b&gt;x&lt;/b&gt;"), "the param value is shown escaped");
+}
