@@ -21,7 +21,9 @@ use crate::output::{self, Progress, Tone};
 use crate::plan::{self, Job};
 use crate::products;
 use crate::render::{PlannedJob, Renderer};
-use crate::store::{self, JobRecord, JobStatus, RECORD_FORMAT, STDERR_FILE, STDOUT_FILE, SlotState, Store};
+use crate::store::{
+    self, FileStamp, JobRecord, JobStatus, RECORD_FORMAT, RecordSummary, STDERR_FILE, STDOUT_FILE, SlotState, Store,
+};
 
 pub struct BuildOptions {
     pub jobfile: PathBuf,
@@ -46,7 +48,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     let planned = plan::plan(&jobfile)?;
     let selection = BuildGraph::new(planned.len(), &figures).select(&options.targets, &figures)?;
     let chosen = matching(&jobfile, &planned, options.filter.as_deref())?;
-    let store = Store::new(jobfile.workspace.jobs.clone());
+    let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
     let wanted = |jobs: &[Job]| -> Vec<usize> {
         (0..jobs.len())
             .filter(|&i| chosen[i] && (options.force || !matches!(jobs[i].slot.state, SlotState::Done(_))))
@@ -54,7 +56,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     };
     if options.dry_run {
         let jobs = plan::locate(&store, planned);
-        print_dry_run(&store, &jobs, &wanted(&jobs), options.force);
+        print_dry_run(&jobfile, &store, &jobs, &wanted(&jobs), options.force)?;
         return Ok(EXIT_OK);
     }
 
@@ -72,6 +74,9 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     } else {
         run_jobs(options, &jobfile, &lock, &registry, &mut jobs, &pending, clock)?
     };
+    if let Err(e) = store.save_index(jobs.iter().map(|j| (&j.slot, &j.planned.key))) {
+        output::failure("Warning", &format!("cannot write the index (the next build reads every record): {e}"));
+    }
     if interrupted {
         return Ok(EXIT_INTERRUPTED);
     }
@@ -142,11 +147,10 @@ fn run_jobs(
     let was_interrupted = supervisor.interrupted();
     drop(supervisor);
     for (index, record) in records {
-        jobs[index].slot.state = if record.status == JobStatus::Done {
-            SlotState::Done(Box::new(record))
-        } else {
-            SlotState::NotDone(Box::new(record))
-        };
+        let slot = &mut jobs[index].slot;
+        slot.state = SlotState::of(RecordSummary::from(&record));
+        slot.stamp = FileStamp::of(&slot.dir.join(store::RECORD_FILE));
+        slot.indexed = false;
     }
     tally.report(jobs.len(), clock.elapsed().as_secs_f64(), was_interrupted);
     Ok((!tally.failed.is_empty(), was_interrupted))
@@ -159,21 +163,28 @@ pub fn matching(jobfile: &Jobfile, jobs: &[PlannedJob], filter: Option<&str>) ->
     let source = crate::diagnostic::Source { path: "--where".into(), text: text.into() };
     let filter = ParamFilter::compile(text, &names, &Origin { source: &source, span: 0..text.len() })
         .map_err(Diagnostics::from)?;
-    jobs.iter().map(|job| filter.matches(&job.ingredients.params).map_err(anyhow::Error::msg)).collect()
+    jobs.iter().map(|job| filter.matches(&job.params.nested()).map_err(anyhow::Error::msg)).collect()
 }
 
-fn print_dry_run(store: &Store, jobs: &[Job], pending: &[usize], force: bool) {
+fn print_dry_run(jobfile: &Jobfile, store: &Store, jobs: &[Job], pending: &[usize], force: bool) -> anyhow::Result<()> {
     let pending: Vec<&Job> = pending.iter().map(|&i| &jobs[i]).collect();
     let previous =
         if pending.iter().any(|j| matches!(j.slot.state, SlotState::Absent)) { store.records() } else { Vec::new() };
     let current: HashSet<String> = jobs.iter().map(|j| j.planned.key.hex()).collect();
+    let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
     println!("would run {} of {}:", pending.len(), plural(jobs.len(), "job"));
     for job in &pending {
-        let reason =
-            if force { Dirty::Forced } else { dirty::explain(&job.planned, &job.slot.state, &previous, &current) };
+        let reason = if force {
+            Dirty::Forced
+        } else {
+            let (_, ingredients) =
+                renderer.ingredients(job.planned.index, &job.planned.params).map_err(Diagnostics::from)?;
+            dirty::explain(&ingredients, &job.slot.state, &previous, &current)
+        };
         println!("  {}  {}  {}", job.slot.id, job.planned.name, reason);
     }
     println!("up to date: {}", plural(jobs.len() - pending.len(), "job"));
+    Ok(())
 }
 
 /// A job's end, as the build loop sees it.
@@ -297,6 +308,20 @@ fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, 
     }
     let started = SystemTime::now();
     let clock = Instant::now();
+    // The key's ingredients are kept in the record, for explaining later reruns.
+    let ingredients = match renderer.ingredients(planned.index, &planned.params) {
+        Ok((_, ingredients)) if ingredients.key() == planned.key => ingredients,
+        Ok(_) => {
+            finished.status = Some(JobStatus::Failed);
+            finished.detail = ": its templates changed while jobman was planning; run the build again".into();
+            return finished;
+        }
+        Err(diagnostic) => {
+            finished.status = Some(JobStatus::Failed);
+            finished.detail = format!(": {}", Diagnostics::from(diagnostic));
+            return finished;
+        }
+    };
     let (outcome, command) = match prepare(renderer, jobfile, planned, &slot.id, &slot.dir) {
         Ok((command, stdout, stderr)) => {
             let env = vec![
@@ -309,7 +334,7 @@ fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, 
                 Launch { command: &command, dir: &slot.dir, env, stdout, stderr, timeout: jobfile.job.timeout };
             (supervisor.run(launch), command)
         }
-        Err(message) => (Outcome::SpawnFailed(message), planned.ingredients.command.clone()),
+        Err(message) => (Outcome::SpawnFailed(message), ingredients.command.clone()),
     };
     let seconds = clock.elapsed().as_secs_f64();
     let (status, exit_code, signal, message) = match &outcome {
@@ -345,7 +370,7 @@ fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, 
         duration_secs: (seconds * 1000.0).round() / 1000.0,
         host: hostname(),
         jobman_version: env!("CARGO_PKG_VERSION").to_string(),
-        ingredients: planned.ingredients.clone(),
+        ingredients,
         outputs: if status == JobStatus::Done { hash_outputs(jobfile, &slot.dir) } else { BTreeMap::new() },
     };
     let status = match store::write_record(&slot.dir, &record) {

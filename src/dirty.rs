@@ -6,7 +6,6 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::job_key::KeyIngredients;
-use crate::render::PlannedJob;
 use crate::store::{JobRecord, SlotState};
 use crate::sweep::display_value;
 
@@ -68,9 +67,9 @@ impl fmt::Display for Change {
     }
 }
 
-/// Why `job`, whose folder is in `state`, must run. `previous` are the records in the store;
-/// `current` the keys (hex) the Jobfile names now.
-pub fn explain(job: &PlannedJob, state: &SlotState, previous: &[JobRecord], current: &HashSet<String>) -> Dirty {
+/// Why the job with these ingredients, whose folder is in `state`, must run. `previous` are the
+/// records in the store; `current` the keys (hex) the Jobfile names now.
+pub fn explain(job: &KeyIngredients, state: &SlotState, previous: &[JobRecord], current: &HashSet<String>) -> Dirty {
     match state {
         SlotState::NotDone(record) => {
             let detail = match (record.exit_code, &record.message) {
@@ -88,11 +87,12 @@ pub fn explain(job: &PlannedJob, state: &SlotState, previous: &[JobRecord], curr
 
 /// The previous job most like `job`: fewest differing params; ties go to jobs the Jobfile no
 /// longer names, then to the numerically nearest values.
-fn closest(job: &PlannedJob, previous: &[JobRecord], current: &HashSet<String>) -> Option<(String, Vec<Change>)> {
-    let mine = flat(&job.ingredients.params);
+fn closest(job: &KeyIngredients, previous: &[JobRecord], current: &HashSet<String>) -> Option<(String, Vec<Change>)> {
+    let mine = flat(&job.params);
+    let key = job.key().hex();
     let best = previous
         .iter()
-        .filter(|r| r.key != job.key.hex())
+        .filter(|r| r.key != key)
         .map(|record| {
             let theirs = flat(&record.ingredients.params);
             let differing = param_changes(&theirs, &mine);
@@ -111,7 +111,7 @@ fn closest(job: &PlannedJob, previous: &[JobRecord], current: &HashSet<String>) 
         })
         .min_by(|a, b| a.0.0.cmp(&b.0.0).then(a.0.1.cmp(&b.0.1)).then(a.0.2.total_cmp(&b.0.2)))?;
     let record = best.1;
-    Some((record.id.clone(), changes(&record.ingredients, &job.ingredients)))
+    Some((record.id.clone(), changes(&record.ingredients, job)))
 }
 
 /// Every ingredient that differs from `old` to `new`.

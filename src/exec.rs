@@ -103,6 +103,19 @@ impl Supervisor {
             .stdout(launch.stdout)
             .stderr(launch.stderr)
             .process_group(0);
+        // The watchdog learns of the new group only after the spawn returns, and needs a moment
+        // to start: until then, the job's own process must still die with jobman.
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: prctl, getppid and _exit are async-signal-safe.
+        unsafe {
+            command.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(137);
+                }
+                Ok(())
+            });
+        }
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => return Outcome::SpawnFailed(spawn_error(launch.command, &e)),

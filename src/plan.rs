@@ -1,6 +1,9 @@
 //! Stage 4: from a Jobfile to the jobs it names, each rendered, keyed and located in the store.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::job_key::JobKey;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::jobfile::Jobfile;
@@ -44,12 +47,113 @@ pub fn plan_jobs(renderer: &Renderer<'_>, points: Vec<ParamSet>) -> Result<Vec<P
 }
 
 /// Expands, renders and keys the Jobfile's jobs.
+///
+/// Rendering 100,000 jobs is most of a no-op build's time, so the keys and names are cached in
+/// `.jobman/plan` under a fingerprint of everything rendering reads besides the params: the
+/// Jobfile, every file under the templates folder, the declared inputs and env values, and
+/// jobman's version. Any change to one of them renders everything again.
 pub fn plan(jobfile: &Jobfile) -> anyhow::Result<Vec<PlannedJob>> {
     let points = sweep::expand(jobfile)?;
+    let cache_path = jobfile.workspace.state.join("plan");
+    let fingerprint = fingerprint(jobfile);
+    let points = match &fingerprint {
+        Some(fingerprint) => match read_cache(&cache_path, fingerprint, points) {
+            Ok(jobs) => return Ok(jobs),
+            Err(points) => points,
+        },
+        None => points,
+    };
     let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
     let jobs = plan_jobs(&renderer, points)?;
     check_names(jobfile, &jobs)?;
+    if let Some(fingerprint) = fingerprint {
+        // A cache that cannot be written only costs the next build a full render.
+        let _ = write_cache(&cache_path, &fingerprint, &jobs);
+    }
     Ok(jobs)
+}
+
+const CACHE_HEADER: &str = "jobman plan v1";
+
+/// What rendering reads besides the params; `None` when inputs are chosen per job (patterns with
+/// template syntax), which only rendering can tell.
+fn fingerprint(jobfile: &Jobfile) -> Option<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(CACHE_HEADER.as_bytes());
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hasher.update(jobfile.source.text.as_bytes());
+    let mut templates = Vec::new();
+    collect_files(&jobfile.workspace.templates, &mut templates);
+    templates.sort();
+    for path in templates {
+        hasher.update(path.as_os_str().as_encoded_bytes());
+        hasher.update(&std::fs::read(&path).ok()?);
+    }
+    for pattern in &jobfile.job.inputs {
+        let pattern = pattern.get_ref();
+        if pattern.contains('{') {
+            return None;
+        }
+        let mut paths: Vec<PathBuf> =
+            glob::glob(&jobfile.root.join(pattern).to_string_lossy()).ok()?.flatten().collect();
+        paths.sort();
+        for path in paths.into_iter().filter(|p| p.is_file()) {
+            hasher.update(path.as_os_str().as_encoded_bytes());
+            hasher.update_reader(std::fs::File::open(&path).ok()?).ok()?;
+        }
+    }
+    for var in &jobfile.job.env {
+        hasher.update(var.get_ref().as_bytes());
+        hasher.update(&[u8::from(std::env::var_os(var.get_ref()).is_some())]);
+        hasher.update(std::env::var_os(var.get_ref()).unwrap_or_default().as_encoded_bytes());
+    }
+    Some(hasher.finalize().to_hex().to_string())
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() { collect_files(&path, out) } else { out.push(path) }
+    }
+}
+
+/// The cached jobs for these points, or the points back when the cache does not fit them.
+fn read_cache(path: &Path, fingerprint: &str, points: Vec<ParamSet>) -> Result<Vec<PlannedJob>, Vec<ParamSet>> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Err(points) };
+    let mut lines = text.lines();
+    if lines.next() != Some(&format!("{CACHE_HEADER} {fingerprint} {}", points.len())) {
+        return Err(points);
+    }
+    let cached: Option<Vec<(JobKey, &str)>> =
+        lines.map(|line| line.split_once('\t').and_then(|(key, name)| Some((JobKey::from_hex(key)?, name)))).collect();
+    match cached {
+        Some(cached) if cached.len() == points.len() => Ok(points
+            .into_iter()
+            .zip(cached)
+            .enumerate()
+            .map(|(index, (params, (key, name)))| PlannedJob { index, params, name: name.to_string(), key })
+            .collect()),
+        _ => Err(points),
+    }
+}
+
+fn write_cache(path: &Path, fingerprint: &str, jobs: &[PlannedJob]) -> std::io::Result<()> {
+    // Names with a tab or newline cannot be cached in this format.
+    if jobs.iter().any(|j| j.name.contains(['\t', '\n'])) {
+        return Ok(());
+    }
+    let mut text = format!("{CACHE_HEADER} {fingerprint} {}\n", jobs.len());
+    for job in jobs {
+        text.push_str(&job.key.hex());
+        text.push('\t');
+        text.push_str(&job.name);
+        text.push('\n');
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    crate::store::write_atomic(path, text.as_bytes())
 }
 
 /// A readable name given by the Jobfile must tell jobs apart.

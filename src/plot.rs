@@ -6,11 +6,12 @@
 //! written back with text as paths (SVG), rasterised by resvg (PNG) and converted by krilla (PDF,
 //! font subset embedded, text selectable).
 //!
-//! - [`data`]: cells → numbers, ordered categories, aggregated points (mean/median/min/max with
+//! - `data`: cells → numbers, ordered categories, aggregated points (mean/median/min/max with
 //!   ±1 sd or min–max spread).
-//! - [`scale`]: axis ranges, 1-2-5 and decade ticks, number labels.
-//! - [`chart`]: layout (no clipped or colliding labels, legend where it hides no data) and the
-//!   drawing of each kind.
+//! - `scale`: axis ranges, 1-2-5 and decade ticks, number labels.
+//! - `layout`: plot area and axes (no clipped or colliding labels), legend where it hides no
+//!   data (else outside at the right).
+//! - `chart`: the drawing of each kind.
 //! - `canvas`: drawing primitives in figure pixels, palette (Okabe–Ito), viridis.
 //! - `output`: SVG/PNG/PDF.
 //!

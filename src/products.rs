@@ -215,25 +215,31 @@ fn read_results(path: &Path) -> Option<Value> {
 }
 
 fn report_key(jobfile: &Jobfile, jobs: &[Job]) -> String {
-    let rows: Vec<Value> = jobs
-        .iter()
-        .map(|job| {
-            let (status, duration, results) = match &job.slot.state {
-                SlotState::Done(r) | SlotState::NotDone(r) => {
-                    let results = jobfile.job.results.as_ref().and_then(|n| r.outputs.get(n.get_ref()).cloned());
-                    (r.status.key(), Some(r.duration_secs), results)
-                }
-                _ => ("pending", None, None),
-            };
-            serde_json::json!([job.slot.id, job.planned.name, job.planned.key.hex(), status, duration, results])
-        })
-        .collect();
-    hash_value(&serde_json::json!({
-        "format": NODES_FORMAT,
-        "spec": jobfile.report,
-        "results": jobfile.job.results.as_ref().map(|r| r.get_ref()),
-        "rows": rows,
-    }))
+    // Hashed field by field: building a JSON value per row cost 0.2 s at 100,000 jobs.
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(
+        hash_value(&serde_json::json!({
+            "format": NODES_FORMAT,
+            "spec": jobfile.report,
+            "results": jobfile.job.results.as_ref().map(|r| r.get_ref()),
+        }))
+        .as_bytes(),
+    );
+    let results_file = jobfile.job.results.as_ref().map(|n| n.get_ref());
+    for job in jobs {
+        let (status, duration, results) = match &job.slot.state {
+            SlotState::Done(r) | SlotState::NotDone(r) => {
+                (r.status.key(), r.duration_secs.to_string(), results_file.and_then(|n| r.outputs.get(n)))
+            }
+            _ => ("pending", String::new(), None),
+        };
+        for field in [job.slot.id.as_str(), &job.planned.name, status, &duration, results.map_or("", String::as_str)] {
+            hasher.update(&(field.len() as u64).to_le_bytes());
+            hasher.update(field.as_bytes());
+        }
+        hasher.update(&job.planned.key.0);
+    }
+    hasher.finalize().to_hex().to_string()
 }
 
 /// Per column, a hash of its values over the done jobs in sweep order. Not of the ids: jobs that

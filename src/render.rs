@@ -21,15 +21,14 @@ const DIR_PLACEHOLDER: &str = "<job.dir>";
 /// Prefix of the names under which strings of the Jobfile are compiled as templates.
 const JOBFILE_TEMPLATE: &str = "Jobfile:";
 
-/// A job after planning: what it is and its key, without the rendered bytes (kept small, so that a
-/// sweep of 100,000 jobs fits in memory).
+/// A job after planning: what it is and its key. Kept small (the ingredients are computed again
+/// for the few jobs that need them), so that a sweep of 100,000 jobs fits in memory.
 #[derive(Debug, Clone)]
 pub struct PlannedJob {
     /// Position in the sweep.
     pub index: usize,
     pub params: ParamSet,
     pub name: String,
-    pub ingredients: KeyIngredients,
     pub key: JobKey,
 }
 
@@ -80,6 +79,12 @@ impl<'j> Renderer<'j> {
 
     /// Renders one job with placeholders and computes its key.
     pub fn plan(&self, index: usize, params: ParamSet) -> Result<PlannedJob, Diagnostic> {
+        let (name, ingredients) = self.ingredients(index, &params)?;
+        Ok(PlannedJob { index, params, name, key: ingredients.key() })
+    }
+
+    /// A job's name and everything its key is made of.
+    pub fn ingredients(&self, index: usize, params: &ParamSet) -> Result<(String, KeyIngredients), Diagnostic> {
         let nested = params.nested();
         let mut name = match &self.jobfile.job.name {
             Some(_) => {
@@ -130,20 +135,17 @@ impl<'j> Renderer<'j> {
             inputs,
             env,
         };
-        let key = ingredients.key();
-        Ok(PlannedJob { index, params, name, ingredients, key })
+        Ok((name, ingredients))
     }
 
     /// Renders a planned job's files and command with its real id and folder.
     pub fn materialize(&self, job: &PlannedJob, id: &str, dir: &Path) -> Result<Materialized, Diagnostic> {
         let located = JobContext::new(job.index, job.name.clone(), Some((id.to_string(), dir.display().to_string())));
-        let ctx = context(&job.ingredients.params, located);
+        let params = job.params.nested();
+        let ctx = context(&params, located);
         let mut files = self.render_files(&ctx)?;
         if let Some(params_file) = &self.jobfile.job.params_file {
-            files.push((
-                params_file.get_ref().clone(),
-                params_file_text(params_file.get_ref(), &job.ingredients.params),
-            ));
+            files.push((params_file.get_ref().clone(), params_file_text(params_file.get_ref(), &params)));
         }
         Ok(Materialized { command: self.render_string("job.command", &ctx)?, files })
     }

@@ -37,7 +37,7 @@ struct Summary {
 
 pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
     let jobfile = Jobfile::load(&options.jobfile)?;
-    let store = Store::new(jobfile.workspace.jobs.clone());
+    let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
     let jobs = plan::locate(&store, plan::plan(&jobfile)?);
     let lines: Vec<JobLine> = jobs
         .into_iter()
@@ -49,7 +49,7 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
                 SlotState::NotDone(record) => record.status.key(),
                 SlotState::Incomplete | SlotState::Absent => "pending",
             },
-            params: job.planned.ingredients.params,
+            params: job.planned.params.nested(),
         })
         .collect();
     let count = |status: &str| lines.iter().filter(|l| l.status == status).count();

@@ -5,7 +5,7 @@
 //! and says `done`. The record is written last and atomically (temp file + rename), so any crash
 //! leaves either no record (the job reruns) or a whole one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -79,31 +79,169 @@ pub struct JobRecord {
     pub outputs: BTreeMap<String, String>,
 }
 
+/// What a build needs of a record; small enough to keep for every job in the index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordSummary {
+    pub status: JobStatus,
+    pub exit_code: Option<i32>,
+    pub message: Option<String>,
+    pub duration_secs: f64,
+    #[serde(default)]
+    pub outputs: BTreeMap<String, String>,
+}
+
+impl From<&JobRecord> for RecordSummary {
+    fn from(record: &JobRecord) -> Self {
+        RecordSummary {
+            status: record.status,
+            exit_code: record.exit_code,
+            message: record.message.clone(),
+            duration_secs: record.duration_secs,
+            outputs: record.outputs.clone(),
+        }
+    }
+}
+
+/// Identifies one version of a file without reading it: as git's index and ninja's log do. A
+/// record is only ever replaced by a rename, which gives it a new inode and ctime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    size: u64,
+    inode: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+impl FileStamp {
+    pub fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(path).ok()?;
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        Some(FileStamp {
+            size: m.len(),
+            inode: m.ino(),
+            mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+            ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+        })
+    }
+
+    /// The stamp of `relative` under the open folder `dir`: `fstatat` walks two path components
+    /// instead of the whole absolute path, a third of a no-op build's time at 100,000 jobs.
+    fn at(dir: &fs::File, relative: &str) -> Option<FileStamp> {
+        use std::os::fd::AsRawFd;
+        let name = std::ffi::CString::new(relative).ok()?;
+        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: a valid descriptor, a NUL-terminated path and a buffer of the right type.
+        let result = unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), stat.as_mut_ptr(), 0) };
+        if result != 0 {
+            return None;
+        }
+        // SAFETY: fstatat succeeded, so it filled the buffer.
+        let stat = unsafe { stat.assume_init() };
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        Some(FileStamp {
+            size: stat.st_size as u64,
+            inode: stat.st_ino,
+            mtime_ns: ns(stat.st_mtime, stat.st_mtime_nsec),
+            ctime_ns: ns(stat.st_ctime, stat.st_ctime_nsec),
+        })
+    }
+}
+
 /// Where a job lives and what is there now.
 #[derive(Debug)]
 pub struct Slot {
     pub id: String,
     pub dir: PathBuf,
     pub state: SlotState,
+    /// The stamp of the record the state was read from, if any.
+    pub stamp: Option<FileStamp>,
+    /// Whether the state came from the index rather than from reading the record.
+    pub indexed: bool,
 }
 
 #[derive(Debug)]
 pub enum SlotState {
-    Done(Box<JobRecord>),
+    Done(RecordSummary),
     /// A record of this key that is not done: failed, timed out or interrupted.
-    NotDone(Box<JobRecord>),
+    NotDone(RecordSummary),
     /// A folder with no readable record: a run that was cut off.
     Incomplete,
     Absent,
 }
 
+impl SlotState {
+    pub fn of(summary: RecordSummary) -> SlotState {
+        if summary.status == JobStatus::Done { SlotState::Done(summary) } else { SlotState::NotDone(summary) }
+    }
+}
+
+/// The index: for each done job, its id, key, record stamp and summary as last read. A no-op
+/// build of 100,000 jobs then stats each record instead of reading and parsing it. The records
+/// stay the truth: an entry whose stamp does not match the record file is ignored.
+///
+/// One line per job, tab-separated (parsing JSON lines cost 0.4 s at 100,000 jobs):
+/// `id key size inode mtime_ns ctime_ns duration [output=hash …]`.
+#[derive(Debug)]
+struct IndexEntry {
+    key: String,
+    stamp: FileStamp,
+    summary: RecordSummary,
+}
+
+const INDEX_HEADER: &str = "jobman index v2";
+
+impl IndexEntry {
+    fn parse(line: &str) -> Option<(String, IndexEntry)> {
+        let mut fields = line.split('\t');
+        let id = fields.next()?.to_string();
+        let key = fields.next()?.to_string();
+        let stamp = FileStamp {
+            size: fields.next()?.parse().ok()?,
+            inode: fields.next()?.parse().ok()?,
+            mtime_ns: fields.next()?.parse().ok()?,
+            ctime_ns: fields.next()?.parse().ok()?,
+        };
+        let duration_secs = fields.next()?.parse().ok()?;
+        let outputs =
+            fields.map(|f| f.split_once('=').map(|(n, h)| (n.to_string(), h.to_string()))).collect::<Option<_>>()?;
+        let summary =
+            RecordSummary { status: JobStatus::Done, exit_code: Some(0), message: None, duration_secs, outputs };
+        Some((id, IndexEntry { key, stamp, summary }))
+    }
+
+    fn write(id: &str, key: &str, stamp: &FileStamp, summary: &RecordSummary, out: &mut String) {
+        use std::fmt::Write as _;
+        let FileStamp { size, inode, mtime_ns, ctime_ns } = stamp;
+        let _ = write!(out, "{id}\t{key}\t{size}\t{inode}\t{mtime_ns}\t{ctime_ns}\t{}", summary.duration_secs);
+        for (name, hash) in &summary.outputs {
+            let _ = write!(out, "\t{name}={hash}");
+        }
+        out.push('\n');
+    }
+}
+
 pub struct Store {
     pub jobs_dir: PathBuf,
+    /// The jobs folder, open, for stamping records relative to it.
+    jobs_handle: Option<fs::File>,
+    index_path: PathBuf,
+    index: HashMap<String, IndexEntry>,
 }
 
 impl Store {
-    pub fn new(jobs_dir: PathBuf) -> Store {
-        Store { jobs_dir }
+    /// Opens the store of `jobs_dir` with its index at `index_path` (missing, unreadable or of
+    /// another version: empty, which only makes this build read the records).
+    pub fn open(jobs_dir: PathBuf, index_path: PathBuf) -> Store {
+        let text = fs::read_to_string(&index_path).unwrap_or_default();
+        let mut lines = text.lines();
+        let index = if lines.next() == Some(INDEX_HEADER) {
+            lines.filter_map(IndexEntry::parse).collect()
+        } else {
+            HashMap::new()
+        };
+        let jobs_handle = fs::File::open(&jobs_dir).ok();
+        Store { jobs_dir, jobs_handle, index_path, index }
     }
 
     /// Finds the folder of `key`: the shortest id of at least `min_len` hex characters whose folder
@@ -114,14 +252,19 @@ impl Store {
         loop {
             let id = hex[..len.min(hex.len())].to_string();
             let dir = self.jobs_dir.join(&id);
-            let state = match read_record(&dir) {
-                Some(record) if record.key == hex => {
-                    if record.status == JobStatus::Done {
-                        SlotState::Done(Box::new(record))
-                    } else {
-                        SlotState::NotDone(Box::new(record))
-                    }
+            if let Some(entry) = self.index.get(&id).filter(|e| e.key == hex)
+                && let Some(jobs) = &self.jobs_handle
+            {
+                let stamp = FileStamp::at(jobs, &format!("{id}/{RECORD_FILE}"));
+                if stamp == Some(entry.stamp) {
+                    let state = SlotState::of(entry.summary.clone());
+                    return Slot { id, dir, state, stamp, indexed: true };
                 }
+            }
+            // Stamp first: if the record changes after, the next build sees a new stamp.
+            let stamp = FileStamp::of(&dir.join(RECORD_FILE));
+            let state = match read_record(&dir) {
+                Some(record) if record.key == hex => SlotState::of(RecordSummary::from(&record)),
                 Some(_) if len < hex.len() => {
                     len += 4;
                     continue;
@@ -129,8 +272,30 @@ impl Store {
                 _ if dir.exists() => SlotState::Incomplete,
                 _ => SlotState::Absent,
             };
-            return Slot { id, dir, state };
+            let stamp = stamp.filter(|_| matches!(state, SlotState::Done(_) | SlotState::NotDone(_)));
+            return Slot { id, dir, state, stamp, indexed: false };
         }
+    }
+
+    /// Rewrites the index for these slots (with their keys) when any was not read from it.
+    pub fn save_index<'a>(&self, slots: impl Iterator<Item = (&'a Slot, &'a JobKey)> + Clone) -> io::Result<()> {
+        let unindexed = |slot: &Slot| !slot.indexed && slot.stamp.is_some() && matches!(slot.state, SlotState::Done(_));
+        if !slots.clone().any(|(slot, _)| unindexed(slot)) {
+            return Ok(());
+        }
+        let mut text = String::with_capacity(INDEX_HEADER.len() + 1);
+        text.push_str(INDEX_HEADER);
+        text.push('\n');
+        for (slot, key) in slots {
+            // Output names with a tab or `=` cannot be written in this format; such jobs are read
+            // from their records instead.
+            if let (SlotState::Done(summary), Some(stamp)) = (&slot.state, &slot.stamp)
+                && summary.outputs.keys().all(|name| !name.contains(['\t', '\n', '=']))
+            {
+                IndexEntry::write(&slot.id, &key.hex(), stamp, summary, &mut text);
+            }
+        }
+        write_atomic(&self.index_path, text.as_bytes())
     }
 
     /// Every record in the store, for explaining why jobs rerun.
@@ -168,10 +333,11 @@ pub fn write_record(dir: &Path, record: &JobRecord) -> io::Result<()> {
     write_atomic(&dir.join(RECORD_FILE), &bytes)
 }
 
-/// temp + rename in the target's folder.
+/// temp + rename in the target's folder. The temp name is unique to this process, so that two
+/// processes writing the same file never mix their bytes.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.tmp"));
+    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let mut file = fs::File::create(&temp)?;
     file.write_all(bytes)?;
     drop(file);

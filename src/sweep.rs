@@ -201,9 +201,11 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
         points.push(set);
     }
 
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    // Every point has the same names in the same order: comparing the values is enough.
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(points.len());
     for (index, set) in points.iter().enumerate() {
-        if let Some(first) = seen.insert(set.nested().to_string(), index) {
+        let values: Vec<&Value> = set.0.iter().map(|(_, v)| v).collect();
+        if let Some(first) = seen.insert(serde_json::to_string(&values).unwrap_or_default(), index) {
             diagnostics.push(
                 Diagnostic::new(format!("jobs {first} and {index} have the same parameters: {}", set.describe()))
                     .help("remove the repeated value from its axis or the repeated `include` point"),

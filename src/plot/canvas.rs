@@ -1,6 +1,6 @@
 //! Drawing primitives on a plotters SVG backend, in figure pixels (800 × 500, `f64`).
 //!
-//! plotters' backends take integer coordinates, so the SVG is drawn at [`K`] times the figure
+//! plotters' backends take integer coordinates, so the SVG is drawn at `K` times the figure
 //! size and its `width`/`height` are set back to 800 × 500 (the `viewBox` keeps the detail).
 //! Text is measured with plotters' ab_glyph engine and the one registered font.
 
@@ -26,10 +26,13 @@ pub(super) const CAP: f64 = 0.729;
 pub(super) const DESCENT: f64 = 0.236;
 
 pub(super) type Rgb = (u8, u8, u8);
+/// Tick labels, legend text, error bars on bars.
 pub(super) const INK: Rgb = (34, 34, 34);
+/// Frame and tick marks.
 pub(super) const AXIS: Rgb = (68, 68, 68);
 pub(super) const GRID: Rgb = (229, 229, 229);
-pub(super) const WHITE_: Rgb = (255, 255, 255);
+/// White: the background, the legend box, marker edges.
+pub(super) const PAPER: Rgb = (255, 255, 255);
 
 fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("drawing failed: {e:?}")
@@ -175,7 +178,7 @@ impl<'a> Canvas<'a> {
     pub(super) fn marker(&self, m: Marker, x: f64, y: f64, r: f64, color: Rgb, alpha: f64) -> Result<(), String> {
         let shape = m.outline(x, y, r);
         self.polygon(&shape, color, alpha)?;
-        self.outline(&shape, WHITE_, 0.75)
+        self.outline(&shape, PAPER, 0.75)
     }
 
     /// Text with its baseline at `baseline`.

@@ -1,12 +1,12 @@
 //! The drawing of each kind of figure, on the layout of [`super::layout`].
 
 use super::canvas::{
-    AXIS, Align, CAP, Canvas, DESCENT, H, INK, W, WHITE_, luminance, series_color, series_marker, viridis,
+    AXIS, Align, CAP, Canvas, DESCENT, H, INK, PAPER, W, luminance, series_color, series_marker, text_width, viridis,
 };
 use super::data::{Bars, Grid, Series, Stat};
 use super::layout::{
     Entry, FS_LABEL, FS_TICK, LINE_WIDTH, Labels, Layout, MARGIN, MARKER_R, TICK, TICK_GAP, draw_axes, draw_grid,
-    draw_legend, layout, max_width, sample, with_legend,
+    draw_legend, fit, layout, max_width, sample, with_legend,
 };
 use super::scale::{Axis, AxisSpec, choose, fmt_fixed_sig, padded};
 
@@ -43,11 +43,33 @@ fn y_range<'a>(stats: impl Iterator<Item = &'a Stat>, spread: bool, log: bool) -
     (lo, hi)
 }
 
+/// Horizontal pixel offsets of the series, so that error bars of groups at the same x sit side
+/// by side instead of on top of each other (a "dodge"); zero when there is nothing to separate.
+fn dodges(lay: &Layout, series: &[Series], style: &XyStyle) -> Vec<f64> {
+    let n = series.len();
+    let none = vec![0.0; n];
+    if !style.error_bars || n < 2 {
+        return none;
+    }
+    let mut xs: Vec<f64> = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
+    xs.sort_by(f64::total_cmp);
+    let shared = xs.windows(2).any(|w| w[0] == w[1]);
+    xs.dedup();
+    let step = 5f64.min(24.0 / (n - 1) as f64);
+    let spread = step * (n - 1) as f64;
+    let min_gap = xs.windows(2).map(|w| lay.px(w[1]) - lay.px(w[0])).fold(f64::INFINITY, f64::min);
+    if !shared || min_gap < 4.0 * spread {
+        return none;
+    }
+    (0..n).map(|i| (i as f64 - (n - 1) as f64 / 2.0) * step).collect()
+}
+
 /// Pixels covered by the data of an x–y figure, for placing the legend.
 fn xy_obstacles(lay: &Layout, series: &[Series], style: &XyStyle) -> Vec<(f64, f64)> {
     let mut out = Vec::new();
-    for s in series {
-        let pts: Vec<(f64, f64)> = s.points.iter().map(|(x, st)| (lay.px(*x), lay.py(st.mid))).collect();
+    let dodge = dodges(lay, series, style);
+    for (s, d) in series.iter().zip(dodge) {
+        let pts: Vec<(f64, f64)> = s.points.iter().map(|(x, st)| (lay.px(*x) + d, lay.py(st.mid))).collect();
         for &(x, y) in &pts {
             let r = MARKER_R;
             out.extend([(x, y), (x - r, y - r), (x + r, y + r), (x - r, y + r), (x + r, y - r)]);
@@ -59,7 +81,8 @@ fn xy_obstacles(lay: &Layout, series: &[Series], style: &XyStyle) -> Vec<(f64, f
         }
         if style.error_bars || style.band {
             for (x, st) in &s.points {
-                sample(&mut out, (lay.px(*x), lay.py_clamped(st.lo)), (lay.px(*x), lay.py(st.hi)));
+                let x = lay.px(*x) + d;
+                sample(&mut out, (x, lay.py_clamped(st.lo)), (x, lay.py(st.hi)));
             }
         }
         if style.band {
@@ -122,7 +145,7 @@ pub(super) fn xy(
             })
             .collect(),
     };
-    let (lay, legend_at) = with_legend(labels, &xspec, &yspec, &entries, |lay| xy_obstacles(lay, series, &style));
+    let (lay, legend) = with_legend(labels, &xspec, &yspec, &entries, |lay| xy_obstacles(lay, series, &style));
 
     let mut svg = String::new();
     {
@@ -135,14 +158,16 @@ pub(super) fn xy(
                 c.polygon(&poly, series_color(i), BAND_ALPHA)?;
             }
         }
+        let dodge = dodges(&lay, series, &style);
         for (i, s) in series.iter().enumerate() {
             let color = series_color(i);
+            let px = |x: f64| lay.px(x) + dodge[i];
             if style.error_bars {
                 for (x, st) in s.points.iter().filter(|p| p.1.has_spread()) {
-                    error_bar(&c, lay.px(*x), lay.py_clamped(st.lo), lay.py(st.hi), 3.5, color)?;
+                    error_bar(&c, px(*x), lay.py_clamped(st.lo), lay.py(st.hi), 3.5, color)?;
                 }
             }
-            let pts: Vec<(f64, f64)> = s.points.iter().map(|(x, st)| (lay.px(*x), lay.py(st.mid))).collect();
+            let pts: Vec<(f64, f64)> = s.points.iter().map(|(x, st)| (px(*x), lay.py(st.mid))).collect();
             if style.lines {
                 c.path(&pts, color, 1.0, LINE_WIDTH)?;
             }
@@ -154,8 +179,8 @@ pub(super) fn xy(
             }
         }
         draw_axes(&c, &lay, labels, true)?;
-        if let Some(at) = legend_at {
-            draw_legend(&c, &entries, at)?;
+        if let Some(legend) = &legend {
+            draw_legend(&c, &entries, legend)?;
         }
         c.finish()?;
     }
@@ -211,7 +236,7 @@ pub(super) fn bar(labels: &Labels, data: &Bars, log_y: bool, grouped: bool) -> R
             .enumerate()
             .flat_map(|(j, row)| row.iter().enumerate().filter_map(move |(i, st)| Some((i, j, (*st)?))))
     };
-    let (lay, legend_at) = with_legend(labels, &xspec, &yspec, &entries, |lay| {
+    let (lay, legend) = with_legend(labels, &xspec, &yspec, &entries, |lay| {
         let mut out = Vec::new();
         for (i, j, st) in bars() {
             let (x0, x1, base) = geometry(lay, i, j);
@@ -240,8 +265,8 @@ pub(super) fn bar(labels: &Labels, data: &Bars, log_y: bool, grouped: bool) -> R
             error_bar(&c, (x0 + x1) / 2.0, lay.py_clamped(st.lo), lay.py(st.hi), cap, INK)?;
         }
         draw_axes(&c, &lay, labels, true)?;
-        if let Some(at) = legend_at {
-            draw_legend(&c, &entries, at)?;
+        if let Some(legend) = &legend {
+            draw_legend(&c, &entries, legend)?;
         }
         c.finish()?;
     }
@@ -288,7 +313,8 @@ pub(super) fn heatmap(labels: &Labels, grid: &Grid) -> Result<String, String> {
         let c = Canvas::new(&mut svg)?;
         let p = lay.plot;
         let (cw, ch) = ((p.x1 - p.x0) / grid.x.len() as f64, (p.y1 - p.y0) / grid.y.len() as f64);
-        // The largest annotation size (at most FS_CELL) that fits every cell; none below 7 px.
+        // One annotation size for all cells: at most FS_CELL, small enough for the widest text;
+        // none when that would be below 7 px.
         let texts: Vec<String> = values.iter().map(|&v| fmt_fixed_sig(v, 3)).collect();
         let widest = max_width(texts.iter().map(String::as_str), FS_CELL);
         let size = FS_CELL.min(FS_CELL * (cw - 10.0) / widest).min((ch - 4.0) / (CAP + 0.3));
@@ -300,7 +326,7 @@ pub(super) fn heatmap(labels: &Labels, grid: &Grid) -> Result<String, String> {
                 c.rect(x0 + 0.5, y0 + 0.5, x1 - 0.5, y1 - 0.5, fill)?;
                 if size >= 7.0 {
                     let (text, ink) = match v {
-                        Some(v) => (fmt_fixed_sig(*v, 3), if luminance(fill) < 0.4 { WHITE_ } else { (0, 0, 0) }),
+                        Some(v) => (fmt_fixed_sig(*v, 3), if luminance(fill) < 0.4 { PAPER } else { (0, 0, 0) }),
                         None => ("n/a".to_string(), (120, 120, 120)),
                     };
                     let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
@@ -324,8 +350,10 @@ pub(super) fn heatmap(labels: &Labels, grid: &Grid) -> Result<String, String> {
             c.line((bx1, y), (bx1 + TICK, y), AXIS, 1.0)?;
             c.text(label, bx1 + TICK + TICK_GAP, y + CAP * FS_TICK / 2.0, FS_TICK, INK, Align::Left)?;
         }
-        let label_x = W - MARGIN - DESCENT * FS_LABEL;
-        c.text_up(&caxis.label(&grid.value), label_x, (p.y0 + p.y1) / 2.0, FS_LABEL, (0, 0, 0), Align::Center)?;
+        let (label, label_x) = (caxis.label(&grid.value), W - MARGIN - DESCENT * FS_LABEL);
+        let size = fit(&label, FS_LABEL, H - 2.0 * MARGIN);
+        let y = ((p.y0 + p.y1) / 2.0).min(H - MARGIN - text_width(&label, size) / 2.0);
+        c.text_up(&label, label_x, y, size, (0, 0, 0), Align::Center)?;
         c.finish()?;
     }
     Ok(svg)

@@ -50,14 +50,14 @@ pub(super) fn column(table: &Table, name: &str) -> Result<usize, String> {
         return Ok(i);
     }
     let mut msg = format!("column `{name}` not found");
-    let best =
-        table.columns.iter().map(|c| (strsim::jaro_winkler(name, c), c)).filter(|(score, _)| *score >= 0.8).fold(
-            None,
-            |best: Option<(f64, &String)>, (s, c)| match best {
-                Some((b, _)) if b >= s => best,
-                _ => Some((s, c)),
-            },
-        );
+    // The most similar column name, if similar enough (first of equals).
+    let mut best: Option<(f64, &String)> = None;
+    for c in &table.columns {
+        let score = strsim::jaro_winkler(name, c);
+        if score >= 0.8 && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, c));
+        }
+    }
     if let Some((_, c)) = best {
         msg.push_str(&format!(" (did you mean `{c}`?)"));
     }

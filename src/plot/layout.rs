@@ -1,7 +1,7 @@
 //! Where things go: the plot area, axes with labels that neither collide nor get clipped, and a
 //! legend that hides no data.
 
-use super::canvas::{AXIS, Align, CAP, Canvas, DESCENT, GRID, H, INK, Marker, Rgb, W, WHITE_, text_width};
+use super::canvas::{AXIS, Align, CAP, Canvas, DESCENT, GRID, H, INK, Marker, PAPER, Rgb, W, text_width};
 use super::scale::{Axis, AxisSpec, choose};
 
 pub(super) const MARGIN: f64 = 12.0;
@@ -60,6 +60,12 @@ pub(super) fn max_width<'a>(texts: impl Iterator<Item = &'a str>, size: f64) -> 
     texts.map(|t| text_width(t, size)).fold(0.0, f64::max)
 }
 
+/// `size`, or smaller so that `text` is at most `room` pixels wide.
+pub(super) fn fit(text: &str, size: f64, room: f64) -> f64 {
+    let w = text_width(text, size);
+    if w > room && w > 0.0 { size * room / w } else { size }
+}
+
 /// Height of a line of text from the top of its capitals to the bottom of its descenders.
 fn line(size: f64) -> f64 {
     size * (CAP + DESCENT)
@@ -80,9 +86,9 @@ pub(super) fn layout(labels: &Labels, xs: &AxisSpec, ys: &AxisSpec, reserve_righ
             _ => line(FS_TICK),
         };
         let bottom = H - MARGIN - x_label_h - tick_h - TICK - TICK_GAP;
-        // Numbers: about 2.5 label heights apart at least, and at most ~10 ticks.
+        // Numbers: about 2.5 label heights apart at least, and at most ~8 ticks.
         let min_gap =
-            if matches!(ys, AxisSpec::Categories(_)) { FS_TICK * 1.2 } else { 34f64.max((bottom - top) / 10.0) };
+            if matches!(ys, AxisSpec::Categories(_)) { FS_TICK * 1.2 } else { 34f64.max((bottom - top) / 8.0) };
         let y = choose(ys, &|a: &Axis| {
             let px: Vec<f64> = a.ticks.iter().map(|(v, _)| a.frac(*v) * (bottom - top)).collect();
             px.windows(2).all(|w| (w[1] - w[0]).abs() >= min_gap)
@@ -179,18 +185,26 @@ pub(super) fn draw_axes(c: &Canvas, lay: &Layout, labels: &Labels, frame: bool) 
         c.text(label, p.x0 - TICK - TICK_GAP, y + CAP * FS_TICK / 2.0, FS_TICK, INK, Align::Right)?;
     }
     let mid_x = (p.x0 + p.x1) / 2.0;
+    // Texts too long for their room get smaller rather than clipped.
     if !labels.title.is_empty() {
         // Centred over the plot, but kept inside the figure when long.
-        let half = text_width(&labels.title, FS_TITLE) / 2.0;
+        let size = fit(&labels.title, FS_TITLE, W - 2.0 * MARGIN);
+        let half = text_width(&labels.title, size) / 2.0;
         let x = mid_x.min(W - MARGIN - half).max(MARGIN + half);
-        c.text(&labels.title, x, MARGIN + CAP * FS_TITLE, FS_TITLE, TEXT, Align::Center)?;
+        c.text(&labels.title, x, MARGIN + CAP * FS_TITLE, size, TEXT, Align::Center)?;
     }
     let (x_label, y_label) = (lay.x.label(&labels.x), lay.y.label(&labels.y));
     if !x_label.is_empty() {
-        c.text(&x_label, mid_x, H - MARGIN - DESCENT * FS_LABEL, FS_LABEL, TEXT, Align::Center)?;
+        let size = fit(&x_label, FS_LABEL, W - 2.0 * MARGIN);
+        let half = text_width(&x_label, size) / 2.0;
+        let x = mid_x.min(W - MARGIN - half).max(MARGIN + half);
+        c.text(&x_label, x, H - MARGIN - DESCENT * FS_LABEL, size, TEXT, Align::Center)?;
     }
     if !y_label.is_empty() {
-        c.text_up(&y_label, MARGIN + CAP * FS_LABEL, (p.y0 + p.y1) / 2.0, FS_LABEL, TEXT, Align::Center)?;
+        let size = fit(&y_label, FS_LABEL, H - 2.0 * MARGIN);
+        let half = text_width(&y_label, size) / 2.0;
+        let y = ((p.y0 + p.y1) / 2.0).min(H - MARGIN - half).max(MARGIN + half);
+        c.text_up(&y_label, MARGIN + CAP * FS_LABEL, y, size, TEXT, Align::Center)?;
     }
     Ok(())
 }
@@ -208,19 +222,39 @@ pub(super) struct Entry {
 const LEGEND_PAD: f64 = 8.0;
 const LEGEND_ROW: f64 = FS_LEGEND * 1.55;
 const SWATCH: f64 = 28.0;
+/// Between the columns of a legend too tall for one.
+const LEGEND_COL_GAP: f64 = 14.0;
 
-fn legend_size(entries: &[Entry]) -> (f64, f64) {
-    let text = max_width(entries.iter().map(|e| e.label.as_str()), FS_LEGEND);
-    (2.0 * LEGEND_PAD + SWATCH + 8.0 + text, 2.0 * LEGEND_PAD - 4.0 + entries.len() as f64 * LEGEND_ROW)
+/// A placed legend: its top-left corner, rows per column and size.
+pub(super) struct Legend {
+    at: (f64, f64),
+    rows: usize,
+    size: (f64, f64),
 }
 
-pub(super) fn draw_legend(c: &Canvas, entries: &[Entry], (x, y): (f64, f64)) -> Result<(), String> {
-    let (w, h) = legend_size(entries);
-    c.rect(x, y, x + w, y + h, WHITE_)?;
+fn legend_column_width(entries: &[Entry]) -> f64 {
+    SWATCH + 8.0 + max_width(entries.iter().map(|e| e.label.as_str()), FS_LEGEND)
+}
+
+/// Rows per column so that the legend is at most `max_h` tall, and the legend's size.
+fn legend_size(entries: &[Entry], max_h: f64) -> (usize, (f64, f64)) {
+    let fit = ((max_h - 2.0 * LEGEND_PAD + 4.0) / LEGEND_ROW).floor().max(1.0) as usize;
+    let rows = entries.len().min(fit).max(1);
+    let cols = entries.len().div_ceil(rows);
+    let w = 2.0 * LEGEND_PAD + cols as f64 * legend_column_width(entries) + (cols - 1) as f64 * LEGEND_COL_GAP;
+    (rows, (w, 2.0 * LEGEND_PAD - 4.0 + rows as f64 * LEGEND_ROW))
+}
+
+pub(super) fn draw_legend(c: &Canvas, entries: &[Entry], legend: &Legend) -> Result<(), String> {
+    let ((x, y), (w, h)) = (legend.at, legend.size);
+    c.rect(x, y, x + w, y + h, PAPER)?;
     c.rect_outline(x, y, x + w, y + h, (160, 160, 160), 0.8)?;
+    let col_w = legend_column_width(entries) + LEGEND_COL_GAP;
     for (i, e) in entries.iter().enumerate() {
-        let cy = y + LEGEND_PAD - 2.0 + (i as f64 + 0.5) * LEGEND_ROW;
-        let (sx0, sx1) = (x + LEGEND_PAD, x + LEGEND_PAD + SWATCH);
+        let (col, row) = (i / legend.rows, i % legend.rows);
+        let cy = y + LEGEND_PAD - 2.0 + (row as f64 + 0.5) * LEGEND_ROW;
+        let sx0 = x + LEGEND_PAD + col as f64 * col_w;
+        let sx1 = sx0 + SWATCH;
         let mid = (sx0 + sx1) / 2.0;
         if e.patch {
             let s = FS_LEGEND * 0.5;
@@ -237,9 +271,10 @@ pub(super) fn draw_legend(c: &Canvas, entries: &[Entry], (x, y): (f64, f64)) -> 
     Ok(())
 }
 
-/// The top-left corner of the legend inside the plot where it covers none of the `obstacles`
-/// (sampled points of the data, in pixels), or `None` when every candidate position covers some.
-fn free_corner(plot: &Rect, (w, h): (f64, f64), obstacles: &[(f64, f64)]) -> Option<(f64, f64)> {
+/// The legend's top-left corner inside the plot that covers the fewest `obstacles` (sampled
+/// pixels of the data), with that number; the first of equals in matplotlib's order of
+/// preference. `None` when the legend does not fit inside at all.
+fn best_corner(plot: &Rect, (w, h): (f64, f64), obstacles: &[(f64, f64)]) -> Option<((f64, f64), usize)> {
     let inset = 8.0;
     if w + 2.0 * inset > plot.x1 - plot.x0 || h + 2.0 * inset > plot.y1 - plot.y0 {
         return None;
@@ -247,14 +282,25 @@ fn free_corner(plot: &Rect, (w, h): (f64, f64), obstacles: &[(f64, f64)]) -> Opt
     let (l, r) = (plot.x0 + inset, plot.x1 - inset - w);
     let (t, b) = (plot.y0 + inset, plot.y1 - inset - h);
     let (cx, cy) = ((plot.x0 + plot.x1 - w) / 2.0, (plot.y0 + plot.y1 - h) / 2.0);
-    // Preference order, as in matplotlib's "best": upper right first.
     let candidates = [(r, t), (l, t), (r, b), (l, b), (cx, t), (cx, b), (r, cy), (l, cy)];
     let clear = 5.0;
-    candidates.into_iter().find(|&(x, y)| {
-        !obstacles
+    let covered = |(x, y): (f64, f64)| {
+        obstacles
             .iter()
-            .any(|&(px, py)| px >= x - clear && px <= x + w + clear && py >= y - clear && py <= y + h + clear)
-    })
+            .filter(|&&(px, py)| px >= x - clear && px <= x + w + clear && py >= y - clear && py <= y + h + clear)
+            .count()
+    };
+    let mut best: Option<((f64, f64), usize)> = None;
+    for at in candidates {
+        let n = covered(at);
+        if best.is_none_or(|(_, m)| n < m) {
+            best = Some((at, n));
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    best
 }
 
 /// Points at most 2 pixels apart along a segment, from `a` to `b`.
@@ -267,24 +313,32 @@ pub(super) fn sample(out: &mut Vec<(f64, f64)>, a: (f64, f64), b: (f64, f64)) {
 }
 
 /// Lays out the figure and places the legend: inside the plot where it hides no data, else
-/// outside at the right (the plot narrows to make room). `obstacles` samples the drawn data.
+/// outside at the right (the plot narrows to make room), else (too wide to go outside) inside
+/// where it hides the least. `obstacles` samples the drawn data in pixels.
 pub(super) fn with_legend(
     labels: &Labels,
     xs: &AxisSpec,
     ys: &AxisSpec,
     entries: &[Entry],
     obstacles: impl Fn(&Layout) -> Vec<(f64, f64)>,
-) -> (Layout, Option<(f64, f64)>) {
+) -> (Layout, Option<Legend>) {
     let lay = layout(labels, xs, ys, 0.0);
     if entries.is_empty() {
         return (lay, None);
     }
-    let size = legend_size(entries);
-    if let Some(at) = free_corner(&lay.plot, size, &obstacles(&lay)) {
-        return (lay, Some(at));
+    let plot_h = lay.plot.y1 - lay.plot.y0;
+    let (rows, size) = legend_size(entries, plot_h - 16.0);
+    let inside = best_corner(&lay.plot, size, &obstacles(&lay));
+    if let Some((at, 0)) = inside {
+        return (lay, Some(Legend { at, rows, size }));
     }
     let gap = 14.0;
-    let lay = layout(labels, xs, ys, size.0 + gap);
-    let at = (lay.plot.x1 + gap, lay.plot.y0);
-    (lay, Some(at))
+    let (rows_out, size_out) = legend_size(entries, plot_h);
+    if size_out.0 + gap <= W * 0.45 {
+        let lay = layout(labels, xs, ys, size_out.0 + gap);
+        let at = (lay.plot.x1 + gap, lay.plot.y0);
+        return (lay, Some(Legend { at, rows: rows_out, size: size_out }));
+    }
+    let at = inside.map_or((lay.plot.x0 + 8.0, lay.plot.y0 + 8.0), |(at, _)| at);
+    (lay, Some(Legend { at, rows, size }))
 }

@@ -118,9 +118,11 @@ pub(super) fn choose(spec: &AxisSpec, fits: &dyn Fn(&Axis) -> bool) -> Axis {
     }
 }
 
-/// Tick sets k·step within [lo, hi] for step = {1, 2, 5} × 10^e, densest first.
+/// Tick positions with their labels.
 type Ticks = Vec<(f64, String)>;
 
+/// Tick sets k·step within [lo, hi] for step = {1, 2, 5} × 10^e, densest first, each with the
+/// power of ten its labels count in, if any.
 fn linear_candidates(lo: f64, hi: f64) -> Vec<(Ticks, Option<i32>)> {
     let span = hi - lo;
     if span <= 0.0 || !span.is_finite() {
@@ -208,9 +210,8 @@ fn superscript(n: i32) -> String {
     s
 }
 
-/// "2×10⁻⁵" for v = 2e-5, with `sig` significant digits at most; a mantissa of 1 is left out
-/// (10⁻⁵) where `bare_one`, as on log axes.
-fn scientific(v: f64, sig: usize, bare_one: bool) -> String {
+/// "2×10⁻⁵" for v = 2e-5, with `sig` significant digits at most; "10⁻⁵" for 1e-5.
+fn scientific(v: f64, sig: usize) -> String {
     if v == 0.0 {
         return "0".into();
     }
@@ -224,9 +225,9 @@ fn scientific(v: f64, sig: usize, bare_one: bool) -> String {
         m = m_rounded;
     }
     let mantissa = trim_zeros(format!("{:.*}", sig.saturating_sub(1), m));
-    if bare_one && mantissa == "1" {
+    if mantissa == "1" {
         format!("10{}", superscript(e))
-    } else if bare_one && mantissa == "-1" {
+    } else if mantissa == "-1" {
         format!("−10{}", superscript(e))
     } else {
         format!("{}×10{}", mantissa.replace('-', "−"), superscript(e))
@@ -256,7 +257,7 @@ fn format_ticks(values: &[f64], e: i32) -> (Vec<String>, Option<i32>) {
 
 fn format_log_ticks(values: &[f64]) -> Vec<String> {
     let plain = values.iter().all(|v| (1e-3..1e5).contains(&v.abs()));
-    values.iter().map(|&v| if plain { fmt_sig(v, 3) } else { scientific(v, 3, true) }).collect()
+    values.iter().map(|&v| if plain { fmt_sig(v, 3) } else { scientific(v, 3) }).collect()
 }
 
 /// Data values (a sweep's values) as short labels: at most 4 significant digits.
@@ -272,7 +273,7 @@ pub(super) fn fmt_sig(v: f64, sig: usize) -> String {
     }
     let e = v.abs().log10().floor() as i32;
     if !(-3..6).contains(&e) {
-        return scientific(v, sig, false);
+        return scientific(v, sig);
     }
     let decimals = (sig as i32 - 1 - e).max(0) as usize;
     let s = format!("{v:.decimals$}");
@@ -286,11 +287,12 @@ pub(super) fn fmt_fixed_sig(v: f64, sig: usize) -> String {
         return if v == 0.0 { "0".into() } else { v.to_string() };
     }
     let e = v.abs().log10().floor() as i32;
-    if !(-3..5).contains(&e) {
-        return scientific(v, sig, false);
-    }
     let rounded: f64 = format!("{:.*e}", sig - 1, v).parse().unwrap_or(v);
     let e = if rounded == 0.0 { e } else { rounded.abs().log10().floor() as i32 };
+    if !(-4..5).contains(&e) {
+        let mantissa = minus(format!("{:.*}", sig - 1, rounded / 10f64.powi(e)));
+        return format!("{mantissa}×10{}", superscript(e));
+    }
     let decimals = (sig as i32 - 1 - e).max(0) as usize;
     minus(format!("{rounded:.decimals$}"))
 }
@@ -329,6 +331,10 @@ mod tests {
         assert_eq!(fmt_sig(0.031622776, 4), "0.03162");
         assert_eq!(fmt_sig(32.0, 4), "32");
         assert_eq!(fmt_sig(2e-5, 3), "2×10⁻⁵");
+        assert_eq!(fmt_sig(1e-5, 4), "10⁻⁵");
+        assert_eq!(fmt_fixed_sig(4e-4, 3), "0.000400");
+        assert_eq!(fmt_fixed_sig(4e-5, 3), "4.00×10⁻⁵");
+        assert_eq!(fmt_fixed_sig(123456.0, 3), "1.23×10⁵");
         assert_eq!(format_ticks(&[-0.0, 0.5], -1).0, ["0.0", "0.5"]);
         assert_eq!(
             format_ticks(&[-5e6, 0.0, 5e6, 1e7], 6),

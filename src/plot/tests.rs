@@ -262,6 +262,22 @@ fn edge_gallery() -> Vec<(FigureSpec, Table)> {
         spec("edge_many_groups", FigureKind::Line, "step", "score", Some("model")),
         table(&["model", "step", "score"], rows),
     ));
+    // 24 groups: the legend needs two columns; long group labels do not fit outside.
+    let rows: Vec<Vec<Value>> =
+        (0..24).flat_map(|g| (0..5).map(move |x| vec![json!(g), json!(x), json!(x as f64 + g as f64 * 0.5)])).collect();
+    out.push((
+        spec("edge_tall_legend", FigureKind::Scatter, "x", "y", Some("g")),
+        table(&["g", "x", "y"], rows.clone()),
+    ));
+    let rows = rows.into_iter().map(|mut r| {
+        r[0] = json!(format!("a rather long configuration name number {}", r[0]));
+        r
+    });
+    let rows = rows.filter(|r| r[0].as_str().is_some_and(|s| s.ends_with(" 1") || s.ends_with(" 2"))).collect();
+    out.push((
+        spec("edge_wide_legend", FigureKind::Line, "x", "y", Some("configuration")),
+        table(&["configuration", "x", "y"], rows),
+    ));
     // lr over five decades, loss over four: decade ticks with minor ticks.
     let rows = (0..=10)
         .map(|i| {
