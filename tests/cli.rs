@@ -258,6 +258,26 @@ fn sweep_x(x: &str, extra_job_keys: &str) -> String {
 // Rebuilds and the cache
 
 #[test]
+fn a_record_removed_or_edited_by_hand_is_not_trusted_from_the_index() {
+    let project = Project::new();
+    project.jobfile(&format!("[params]\nx = [1, 2, 3]\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{RECORD_RUN}\"\n"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2", "x3"]);
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new(), "the second build reads the index");
+
+    let record = |name: &str| {
+        let id = project.record_of(name)["id"].as_str().expect("an id").to_string();
+        project.path().join("scratch_space").join(id).join("jobman-record.json")
+    };
+    fs::remove_file(record("x1")).unwrap();
+    let edited = fs::read_to_string(record("x2")).unwrap().replace("\"status\": \"done\"", "\"status\": \"failed\"");
+    fs::write(record("x2"), edited).unwrap();
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1", "x2"], "the index never outvotes the records");
+}
+
+#[test]
 fn a_rebuild_runs_nothing_and_changing_one_param_reruns_only_its_jobs() {
     let project = Project::new();
     let jobfile = |x: &str| {
