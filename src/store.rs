@@ -354,3 +354,79 @@ pub fn sync_filesystem(dir: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job_key::KEY_FORMAT;
+
+    fn record(key: &JobKey, id: &str, status: JobStatus) -> JobRecord {
+        JobRecord {
+            format: RECORD_FORMAT,
+            key: key.hex(),
+            id: id.into(),
+            name: id.into(),
+            status,
+            exit_code: Some(0),
+            signal: None,
+            message: None,
+            command: "true".into(),
+            started: String::new(),
+            ended: String::new(),
+            duration_secs: 0.5,
+            host: String::new(),
+            jobman_version: String::new(),
+            ingredients: KeyIngredients {
+                format: KEY_FORMAT,
+                params: serde_json::json!({}),
+                command: "true".into(),
+                templates: BTreeMap::new(),
+                params_file: None,
+                inputs: BTreeMap::new(),
+                env: BTreeMap::new(),
+            },
+            outputs: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_folder_holding_another_key_gets_a_longer_id_and_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mine = JobKey([0xab; 32]);
+        let mut theirs_bytes = [0xab; 32];
+        theirs_bytes[31] = 0;
+        let theirs = JobKey(theirs_bytes);
+        let taken = dir.path().join(&mine.hex()[..ID_LEN]);
+        fs::create_dir_all(&taken).unwrap();
+        write_record(&taken, &record(&theirs, &theirs.hex()[..ID_LEN], JobStatus::Done)).unwrap();
+
+        let store = Store::open(dir.path().to_path_buf(), dir.path().join("index"));
+        let slot = store.locate(&mine, 0);
+        assert_eq!(slot.id, mine.hex()[..ID_LEN + 4]);
+        assert!(matches!(slot.state, SlotState::Absent));
+        assert_eq!(read_record(&taken).unwrap().key, theirs.hex(), "the other job's folder is untouched");
+    }
+
+    #[test]
+    fn the_index_is_used_only_while_the_record_is_the_one_it_stamped() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = JobKey([7; 32]);
+        let id = &key.hex()[..ID_LEN];
+        let folder = dir.path().join(id);
+        fs::create_dir_all(&folder).unwrap();
+        write_record(&folder, &record(&key, id, JobStatus::Done)).unwrap();
+
+        let store = Store::open(dir.path().to_path_buf(), dir.path().join("index"));
+        let slot = store.locate(&key, 0);
+        assert!(!slot.indexed && matches!(slot.state, SlotState::Done(_)));
+        store.save_index([(&slot, &key)].into_iter()).unwrap();
+
+        let store = Store::open(dir.path().to_path_buf(), dir.path().join("index"));
+        let slot = store.locate(&key, 0);
+        assert!(slot.indexed && matches!(slot.state, SlotState::Done(_)));
+
+        write_record(&folder, &record(&key, id, JobStatus::Failed)).unwrap();
+        let slot = store.locate(&key, 0);
+        assert!(!slot.indexed && matches!(slot.state, SlotState::NotDone(_)));
+    }
+}
