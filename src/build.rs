@@ -442,5 +442,9 @@ fn hash_outputs(jobfile: &Jobfile, dir: &Path) -> BTreeMap<String, String> {
 }
 
 fn hostname() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+    })
+    .clone()
 }

@@ -19,6 +19,7 @@ use super::{Project, assert_exit, stderr};
 /// are outside the key, so `--force` with one of them set reruns a job under the same id with
 /// a different result.
 const RUN_SH: &str = r#"echo {{ job.name }} >> ../../ran.log
+sleep ${JOB_SLEEP:-0}
 printf '{"acc": %s, "other": %s}' $(( {{ x }} + ${MY_VAR:-0} )) "${OTHER_VAR:-0}" > results.json
 "#;
 
@@ -323,8 +324,9 @@ fn a_rerun_with_identical_results_rewrites_nothing_and_a_changed_result_redraws_
     let other = stamps(&project, &figure_files("other"));
     let index = stamps(&project, &["figures/index.html".into()]);
 
-    // Same results, a new duration (not in the report's columns): the same report bytes.
-    let output = project.build(&["--force", "--where", "x == 1"]);
+    // Same results, a new duration (not in the report's columns): the same report bytes. The
+    // sleep makes sure the duration differs, so that the report is remade rather than fresh.
+    let output = project.build_with(&["--force", "--where", "x == 1"], &[("JOB_SLEEP", "0.2")]);
     assert_exit(&output, 0);
     assert_eq!(project.ran(), ["x1"]);
     assert_untouched(&project, &report, "the rerun wrote the same results");
