@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::job_key::KeyIngredients;
 use crate::store::{JobRecord, SlotState};
-use crate::sweep::display_value;
+use crate::sweep::{ParamSet, display_value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Dirty {
@@ -181,18 +181,5 @@ fn param_changes(old: &[(String, Value)], new: &[(String, Value)]) -> Vec<Change
 
 /// Nested params back to dotted names.
 fn flat(params: &Value) -> Vec<(String, Value)> {
-    fn walk(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
-        match value {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                    walk(&name, v, out);
-                }
-            }
-            other => out.push((prefix.to_string(), other.clone())),
-        }
-    }
-    let mut out = Vec::new();
-    walk("", params, &mut out);
-    out
+    ParamSet::from_nested(params, "params").0
 }

@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use crate::diagnostic::{Diagnostic, Source, did_you_mean};
 use crate::jobfile::ReportSpec;
+use crate::sweep::ParamSet;
 use crate::table::Table;
 
 /// One job as the report sees it.
@@ -33,10 +34,8 @@ pub fn data_table(params: &[&str], rows: Vec<ReportRow<'_>>) -> Table {
     let param_count = columns.len();
     let mut flat_results: Vec<Vec<(String, Value)>> = Vec::with_capacity(rows.len());
     for row in &rows {
-        let mut flat = Vec::new();
-        if let Some(results) = &row.results {
-            flatten("", results, &mut flat);
-        }
+        // A results file that is not a table is one column named `result`.
+        let flat = row.results.as_ref().map_or_else(Vec::new, |r| ParamSet::from_nested(r, "result").0);
         for (name, _) in &flat {
             if !columns[param_count..].contains(name) {
                 columns.push(name.clone());
@@ -68,21 +67,6 @@ pub fn data_table(params: &[&str], rows: Vec<ReportRow<'_>>) -> Table {
         })
         .collect();
     Table { columns, rows: table_rows }
-}
-
-/// Nested objects become dotted names; everything else is one cell.
-fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                flatten(&name, v, out);
-            }
-        }
-        other if !prefix.is_empty() => out.push((prefix.to_string(), other.clone())),
-        // A results file that is not a table: one column named `result`.
-        other => out.push(("result".to_string(), other.clone())),
-    }
 }
 
 /// The report view of the data: the chosen columns, renamed. `source` is the Jobfile, for

@@ -44,6 +44,28 @@ impl ParamSet {
         Value::Object(root)
     }
 
+    /// The inverse of [`ParamSet::nested`]: nested objects become dotted names. A value that is
+    /// not an object is one entry named `root_name`.
+    pub fn from_nested(value: &Value, root_name: &str) -> ParamSet {
+        fn walk(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
+            match value {
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                        walk(&name, v, out);
+                    }
+                }
+                other => out.push((prefix.to_string(), other.clone())),
+            }
+        }
+        let mut out = Vec::new();
+        match value {
+            Value::Object(_) => walk("", value, &mut out),
+            other => out.push((root_name.to_string(), other.clone())),
+        }
+        ParamSet(out)
+    }
+
     /// `hidden=8 lr=0.01`, for messages.
     pub fn describe(&self) -> String {
         self.0.iter().map(|(n, v)| format!("{n}={}", display_value(v))).collect::<Vec<_>>().join(" ")
