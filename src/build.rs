@@ -61,8 +61,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     }
 
     let lock = WorkspaceLock::acquire(&jobfile.workspace.state)?;
-    let registry = jobfile.workspace.state.join("running");
-    exec::stop_leftover_jobs(&registry, &store.jobs_dir);
+    exec::stop_leftover_jobs(&store.jobs_dir);
     let mut jobs = plan::locate(&store, planned);
     let pending = if selection.jobs { wanted(&jobs) } else { Vec::new() };
     let (failed, interrupted) = if pending.is_empty() {
@@ -72,7 +71,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
         );
         (false, false)
     } else {
-        run_jobs(options, &jobfile, &lock, &registry, &mut jobs, &pending, clock)?
+        run_jobs(options, &jobfile, &lock, &mut jobs, &pending, clock)?
     };
     if let Err(e) = store.save_index(jobs.iter().map(|j| (&j.slot, &j.planned.key))) {
         output::failure("Warning", &format!("cannot write the index (the next build reads every record): {e}"));
@@ -93,7 +92,6 @@ fn run_jobs(
     options: &BuildOptions,
     jobfile: &Jobfile,
     lock: &WorkspaceLock,
-    registry: &Path,
     jobs: &mut [Job],
     pending: &[usize],
     clock: Instant,
@@ -104,7 +102,7 @@ fn run_jobs(
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&interrupted)).context("cannot install the Ctrl-C handler")?;
     }
-    let watchdog = exec::spawn_watchdog(&lock.file, registry).context("cannot start the watchdog process")?;
+    let watchdog = exec::spawn_watchdog(&lock.file, jobs_dir).context("cannot start the watchdog process")?;
     let supervisor = Supervisor::new(Arc::clone(&interrupted), Some(watchdog));
     let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
     let root = &jobfile.root;

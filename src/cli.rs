@@ -55,7 +55,7 @@ enum Command {
     },
     /// Internal: the per-build process that stops jobs when jobman dies.
     #[command(name = "__watchdog", hide = true)]
-    Watchdog { registry: PathBuf },
+    Watchdog { jobs_dir: PathBuf },
 }
 
 /// Runs the command line and returns the process exit code.
@@ -67,6 +67,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             build(&BuildOptions { jobfile: cli.jobfile, targets, workers, fail_fast, dry_run, force, filter })
         }
         Command::Status { jobs, json } => status(&StatusOptions { jobfile: cli.jobfile, jobs, json }),
-        Command::Watchdog { registry } => Ok(crate::exec::watchdog_main(&registry)),
+        Command::Watchdog { jobs_dir } => Ok(crate::exec::watchdog_main(&jobs_dir)),
     }
 }

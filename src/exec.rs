@@ -103,19 +103,6 @@ impl Supervisor {
             .stdout(launch.stdout)
             .stderr(launch.stderr)
             .process_group(0);
-        // The watchdog learns of the new group only after the spawn returns, and needs a moment
-        // to start: until then, the job's own process must still die with jobman.
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: prctl, getppid and _exit are async-signal-safe.
-        unsafe {
-            command.pre_exec(move || {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() != parent {
-                    libc::_exit(137);
-                }
-                Ok(())
-            });
-        }
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => return Outcome::SpawnFailed(spawn_error(launch.command, &e)),
@@ -288,10 +275,10 @@ pub fn run_pool<T: Send, R: Send>(
 
 /// The watchdog: a second jobman process, started once per build. It reads `+GROUP`/`-GROUP`
 /// lines on stdin; when stdin closes (jobman ended, however it ended) it kills every group still
-/// listed. It also holds the workspace lock (inherited as fd 3), so the next build cannot start
-/// until the old build's jobs are gone, and keeps the list in `registry` so that a next build can
-/// stop the groups even if the watchdog itself was killed.
-pub fn watchdog_main(registry: &Path) -> i32 {
+/// listed, and every group running a job of `jobs_dir` (found by its environment: a job spawned
+/// in the moment before jobman could report it). It also holds the workspace lock (inherited as
+/// fd 3), so the next build cannot start until the old build's jobs are gone.
+pub fn watchdog_main(jobs_dir: &Path) -> i32 {
     use std::io::BufRead;
     // A Ctrl-C or hangup is for jobman, which cleans up itself; the watchdog waits for EOF.
     // SAFETY: setting a signal disposition to SIG_IGN has no preconditions.
@@ -300,36 +287,22 @@ pub fn watchdog_main(registry: &Path) -> i32 {
         libc::signal(libc::SIGTERM, libc::SIG_IGN);
         libc::signal(libc::SIGHUP, libc::SIG_IGN);
     }
-    let live: Mutex<(Vec<i32>, bool)> = Mutex::new((Vec::new(), false));
-    let closed = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            for line in std::io::stdin().lock().lines() {
-                let Ok(line) = line else { break };
-                let (sign, number) = line.split_at(line.len().min(1));
-                let Ok(group) = number.parse::<i32>() else { continue };
-                let mut live = live.lock().unwrap_or_else(|p| p.into_inner());
-                match sign {
-                    "+" => live.0.push(group),
-                    "-" => live.0.retain(|&g| g != group),
-                    _ => {}
-                }
-                live.1 = true;
-            }
-            closed.store(true, Ordering::SeqCst);
-        });
-        // Writing the registry on every line would cost a file write per job; a few times a
-        // second is enough for a crash that takes both jobman and the watchdog.
-        while !closed.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(200));
-            let mut live = live.lock().unwrap_or_else(|p| p.into_inner());
-            if std::mem::take(&mut live.1) {
-                let text: String = live.0.iter().map(|g| format!("{g}\n")).collect();
-                let _ = crate::store::write_atomic(registry, text.as_bytes());
-            }
+    let mut live: Vec<i32> = Vec::new();
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let (sign, number) = line.split_at(line.len().min(1));
+        let Ok(group) = number.parse::<i32>() else { continue };
+        match sign {
+            "+" => live.push(group),
+            "-" => live.retain(|&g| g != group),
+            _ => {}
         }
-    });
-    let live = live.into_inner().unwrap_or_else(|p| p.into_inner()).0;
+    }
+    for group in groups_running_jobs_of(jobs_dir) {
+        if !live.contains(&group) {
+            live.push(group);
+        }
+    }
     for &group in &live {
         kill_group(group, libc::SIGTERM);
     }
@@ -339,16 +312,15 @@ pub fn watchdog_main(registry: &Path) -> i32 {
     for &group in &live {
         kill_group(group, libc::SIGKILL);
     }
-    let _ = std::fs::remove_file(registry);
     0
 }
 
 /// Starts the watchdog, handing it the lock's descriptor as fd 3.
-pub fn spawn_watchdog(lock: &std::fs::File, registry: &Path) -> std::io::Result<Child> {
+pub fn spawn_watchdog(lock: &std::fs::File, jobs_dir: &Path) -> std::io::Result<Child> {
     use std::os::fd::AsRawFd;
     let lock_fd = lock.as_raw_fd();
     let mut command = Command::new(std::env::current_exe()?);
-    command.arg("__watchdog").arg(registry).stdin(Stdio::piped()).stdout(Stdio::null());
+    command.arg("__watchdog").arg(jobs_dir).stdin(Stdio::piped()).stdout(Stdio::null());
     // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
     unsafe {
         command.pre_exec(move || {
@@ -364,32 +336,35 @@ pub fn spawn_watchdog(lock: &std::fs::File, registry: &Path) -> std::io::Result<
     command.spawn()
 }
 
-/// Stops the job groups a dead build left behind (listed in `registry` by its watchdog), if
-/// they still run jobs of this workspace. Called with the lock held.
-pub fn stop_leftover_jobs(registry: &Path, jobs_dir: &Path) {
-    let Ok(text) = std::fs::read_to_string(registry) else { return };
-    let groups: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+/// Stops the job groups a dead build left behind when both jobman and its watchdog were killed:
+/// those running a job of this workspace. Called with the lock held, so no live build of this
+/// workspace owns them.
+pub fn stop_leftover_jobs(jobs_dir: &Path) {
+    for group in groups_running_jobs_of(jobs_dir) {
+        crate::output::status("Stopping", &format!("process group {group} left running by an earlier build"));
+        kill_group(group, libc::SIGKILL);
+    }
+}
+
+/// The process groups with a process whose environment says it runs a job of `jobs_dir`.
+fn groups_running_jobs_of(jobs_dir: &Path) -> Vec<i32> {
     let marker = format!("JOBMAN_JOB_DIR={}/", jobs_dir.display());
-    let Ok(processes) = std::fs::read_dir("/proc") else { return };
-    let mut leftovers = Vec::new();
+    let Ok(processes) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut groups = Vec::new();
     for entry in processes.flatten() {
         let path = entry.path();
         let Some(group) = std::fs::read_to_string(path.join("stat")).ok().and_then(|stat| process_group(&stat)) else {
             continue;
         };
-        if !groups.contains(&group) || leftovers.contains(&group) {
+        if groups.contains(&group) {
             continue;
         }
         let environ = std::fs::read(path.join("environ")).unwrap_or_default();
         if environ.split(|&b| b == 0).any(|var| var.starts_with(marker.as_bytes())) {
-            leftovers.push(group);
+            groups.push(group);
         }
     }
-    for &group in &leftovers {
-        crate::output::status("Stopping", &format!("process group {group} left running by an earlier build"));
-        kill_group(group, libc::SIGKILL);
-    }
-    let _ = std::fs::remove_file(registry);
+    groups
 }
 
 /// The process group field of `/proc/PID/stat` (the fifth, after the parenthesised name).
