@@ -320,7 +320,7 @@ fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, 
             return finished;
         }
     };
-    let (outcome, command) = match prepare(renderer, jobfile, planned, &slot.id, &slot.dir) {
+    let (outcome, command) = match prepare(renderer, planned, slot) {
         Ok((command, stdout, stderr)) => {
             let env = vec![
                 ("JOBMAN_JOB_ID", slot.id.clone()),
@@ -394,11 +394,18 @@ fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, 
 /// A fresh folder with the rendered files, and the log files; the rendered command.
 fn prepare(
     renderer: &Renderer<'_>,
-    _jobfile: &Jobfile,
     job: &PlannedJob,
-    id: &str,
-    dir: &Path,
+    slot: &store::Slot,
 ) -> Result<(String, fs::File, fs::File), String> {
+    let (id, dir) = (&slot.id, &slot.dir);
+    // A forced rerun must not lose a finished result if it fails: the done folder is kept as
+    // `ID.previous` (until the next forced rerun of the job).
+    if matches!(slot.state, SlotState::Done(_)) {
+        let previous = dir.with_extension("previous");
+        let _ = fs::remove_dir_all(&previous);
+        fs::rename(dir, &previous)
+            .map_err(|e| format!("cannot keep the previous run in {}: {e}", previous.display()))?;
+    }
     store::reset_dir(dir).map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
     let materialized = renderer.materialize(job, id, dir).map_err(|d| Diagnostics::from(d).to_string())?;
     for (target, text) in &materialized.files {

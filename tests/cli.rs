@@ -873,6 +873,25 @@ fn force_reruns_done_jobs_and_where_selects_them() {
 }
 
 #[test]
+fn a_forced_rerun_that_fails_keeps_the_finished_result() {
+    let project = Project::new();
+    project.jobfile(&format!(
+        "[params]\nx = [1]\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{RECORD_RUN}; echo ${{FAIL:-good}} > out.txt; test -z \\\"$FAIL\\\"\"\n"
+    ));
+    assert_exit(&project.build(&[]), 0);
+    let id = project.record_of("x1")["id"].as_str().expect("an id").to_string();
+
+    assert_exit(&project.build_with(&["--force"], &[("FAIL", "bad")]), 1);
+    assert_eq!(project.ran(), ["x1", "x1"]);
+    assert_eq!(project.read(&format!("scratch_space/{id}/out.txt")).as_deref(), Some("bad\n"));
+    let previous = format!("scratch_space/{id}.previous");
+    assert_eq!(project.read(&format!("{previous}/out.txt")).as_deref(), Some("good\n"));
+    let record: Value =
+        serde_json::from_str(&project.read(&format!("{previous}/jobman-record.json")).unwrap()).unwrap();
+    assert_eq!(record["status"], "done");
+}
+
+#[test]
 fn an_unknown_param_in_where_is_refused_with_a_suggestion() {
     let project = Project::new();
     project.jobfile(&format!(
