@@ -80,9 +80,16 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) ->
     let report_key = report_key(jobfile, jobs);
     let fresh_report =
         state.report.as_ref().filter(|r| r.key == report_key && file_hash(report_path).as_ref() == Some(&r.bytes));
+    // A report of a partial sweep says so, fresh or not.
+    let missing = if outcome.missing_jobs > 0 {
+        format!("{} not done yet", build_plural(outcome.missing_jobs))
+    } else {
+        String::new()
+    };
     let report_state = match fresh_report {
         Some(report) => {
-            output::status("Fresh", &relative(report_path, root));
+            let note = if missing.is_empty() { String::new() } else { format!(" ({missing})") };
+            output::status("Fresh", &format!("{}{note}", relative(report_path, root)));
             report.clone()
         }
         None => {
@@ -90,12 +97,8 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) ->
             let view = report_view(jobfile, rows)?;
             let bytes = report::to_csv(&view);
             let verb = write_if_changed(report_path, &bytes)?;
-            let missing = if outcome.missing_jobs > 0 {
-                format!("; {} not done yet", build_plural(outcome.missing_jobs))
-            } else {
-                String::new()
-            };
-            output::status(verb, &format!("{} ({} rows{missing})", relative(report_path, root), view.rows.len()));
+            let note = if missing.is_empty() { String::new() } else { format!(", {missing}") };
+            output::status(verb, &format!("{} ({} rows{note})", relative(report_path, root), view.rows.len()));
             ReportState { key: report_key, bytes: content_hash(&bytes), columns: column_hashes(data.table()) }
         }
     };

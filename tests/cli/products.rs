@@ -283,10 +283,15 @@ results = "results.json"
     );
     let output = project.build(&[]);
     assert_exit(&output, 1);
-    assert_says(&output, "Wrote", "report.csv (2 rows; 1 job not done yet)");
+    assert_says(&output, "Wrote", "report.csv (2 rows, 1 job not done yet)");
     let names: Vec<String> = report_cells(&project)[1..].iter().map(|row| row[1].clone()).collect();
     assert_eq!(names, ["x1", "x3"]);
     assert!(stderr(&output).contains("3 jobs: 2 ran, 0 cached, 1 failed"), "{}", stderr(&output));
+
+    // Asked again, the report is fresh and still says what is missing.
+    let output = project.build(&["report", "--where", "x != 2"]);
+    assert_exit(&output, 0);
+    assert_says(&output, "Fresh", "report.csv (1 job not done yet)");
 }
 
 #[test]
