@@ -24,9 +24,10 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build targets: run the jobs that are not done (`jobs`; no target builds everything).
+    /// Build what is not up to date: jobs, report.csv, figures and figures/index.html.
     Build {
-        /// What to build: `jobs`.
+        /// What to build: `jobs`, `report`, `figures` or `figures/NAME`, with what they depend
+        /// on [default: everything].
         targets: Vec<String>,
         /// How many jobs run at once [default: number of cores].
         #[arg(short = 'j', long = "jobs", value_name = "N")]
