@@ -206,7 +206,13 @@ impl Finished {
             Some(status) => output::line(
                 Tone::Bad,
                 "Failed",
-                &format!("{} ({}{}) in {time}: {}", self.name, status.as_str(), self.detail, relative(&self.dir, root)),
+                &format!(
+                    "{} ({}{}) in {time}: {}",
+                    self.name,
+                    status.as_str(),
+                    self.detail,
+                    output::relative(&self.dir, root)
+                ),
             ),
             None => output::line(Tone::Note, "Skipped", &self.name),
         }
@@ -219,7 +225,7 @@ impl Finished {
         let lines: Vec<&str> = tail.lines().collect();
         let tail: Vec<String> = lines[lines.len().saturating_sub(5)..].iter().map(|l| format!("      | {l}")).collect();
         let status = self.status.map_or("", JobStatus::as_str);
-        let mut text = format!("  {} ({status}{})\n    log: {}", self.name, self.detail, relative(&log, root));
+        let mut text = format!("  {} ({status}{})\n    log: {}", self.name, self.detail, output::relative(&log, root));
         if !tail.is_empty() {
             text.push('\n');
             text.push_str(&tail.join("\n"));
@@ -241,10 +247,6 @@ fn read_tail(path: &Path, bytes: u64) -> String {
     let text = String::from_utf8_lossy(&buffer).into_owned();
     // A cut first line is noise.
     if length > bytes { text.split_once('\n').map_or(text.clone(), |(_, rest)| rest.to_string()) } else { text }
-}
-
-fn relative(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).display().to_string()
 }
 
 #[derive(Default)]

@@ -109,3 +109,8 @@ pub fn duration(seconds: f64) -> String {
         format!("{}h{:02}m", (seconds / 3600.0) as u64, ((seconds % 3600.0) / 60.0) as u64)
     }
 }
+
+/// `path` as shown to a user: relative to the project folder when it is inside it.
+pub fn relative(path: &std::path::Path, root: &std::path::Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).display().to_string()
+}

@@ -103,9 +103,10 @@ fn fingerprint(jobfile: &Jobfile) -> Option<String> {
         }
     }
     for var in &jobfile.job.env {
+        let value = std::env::var_os(var.get_ref());
         hasher.update(var.get_ref().as_bytes());
-        hasher.update(&[u8::from(std::env::var_os(var.get_ref()).is_some())]);
-        hasher.update(std::env::var_os(var.get_ref()).unwrap_or_default().as_encoded_bytes());
+        hasher.update(&[u8::from(value.is_some())]);
+        hasher.update(value.unwrap_or_default().as_encoded_bytes());
     }
     Some(hasher.finalize().to_hex().to_string())
 }

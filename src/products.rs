@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::build::plural;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::figure::{FigureKind, FigureSpec};
 use crate::graph::Selection;
@@ -58,22 +59,15 @@ impl NodeState {
     }
 }
 
-/// What building the products did, for the summary.
-#[derive(Debug, Default)]
-pub struct ProductsOutcome {
-    pub missing_jobs: usize,
-}
-
 /// Builds the selected products from the jobs' current state. Mistakes in figure specs (a
 /// column that does not exist) are collected and returned after the other products are made.
-pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) -> anyhow::Result<ProductsOutcome> {
+pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) -> anyhow::Result<()> {
     let state_path = jobfile.workspace.state.join("nodes.json");
     let mut state = NodeState::load(&state_path);
     state.format = NODES_FORMAT;
-    let mut data = LazyData { jobfile, jobs, table: None };
+    let mut data = LazyData { jobfile, jobs, report: None, done: None };
     let root = &jobfile.root;
-    let done = jobs.iter().filter(|j| matches!(j.slot.state, SlotState::Done(_))).count();
-    let outcome = ProductsOutcome { missing_jobs: jobs.len() - done };
+    let missing_jobs = jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
     let mut diagnostics = Diagnostics::default();
 
     let report_path = &jobfile.workspace.report;
@@ -81,25 +75,22 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) ->
     let fresh_report =
         state.report.as_ref().filter(|r| r.key == report_key && file_hash(report_path).as_ref() == Some(&r.bytes));
     // A report of a partial sweep says so, fresh or not.
-    let missing = if outcome.missing_jobs > 0 {
-        format!("{} not done yet", build_plural(outcome.missing_jobs))
-    } else {
-        String::new()
-    };
+    let missing =
+        if missing_jobs > 0 { format!("{} not done yet", plural(missing_jobs, "job")) } else { String::new() };
     let report_state = match fresh_report {
         Some(report) => {
             let note = if missing.is_empty() { String::new() } else { format!(" ({missing})") };
-            output::status("Fresh", &format!("{}{note}", relative(report_path, root)));
+            output::status("Fresh", &format!("{}{note}", output::relative(report_path, root)));
             report.clone()
         }
         None => {
-            let rows = report_rows(jobfile, jobs);
-            let view = report_view(jobfile, rows)?;
+            let view = report::select_columns(data.report_table(), &jobfile.report, &jobfile.source)
+                .map_err(Diagnostics::from)?;
             let bytes = report::to_csv(&view);
             let verb = write_if_changed(report_path, &bytes)?;
             let note = if missing.is_empty() { String::new() } else { format!(", {missing}") };
-            output::status(verb, &format!("{} ({} rows{note})", relative(report_path, root), view.rows.len()));
-            ReportState { key: report_key, bytes: content_hash(&bytes), columns: column_hashes(data.table()) }
+            output::status(verb, &format!("{} ({} rows{note})", output::relative(report_path, root), view.rows.len()));
+            ReportState { key: report_key, bytes: content_hash(&bytes), columns: column_hashes(data.done_table()) }
         }
     };
     state.report = Some(report_state.clone());
@@ -111,7 +102,7 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) ->
         let key = figure_key(jobfile, figure, &report_state.columns, jobs);
         let paths = ["svg", "png", "pdf"].map(|ext| figures_dir.join(format!("{}.{ext}", figure.name)));
         if state.figures.get(&figure.name) == Some(&key) && paths.iter().all(|p| p.exists()) {
-            output::status("Fresh", &relative(&paths[1], root));
+            output::status("Fresh", &output::relative(&paths[1], root));
             continue;
         }
         let table = match figure_table(figure, &mut data) {
@@ -127,7 +118,7 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) ->
                 for (path, bytes) in paths.iter().zip([drawn.svg.as_bytes(), &drawn.png, &drawn.pdf]) {
                     write_if_changed(path, bytes)?;
                 }
-                output::status("Drew", &relative(&paths[1], root));
+                output::status("Drew", &output::relative(&paths[1], root));
                 state.figures.insert(figure.name.clone(), key);
             }
             Err(message) => diagnostics.push(figure_error(jobfile, i, message)),
@@ -138,34 +129,45 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) ->
         let index_path = figures_dir.join("index.html");
         let key = index_key(jobfile, &report_state);
         if state.index.as_ref() == Some(&key) && index_path.exists() {
-            output::status("Fresh", &relative(&index_path, root));
+            output::status("Fresh", &output::relative(&index_path, root));
         } else {
-            let page = index_page(jobfile, jobs, figures_dir)?;
+            let page = index_page(jobfile, data.report_table(), figures_dir)?;
             fs::create_dir_all(figures_dir)?;
             let verb = write_if_changed(&index_path, page.as_bytes())?;
-            output::status(verb, &relative(&index_path, root));
+            output::status(verb, &output::relative(&index_path, root));
             state.index = Some(key);
         }
     }
 
     write_atomic(&state_path, &serde_json::to_vec_pretty(&state)?)?;
-    if diagnostics.is_empty() { Ok(outcome) } else { Err(diagnostics.into()) }
+    if diagnostics.is_empty() { Ok(()) } else { Err(diagnostics.into()) }
 }
 
-/// The data table of the done jobs, read from their results files once, when first needed.
+/// The jobs' data, read from their results files once, when first needed: the report's rows
+/// (with `unfinished`, every job), and the done jobs' rows that figures read.
 struct LazyData<'a> {
     jobfile: &'a Jobfile,
     jobs: &'a [Job],
-    table: Option<Table>,
+    report: Option<Table>,
+    done: Option<Table>,
 }
 
 impl LazyData<'_> {
-    fn table(&mut self) -> &Table {
+    fn report_table(&mut self) -> &Table {
         let (jobfile, jobs) = (self.jobfile, self.jobs);
-        self.table.get_or_insert_with(|| {
-            let rows = report_rows(jobfile, jobs).into_iter().filter(|r| r.status == "done").collect();
-            report::data_table(&param_names(jobfile), rows)
-        })
+        let params: Vec<&str> = jobfile.params.iter().map(|p| p.name.as_str()).collect();
+        self.report.get_or_insert_with(|| report::data_table(&params, report_rows(jobfile, jobs)))
+    }
+
+    fn done_table(&mut self) -> &Table {
+        if self.done.is_none() {
+            let mut table = self.report_table().clone();
+            if let Some(status) = table.column("status") {
+                table.rows.retain(|row| row[status] == "done");
+            }
+            self.done = Some(table);
+        }
+        self.done.as_ref().expect("set above")
     }
 }
 
@@ -196,16 +198,6 @@ fn report_rows<'a>(jobfile: &Jobfile, jobs: &'a [Job]) -> Vec<ReportRow<'a>> {
             })
         })
         .collect()
-}
-
-fn param_names(jobfile: &Jobfile) -> Vec<&str> {
-    jobfile.params.iter().map(|p| p.name.as_str()).collect()
-}
-
-/// What `report.csv` shows of these rows.
-fn report_view(jobfile: &Jobfile, rows: Vec<ReportRow<'_>>) -> Result<Table, Diagnostics> {
-    let data = report::data_table(&param_names(jobfile), rows);
-    Ok(report::select_columns(&data, &jobfile.report, &jobfile.source)?)
 }
 
 fn read_results(path: &Path) -> Option<Value> {
@@ -297,7 +289,7 @@ fn figure_key(jobfile: &Jobfile, figure: &FigureSpec, columns: &BTreeMap<String,
 fn figure_table(figure: &FigureSpec, data: &mut LazyData<'_>) -> Result<Table, String> {
     let jobfile = data.jobfile;
     let jobs = data.jobs;
-    let mut table = data.table().clone();
+    let mut table = data.done_table().clone();
     if figure.kind == FigureKind::Curve {
         table = series_table(jobfile, jobs, &table)?;
     }
@@ -385,13 +377,17 @@ fn index_key(jobfile: &Jobfile, report: &ReportState) -> String {
     }))
 }
 
-fn index_page(jobfile: &Jobfile, jobs: &[Job], figures_dir: &Path) -> anyhow::Result<String> {
-    let rows = report_rows(jobfile, jobs);
-    let links: Vec<String> = rows
+fn index_page(jobfile: &Jobfile, data: &Table, figures_dir: &Path) -> anyhow::Result<String> {
+    let id = data.column("id").unwrap_or(0);
+    let links: Vec<String> = data
+        .rows
         .iter()
-        .map(|row| format!("{}/", relative_link(figures_dir, &jobfile.workspace.jobs.join(row.id))))
+        .map(|row| {
+            let folder = jobfile.workspace.jobs.join(row[id].as_str().unwrap_or_default());
+            format!("{}/", relative_link(figures_dir, &folder))
+        })
         .collect();
-    let view = report_view(jobfile, rows)?;
+    let view = report::select_columns(data, &jobfile.report, &jobfile.source).map_err(Diagnostics::from)?;
     let entries: Vec<crate::html::FigureEntry> = jobfile
         .figures
         .iter()
@@ -454,12 +450,4 @@ fn hash_value(value: &Value) -> String {
     let mut text = String::new();
     write_canonical(value, &mut text);
     content_hash(text.as_bytes())
-}
-
-fn relative(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).display().to_string()
-}
-
-fn build_plural(n: usize) -> String {
-    crate::build::plural(n, "job")
 }

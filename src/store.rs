@@ -116,13 +116,12 @@ impl FileStamp {
     pub fn of(path: &Path) -> Option<FileStamp> {
         use std::os::unix::fs::MetadataExt;
         let m = fs::metadata(path).ok()?;
-        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
-        Some(FileStamp {
-            size: m.len(),
-            inode: m.ino(),
-            mtime_ns: ns(m.mtime(), m.mtime_nsec()),
-            ctime_ns: ns(m.ctime(), m.ctime_nsec()),
-        })
+        Some(FileStamp::new(m.len(), m.ino(), (m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec())))
+    }
+
+    fn new(size: u64, inode: u64, mtime: (i64, i64), ctime: (i64, i64)) -> FileStamp {
+        let ns = |(s, n): (i64, i64)| i128::from(s) * 1_000_000_000 + i128::from(n);
+        FileStamp { size, inode, mtime_ns: ns(mtime), ctime_ns: ns(ctime) }
     }
 
     /// The stamp of `relative` under the open folder `dir`: `fstatat` walks two path components
@@ -138,13 +137,12 @@ impl FileStamp {
         }
         // SAFETY: fstatat succeeded, so it filled the buffer.
         let stat = unsafe { stat.assume_init() };
-        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
-        Some(FileStamp {
-            size: stat.st_size as u64,
-            inode: stat.st_ino,
-            mtime_ns: ns(stat.st_mtime, stat.st_mtime_nsec),
-            ctime_ns: ns(stat.st_ctime, stat.st_ctime_nsec),
-        })
+        Some(FileStamp::new(
+            stat.st_size as u64,
+            stat.st_ino,
+            (stat.st_mtime, stat.st_mtime_nsec),
+            (stat.st_ctime, stat.st_ctime_nsec),
+        ))
     }
 }
 
