@@ -1,6 +1,6 @@
 //! `jobman build`: plan the jobs, run the ones that are not done, record each one, summarize.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,9 +9,11 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
 
+use crate::build_log::{self, LogEntry};
 use crate::diagnostic::Diagnostics;
-use crate::dirty::{self, Dirty};
+use crate::dirty::Dirty;
 use crate::exec::{self, Launch, Outcome, Supervisor};
+use crate::explain::{self, JobExplainer};
 use crate::expr::{Origin, ParamFilter};
 use crate::figure::FigureSpec;
 use crate::graph::BuildGraph;
@@ -31,6 +33,8 @@ pub struct BuildOptions {
     pub workers: usize,
     pub fail_fast: bool,
     pub dry_run: bool,
+    /// Print why each job runs (with template diffs) before running it.
+    pub explain: bool,
     pub force: bool,
     /// Only the jobs whose params match this expression.
     pub filter: Option<String>,
@@ -56,7 +60,8 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     };
     if options.dry_run {
         let jobs = plan::locate(&store, planned);
-        print_dry_run(&jobfile, &store, &jobs, &wanted(&jobs), options.force)?;
+        let reasons = reasons(&jobfile, &store, &jobs, &wanted(&jobs), options.force)?;
+        explain::print_reasons(&jobs, &reasons, options.explain);
         return Ok(EXIT_OK);
     }
 
@@ -64,6 +69,9 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     exec::stop_leftover_jobs(&store.jobs_dir);
     let mut jobs = plan::locate(&store, planned);
     let pending = if selection.jobs { wanted(&jobs) } else { Vec::new() };
+    if options.explain && !pending.is_empty() {
+        explain::print_reasons(&jobs, &reasons(&jobfile, &store, &jobs, &pending, options.force)?, true);
+    }
     let (failed, interrupted) = if pending.is_empty() {
         output::status(
             "Fresh",
@@ -80,7 +88,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
         return Ok(EXIT_INTERRUPTED);
     }
     if selection.report || !selection.figures.is_empty() || selection.index {
-        products::build_products(&jobfile, &jobs, &selection)?;
+        products::build_products(&jobfile, &jobs, &selection, options.explain)?;
     }
     drop(lock);
     Ok(if failed { EXIT_JOB_FAILED } else { EXIT_OK })
@@ -109,6 +117,12 @@ fn run_jobs(
 
     let mut tally = Tally { cached: jobs.len() - pending.len(), ..Tally::default() };
     let mut records: Vec<(usize, JobRecord)> = Vec::with_capacity(pending.len());
+    let log_path = build_log::path(&jobfile.workspace.state);
+    let mut log = build_log::LogWriter::open(&log_path)
+        .inspect_err(|e| {
+            output::failure("Warning", &format!("cannot write {} (explanations will lack it): {e}", log_path.display()))
+        })
+        .ok();
     let progress = Progress::new(pending.len());
     let items: Vec<(usize, &Job)> = pending.iter().map(|&i| (i, &jobs[i])).collect();
     exec::run_pool(
@@ -135,6 +149,12 @@ fn run_jobs(
             let shown = !matches!(finished.status, Some(JobStatus::Interrupted) | None);
             progress.finished(line, shown);
             progress.message(&finished.name);
+            if let (Some(writer), Some(entry)) = (&mut log, &finished.logged)
+                && let Err(e) = writer.append(entry)
+            {
+                output::failure("Warning", &format!("cannot write {}: {e}", log_path.display()));
+                log = None;
+            }
             if let Some(record) = finished.record {
                 records.push((finished.index, record));
             }
@@ -164,25 +184,25 @@ pub fn matching(jobfile: &Jobfile, jobs: &[PlannedJob], filter: Option<&str>) ->
     jobs.iter().map(|job| filter.matches(&job.params.nested()).map_err(anyhow::Error::msg)).collect()
 }
 
-fn print_dry_run(jobfile: &Jobfile, store: &Store, jobs: &[Job], pending: &[usize], force: bool) -> anyhow::Result<()> {
-    let pending: Vec<&Job> = pending.iter().map(|&i| &jobs[i]).collect();
-    let previous =
-        if pending.iter().any(|j| matches!(j.slot.state, SlotState::Absent)) { store.records() } else { Vec::new() };
-    let current: HashSet<String> = jobs.iter().map(|j| j.planned.key.hex()).collect();
-    let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
-    println!("would run {} of {}:", pending.len(), plural(jobs.len(), "job"));
-    for job in &pending {
-        let reason = if force {
-            Dirty::Forced
-        } else {
-            let (_, ingredients) =
-                renderer.ingredients(job.planned.index, &job.planned.params).map_err(Diagnostics::from)?;
-            dirty::explain(&ingredients, &job.slot.state, &previous, &current)
+/// Why each of the `pending` jobs (indices into `jobs`) runs; `None` for the others.
+fn reasons(
+    jobfile: &Jobfile,
+    store: &Store,
+    jobs: &[Job],
+    pending: &[usize],
+    force: bool,
+) -> anyhow::Result<Vec<Option<Dirty>>> {
+    let mut reasons = vec![None; jobs.len()];
+    let explainer = JobExplainer::new(jobfile, store, jobs)?;
+    for &i in pending {
+        reasons[i] = match explainer.why(&jobs[i], pending.len())? {
+            Some(reason) if !force || !matches!(reason, Dirty::PreviouslyFailed { .. } | Dirty::Interrupted) => {
+                Some(reason)
+            }
+            _ => Some(Dirty::Forced),
         };
-        println!("  {}  {}  {}", job.slot.id, job.planned.name, reason);
     }
-    println!("up to date: {}", plural(jobs.len() - pending.len(), "job"));
-    Ok(())
+    Ok(reasons)
 }
 
 /// A job's end, as the build loop sees it.
@@ -190,6 +210,8 @@ struct Finished {
     index: usize,
     /// The record written, when one was.
     record: Option<JobRecord>,
+    /// What it rendered, for the build log.
+    logged: Option<LogEntry>,
     name: String,
     dir: PathBuf,
     /// `None` when the job never started (Ctrl-C, --fail-fast).
@@ -297,6 +319,7 @@ fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, 
     let mut finished = Finished {
         index,
         record: None,
+        logged: None,
         name: planned.name.clone(),
         dir: slot.dir.clone(),
         status: None,
@@ -309,8 +332,8 @@ fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, 
     let started = SystemTime::now();
     let clock = Instant::now();
     // The key's ingredients are kept in the record, for explaining later reruns.
-    let ingredients = match renderer.ingredients(planned.index, &planned.params) {
-        Ok((_, ingredients)) if ingredients.key() == planned.key => ingredients,
+    let (ingredients, rendered) = match renderer.rendering(planned.index, &planned.params) {
+        Ok(rendering) if rendering.ingredients.key() == planned.key => (rendering.ingredients, rendering.files),
         Ok(_) => {
             finished.status = Some(JobStatus::Failed);
             finished.detail = ": its templates changed while jobman was planning; run the build again".into();
@@ -389,6 +412,15 @@ fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, 
         (None, Some(code)) if status != JobStatus::Done => format!(", exit code {code}"),
         _ => String::new(),
     };
+    finished.logged = Some(LogEntry {
+        key: record.key.clone(),
+        id: record.id.clone(),
+        name: record.name.clone(),
+        index: planned.index,
+        at: record.started.clone(),
+        ingredients: record.ingredients.clone(),
+        rendered: LogEntry::rendered_files(&rendered),
+    });
     finished.record = Some(record);
     finished
 }

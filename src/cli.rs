@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::build::{BuildOptions, build};
+use crate::explain::{ExplainOptions, explain};
 use crate::status::{StatusOptions, status};
 
 #[derive(Parser)]
@@ -38,12 +39,23 @@ enum Command {
         /// Print what would run and why; run nothing.
         #[arg(short = 'n', long)]
         dry_run: bool,
+        /// Print why each job runs, with a diff of each changed template, before running it.
+        #[arg(long)]
+        explain: bool,
         /// Rerun the selected jobs even when they are done.
         #[arg(long)]
         force: bool,
         /// Only the jobs whose params match this expression, e.g. 'lr < 0.1 and seed == 0'.
         #[arg(long = "where", value_name = "EXPR")]
         filter: Option<String>,
+    },
+    /// Say why each job would run (the exact parameter, template diff, input…) or is up to date.
+    Explain {
+        /// What to explain: `jobs`, `report`, `figures` or `figures/NAME` [default: everything].
+        targets: Vec<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Show how many jobs are done, failed or pending.
     Status {
@@ -62,11 +74,18 @@ enum Command {
 /// Runs the command line and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     crate::output::set_quiet(cli.quiet);
+    // Commands that only print end quietly when their reader goes away (`jobman explain | head`),
+    // as Unix tools do. A build keeps the default: a closed pipe must not cut its jobs off.
+    if !matches!(cli.command, Command::Build { .. } | Command::Watchdog { .. }) {
+        // SAFETY: setting a signal disposition to its default before any thread is started.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match cli.command {
-        Command::Build { targets, workers, fail_fast, dry_run, force, filter } => {
+        Command::Build { targets, workers, fail_fast, dry_run, explain, force, filter } => {
             let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-            build(&BuildOptions { jobfile: cli.jobfile, targets, workers, fail_fast, dry_run, force, filter })
+            build(&BuildOptions { jobfile: cli.jobfile, targets, workers, fail_fast, dry_run, explain, force, filter })
         }
+        Command::Explain { targets, json } => explain(&ExplainOptions { jobfile: cli.jobfile, targets, json }),
         Command::Status { jobs, json } => status(&StatusOptions { jobfile: cli.jobfile, jobs, json }),
         Command::Watchdog { jobs_dir } => Ok(crate::exec::watchdog_main(&jobs_dir)),
     }

@@ -1,20 +1,30 @@
-//! Why a job (re)runs, as a value: printed by `--dry-run`, and by `explain` later.
+//! Why a job (re)runs, as a value: printed by `--dry-run`, `--explain` and `jobman explain`.
+//!
+//! A job whose key is new is compared with the previous job most like it (from the build log,
+//! `.jobman/log`). Parameter differences are named with old and new values. To tell a template
+//! edit apart from a parameter change that merely shows in the rendered text, the previous job's
+//! parameters are rendered again with today's Jobfile: what still differs from what it rendered
+//! then is an edit, shown as a diff.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
+use serde::Serialize;
 use serde_json::Value;
 
+use crate::build_log::LogEntry;
 use crate::job_key::KeyIngredients;
-use crate::store::{JobRecord, SlotState};
+use crate::render::Rendering;
+use crate::store::SlotState;
 use crate::sweep::{ParamSet, display_value};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Dirty {
     /// No job with this key ran before. `closest` is the previous job most like it, with what
     /// differs, when there is one.
     New {
-        closest: Option<(String, Vec<Change>)>,
+        closest: Option<Closest>,
     },
     /// It ran with this key and did not finish well.
     PreviouslyFailed {
@@ -26,24 +36,70 @@ pub enum Dirty {
     Forced,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Closest {
+    pub id: String,
+    pub name: String,
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "ingredient", rename_all = "snake_case")]
 pub enum Change {
-    Param { name: String, old: Option<Value>, new: Option<Value> },
-    Template { target: String, change: &'static str },
-    Command { old: String, new: String },
-    Input { path: String, change: String },
-    Env { name: String },
-    ParamsFile,
+    Param {
+        name: String,
+        old: Option<Value>,
+        new: Option<Value>,
+    },
+    Template {
+        target: String,
+        change: &'static str,
+        /// A unified diff of the rendered text, when both versions are known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        diff: Option<String>,
+    },
+    Command {
+        old: String,
+        new: String,
+    },
+    Input {
+        path: String,
+        change: &'static str,
+        old_hash: Option<String>,
+        new_hash: Option<String>,
+    },
+    Env {
+        name: String,
+    },
+    ParamsFile {
+        old: Option<String>,
+        new: Option<String>,
+    },
     KeyFormat,
+}
+
+impl Dirty {
+    /// The diffs of changed templates, for printing under the one-line reason.
+    pub fn diffs(&self) -> impl Iterator<Item = (&str, &str)> {
+        let changes = match self {
+            Dirty::New { closest: Some(closest) } => closest.changes.as_slice(),
+            _ => &[],
+        };
+        changes.iter().filter_map(|c| match c {
+            Change::Template { target, diff: Some(diff), .. } => Some((target.as_str(), diff.as_str())),
+            _ => None,
+        })
+    }
 }
 
 impl fmt::Display for Dirty {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Dirty::New { closest: None } => write!(f, "new job"),
-            Dirty::New { closest: Some((id, changes)) } => {
+            Dirty::New { closest: Some(Closest { id, name, changes }) } => {
                 let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
-                write!(f, "{} (closest previous job: {id})", changes.join("; "))
+                let what = if changes.is_empty() { "new job".to_string() } else { changes.join("; ") };
+                write!(f, "{what} (closest previous job: {id} {name})")
             }
             Dirty::PreviouslyFailed { status, detail } => write!(f, "{status} last time{detail}"),
             Dirty::Interrupted => write!(f, "interrupted last time (no record)"),
@@ -55,21 +111,35 @@ impl fmt::Display for Dirty {
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown = |v: &Option<Value>| v.as_ref().map_or_else(|| "(unset)".to_string(), display_value);
+        let short = |h: &Option<String>| h.as_ref().map_or("none".to_string(), |h| h[..8.min(h.len())].to_string());
         match self {
             Change::Param { name, old, new } => write!(f, "param `{name}` changed {} → {}", shown(old), shown(new)),
-            Change::Template { target, change } => write!(f, "template `{target}` {change}"),
+            Change::Template { target, change, .. } => write!(f, "template `{target}` {change}"),
             Change::Command { old, new } => write!(f, "command changed `{old}` → `{new}`"),
-            Change::Input { path, change } => write!(f, "input `{path}` {change}"),
+            Change::Input { path, change: "changed", old_hash, new_hash } => {
+                write!(f, "input `{path}` changed ({} → {})", short(old_hash), short(new_hash))
+            }
+            Change::Input { path, change, .. } => write!(f, "input `{path}` {change}"),
             Change::Env { name } => write!(f, "env `{name}` changed"),
-            Change::ParamsFile => write!(f, "params file name changed"),
+            Change::ParamsFile { old, new } => {
+                let name = |n: &Option<String>| n.clone().unwrap_or_else(|| "none".into());
+                write!(f, "params file changed `{}` → `{}`", name(old), name(new))
+            }
             Change::KeyFormat => write!(f, "jobman's key format changed"),
         }
     }
 }
 
-/// Why the job with these ingredients, whose folder is in `state`, must run. `previous` are the
-/// records in the store; `current` the keys (hex) the Jobfile names now.
-pub fn explain(job: &KeyIngredients, state: &SlotState, previous: &[JobRecord], current: &HashSet<String>) -> Dirty {
+/// Why the job rendered as `job`, whose folder is in `state`, must run. `previous` are the jobs
+/// that ran before (newest entry per key); `current` the keys (hex) the Jobfile names now;
+/// `rerender` renders a previous job's params (and index) with today's Jobfile.
+pub fn explain(
+    job: &Rendering,
+    state: &SlotState,
+    previous: &[LogEntry],
+    current: &HashSet<String>,
+    rerender: impl Fn(&LogEntry) -> Option<Rendering>,
+) -> Dirty {
     match state {
         SlotState::NotDone(record) => {
             let detail = match (record.exit_code, &record.message) {
@@ -81,21 +151,28 @@ pub fn explain(job: &KeyIngredients, state: &SlotState, previous: &[JobRecord], 
         }
         SlotState::Incomplete => Dirty::Interrupted,
         SlotState::Done(_) => Dirty::Forced,
-        SlotState::Absent => Dirty::New { closest: closest(job, previous, current) },
+        SlotState::Absent => {
+            let closest = closest(&job.ingredients, previous, current).map(|entry| Closest {
+                id: entry.id.clone(),
+                name: entry.name.clone(),
+                changes: changes(entry, job, &rerender),
+            });
+            Dirty::New { closest }
+        }
     }
 }
 
 /// The previous job most like `job`: fewest differing params; ties go to jobs the Jobfile no
-/// longer names, then to the numerically nearest values.
-fn closest(job: &KeyIngredients, previous: &[JobRecord], current: &HashSet<String>) -> Option<(String, Vec<Change>)> {
+/// longer names, then to the numerically nearest values, then to the newest.
+fn closest<'a>(job: &KeyIngredients, previous: &'a [LogEntry], current: &HashSet<String>) -> Option<&'a LogEntry> {
     let mine = flat(&job.params);
     let key = job.key().hex();
-    let best = previous
+    previous
         .iter()
-        .filter(|r| r.key != key)
-        .map(|record| {
-            let theirs = flat(&record.ingredients.params);
-            let differing = param_changes(&theirs, &mine);
+        .enumerate()
+        .filter(|(_, entry)| entry.key != key)
+        .map(|(age, entry)| {
+            let differing = param_changes(&flat(&entry.ingredients.params), &mine);
             let distance: f64 = differing
                 .iter()
                 .map(|c| match c {
@@ -106,61 +183,92 @@ fn closest(job: &KeyIngredients, previous: &[JobRecord], current: &HashSet<Strin
                     _ => 1.0,
                 })
                 .sum();
-            let still_named = current.contains(&record.key);
-            ((differing.len(), still_named, distance), record)
+            ((differing.len(), current.contains(&entry.key), distance, std::cmp::Reverse(age)), entry)
         })
-        .min_by(|a, b| a.0.0.cmp(&b.0.0).then(a.0.1.cmp(&b.0.1)).then(a.0.2.total_cmp(&b.0.2)))?;
-    let record = best.1;
-    Some((record.id.clone(), changes(&record.ingredients, job)))
+        .min_by(|(a, _), (b, _)| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.total_cmp(&b.2)).then(a.3.cmp(&b.3)))
+        .map(|(_, entry)| entry)
 }
 
-/// Every ingredient that differs from `old` to `new`.
-pub fn changes(old: &KeyIngredients, new: &KeyIngredients) -> Vec<Change> {
-    let mut out = param_changes(&flat(&old.params), &flat(&new.params));
-    // Templates and commands that print params render differently when a param changes; naming
-    // them then says nothing more.
-    let params_changed = !out.is_empty();
-    if old.format != new.format {
+/// Every ingredient that differs from the previous job `old` to `new`.
+fn changes(old: &LogEntry, new: &Rendering, rerender: &impl Fn(&LogEntry) -> Option<Rendering>) -> Vec<Change> {
+    let mut out = param_changes(&flat(&old.ingredients.params), &flat(&new.ingredients.params));
+    // With other params, the rendered text differs anyway; what today's Jobfile renders from the
+    // old params tells the edits apart. When that cannot be rendered (the old params no longer
+    // fit the templates), template and command differences are not told apart and not named.
+    let again;
+    let (base, comparable) = if out.is_empty() {
+        (new, true)
+    } else {
+        again = rerender(old);
+        match &again {
+            Some(again) => (again, true),
+            None => (new, false),
+        }
+    };
+    let (was, is) = (&old.ingredients, &base.ingredients);
+    if was.format != is.format {
         out.push(Change::KeyFormat);
     }
-    for (target, hash) in &new.templates {
-        match old.templates.get(target) {
-            None => out.push(Change::Template { target: target.clone(), change: "added" }),
-            Some(h) if h != hash && !params_changed => {
-                out.push(Change::Template { target: target.clone(), change: "changed" })
+    for (target, hash) in &is.templates {
+        match was.templates.get(target) {
+            None => out.push(Change::Template { target: target.clone(), change: "added", diff: None }),
+            Some(h) if h != hash && comparable => {
+                let before = old.rendered.get(target).and_then(Option::as_ref);
+                let after = base.files.iter().find(|(t, _)| t == target).map(|(_, text)| text);
+                let diff = before.zip(after).map(|(a, b)| unified_diff(a, b, target));
+                out.push(Change::Template { target: target.clone(), change: "changed", diff });
             }
             _ => {}
         }
     }
-    for target in old.templates.keys().filter(|t| !new.templates.contains_key(*t)) {
-        out.push(Change::Template { target: target.clone(), change: "removed" });
+    for target in was.templates.keys().filter(|t| !is.templates.contains_key(*t)) {
+        out.push(Change::Template { target: target.clone(), change: "removed", diff: None });
     }
-    if old.command != new.command && !params_changed {
-        out.push(Change::Command { old: old.command.clone(), new: new.command.clone() });
+    if was.command != is.command && comparable {
+        out.push(Change::Command { old: was.command.clone(), new: is.command.clone() });
     }
-    if old.params_file != new.params_file {
-        out.push(Change::ParamsFile);
+    if was.params_file != is.params_file {
+        out.push(Change::ParamsFile { old: was.params_file.clone(), new: is.params_file.clone() });
     }
-    for (path, hash) in &new.inputs {
-        match old.inputs.get(path) {
-            None => out.push(Change::Input { path: path.clone(), change: "added".into() }),
-            Some(h) if h != hash => out
-                .push(Change::Input {
-                    path: path.clone(), change: format!("changed ({} → {})", &h[..8], &hash[..8])
-                }),
-            _ => {}
-        }
-    }
-    for path in old.inputs.keys().filter(|p| !new.inputs.contains_key(*p)) {
-        out.push(Change::Input { path: path.clone(), change: "removed".into() });
-    }
-    let names: std::collections::BTreeSet<&String> = old.env.keys().chain(new.env.keys()).collect();
+    out.extend(input_changes(&was.inputs, &is.inputs));
+    let names: BTreeSet<&String> = was.env.keys().chain(is.env.keys()).collect();
     for name in names {
-        if old.env.get(name) != new.env.get(name) {
+        if was.env.get(name) != is.env.get(name) {
             out.push(Change::Env { name: name.clone() });
         }
     }
     out
+}
+
+fn input_changes(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Vec<Change> {
+    let paths: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let (old_hash, new_hash) = (old.get(path).cloned(), new.get(path).cloned());
+            let change = match (&old_hash, &new_hash) {
+                (None, Some(_)) => "added",
+                (Some(_), None) => "removed",
+                (Some(a), Some(b)) if a != b => "changed",
+                _ => return None,
+            };
+            Some(Change::Input { path: path.clone(), change, old_hash, new_hash })
+        })
+        .collect()
+}
+
+/// A short unified diff (two lines of context, at most 40 lines).
+fn unified_diff(old: &str, new: &str, target: &str) -> String {
+    const MAX_LINES: usize = 40;
+    let diff = similar::TextDiff::from_lines(old, new);
+    let text = diff.unified_diff().context_radius(2).header(&format!("a/{target}"), &format!("b/{target}")).to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= MAX_LINES {
+        return text;
+    }
+    let mut short = lines[..MAX_LINES].join("\n");
+    short.push_str(&format!("\n… {} more lines\n", lines.len() - MAX_LINES));
+    short
 }
 
 fn param_changes(old: &[(String, Value)], new: &[(String, Value)]) -> Vec<Change> {

@@ -6,14 +6,17 @@
 //! - [`render`]: templates, command and name of each job, and its key ([`job_key`]).
 //! - [`plan`]: all jobs rendered, keyed and located in the [`store`] (one folder per job).
 //! - [`exec`]: the local worker pool, process groups, timeouts, Ctrl-C and the watchdog.
-//! - [`build`], [`status`]: the user operations; [`dirty`] says why a job reruns.
+//! - [`build`], [`status`], [`explain`]: the user operations; [`dirty`] says why a job reruns,
+//!   against what earlier runs rendered ([`build_log`]).
 //! - [`cli`]: argument parsing; [`output`]: status lines and progress; [`lock`]: one build at a time.
 
 pub mod build;
+pub mod build_log;
 pub mod cli;
 pub mod diagnostic;
 pub mod dirty;
 pub mod exec;
+pub mod explain;
 pub mod expr;
 pub mod figure;
 pub mod graph;

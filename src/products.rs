@@ -30,23 +30,65 @@ use crate::store::{SlotState, write_atomic};
 use crate::table::Table;
 
 /// Bump when node keys change meaning: products are then remade once.
-const NODES_FORMAT: u32 = 1;
+const NODES_FORMAT: u32 = 2;
+
+/// A product's key, part by part (part name → hash), so that a stale product can say which part
+/// changed: the key is the whole map.
+type Parts = BTreeMap<String, String>;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct NodeState {
     format: u32,
     report: Option<ReportState>,
-    figures: BTreeMap<String, String>,
-    index: Option<String>,
+    figures: BTreeMap<String, Parts>,
+    index: Option<Parts>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ReportState {
-    key: String,
+    parts: Parts,
     /// blake3 of the file as written, to notice a file edited or removed by hand.
     bytes: String,
     /// Column name → hash of its values over the done jobs: what figure keys are made of.
     columns: BTreeMap<String, String>,
+}
+
+/// Why a product must be remade: `None` when it is fresh.
+fn stale_reason(old: Option<&Parts>, new: &Parts, files_missing: bool) -> Option<String> {
+    let Some(old) = old else { return Some("never made before".into()) };
+    if files_missing {
+        return Some("its file is missing or was changed by hand".into());
+    }
+    let changed: Vec<&String> = new
+        .iter()
+        .filter(|(name, hash)| old.get(*name) != Some(*hash))
+        .map(|(name, _)| name)
+        .chain(old.keys().filter(|name| !new.contains_key(*name)))
+        .collect();
+    let columns: Vec<String> =
+        changed.iter().filter_map(|name| name.strip_prefix("column:")).map(|c| format!("`{c}`")).collect();
+    let mut reasons: Vec<String> = changed
+        .iter()
+        .filter(|name| !name.starts_with("column:"))
+        .map(|name| match name.as_str() {
+            "settings" => "its settings in the Jobfile changed".into(),
+            "jobman" => "jobman's version changed".into(),
+            "jobs" => "the sweep's jobs changed".into(),
+            "statuses" => "jobs finished, failed or reran".into(),
+            "results" => "jobs' results changed".into(),
+            "series" => "jobs' series files changed".into(),
+            "figures" => "the figures drawn changed".into(),
+            "report" => "the report changed".into(),
+            other => format!("its {other} changed"),
+        })
+        .collect();
+    match columns.len() {
+        0 => {}
+        1 => reasons.insert(0, format!("report column {} changed", columns[0])),
+        n if n <= 3 => reasons.insert(0, format!("report columns {} changed", columns.join(", "))),
+        n => reasons.insert(0, format!("report columns {} and {} more changed", columns[..3].join(", "), n - 3)),
+    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
 }
 
 impl NodeState {
@@ -61,7 +103,7 @@ impl NodeState {
 
 /// Builds the selected products from the jobs' current state. Mistakes in figure specs (a
 /// column that does not exist) are collected and returned after the other products are made.
-pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) -> anyhow::Result<()> {
+pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection, explain: bool) -> anyhow::Result<()> {
     let state_path = jobfile.workspace.state.join("nodes.json");
     let mut state = NodeState::load(&state_path);
     state.format = NODES_FORMAT;
@@ -71,9 +113,13 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) ->
     let mut diagnostics = Diagnostics::default();
 
     let report_path = &jobfile.workspace.report;
-    let report_key = report_key(jobfile, jobs);
-    let fresh_report =
-        state.report.as_ref().filter(|r| r.key == report_key && file_hash(report_path).as_ref() == Some(&r.bytes));
+    let report_parts = report_parts(jobfile, jobs);
+    let report_reason = stale_reason(
+        state.report.as_ref().map(|r| &r.parts),
+        &report_parts,
+        state.report.as_ref().is_some_and(|r| file_hash(report_path).as_ref() != Some(&r.bytes)),
+    );
+    let fresh_report = state.report.as_ref().filter(|_| report_reason.is_none());
     // A report of a partial sweep says so, fresh or not.
     let missing =
         if missing_jobs > 0 { format!("{} not done yet", plural(missing_jobs, "job")) } else { String::new() };
@@ -90,7 +136,8 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) ->
             let verb = write_if_changed(report_path, &bytes)?;
             let note = if missing.is_empty() { String::new() } else { format!(", {missing}") };
             output::status(verb, &format!("{} ({} rows{note})", output::relative(report_path, root), view.rows.len()));
-            ReportState { key: report_key, bytes: content_hash(&bytes), columns: column_hashes(data.done_table()) }
+            because(explain, report_reason);
+            ReportState { parts: report_parts, bytes: content_hash(&bytes), columns: column_hashes(data.done_table()) }
         }
     };
     state.report = Some(report_state.clone());
@@ -99,12 +146,13 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) ->
     for &i in &selection.figures {
         let spec = &jobfile.figures[i];
         let figure = spec.get_ref();
-        let key = figure_key(jobfile, figure, &report_state.columns, jobs);
-        let paths = ["svg", "png", "pdf"].map(|ext| figures_dir.join(format!("{}.{ext}", figure.name)));
-        if state.figures.get(&figure.name) == Some(&key) && paths.iter().all(|p| p.exists()) {
+        let parts = figure_parts(jobfile, figure, &report_state.columns, jobs);
+        let paths = figure_paths(figures_dir, figure);
+        let Some(reason) = stale_reason(state.figures.get(&figure.name), &parts, !paths.iter().all(|p| p.exists()))
+        else {
             output::status("Fresh", &output::relative(&paths[1], root));
             continue;
-        }
+        };
         let table = match figure_table(figure, &mut data) {
             Ok(table) => table,
             Err(message) => {
@@ -119,7 +167,8 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) ->
                     write_if_changed(path, bytes)?;
                 }
                 output::status("Drew", &output::relative(&paths[1], root));
-                state.figures.insert(figure.name.clone(), key);
+                because(explain, Some(reason));
+                state.figures.insert(figure.name.clone(), parts);
             }
             Err(message) => diagnostics.push(figure_error(jobfile, i, message)),
         }
@@ -127,20 +176,77 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) ->
 
     if selection.index {
         let index_path = figures_dir.join("index.html");
-        let key = index_key(jobfile, &report_state);
-        if state.index.as_ref() == Some(&key) && index_path.exists() {
+        let parts = index_parts(jobfile, &report_state);
+        let reason = stale_reason(state.index.as_ref(), &parts, !index_path.exists());
+        if reason.is_none() {
             output::status("Fresh", &output::relative(&index_path, root));
         } else {
             let page = index_page(jobfile, data.report_table(), figures_dir)?;
             fs::create_dir_all(figures_dir)?;
             let verb = write_if_changed(&index_path, page.as_bytes())?;
             output::status(verb, &output::relative(&index_path, root));
-            state.index = Some(key);
+            because(explain, reason);
+            state.index = Some(parts);
         }
     }
 
     write_atomic(&state_path, &serde_json::to_vec_pretty(&state)?)?;
     if diagnostics.is_empty() { Ok(()) } else { Err(diagnostics.into()) }
+}
+
+/// What a build would do now with the selected products, and why: each product's path with the
+/// reason it is stale, or `None` when it is fresh. `jobs_to_run` jobs would run before them.
+pub fn explain_products(
+    jobfile: &Jobfile,
+    jobs: &[Job],
+    selection: &Selection,
+    jobs_to_run: usize,
+) -> Vec<(PathBuf, Option<String>)> {
+    let state = NodeState::load(&jobfile.workspace.state.join("nodes.json"));
+    let report_path = &jobfile.workspace.report;
+    let mut out = Vec::new();
+    let upstream = (jobs_to_run > 0).then(|| format!("{} would run first", plural(jobs_to_run, "job")));
+    let report_reason = upstream.clone().or_else(|| {
+        stale_reason(
+            state.report.as_ref().map(|r| &r.parts),
+            &report_parts(jobfile, jobs),
+            state.report.as_ref().is_some_and(|r| file_hash(report_path).as_ref() != Some(&r.bytes)),
+        )
+    });
+    if selection.report {
+        out.push((report_path.clone(), report_reason.clone()));
+    }
+    let mut any_stale = report_reason.is_some();
+    let columns = match (&report_reason, &state.report) {
+        (None, Some(report)) => report.columns.clone(),
+        _ => column_hashes(LazyData { jobfile, jobs, report: None, done: None }.done_table()),
+    };
+    for &i in &selection.figures {
+        let figure = jobfile.figures[i].get_ref();
+        let paths = figure_paths(&jobfile.workspace.figures, figure);
+        let reason = match &upstream {
+            Some(upstream) => Some(format!("{upstream}; redrawn if the report columns it reads change")),
+            None => stale_reason(
+                state.figures.get(&figure.name),
+                &figure_parts(jobfile, figure, &columns, jobs),
+                !paths.iter().all(|p| p.exists()),
+            ),
+        };
+        any_stale |= reason.is_some();
+        out.push((paths[1].clone(), reason));
+    }
+    if selection.index {
+        let index_path = jobfile.workspace.figures.join("index.html");
+        let reason = if any_stale {
+            Some("the report or figures would be remade first".into())
+        } else {
+            state.report.as_ref().and_then(|report| {
+                stale_reason(state.index.as_ref(), &index_parts(jobfile, report), !index_path.exists())
+            })
+        };
+        out.push((index_path, reason));
+    }
+    out
 }
 
 /// The jobs' data, read from their results files once, when first needed: the report's rows
@@ -209,32 +315,39 @@ fn read_results(path: &Path) -> Option<Value> {
     }
 }
 
-fn report_key(jobfile: &Jobfile, jobs: &[Job]) -> String {
+fn report_parts(jobfile: &Jobfile, jobs: &[Job]) -> Parts {
     // Hashed field by field: building a JSON value per row cost 0.2 s at 100,000 jobs.
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(
-        hash_value(&serde_json::json!({
-            "format": NODES_FORMAT,
-            "spec": jobfile.report,
-            "results": jobfile.job.results.as_ref().map(|r| r.get_ref()),
-        }))
-        .as_bytes(),
-    );
+    let [mut ids, mut statuses, mut results] = [(); 3].map(|_| blake3::Hasher::new());
+    let field = |hasher: &mut blake3::Hasher, text: &str| {
+        hasher.update(&(text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+    };
     let results_file = jobfile.job.results.as_ref().map(|n| n.get_ref());
     for job in jobs {
-        let (status, duration, results) = match &job.slot.state {
+        let (status, duration, output) = match &job.slot.state {
             SlotState::Done(r) | SlotState::NotDone(r) => {
                 (r.status.key(), r.duration_secs.to_string(), results_file.and_then(|n| r.outputs.get(n)))
             }
             _ => ("pending", String::new(), None),
         };
-        for field in [job.slot.id.as_str(), &job.planned.name, status, &duration, results.map_or("", String::as_str)] {
-            hasher.update(&(field.len() as u64).to_le_bytes());
-            hasher.update(field.as_bytes());
-        }
-        hasher.update(&job.planned.key.0);
+        field(&mut ids, &job.slot.id);
+        field(&mut ids, &job.planned.name);
+        ids.update(&job.planned.key.0);
+        field(&mut statuses, status);
+        field(&mut statuses, &duration);
+        field(&mut results, output.map_or("", String::as_str));
     }
-    hasher.finalize().to_hex().to_string()
+    let settings = serde_json::json!({
+        "format": NODES_FORMAT,
+        "spec": jobfile.report,
+        "results": jobfile.job.results.as_ref().map(|r| r.get_ref()),
+    });
+    Parts::from([
+        ("settings".into(), hash_value(&settings)),
+        ("jobs".into(), ids.finalize().to_hex().to_string()),
+        ("statuses".into(), statuses.finalize().to_hex().to_string()),
+        ("results".into(), results.finalize().to_hex().to_string()),
+    ])
 }
 
 /// Per column, a hash of its values over the done jobs in sweep order. Not of the ids: jobs that
@@ -251,7 +364,7 @@ fn column_hashes(table: &Table) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn figure_key(jobfile: &Jobfile, figure: &FigureSpec, columns: &BTreeMap<String, String>, jobs: &[Job]) -> String {
+fn figure_parts(jobfile: &Jobfile, figure: &FigureSpec, columns: &BTreeMap<String, String>, jobs: &[Job]) -> Parts {
     // A filter may read any column; without one, only the named columns count.
     let read: BTreeMap<&String, &String> = if figure.filter.is_some() {
         columns.iter().collect()
@@ -275,13 +388,24 @@ fn figure_key(jobfile: &Jobfile, figure: &FigureSpec, columns: &BTreeMap<String,
     } else {
         Vec::new()
     };
-    hash_value(&serde_json::json!({
-        "format": NODES_FORMAT,
-        "jobman": env!("CARGO_PKG_VERSION"),
-        "spec": figure,
-        "columns": read,
-        "series": series,
-    }))
+    let mut parts = Parts::from([
+        ("settings".into(), hash_value(&serde_json::json!({ "format": NODES_FORMAT, "spec": figure }))),
+        ("jobman".into(), env!("CARGO_PKG_VERSION").into()),
+        ("series".into(), hash_value(&serde_json::json!(series))),
+    ]);
+    parts.extend(read.into_iter().map(|(name, hash)| (format!("column:{name}"), hash.clone())));
+    parts
+}
+
+fn figure_paths(figures_dir: &Path, figure: &FigureSpec) -> [PathBuf; 3] {
+    ["svg", "png", "pdf"].map(|ext| figures_dir.join(format!("{}.{ext}", figure.name)))
+}
+
+/// With `--explain`, why the product just made was stale.
+fn because(explain: bool, reason: Option<String>) {
+    if let Some(reason) = reason.filter(|_| explain) {
+        output::status("Because", &reason);
+    }
 }
 
 /// The rows a figure draws: the done jobs' data (curves: one row per job and step), filtered by
@@ -362,19 +486,18 @@ fn figure_error(jobfile: &Jobfile, i: usize, message: String) -> Diagnostic {
     Diagnostic::new(format!("cannot draw figure `{}`", spec.get_ref().name)).at(&jobfile.source, spec.span(), message)
 }
 
-fn index_key(jobfile: &Jobfile, report: &ReportState) -> String {
+fn index_parts(jobfile: &Jobfile, report: &ReportState) -> Parts {
     let figures: Vec<(&FigureSpec, String)> = jobfile
         .figures
         .iter()
         .map(|f| (f.get_ref(), drawn(&jobfile.workspace.figures, &f.get_ref().name, "png")))
         .collect();
-    hash_value(&serde_json::json!({
-        "format": NODES_FORMAT,
-        "jobman": env!("CARGO_PKG_VERSION"),
-        "figures": figures,
-        "report": report.bytes,
-        "jobs": jobfile.workspace.jobs,
-    }))
+    Parts::from([
+        ("settings".into(), hash_value(&serde_json::json!({ "format": NODES_FORMAT, "jobs": jobfile.workspace.jobs }))),
+        ("jobman".into(), env!("CARGO_PKG_VERSION").into()),
+        ("figures".into(), hash_value(&serde_json::json!(figures))),
+        ("report".into(), report.bytes.clone()),
+    ])
 }
 
 fn index_page(jobfile: &Jobfile, data: &Table, figures_dir: &Path) -> anyhow::Result<String> {

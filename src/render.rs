@@ -39,6 +39,14 @@ pub struct Materialized {
     pub files: Vec<(String, String)>,
 }
 
+/// A job rendered for its key: `job.id` and `job.dir` are placeholders in `files`.
+pub struct Rendering {
+    pub name: String,
+    pub ingredients: KeyIngredients,
+    /// Target path inside the job folder → contents.
+    pub files: Vec<(String, String)>,
+}
+
 pub struct Renderer<'j> {
     jobfile: &'j Jobfile,
     env: Environment<'static>,
@@ -79,12 +87,12 @@ impl<'j> Renderer<'j> {
 
     /// Renders one job with placeholders and computes its key.
     pub fn plan(&self, index: usize, params: ParamSet) -> Result<PlannedJob, Diagnostic> {
-        let (name, ingredients) = self.ingredients(index, &params)?;
+        let Rendering { name, ingredients, .. } = self.rendering(index, &params)?;
         Ok(PlannedJob { index, params, name, key: ingredients.key() })
     }
 
-    /// A job's name and everything its key is made of.
-    pub fn ingredients(&self, index: usize, params: &ParamSet) -> Result<(String, KeyIngredients), Diagnostic> {
+    /// A job's name, its rendered files (with placeholders) and everything its key is made of.
+    pub fn rendering(&self, index: usize, params: &ParamSet) -> Result<Rendering, Diagnostic> {
         let nested = params.nested();
         let mut name = match &self.jobfile.job.name {
             Some(_) => {
@@ -135,7 +143,7 @@ impl<'j> Renderer<'j> {
             inputs,
             env,
         };
-        Ok((name, ingredients))
+        Ok(Rendering { name, ingredients, files })
     }
 
     /// Renders a planned job's files and command with its real id and folder.

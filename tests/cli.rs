@@ -14,6 +14,8 @@ use predicates::prelude::*;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+#[path = "cli/explain.rs"]
+mod explain;
 #[path = "cli/html.rs"]
 mod html;
 #[path = "cli/products.rs"]
@@ -840,7 +842,7 @@ fn a_dry_run_runs_nothing_and_says_why_each_job_would_run() {
     assert_exit(&output, 0);
     assert_eq!(
         project.redact(&stdout(&output).replace(&old_id, "[OLD]")),
-        "would run 1 of 1 job:\n  [ID]  x2  param `x` changed 1 → 2 (closest previous job: [OLD])\nup to date: 0 jobs\n"
+        "would run 1 of 1 job:\n  [ID]  x2  param `x` changed 1 → 2 (closest previous job: [OLD] x1)\nup to date: 0 jobs\n"
     );
     assert_eq!(project.ran(), Vec::<String>::new());
 

@@ -1,0 +1,172 @@
+//! `jobman explain` (and `build --dry-run`/`--explain`): why each selected job would run, or why
+//! it is up to date, as text or as JSON.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::build::plural;
+use crate::build_log::{self, LogEntry};
+use crate::diagnostic::Diagnostics;
+use crate::dirty::{self, Dirty};
+use crate::figure::FigureSpec;
+use crate::graph::BuildGraph;
+use crate::jobfile::Jobfile;
+use crate::output;
+use crate::plan::{self, Job};
+use crate::products;
+use crate::render::{Renderer, Rendering};
+use crate::store::{self, SlotState, Store};
+use crate::sweep::ParamSet;
+
+pub struct ExplainOptions {
+    pub jobfile: PathBuf,
+    pub targets: Vec<String>,
+    pub json: bool,
+}
+
+/// Previous jobs are compared with each new one; past this many comparisons in one explanation,
+/// only the newest previous jobs are candidates (the last builds' jobs are the likely ones).
+const MAX_COMPARISONS: usize = 20_000_000;
+
+/// Explains jobs against the jobs that ran before.
+pub struct JobExplainer<'j> {
+    renderer: Renderer<'j>,
+    previous: Vec<LogEntry>,
+    /// Canonical params → index into `previous`: a job with the same params is found at once.
+    by_params: HashMap<String, usize>,
+    current: HashSet<String>,
+}
+
+impl<'j> JobExplainer<'j> {
+    /// `jobs` are the jobs the Jobfile names now.
+    pub fn new(jobfile: &'j Jobfile, store: &Store, jobs: &[Job]) -> Result<JobExplainer<'j>, Diagnostics> {
+        let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
+        let mut previous = build_log::read(&build_log::path(&jobfile.workspace.state));
+        // A workspace without a log (removed, or older than it): the records still know the
+        // ingredients, if not the rendered text.
+        if previous.is_empty() && jobs.iter().any(|j| matches!(j.slot.state, SlotState::Absent)) {
+            previous = store.records().iter().map(LogEntry::from_record).collect();
+        }
+        let by_params = previous.iter().enumerate().map(|(i, e)| (params_key(&e.ingredients.params), i)).collect();
+        let current = jobs.iter().map(|j| j.planned.key.hex()).collect();
+        Ok(JobExplainer { renderer, previous, by_params, current })
+    }
+
+    /// Why `job` must run (`None`: it is done). `pending` is how many jobs are being explained.
+    pub fn why(&self, job: &Job, pending: usize) -> Result<Option<Dirty>, Diagnostics> {
+        if matches!(job.slot.state, SlotState::Done(_)) {
+            return Ok(None);
+        }
+        let rendering = self.renderer.rendering(job.planned.index, &job.planned.params).map_err(Diagnostics::from)?;
+        let same_params = self
+            .by_params
+            .get(&params_key(&rendering.ingredients.params))
+            .map(|&i| &self.previous[i..=i])
+            .filter(|entry| entry[0].key != job.planned.key.hex());
+        let candidates = same_params.unwrap_or_else(|| {
+            let most = (MAX_COMPARISONS / pending.max(1)).max(100);
+            &self.previous[self.previous.len().saturating_sub(most)..]
+        });
+        let rerender = |entry: &LogEntry| -> Option<Rendering> {
+            let params = ParamSet::from_nested(&entry.ingredients.params, "params");
+            self.renderer.rendering(entry.index, &params).ok()
+        };
+        Ok(Some(dirty::explain(&rendering, &job.slot.state, candidates, &self.current, rerender)))
+    }
+}
+
+fn params_key(params: &serde_json::Value) -> String {
+    let mut text = String::new();
+    crate::job_key::write_canonical(params, &mut text);
+    text
+}
+
+/// One job's explanation, as `--json` prints it.
+#[derive(Serialize)]
+struct JobExplanation<'a> {
+    id: &'a str,
+    name: &'a str,
+    up_to_date: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    why: Option<&'a Dirty>,
+    /// For a job that is up to date: when its record was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    done_at: Option<String>,
+}
+
+pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
+    let jobfile = Jobfile::load(&options.jobfile)?;
+    let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
+    let figures: Vec<FigureSpec> = jobfile.figures.iter().map(|f| f.get_ref().clone()).collect();
+    let planned = plan::plan(&jobfile)?;
+    let selection = BuildGraph::new(planned.len(), &figures).select(&options.targets, &figures)?;
+    let jobs = plan::locate(&store, planned);
+    let explainer = JobExplainer::new(&jobfile, &store, &jobs)?;
+    let pending = jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
+    let mut reasons = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        reasons.push(explainer.why(job, pending)?);
+    }
+    let products = products::explain_products(&jobfile, &jobs, &selection, pending);
+    let root = &jobfile.root;
+    if options.json {
+        let products: Vec<serde_json::Value> = products
+            .iter()
+            .map(|(path, why)| {
+                serde_json::json!({ "path": output::relative(path, root), "up_to_date": why.is_none(), "why": why })
+            })
+            .collect();
+        let explained: Vec<JobExplanation> = jobs
+            .iter()
+            .zip(&reasons)
+            .map(|(job, why)| JobExplanation {
+                id: &job.slot.id,
+                name: &job.planned.name,
+                up_to_date: why.is_none(),
+                why: why.as_ref(),
+                done_at: why.is_none().then(|| done_at(job)).flatten(),
+            })
+            .collect();
+        let explained = if selection.jobs { explained } else { Vec::new() };
+        let json = serde_json::json!({ "format": 1, "jobs": explained, "products": products });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(0);
+    }
+    if selection.jobs {
+        print_reasons(&jobs, &reasons, true);
+    }
+    for (path, why) in &products {
+        let path = output::relative(path, root);
+        match why {
+            Some(why) => println!("{path} would be remade: {why}"),
+            None => println!("{path} is up to date"),
+        }
+    }
+    Ok(0)
+}
+
+/// The reasons of the jobs that would run (with template diffs if asked), then a count of the
+/// others.
+pub fn print_reasons(jobs: &[Job], reasons: &[Option<Dirty>], diffs: bool) {
+    let pending: Vec<(&Job, &Dirty)> = jobs.iter().zip(reasons).filter_map(|(j, r)| Some((j, r.as_ref()?))).collect();
+    if pending.is_empty() {
+        println!("{} up to date", plural(jobs.len(), "job"));
+        return;
+    }
+    println!("would run {} of {}:", pending.len(), plural(jobs.len(), "job"));
+    for (job, why) in pending {
+        println!("  {}  {}  {why}", job.slot.id, job.planned.name);
+        for (_, diff) in why.diffs().filter(|_| diffs) {
+            for line in diff.lines() {
+                println!("      {line}");
+            }
+        }
+    }
+    println!("up to date: {}", plural(jobs.len() - reasons.iter().filter(|r| r.is_some()).count(), "job"));
+}
+
+fn done_at(job: &Job) -> Option<String> {
+    store::read_record(&job.slot.dir).map(|record| record.ended)
+}
