@@ -2,10 +2,13 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::build::{BuildOptions, build};
+use crate::completions::{Shell, completions};
 use crate::explain::{ExplainOptions, explain};
+use crate::init::{InitOptions, init};
+use crate::man::man;
 use crate::status::{StatusOptions, status};
 
 #[derive(Parser)]
@@ -66,6 +69,39 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Start a project: a Jobfile, a job template, a .gitignore and a README section.
+    ///
+    /// The scaffold is a sweep that builds as it is (6 small jobs, Python 3's standard library
+    /// only), with every line of its Jobfile commented. Existing files are never overwritten:
+    /// init refuses when Jobfile.toml or templates/train.py.j2 exist (see --force), and appends
+    /// to an existing .gitignore and README.md instead of replacing them. It always writes
+    /// Jobfile.toml, whatever --file says.
+    Init {
+        /// The project folder, created when missing.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Replace an existing Jobfile.toml and templates/train.py.j2.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the completion script for a shell.
+    #[command(after_long_help = "Install it where the shell looks, for example:\n  \
+        jobman completions bash > ~/.local/share/bash-completion/completions/jobman\n  \
+        jobman completions zsh > ~/.zfunc/_jobman     (with fpath+=~/.zfunc before compinit)\n  \
+        jobman completions fish > ~/.config/fish/completions/jobman.fish")]
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+    /// Print jobman's man page (roff); with --dir, write one page per command.
+    ///
+    /// `jobman man | man -l -` reads it now; `jobman man --dir ~/.local/share/man/man1` installs
+    /// jobman.1 and jobman-build.1, jobman-status.1, … for `man jobman-build`.
+    Man {
+        /// Write jobman.1 and one jobman-COMMAND.1 per command into this folder instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Internal: the per-build process that stops jobs when jobman dies.
     #[command(name = "__watchdog", hide = true)]
     Watchdog { jobs_dir: PathBuf },
@@ -87,6 +123,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Explain { targets, json } => explain(&ExplainOptions { jobfile: cli.jobfile, targets, json }),
         Command::Status { jobs, json } => status(&StatusOptions { jobfile: cli.jobfile, jobs, json }),
+        Command::Init { dir, force } => init(&InitOptions { dir, force }),
+        Command::Completions { shell } => completions(&Cli::command(), shell),
+        Command::Man { dir } => man(Cli::command(), dir.as_deref()),
         Command::Watchdog { jobs_dir } => Ok(crate::exec::watchdog_main(&jobs_dir)),
     }
 }

@@ -127,7 +127,7 @@ impl Jobfile {
         let text = std::fs::read_to_string(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 anyhow::anyhow!(
-                    "no Jobfile at {}\n  help: run jobman in the folder holding Jobfile.toml, or name it with --file",
+                    "no Jobfile at {}\n  help: run jobman in the folder holding Jobfile.toml, name it with --file, or start one with `jobman init`",
                     path.display()
                 )
             } else {

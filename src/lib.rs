@@ -9,10 +9,13 @@
 //! - [`build`], [`status`], [`explain`]: the user operations; [`dirty`] says why a job reruns,
 //!   against what earlier runs rendered ([`build_log`]).
 //! - [`cli`]: argument parsing; [`output`]: status lines and progress; [`lock`]: one build at a time.
+//! - [`init`]: a new project to start from; [`completions`], [`man`]: shell completions and man
+//!   pages, generated from the command line.
 
 pub mod build;
 pub mod build_log;
 pub mod cli;
+pub mod completions;
 pub mod diagnostic;
 pub mod dirty;
 pub mod exec;
@@ -21,9 +24,11 @@ pub mod expr;
 pub mod figure;
 pub mod graph;
 pub mod html;
+pub mod init;
 pub mod job_key;
 pub mod jobfile;
 pub mod lock;
+pub mod man;
 pub mod output;
 pub mod plan;
 pub mod plot;

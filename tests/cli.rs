@@ -20,6 +20,8 @@ mod explain;
 mod html;
 #[path = "cli/products.rs"]
 mod products;
+#[path = "cli/scaffold.rs"]
+mod scaffold;
 
 /// The usual job command: record that the job ran.
 const RECORD_RUN: &str = "echo {{job.name}} >> ../../ran.log";
