@@ -7,15 +7,18 @@
 //! - [`plan`]: all jobs rendered, keyed and located in the [`store`] (one folder per job).
 //! - [`exec`]: the local worker pool, process groups, timeouts, Ctrl-C and the watchdog.
 //! - [`build`], [`status`]: the user operations; [`dirty`] says why a job reruns.
+//! - [`gc`], [`clean`], [`show_graph`]: workspace upkeep — stale job folders, products, the graph.
 //! - [`cli`]: argument parsing; [`output`]: status lines and progress; [`lock`]: one build at a time.
 
 pub mod build;
+pub mod clean;
 pub mod cli;
 pub mod diagnostic;
 pub mod dirty;
 pub mod exec;
 pub mod expr;
 pub mod figure;
+pub mod gc;
 pub mod graph;
 pub mod html;
 pub mod job_key;
@@ -27,6 +30,7 @@ pub mod plot;
 pub mod products;
 pub mod render;
 pub mod report;
+pub mod show_graph;
 pub mod status;
 pub mod store;
 pub mod sweep;

@@ -100,7 +100,7 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) ->
         let spec = &jobfile.figures[i];
         let figure = spec.get_ref();
         let key = figure_key(jobfile, figure, &report_state.columns, jobs);
-        let paths = ["svg", "png", "pdf"].map(|ext| figures_dir.join(format!("{}.{ext}", figure.name)));
+        let paths = figure_files(jobfile, &figure.name);
         if state.figures.get(&figure.name) == Some(&key) && paths.iter().all(|p| p.exists()) {
             output::status("Fresh", &output::relative(&paths[1], root));
             continue;
@@ -126,7 +126,7 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) ->
     }
 
     if selection.index {
-        let index_path = figures_dir.join("index.html");
+        let index_path = index_file(jobfile);
         let key = index_key(jobfile, &report_state);
         if state.index.as_ref() == Some(&key) && index_path.exists() {
             output::status("Fresh", &output::relative(&index_path, root));
@@ -141,6 +141,90 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) ->
 
     write_atomic(&state_path, &serde_json::to_vec_pretty(&state)?)?;
     if diagnostics.is_empty() { Ok(()) } else { Err(diagnostics.into()) }
+}
+
+/// The files of a figure: SVG, PNG and PDF.
+pub fn figure_files(jobfile: &Jobfile, name: &str) -> [PathBuf; 3] {
+    ["svg", "png", "pdf"].map(|ext| jobfile.workspace.figures.join(format!("{name}.{ext}")))
+}
+
+pub fn index_file(jobfile: &Jobfile) -> PathBuf {
+    jobfile.workspace.figures.join("index.html")
+}
+
+/// Whether a product is up to date, as far as its stored key and its files tell without reading
+/// any job's results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    UpToDate,
+    /// Its key changed or a file of it is missing: a build makes it again.
+    Stale,
+    /// It reads a product a build makes again, and is remade only if what it reads changes.
+    Unsure,
+}
+
+pub struct ProductFreshness {
+    pub report: Freshness,
+    /// In the Jobfile's order.
+    pub figures: Vec<Freshness>,
+    pub index: Freshness,
+}
+
+/// What a build would do with each product now, from the keys in `.jobman/nodes.json`. A job
+/// that is not done reruns first, so the report is then stale.
+pub fn freshness(jobfile: &Jobfile, jobs: &[Job]) -> ProductFreshness {
+    let state = NodeState::load(&jobfile.workspace.state.join("nodes.json"));
+    let jobs_rerun = jobs.iter().any(|j| !matches!(j.slot.state, SlotState::Done(_)));
+    let report = state.report.as_ref().filter(|r| {
+        !jobs_rerun
+            && r.key == report_key(jobfile, jobs)
+            && file_hash(&jobfile.workspace.report).as_ref() == Some(&r.bytes)
+    });
+    let Some(report) = report else {
+        return ProductFreshness {
+            report: Freshness::Stale,
+            figures: vec![Freshness::Unsure; jobfile.figures.len()],
+            index: Freshness::Unsure,
+        };
+    };
+    let figures: Vec<Freshness> = jobfile
+        .figures
+        .iter()
+        .map(|spec| {
+            let figure = spec.get_ref();
+            let key = figure_key(jobfile, figure, &report.columns, jobs);
+            let drawn = figure_files(jobfile, &figure.name).iter().all(|p| p.exists());
+            if state.figures.get(&figure.name) == Some(&key) && drawn { Freshness::UpToDate } else { Freshness::Stale }
+        })
+        .collect();
+    let index = if figures.iter().any(|&f| f != Freshness::UpToDate) {
+        Freshness::Unsure
+    } else if state.index == Some(index_key(jobfile, report)) && index_file(jobfile).exists() {
+        Freshness::UpToDate
+    } else {
+        Freshness::Stale
+    };
+    ProductFreshness { report: Freshness::UpToDate, figures, index }
+}
+
+/// Forgets the stored keys of the selected products, so that the next build makes them again.
+pub fn forget(jobfile: &Jobfile, selection: &Selection) -> anyhow::Result<()> {
+    let path = jobfile.workspace.state.join("nodes.json");
+    let mut state = NodeState::load(&path);
+    if state.format != NODES_FORMAT {
+        return Ok(());
+    }
+    if selection.report {
+        state.report = None;
+    }
+    for &i in &selection.figures {
+        state.figures.remove(&jobfile.figures[i].get_ref().name);
+    }
+    if selection.index {
+        state.index = None;
+    }
+    write_atomic(&path, &serde_json::to_vec_pretty(&state)?)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
 /// The jobs' data, read from their results files once, when first needed: the report's rows

@@ -16,6 +16,8 @@ use tempfile::TempDir;
 
 #[path = "cli/html.rs"]
 mod html;
+#[path = "cli/maint.rs"]
+mod maint;
 #[path = "cli/products.rs"]
 mod products;
 
