@@ -5,10 +5,13 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::build::{BuildOptions, build};
+use crate::clean::{CleanOptions, clean};
 use crate::completions::{Shell, completions};
 use crate::explain::{ExplainOptions, explain};
+use crate::gc::{GcOptions, gc};
 use crate::init::{InitOptions, init};
 use crate::man::man;
+use crate::show_graph::{GraphFormat, GraphOptions, show_graph};
 use crate::status::{StatusOptions, status};
 
 #[derive(Parser)]
@@ -102,6 +105,43 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Remove the job folders the Jobfile no longer names (lists them; removes with --yes).
+    ///
+    /// Also removes the `ID.previous` folders kept by `build --force` once the rerun is done, and
+    /// temp files of record writes that were cut off. Never touches the folder of a current job,
+    /// a symlink, or an entry whose name is not a job id.
+    Gc {
+        /// Remove without asking.
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// Keep the folders of jobs that are not done (failed, timed out, cut off), to look into.
+        #[arg(long)]
+        keep_failed: bool,
+        /// Only folders whose record was written longer ago than this, e.g. `7d`, `12h`.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        older_than: Option<std::time::Duration>,
+    },
+    /// Remove the report and figures (so the next build makes them again); --jobs: job folders too.
+    Clean {
+        /// What to remove: `report`, `figures` (the figures and index.html) or `figures/NAME`
+        /// [default: report and figures].
+        targets: Vec<String>,
+        /// Also remove the folders of the current Jobfile's jobs (lists them; asks first).
+        #[arg(long)]
+        jobs: bool,
+        /// Remove job folders without asking.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Print the dependency graph: jobs, report, figures, index page, each with its state.
+    Graph {
+        /// How to print it.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+        /// One node per job instead of one for all of them.
+        #[arg(long)]
+        jobs: bool,
+    },
     /// Internal: the per-build process that stops jobs when jobman dies.
     #[command(name = "__watchdog", hide = true)]
     Watchdog { jobs_dir: PathBuf },
@@ -126,6 +166,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Init { dir, force } => init(&InitOptions { dir, force }),
         Command::Completions { shell } => completions(&Cli::command(), shell),
         Command::Man { dir } => man(Cli::command(), dir.as_deref()),
+        Command::Gc { yes, keep_failed, older_than } => {
+            gc(&GcOptions { jobfile: cli.jobfile, yes, keep_failed, older_than })
+        }
+        Command::Clean { targets, jobs, yes } => clean(&CleanOptions { jobfile: cli.jobfile, targets, jobs, yes }),
+        Command::Graph { format, jobs } => show_graph(&GraphOptions { jobfile: cli.jobfile, format, jobs }),
         Command::Watchdog { jobs_dir } => Ok(crate::exec::watchdog_main(&jobs_dir)),
     }
 }

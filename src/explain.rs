@@ -109,13 +109,14 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
     for job in &jobs {
         reasons.push(explainer.why(job, pending)?);
     }
-    let products = products::explain_products(&jobfile, &jobs, &selection, pending);
+    let products = products::explain_products(&jobfile, &jobs, &selection);
     let root = &jobfile.root;
     if options.json {
         let products: Vec<serde_json::Value> = products
             .iter()
-            .map(|(path, why)| {
-                serde_json::json!({ "path": output::relative(path, root), "up_to_date": why.is_none(), "why": why })
+            .map(|product| {
+                let path = output::relative(&product.path, root);
+                serde_json::json!({ "path": path, "up_to_date": product.reason.is_none(), "why": product.reason })
             })
             .collect();
         let explained: Vec<JobExplanation> = jobs
@@ -137,9 +138,9 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
     if selection.jobs {
         print_reasons(&jobs, &reasons, true);
     }
-    for (path, why) in &products {
-        let path = output::relative(path, root);
-        match why {
+    for product in &products {
+        let path = output::relative(&product.path, root);
+        match &product.reason {
             Some(why) => println!("{path} would be remade: {why}"),
             None => println!("{path} is up to date"),
         }

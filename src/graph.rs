@@ -65,9 +65,32 @@ impl BuildGraph {
     /// The nodes named by `targets` (`jobs`, `report`, `figures`, `figures/NAME`; none: all) and
     /// everything they depend on.
     pub fn select(&self, targets: &[String], figures: &[FigureSpec]) -> Result<Selection, Diagnostics> {
+        let roots = self.roots(targets, figures)?;
+        let mut selected = vec![false; self.graph.node_count()];
+        let reversed = Reversed(&self.graph);
+        for root in roots {
+            if selected[root.index()] {
+                continue;
+            }
+            let mut dfs = Dfs::new(reversed, root);
+            while let Some(node) = dfs.next(reversed) {
+                selected[node.index()] = true;
+            }
+        }
+        Ok(self.selection(|node| selected[node.index()]))
+    }
+
+    /// The nodes named by `targets` alone, without what they depend on: what `jobman clean`
+    /// removes. `figures` names every figure and the index page.
+    pub fn named(&self, targets: &[String], figures: &[FigureSpec]) -> Result<Selection, Diagnostics> {
+        let roots = self.roots(targets, figures)?;
+        Ok(self.selection(|node| roots.contains(&node)))
+    }
+
+    /// The nodes `targets` name, each target checked; no targets name every node.
+    fn roots(&self, targets: &[String], figures: &[FigureSpec]) -> Result<Vec<NodeIndex>, Diagnostics> {
         let mut roots: Vec<NodeIndex> = Vec::new();
         let mut diagnostics = Diagnostics::default();
-        let all = targets.is_empty();
         for target in targets {
             match target.trim_end_matches('/') {
                 "jobs" => roots.extend(self.graph.node_indices().filter(|&n| matches!(self.graph[n], Node::Job(_)))),
@@ -99,22 +122,15 @@ impl BuildGraph {
                 }
             }
         }
-        if all {
+        if targets.is_empty() {
             roots.extend(self.graph.node_indices());
         }
-        let mut selected = vec![false; self.graph.node_count()];
-        let reversed = Reversed(&self.graph);
-        for root in roots {
-            if selected[root.index()] {
-                continue;
-            }
-            let mut dfs = Dfs::new(reversed, root);
-            while let Some(node) = dfs.next(reversed) {
-                selected[node.index()] = true;
-            }
-        }
+        diagnostics.into_result(roots)
+    }
+
+    fn selection(&self, chosen: impl Fn(NodeIndex) -> bool) -> Selection {
         let mut selection = Selection::default();
-        for node in self.graph.node_indices().filter(|n| selected[n.index()]) {
+        for node in self.graph.node_indices().filter(|&n| chosen(n)) {
             match self.graph[node] {
                 Node::Job(_) => selection.jobs = true,
                 Node::Report => selection.report = true,
@@ -122,7 +138,7 @@ impl BuildGraph {
                 Node::Index => selection.index = true,
             }
         }
-        diagnostics.into_result(selection)
+        selection
     }
 }
 

@@ -8,12 +8,14 @@
 //! - [`exec`]: the local worker pool, process groups, timeouts, Ctrl-C and the watchdog.
 //! - [`build`], [`status`], [`explain`]: the user operations; [`dirty`] says why a job reruns,
 //!   against what earlier runs rendered ([`build_log`]).
+//! - [`gc`], [`clean`], [`show_graph`]: workspace upkeep — stale job folders, products, the graph.
 //! - [`cli`]: argument parsing; [`output`]: status lines and progress; [`lock`]: one build at a time.
 //! - [`init`]: a new project to start from; [`completions`], [`man`]: shell completions and man
 //!   pages, generated from the command line.
 
 pub mod build;
 pub mod build_log;
+pub mod clean;
 pub mod cli;
 pub mod completions;
 pub mod diagnostic;
@@ -22,6 +24,7 @@ pub mod exec;
 pub mod explain;
 pub mod expr;
 pub mod figure;
+pub mod gc;
 pub mod graph;
 pub mod html;
 pub mod init;
@@ -35,6 +38,7 @@ pub mod plot;
 pub mod products;
 pub mod render;
 pub mod report;
+pub mod show_graph;
 pub mod status;
 pub mod store;
 pub mod sweep;

@@ -11,6 +11,10 @@ pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
 }
 
+pub fn is_quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
 pub fn color_enabled_stderr() -> bool {
     static COLOR: OnceLock<bool> = OnceLock::new();
     *COLOR.get_or_init(|| std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal())
@@ -113,4 +117,45 @@ pub fn duration(seconds: f64) -> String {
 /// `path` as shown to a user: relative to the project folder when it is inside it.
 pub fn relative(path: &std::path::Path, root: &std::path::Path) -> String {
     path.strip_prefix(root).unwrap_or(path).display().to_string()
+}
+
+/// `512 B`, `1.5 KiB`, `12.0 MiB`: sizes as a person reads them.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `40s`, `12m`, `5h`, `3d`: how long ago, to the largest whole unit.
+pub fn age(elapsed: std::time::Duration) -> String {
+    let seconds = elapsed.as_secs();
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m", seconds / 60),
+        3600..86400 => format!("{}h", seconds / 3600),
+        _ => format!("{}d", seconds / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_ages_read_like_a_person_writes_them() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(5 * 1024 * 1024 * 1024), "5.0 GiB");
+        assert_eq!(age(std::time::Duration::from_secs(59)), "59s");
+        assert_eq!(age(std::time::Duration::from_secs(3 * 86400 + 5)), "3d");
+    }
 }

@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::build::plural;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::figure::{FigureKind, FigureSpec};
-use crate::graph::Selection;
+use crate::graph::{Node, Selection};
 use crate::job_key::{content_hash, write_canonical};
 use crate::jobfile::Jobfile;
 use crate::output;
@@ -147,7 +147,7 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection, ex
         let spec = &jobfile.figures[i];
         let figure = spec.get_ref();
         let parts = figure_parts(jobfile, figure, &report_state.columns, jobs);
-        let paths = figure_paths(figures_dir, figure);
+        let paths = figure_files(jobfile, &figure.name);
         let Some(reason) = stale_reason(state.figures.get(&figure.name), &parts, !paths.iter().all(|p| p.exists()))
         else {
             output::status("Fresh", &output::relative(&paths[1], root));
@@ -175,7 +175,7 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection, ex
     }
 
     if selection.index {
-        let index_path = figures_dir.join("index.html");
+        let index_path = index_file(jobfile);
         let parts = index_parts(jobfile, &report_state);
         let reason = stale_reason(state.index.as_ref(), &parts, !index_path.exists());
         if reason.is_none() {
@@ -194,17 +194,22 @@ pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection, ex
     if diagnostics.is_empty() { Ok(()) } else { Err(diagnostics.into()) }
 }
 
-/// What a build would do now with the selected products, and why: each product's path with the
-/// reason it is stale, or `None` when it is fresh. `jobs_to_run` jobs would run before them.
-pub fn explain_products(
-    jobfile: &Jobfile,
-    jobs: &[Job],
-    selection: &Selection,
-    jobs_to_run: usize,
-) -> Vec<(PathBuf, Option<String>)> {
+/// A product as a build would find it now.
+pub struct ProductState {
+    pub node: Node,
+    pub path: PathBuf,
+    pub freshness: Freshness,
+    /// Why it is not up to date.
+    pub reason: Option<String>,
+}
+
+/// What a build would do now with the selected products, and why. Jobs that are not done would
+/// run first: the report is then stale, and what reads it unsure.
+pub fn explain_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) -> Vec<ProductState> {
     let state = NodeState::load(&jobfile.workspace.state.join("nodes.json"));
     let report_path = &jobfile.workspace.report;
     let mut out = Vec::new();
+    let jobs_to_run = jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
     let upstream = (jobs_to_run > 0).then(|| format!("{} would run first", plural(jobs_to_run, "job")));
     let report_reason = upstream.clone().or_else(|| {
         stale_reason(
@@ -213,40 +218,90 @@ pub fn explain_products(
             state.report.as_ref().is_some_and(|r| file_hash(report_path).as_ref() != Some(&r.bytes)),
         )
     });
+    let judged = |reason: Option<String>, unsure: bool| match (&reason, unsure) {
+        (None, _) => (Freshness::UpToDate, None),
+        (Some(_), true) => (Freshness::Unsure, reason),
+        (Some(_), false) => (Freshness::Stale, reason),
+    };
     if selection.report {
-        out.push((report_path.clone(), report_reason.clone()));
+        let (freshness, reason) = judged(report_reason.clone(), false);
+        out.push(ProductState { node: Node::Report, path: report_path.clone(), freshness, reason });
     }
     let mut any_stale = report_reason.is_some();
+    // The columns figures read, as the report has them now (read only when it is stale).
     let columns = match (&report_reason, &state.report) {
         (None, Some(report)) => report.columns.clone(),
+        _ if upstream.is_some() => BTreeMap::new(),
         _ => column_hashes(LazyData { jobfile, jobs, report: None, done: None }.done_table()),
     };
     for &i in &selection.figures {
         let figure = jobfile.figures[i].get_ref();
-        let paths = figure_paths(&jobfile.workspace.figures, figure);
-        let reason = match &upstream {
-            Some(upstream) => Some(format!("{upstream}; redrawn if the report columns it reads change")),
-            None => stale_reason(
-                state.figures.get(&figure.name),
-                &figure_parts(jobfile, figure, &columns, jobs),
-                !paths.iter().all(|p| p.exists()),
+        let paths = figure_files(jobfile, &figure.name);
+        let (freshness, reason) = match &upstream {
+            Some(upstream) => judged(Some(format!("{upstream}; redrawn if the report columns it reads change")), true),
+            None => judged(
+                stale_reason(
+                    state.figures.get(&figure.name),
+                    &figure_parts(jobfile, figure, &columns, jobs),
+                    !paths.iter().all(|p| p.exists()),
+                ),
+                false,
             ),
         };
         any_stale |= reason.is_some();
-        out.push((paths[1].clone(), reason));
+        out.push(ProductState { node: Node::Figure(i), path: paths[1].clone(), freshness, reason });
     }
     if selection.index {
-        let index_path = jobfile.workspace.figures.join("index.html");
-        let reason = if any_stale {
-            Some("the report or figures would be remade first".into())
+        let path = index_file(jobfile);
+        let (freshness, reason) = if any_stale {
+            judged(Some("the report or figures would be remade first".into()), true)
         } else {
-            state.report.as_ref().and_then(|report| {
-                stale_reason(state.index.as_ref(), &index_parts(jobfile, report), !index_path.exists())
-            })
+            let parts = state.report.as_ref().map(|report| index_parts(jobfile, report));
+            judged(parts.and_then(|parts| stale_reason(state.index.as_ref(), &parts, !path.exists())), false)
         };
-        out.push((index_path, reason));
+        out.push(ProductState { node: Node::Index, path, freshness, reason });
     }
     out
+}
+
+/// The files of a figure: SVG, PNG and PDF.
+pub fn figure_files(jobfile: &Jobfile, name: &str) -> [PathBuf; 3] {
+    ["svg", "png", "pdf"].map(|ext| jobfile.workspace.figures.join(format!("{name}.{ext}")))
+}
+
+pub fn index_file(jobfile: &Jobfile) -> PathBuf {
+    jobfile.workspace.figures.join("index.html")
+}
+
+/// Whether a product is up to date, as far as its stored key and its files tell without reading
+/// any job's results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    UpToDate,
+    /// Its key changed or a file of it is missing: a build makes it again.
+    Stale,
+    /// It reads a product a build makes again, and is remade only if what it reads changes.
+    Unsure,
+}
+
+/// Forgets the stored keys of the selected products, so that the next build makes them again.
+pub fn forget(jobfile: &Jobfile, selection: &Selection) -> anyhow::Result<()> {
+    let path = jobfile.workspace.state.join("nodes.json");
+    let mut state = NodeState::load(&path);
+    if state.format != NODES_FORMAT {
+        return Ok(());
+    }
+    if selection.report {
+        state.report = None;
+    }
+    for &i in &selection.figures {
+        state.figures.remove(&jobfile.figures[i].get_ref().name);
+    }
+    if selection.index {
+        state.index = None;
+    }
+    write_atomic(&path, &serde_json::to_vec_pretty(&state)?)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
 /// The jobs' data, read from their results files once, when first needed: the report's rows
@@ -395,10 +450,6 @@ fn figure_parts(jobfile: &Jobfile, figure: &FigureSpec, columns: &BTreeMap<Strin
     ]);
     parts.extend(read.into_iter().map(|(name, hash)| (format!("column:{name}"), hash.clone())));
     parts
-}
-
-fn figure_paths(figures_dir: &Path, figure: &FigureSpec) -> [PathBuf; 3] {
-    ["svg", "png", "pdf"].map(|ext| figures_dir.join(format!("{}.{ext}", figure.name)))
 }
 
 /// With `--explain`, why the product just made was stale.

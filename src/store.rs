@@ -5,7 +5,7 @@
 //! and says `done`. The record is written last and atomically (temp file + rename), so any crash
 //! leaves either no record (the job reruns) or a whole one.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -296,6 +296,20 @@ impl Store {
         write_atomic(&self.index_path, text.as_bytes())
     }
 
+    /// Drops the index entries of removed folders and rewrites the index if any was there. The
+    /// index would not trust them anyway (their records cannot be stamped); this keeps it from
+    /// carrying lines no build reads.
+    pub fn forget(&self, removed_ids: &HashSet<&str>) -> io::Result<()> {
+        if !self.index.keys().any(|id| removed_ids.contains(id.as_str())) {
+            return Ok(());
+        }
+        let mut text = format!("{INDEX_HEADER}\n");
+        for (id, entry) in self.index.iter().filter(|(id, _)| !removed_ids.contains(id.as_str())) {
+            IndexEntry::write(id, &entry.key, &entry.stamp, &entry.summary, &mut text);
+        }
+        write_atomic(&self.index_path, text.as_bytes())
+    }
+
     /// Every record in the store, for explaining why jobs rerun.
     pub fn records(&self) -> Vec<JobRecord> {
         let Ok(entries) = fs::read_dir(&self.jobs_dir) else { return Vec::new() };
@@ -426,5 +440,30 @@ mod tests {
         write_record(&folder, &record(&key, id, JobStatus::Failed)).unwrap();
         let slot = store.locate(&key, 0);
         assert!(!slot.indexed && matches!(slot.state, SlotState::NotDone(_)));
+    }
+
+    #[test]
+    fn forgetting_removed_folders_drops_only_their_index_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = [JobKey([1; 32]), JobKey([2; 32])];
+        let slots: Vec<Slot> = keys
+            .iter()
+            .map(|key| {
+                let id = &key.hex()[..ID_LEN];
+                let folder = dir.path().join(id);
+                fs::create_dir_all(&folder).unwrap();
+                write_record(&folder, &record(key, id, JobStatus::Done)).unwrap();
+                Store::open(dir.path().to_path_buf(), dir.path().join("index")).locate(key, 0)
+            })
+            .collect();
+        let store = Store::open(dir.path().to_path_buf(), dir.path().join("index"));
+        store.save_index(slots.iter().zip(&keys)).unwrap();
+
+        let store = Store::open(dir.path().to_path_buf(), dir.path().join("index"));
+        let gone = &keys[0].hex()[..ID_LEN];
+        store.forget(&HashSet::from([gone])).unwrap();
+        let text = fs::read_to_string(dir.path().join("index")).unwrap();
+        let ids: Vec<&str> = text.lines().skip(1).filter_map(|line| line.split('\t').next()).collect();
+        assert_eq!(ids, [&keys[1].hex()[..ID_LEN]]);
     }
 }

@@ -18,6 +18,8 @@ use tempfile::TempDir;
 mod explain;
 #[path = "cli/html.rs"]
 mod html;
+#[path = "cli/maint.rs"]
+mod maint;
 #[path = "cli/products.rs"]
 mod products;
 #[path = "cli/scaffold.rs"]
