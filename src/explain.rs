@@ -43,10 +43,13 @@ impl<'j> JobExplainer<'j> {
     /// `jobs` are the jobs the Jobfile names now.
     pub fn new(jobfile: &'j Jobfile, store: &Store, jobs: &[Job]) -> Result<JobExplainer<'j>, Diagnostics> {
         let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
-        let mut previous = build_log::read(&build_log::path(&jobfile.workspace.state));
-        // A workspace without a log (removed, or older than it): the records still know the
-        // ingredients, if not the rendered text.
-        if previous.is_empty() && jobs.iter().any(|j| matches!(j.slot.state, SlotState::Absent)) {
+        // Only a job with a new key is compared with earlier ones.
+        let any_new = jobs.iter().any(|j| matches!(j.slot.state, SlotState::Absent));
+        let mut previous =
+            if any_new { build_log::read(&build_log::path(&jobfile.workspace.state)) } else { Vec::new() };
+        // A workspace without a log (removed by hand): the records still know the ingredients,
+        // if not the rendered text.
+        if previous.is_empty() && any_new {
             previous = store.records().iter().map(LogEntry::from_record).collect();
         }
         let by_params = previous.iter().enumerate().map(|(i, e)| (params_key(&e.ingredients.params), i)).collect();
