@@ -35,22 +35,7 @@ impl ParamFilter {
                 .at(origin.source, origin.span.clone(), e.detail().unwrap_or("syntax error").to_string())
                 .help("write a Jinja expression such as `lr < 0.1 and not (hidden == 64)`")
         })?;
-        let mut used: Vec<String> = expression.undeclared_variables(true).into_iter().collect();
-        used.sort();
-        for name in used {
-            let known = param_names
-                .iter()
-                .any(|p| *p == name || p.starts_with(&format!("{name}.")) || name.starts_with(&format!("{p}.")));
-            if !known {
-                let top = name.split('.').next().unwrap_or(&name);
-                let help = did_you_mean(&name, param_names.iter().copied())
-                    .or_else(|| did_you_mean(top, param_names.iter().copied()))
-                    .unwrap_or_else(|| format!("the parameters are: {}", param_names.join(", ")));
-                return Err(Diagnostic::new(format!("unknown parameter `{name}` in `{text}`"))
-                    .at(origin.source, origin.span.clone(), "not a parameter of this Jobfile")
-                    .help(help));
-            }
-        }
+        known_params(expression.undeclared_variables(true), text, param_names, origin)?;
         Ok(ParamFilter { expression, text: text.to_string() })
     }
 
@@ -61,6 +46,43 @@ impl ParamFilter {
             .map(|v| v.is_true())
             .map_err(|e| format!("`{}` failed: {e}", self.text))
     }
+}
+
+/// Checks that a template string of the Jobfile (a per-job setting such as `time = "{{ hours }}:00:00"`)
+/// compiles and uses only declared parameters.
+pub fn check_template(text: &str, param_names: &[&str], origin: &Origin<'_>) -> Result<(), Diagnostic> {
+    let template = ENVIRONMENT.template_from_str(text).map_err(|e| {
+        Diagnostic::new(format!("invalid template `{text}`"))
+            .at(origin.source, origin.span.clone(), e.detail().unwrap_or("syntax error").to_string())
+            .help("a per-job setting is a Jinja template over params, e.g. \"{{ 2 if model == 'large' else 1 }}\"")
+    })?;
+    known_params(template.undeclared_variables(true), text, param_names, origin)
+}
+
+/// Refuses the first used name that is not a parameter, with a "did you mean".
+fn known_params(
+    used: std::collections::HashSet<String>,
+    text: &str,
+    param_names: &[&str],
+    origin: &Origin<'_>,
+) -> Result<(), Diagnostic> {
+    let mut used: Vec<String> = used.into_iter().collect();
+    used.sort();
+    for name in used {
+        let known = param_names
+            .iter()
+            .any(|p| *p == name || p.starts_with(&format!("{name}.")) || name.starts_with(&format!("{p}.")));
+        if !known {
+            let top = name.split('.').next().unwrap_or(&name);
+            let help = did_you_mean(&name, param_names.iter().copied())
+                .or_else(|| did_you_mean(top, param_names.iter().copied()))
+                .unwrap_or_else(|| format!("the parameters are: {}", param_names.join(", ")));
+            return Err(Diagnostic::new(format!("unknown parameter `{name}` in `{text}`"))
+                .at(origin.source, origin.span.clone(), "not a parameter of this Jobfile")
+                .help(help));
+        }
+    }
+    Ok(())
 }
 
 /// A filter over a table's rows (a figure's `where`), whose names are the table's columns.

@@ -16,11 +16,27 @@ use crate::figure::{Aggregate, ErrorBars, FigureKind, FigureSpec};
 use serde::Serialize;
 
 /// Sections a Jobfile may have, in the order the reference documents them.
-const SECTIONS: &[&str] = &["workspace", "params", "sweep", "template", "job", "report", "figure"];
+const SECTIONS: &[&str] = &["workspace", "params", "sweep", "template", "job", "executor", "report", "figure"];
 const WORKSPACE_KEYS: &[&str] = &["jobs", "report", "figures", "templates"];
 const SWEEP_KEYS: &[&str] = &["zip", "where", "include"];
 const TEMPLATE_KEYS: &[&str] = &["src", "target"];
-const JOB_KEYS: &[&str] = &["command", "name", "inputs", "env", "results", "series", "params_file", "timeout"];
+const JOB_KEYS: &[&str] =
+    &["command", "name", "inputs", "env", "results", "series", "params_file", "timeout", "gpus", "resources"];
+const EXECUTOR_KEYS: &[&str] = &["kind", "local", "slurm"];
+const LOCAL_KEYS: &[&str] = &["gpus", "resources"];
+const SLURM_KEYS: &[&str] = &[
+    "partition",
+    "account",
+    "qos",
+    "time",
+    "cpus",
+    "mem",
+    "gpus",
+    "extra_args",
+    "setup",
+    "max_parallel",
+    "poll_interval",
+];
 const REPORT_KEYS: &[&str] = &["columns", "rename", "unfinished"];
 const FIGURE_KEYS: &[&str] = &[
     "name",
@@ -55,6 +71,7 @@ pub struct Jobfile {
     pub sweep: Sweep,
     pub templates: Vec<TemplateSpec>,
     pub job: JobSpec,
+    pub executor: ExecutorSpec,
     pub report: ReportSpec,
     pub figures: Vec<Spanned<FigureSpec>>,
 }
@@ -118,6 +135,94 @@ pub struct JobSpec {
     /// `None` when disabled with `params_file = false`.
     pub params_file: Option<Spanned<String>>,
     pub timeout: Option<Duration>,
+    /// GPUs the job needs at once; the local executor gives it that many of its own.
+    pub gpus: Option<PerJob<u32>>,
+    /// Named resource (declared in `[executor.local] resources`) → amount the job holds while it runs.
+    pub resources: Vec<(Spanned<String>, PerJob<f64>)>,
+}
+
+/// A setting that may differ between jobs: a value, or a template over params (it holds `{{` or
+/// `{%`) rendered for each job and checked then.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PerJob<T> {
+    Value(T),
+    Template(Spanned<String>),
+}
+
+/// `[executor]`: where and how jobs run. None of it is part of a job's key.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutorSpec {
+    pub kind: ExecutorKind,
+    pub local: LocalSpec,
+    pub slurm: SlurmSpec,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExecutorKind {
+    #[default]
+    Local,
+    Slurm,
+}
+
+/// `[executor.local]`: what the machine offers jobs besides cores.
+#[derive(Debug, Clone, Default)]
+pub struct LocalSpec {
+    pub gpus: GpuPool,
+    /// Named resource → capacity, in declaration order: the jobs running at once hold at most this much.
+    pub resources: Vec<(Spanned<String>, f64)>,
+}
+
+/// The GPUs the local executor hands out, one job at a time each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum GpuPool {
+    /// Those `nvidia-smi -L` lists; none without it.
+    #[default]
+    Auto,
+    /// These ids, as `CUDA_VISIBLE_DEVICES` names them.
+    Ids(Vec<u32>),
+}
+
+/// `[executor.slurm]`: sbatch settings. Strings and counts may be templates over params; jobs
+/// whose rendered settings differ go into different arrays.
+#[derive(Debug, Clone)]
+pub struct SlurmSpec {
+    pub partition: Option<PerJob<String>>,
+    pub account: Option<PerJob<String>>,
+    pub qos: Option<PerJob<String>>,
+    pub time: Option<PerJob<String>>,
+    pub cpus: Option<PerJob<u32>>,
+    pub mem: Option<PerJob<String>>,
+    /// `--gres=gpu:N`; default: `[job] gpus`.
+    pub gpus: Option<PerJob<u32>>,
+    pub extra_args: Vec<PerJob<String>>,
+    pub setup: Option<PerJob<String>>,
+    /// At most this many tasks of one array run at once (`--array=…%N`).
+    pub max_parallel: Option<u32>,
+    /// The longest wait between two looks at the queue.
+    pub poll_interval: Duration,
+}
+
+impl Default for SlurmSpec {
+    fn default() -> Self {
+        SlurmSpec {
+            partition: None,
+            account: None,
+            qos: None,
+            time: None,
+            cpus: None,
+            mem: None,
+            gpus: None,
+            extra_args: Vec::new(),
+            setup: None,
+            max_parallel: None,
+            poll_interval: crate::slurm::DEFAULT_POLL_INTERVAL,
+        }
+    }
+}
+
+/// Whether a Jobfile string is a template to render per job.
+fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%")
 }
 
 impl Jobfile {
@@ -167,6 +272,7 @@ pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagn
     let sweep = walker.sweep(document.get("sweep"), &params);
     let templates = walker.templates(document.get("template"));
     let job = walker.job(document.get("job"));
+    let executor = walker.executor(document.get("executor"));
     let report = walker.report(document.get("report"));
     let figures = walker.figures(document.get("figure"));
     if figures.iter().any(|f| f.get_ref().kind == FigureKind::Curve)
@@ -187,6 +293,7 @@ pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagn
             walker.error(diagnostic);
         }
     }
+    walker.per_job_settings(job.as_ref(), document.get("job"), &executor, &params);
     // Targets without template syntax can be checked now rather than when the first job renders.
     for template in &templates {
         let target = template.target.get_ref();
@@ -226,6 +333,7 @@ pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagn
         sweep,
         templates,
         job,
+        executor,
         report,
         figures,
     })
@@ -609,30 +717,18 @@ impl Walker<'_> {
                 None
             }
         };
-        let timeout = table.get("timeout").and_then(|item| match item.get_ref() {
-            DeValue::String(text) => match humantime::parse_duration(text) {
-                Ok(duration) => Some(duration),
-                Err(e) => {
-                    self.at(item.span(), "invalid timeout", format!("{e}; expected e.g. \"90s\", \"10m\", \"2h\""));
-                    None
-                }
-            },
-            DeValue::Integer(i) => match i.as_str().parse::<u64>() {
-                Ok(seconds) if i.radix() == 10 => Some(Duration::from_secs(seconds)),
-                _ => {
-                    self.at(item.span(), "invalid timeout", "expected a positive number of seconds");
-                    None
-                }
-            },
-            other => {
-                self.at(
-                    item.span(),
-                    "invalid timeout",
-                    format!("expected a duration such as \"10m\", found {}", kind(other)),
-                );
-                None
-            }
-        });
+        let timeout = self.duration(table, "timeout");
+        let gpus = self.count(table, "gpus", "a number of GPUs");
+        let resources = match self.table(table.get("resources"), "`resources`") {
+            None => Vec::new(),
+            Some(amounts) => amounts
+                .iter()
+                .filter_map(|(name, _)| {
+                    let amount = self.quantity(amounts, name.get_ref())?;
+                    Some((Spanned::new(name.span(), name.get_ref().to_string()), amount))
+                })
+                .collect(),
+        };
         Some(JobSpec {
             command: command?,
             name: self.string(table, "name", "a template such as \"h{{hidden}}-lr{{lr}}\""),
@@ -642,6 +738,8 @@ impl Walker<'_> {
             series: self.string(table, "series", "a CSV file the job writes, e.g. \"metrics.csv\""),
             params_file,
             timeout,
+            gpus,
+            resources,
         })
     }
 }
@@ -812,6 +910,318 @@ impl Walker<'_> {
     }
 }
 
+/// `[executor]`, `[executor.local]`, `[executor.slurm]`, and the per-job `gpus` and `resources`.
+impl Walker<'_> {
+    fn executor(&mut self, item: Option<&Item<'_>>) -> ExecutorSpec {
+        let Some(table) = self.table(item, "[executor]") else { return ExecutorSpec::default() };
+        self.unknown_keys(table, EXECUTOR_KEYS, "an [executor] key");
+        let kind = self.choice(table, "kind", &[("local", ExecutorKind::Local), ("slurm", ExecutorKind::Slurm)]);
+        ExecutorSpec {
+            kind: kind.unwrap_or_default(),
+            local: self.local(table.get("local")),
+            slurm: self.slurm(table.get("slurm")),
+        }
+    }
+
+    fn local(&mut self, item: Option<&Item<'_>>) -> LocalSpec {
+        let Some(table) = self.table(item, "[executor.local]") else { return LocalSpec::default() };
+        self.unknown_keys(table, LOCAL_KEYS, "an [executor.local] key");
+        let expected = "expected \"auto\" or a list of GPU ids such as [0, 1]";
+        let gpus = match table.get("gpus").map(|item| (item, item.get_ref())) {
+            None => GpuPool::Auto,
+            Some((_, DeValue::String(text))) if text.as_ref() == "auto" => GpuPool::Auto,
+            Some((item, DeValue::Array(items))) => {
+                let mut ids: Vec<u32> = Vec::new();
+                for element in items.iter() {
+                    match element.get_ref() {
+                        DeValue::Integer(i) if i.radix() == 10 => match i.as_str().parse::<u32>() {
+                            Ok(id) if ids.contains(&id) => {
+                                self.at(element.span(), format!("GPU {id} is listed twice"), "each id once");
+                            }
+                            Ok(id) => ids.push(id),
+                            Err(_) => {
+                                self.at(element.span(), "invalid GPU id", "expected a number from 0");
+                            }
+                        },
+                        other => {
+                            self.at(
+                                element.span(),
+                                "invalid GPU id",
+                                format!("expected a number from 0, found {}", kind(other)),
+                            );
+                        }
+                    }
+                }
+                if ids.is_empty() && items.is_empty() {
+                    self.at(item.span(), "an empty GPU list", expected).help =
+                        Some("leave `gpus` out when jobs need no GPU".into());
+                }
+                GpuPool::Ids(ids)
+            }
+            Some((item, other)) => {
+                let found = match other {
+                    DeValue::String(text) => format!("found \"{text}\""),
+                    other => format!("found {}", kind(other)),
+                };
+                self.at(item.span(), "invalid `gpus`", format!("{expected}, {found}"));
+                GpuPool::Auto
+            }
+        };
+        let mut resources = Vec::new();
+        if let Some(capacities) = self.table(table.get("resources"), "`resources`") {
+            for (name, item) in capacities.iter() {
+                match toml_number(item.get_ref()) {
+                    Some(capacity) if capacity > 0.0 && capacity.is_finite() => {
+                        resources.push((Spanned::new(name.span(), name.get_ref().to_string()), capacity));
+                    }
+                    _ => {
+                        self.at(
+                            item.span(),
+                            format!("invalid capacity of `{}`", name.get_ref()),
+                            "expected a positive number",
+                        )
+                        .help = Some("e.g. `resources = { mem_gb = 64, licenses = 4 }`".into());
+                    }
+                }
+            }
+        }
+        LocalSpec { gpus, resources }
+    }
+
+    fn slurm(&mut self, item: Option<&Item<'_>>) -> SlurmSpec {
+        let Some(table) = self.table(item, "[executor.slurm]") else { return SlurmSpec::default() };
+        self.unknown_keys(table, SLURM_KEYS, "an [executor.slurm] key");
+        use crate::slurm::{extra_arg, memory, slurm_name, time_limit};
+        let extra_args = self
+            .strings(table, "extra_args", "an sbatch option such as \"--constraint=a100\"")
+            .into_iter()
+            .filter_map(|arg| self.checked("extra_args", arg, extra_arg))
+            .collect();
+        let max_parallel = table.get("max_parallel").and_then(|item| match item.get_ref() {
+            DeValue::Integer(i) if i.radix() == 10 => i.as_str().parse::<u32>().ok().filter(|&n| n > 0),
+            _ => None,
+        });
+        if let (Some(item), None) = (table.get("max_parallel"), max_parallel) {
+            self.at(
+                item.span(),
+                "invalid `max_parallel`",
+                "expected a whole number from 1: how many tasks of an array run at once",
+            );
+        }
+        let poll_interval = self.duration(table, "poll_interval").unwrap_or(crate::slurm::DEFAULT_POLL_INTERVAL);
+        if let Some(item) = table.get("poll_interval")
+            && poll_interval < crate::slurm::MIN_POLL_INTERVAL
+        {
+            self.at(item.span(), "`poll_interval` is too short", "expected at least 1 s").help = Some(
+                "every look at the queue is a request to the cluster's controller, which all its users share".into(),
+            );
+        }
+        SlurmSpec {
+            partition: self.slurm_string(table, "partition", "a partition name such as \"gpu\"", slurm_name),
+            account: self.slurm_string(table, "account", "an account name", slurm_name),
+            qos: self.slurm_string(table, "qos", "a QoS name", slurm_name),
+            time: self.slurm_string(table, "time", "a time limit such as \"00:10:00\"", time_limit),
+            cpus: self.count(table, "cpus", "a number of CPUs per task"),
+            mem: self.slurm_string(table, "mem", "an amount of memory such as \"4G\"", memory),
+            gpus: self.count(table, "gpus", "a number of GPUs per task"),
+            extra_args,
+            setup: self.string(table, "setup", "shell lines such as \"module load cuda\"").map(|setup| {
+                if is_template(setup.get_ref()) { PerJob::Template(setup) } else { PerJob::Value(setup.into_inner()) }
+            }),
+            max_parallel,
+            poll_interval,
+        }
+    }
+
+    /// A string setting: a template (checked once rendered), or a value checked now.
+    fn slurm_string(
+        &mut self,
+        table: &DeTable<'_>,
+        key: &str,
+        what: &str,
+        check: fn(&str) -> Result<String, String>,
+    ) -> Option<PerJob<String>> {
+        let text = self.string(table, key, what)?;
+        self.checked(key, text, check)
+    }
+
+    fn checked(
+        &mut self,
+        key: &str,
+        text: Spanned<String>,
+        check: fn(&str) -> Result<String, String>,
+    ) -> Option<PerJob<String>> {
+        if is_template(text.get_ref()) {
+            return Some(PerJob::Template(text));
+        }
+        match check(text.get_ref()) {
+            Ok(value) => Some(PerJob::Value(value)),
+            Err(expected) => {
+                self.at(text.span(), format!("invalid `{key}` \"{}\"", text.get_ref()), expected);
+                None
+            }
+        }
+    }
+
+    /// A whole number from 0, or a template that renders to one.
+    fn count(&mut self, table: &DeTable<'_>, key: &str, what: &str) -> Option<PerJob<u32>> {
+        let item = table.get(key)?;
+        match item.get_ref() {
+            DeValue::Integer(i) if i.radix() == 10 => match i.as_str().parse::<u32>() {
+                Ok(n) => Some(PerJob::Value(n)),
+                Err(_) => {
+                    self.at(item.span(), format!("invalid `{key}`"), format!("expected {what}: a whole number from 0"));
+                    None
+                }
+            },
+            DeValue::String(text) if is_template(text) => {
+                Some(PerJob::Template(Spanned::new(item.span(), text.to_string())))
+            }
+            other => {
+                self.at(item.span(), format!("invalid `{key}`"), format!("expected {what}, found {}", kind(other)))
+                    .help = Some(format!(
+                    "write a number, `{key} = 2`, or a template over params, `{key} = \"{{{{ 2 if big else 1 }}}}\"`"
+                ));
+                None
+            }
+        }
+    }
+
+    /// A number from 0 (whole or not), or a template that renders to one.
+    fn quantity(&mut self, table: &DeTable<'_>, key: &str) -> Option<PerJob<f64>> {
+        let item = table.get(key)?;
+        match (item.get_ref(), toml_number(item.get_ref())) {
+            (_, Some(n)) if n >= 0.0 && n.is_finite() => Some(PerJob::Value(n)),
+            (DeValue::String(text), _) if is_template(text) => {
+                Some(PerJob::Template(Spanned::new(item.span(), text.to_string())))
+            }
+            (other, _) => {
+                self.at(
+                    item.span(),
+                    format!("invalid amount of `{key}`"),
+                    format!("expected a number from 0, or a template over params; found {}", kind(other)),
+                );
+                None
+            }
+        }
+    }
+
+    /// A duration: `"90s"`, `"10m"`, `"2h"` or a whole number of seconds.
+    fn duration(&mut self, table: &DeTable<'_>, key: &str) -> Option<Duration> {
+        let item = table.get(key)?;
+        let message = format!("invalid {key}");
+        match item.get_ref() {
+            DeValue::String(text) => match humantime::parse_duration(text) {
+                Ok(duration) => Some(duration),
+                Err(e) => {
+                    self.at(item.span(), message, format!("{e}; expected e.g. \"90s\", \"10m\", \"2h\""));
+                    None
+                }
+            },
+            DeValue::Integer(i) => match i.as_str().parse::<u64>() {
+                Ok(seconds) if i.radix() == 10 => Some(Duration::from_secs(seconds)),
+                _ => {
+                    self.at(item.span(), message, "expected a positive number of seconds");
+                    None
+                }
+            },
+            other => {
+                self.at(item.span(), message, format!("expected a duration such as \"10m\", found {}", kind(other)));
+                None
+            }
+        }
+    }
+
+    /// What can only be checked with the whole file read: resources named in `[job]` are declared,
+    /// fixed amounts fit what the machine offers, and templates use only declared params.
+    fn per_job_settings(
+        &mut self,
+        job: Option<&JobSpec>,
+        job_table: Option<&Item<'_>>,
+        executor: &ExecutorSpec,
+        params: &[Param],
+    ) {
+        let local = &executor.local;
+        let mut templates: Vec<&Spanned<String>> = Vec::new();
+        if let Some(job) = job {
+            if let (Some(PerJob::Value(needed)), GpuPool::Ids(ids)) = (&job.gpus, &local.gpus)
+                && *needed as usize > ids.len()
+            {
+                let span = match job_table.map(Spanned::get_ref) {
+                    Some(DeValue::Table(table)) => table.get("gpus").map_or(0..0, Spanned::span),
+                    _ => 0..0,
+                };
+                self.at(
+                    span,
+                    format!("each job needs {needed} GPUs, but [executor.local] lists {}", ids.len()),
+                    "no job could ever start",
+                )
+                .help = Some("list more ids in [executor.local] gpus, or ask for fewer".into());
+            }
+            for (name, amount) in &job.resources {
+                let declared = local.resources.iter().find(|(declared, _)| declared.get_ref() == name.get_ref());
+                match (declared, amount) {
+                    (None, _) => {
+                        let names = local.resources.iter().map(|(n, _)| n.get_ref().as_str());
+                        let help = did_you_mean(name.get_ref(), names).unwrap_or_else(|| {
+                            format!(
+                                "declare how much the machine has: [executor.local] resources = {{ {} = 16 }}",
+                                name.get_ref()
+                            )
+                        });
+                        self.at(
+                            name.span(),
+                            format!("unknown resource `{}`", name.get_ref()),
+                            "not declared in [executor.local] resources",
+                        )
+                        .help = Some(help);
+                    }
+                    (Some((_, capacity)), PerJob::Value(needed)) if needed > capacity => {
+                        self.at(
+                            name.span(),
+                            format!(
+                                "each job needs {needed} of `{}`, but [executor.local] offers {capacity}",
+                                name.get_ref()
+                            ),
+                            "no job could ever start",
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            templates.extend(job.gpus.iter().filter_map(template_of));
+            templates.extend(job.resources.iter().filter_map(|(_, amount)| template_of(amount)));
+        }
+        let slurm = &executor.slurm;
+        let strings = [&slurm.partition, &slurm.account, &slurm.qos, &slurm.time, &slurm.mem, &slurm.setup];
+        templates.extend(strings.into_iter().flatten().chain(&slurm.extra_args).filter_map(template_of));
+        templates.extend([&slurm.cpus, &slurm.gpus].into_iter().flatten().filter_map(template_of));
+        let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+        for template in templates {
+            let origin = crate::expr::Origin { source: self.source, span: template.span() };
+            if let Err(diagnostic) = crate::expr::check_template(template.get_ref(), &names, &origin) {
+                self.error(diagnostic);
+            }
+        }
+    }
+}
+
+fn template_of<T>(setting: &PerJob<T>) -> Option<&Spanned<String>> {
+    match setting {
+        PerJob::Value(_) => None,
+        PerJob::Template(template) => Some(template),
+    }
+}
+
+/// A TOML integer or float as a number.
+fn toml_number(value: &DeValue<'_>) -> Option<f64> {
+    match value {
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64),
+        DeValue::Float(f) => f.as_str().replace('_', "").parse().ok(),
+        _ => None,
+    }
+}
+
 fn kind(value: &DeValue<'_>) -> &'static str {
     match value {
         DeValue::String(_) => "a string",
@@ -904,6 +1314,197 @@ mod tests {
             parse_text("[params]\nepochs = 3\n[params.model]\nwidth = [1, 2]\n[job]\ncommand = \"true\"\n").unwrap();
         let names: Vec<_> = jobfile.params.iter().map(|p| (p.name.as_str(), p.swept)).collect();
         assert_eq!(names, [("epochs", false), ("model.width", true)]);
+    }
+
+    /// The one diagnostic of a Jobfile with exactly one mistake, rendered.
+    fn mistake(text: &str) -> String {
+        let error = parse_text(text).unwrap_err();
+        assert_eq!(error.0.len(), 1, "{error}");
+        error.to_string()
+    }
+
+    const JOB: &str = "[params]\nmodel = [\"small\", \"large\"]\n[job]\ncommand = \"true\"\n";
+
+    #[test]
+    fn executor_settings_parse_into_their_types() {
+        let jobfile = parse_text(&format!(
+            "{JOB}gpus = 1\nresources = {{ mem_gb = 8, licenses = 0.5 }}\n[executor]\nkind = \"slurm\"\n[executor.local]\ngpus = [0, 2]\nresources = {{ mem_gb = 64, licenses = 2 }}\n[executor.slurm]\npartition = \"gpu\"\naccount = \"lab\"\nqos = \"normal\"\ntime = \"00:10:00\"\ncpus = 4\nmem = \"16G\"\ngpus = 2\nextra_args = [\"--constraint=a100\"]\nsetup = \"\"\"\nmodule load cuda\nsource venv/bin/activate\n\"\"\"\nmax_parallel = 8\npoll_interval = \"30s\"\n"
+        ))
+        .unwrap();
+        let executor = &jobfile.executor;
+        assert_eq!(executor.kind, ExecutorKind::Slurm);
+        assert_eq!(executor.local.gpus, GpuPool::Ids(vec![0, 2]));
+        let capacities: Vec<_> = executor.local.resources.iter().map(|(n, c)| (n.get_ref().as_str(), *c)).collect();
+        assert_eq!(capacities, [("mem_gb", 64.0), ("licenses", 2.0)]);
+        assert_eq!(jobfile.job.gpus, Some(PerJob::Value(1)));
+        let needs: Vec<_> = jobfile.job.resources.iter().map(|(n, a)| (n.get_ref().as_str(), a.clone())).collect();
+        assert_eq!(needs, [("mem_gb", PerJob::Value(8.0)), ("licenses", PerJob::Value(0.5))]);
+        let slurm = &executor.slurm;
+        let value = |text: &str| Some(PerJob::Value(text.to_string()));
+        assert_eq!(slurm.partition, value("gpu"));
+        assert_eq!(slurm.account, value("lab"));
+        assert_eq!(slurm.qos, value("normal"));
+        assert_eq!(slurm.time, value("00:10:00"));
+        assert_eq!(slurm.mem, value("16G"));
+        assert_eq!(slurm.setup, value("module load cuda\nsource venv/bin/activate\n"));
+        assert_eq!((slurm.cpus.clone(), slurm.gpus.clone()), (Some(PerJob::Value(4)), Some(PerJob::Value(2))));
+        assert_eq!(slurm.extra_args, [PerJob::Value("--constraint=a100".to_string())]);
+        assert_eq!((slurm.max_parallel, slurm.poll_interval), (Some(8), Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn without_an_executor_section_jobs_run_locally_on_auto_detected_gpus() {
+        let jobfile = parse_text(JOB).unwrap();
+        assert_eq!(jobfile.executor.kind, ExecutorKind::Local);
+        assert_eq!(jobfile.executor.local.gpus, GpuPool::Auto);
+        assert_eq!(jobfile.executor.slurm.poll_interval, crate::slurm::DEFAULT_POLL_INTERVAL);
+        assert_eq!(jobfile.job.gpus, None);
+    }
+
+    #[test]
+    fn a_setting_with_template_syntax_is_kept_for_rendering_per_job() {
+        let jobfile = parse_text(&format!(
+            "{JOB}gpus = \"{{{{ 2 if model == 'large' else 1 }}}}\"\n[executor.slurm]\ntime = \"{{{{ '04:00:00' if model == 'large' else '00:30:00' }}}}\"\nsetup = \"echo ${{HOME}}\"\n"
+        ))
+        .unwrap();
+        assert!(matches!(jobfile.job.gpus, Some(PerJob::Template(_))));
+        assert!(matches!(jobfile.executor.slurm.time, Some(PerJob::Template(_))));
+        // `${HOME}` is shell, not a template.
+        assert_eq!(jobfile.executor.slurm.setup, Some(PerJob::Value("echo ${HOME}".into())));
+    }
+
+    #[test]
+    fn durations_become_slurm_time_limits() {
+        for (written, limit) in [("90m", "01:30:00"), ("36h", "1-12:00:00"), ("2-00:00:00", "2-00:00:00"), ("90", "90")]
+        {
+            let jobfile = parse_text(&format!("{JOB}[executor.slurm]\ntime = \"{written}\"\n")).unwrap();
+            assert_eq!(jobfile.executor.slurm.time, Some(PerJob::Value(limit.to_string())), "{written}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_executor_kind_suggests_the_closest() {
+        let text = mistake(&format!("{JOB}[executor]\nkind = \"slrum\"\n"));
+        assert!(text.contains("unknown kind `slrum`"), "{text}");
+        assert!(text.contains("did you mean `slurm`?"), "{text}");
+    }
+
+    #[test]
+    fn a_misspelt_slurm_key_suggests_the_closest() {
+        let text = mistake(&format!("{JOB}[executor.slurm]\npartiton = \"gpu\"\n"));
+        assert!(text.contains("unknown key `partiton`"), "{text}");
+        assert!(text.contains("did you mean `partition`?"), "{text}");
+        let text = mistake(&format!("{JOB}[executor]\nslrum = {{}}\n"));
+        assert!(text.contains("did you mean `slurm`?"), "{text}");
+    }
+
+    #[test]
+    fn a_time_slurm_cannot_read_is_refused_with_the_forms_it_can() {
+        let text = mistake(&format!("{JOB}[executor.slurm]\ntime = \"ten minutes\"\n"));
+        assert!(text.contains("invalid `time` \"ten minutes\""), "{text}");
+        assert!(text.contains("expected a Slurm time limit such as \"00:10:00\" (HH:MM:SS)"), "{text}");
+        assert!(text.contains("Jobfile.toml:6:8"), "{text}");
+        for wrong in ["1:2:3:4", "1-", "a-01:00:00", ""] {
+            mistake(&format!("{JOB}[executor.slurm]\ntime = \"{wrong}\"\n"));
+        }
+    }
+
+    #[test]
+    fn a_time_limit_is_a_string() {
+        let text = mistake(&format!("{JOB}[executor.slurm]\ntime = 90\n"));
+        assert!(text.contains("`time` must be a string"), "{text}");
+        assert!(text.contains("expected a time limit such as \"00:10:00\", found an integer"), "{text}");
+    }
+
+    #[test]
+    fn memory_needs_a_whole_number_and_a_unit_slurm_knows() {
+        let text = mistake(&format!("{JOB}[executor.slurm]\nmem = \"4.5G\"\n"));
+        assert!(text.contains("invalid `mem` \"4.5G\""), "{text}");
+        assert!(text.contains("expected an amount of memory such as \"4G\""), "{text}");
+        mistake(&format!("{JOB}[executor.slurm]\nmem = \"4 PB\"\n"));
+    }
+
+    #[test]
+    fn names_with_spaces_are_refused() {
+        let text = mistake(&format!("{JOB}[executor.slurm]\npartition = \"gpu large\"\n"));
+        assert!(text.contains("expected a name without spaces or quotes"), "{text}");
+    }
+
+    #[test]
+    fn extra_args_are_options_that_jobman_does_not_write_itself() {
+        let text = mistake(&format!("{JOB}[executor.slurm]\nextra_args = [\"--constraint=a100\", \"--array=0-3\"]\n"));
+        assert!(text.contains("invalid `extra_args` \"--array=0-3\""), "{text}");
+        assert!(text.contains("jobman writes `--array` itself"), "{text}");
+        for own in ["-o log.txt", "--output=x", "-e/tmp/x", "--wrap=true", "--error"] {
+            mistake(&format!("{JOB}[executor.slurm]\nextra_args = [\"{own}\"]\n"));
+        }
+        let text = mistake(&format!("{JOB}[executor.slurm]\nextra_args = [\"constraint=a100\"]\n"));
+        assert!(text.contains("expected one sbatch option with its value"), "{text}");
+        let jobfile = parse_text(&format!(
+            "{JOB}[executor.slurm]\nextra_args = [\"--exclusive\", \"-C a100\", \"--export=ALL\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(jobfile.executor.slurm.extra_args.len(), 3);
+    }
+
+    #[test]
+    fn counts_must_be_whole_numbers_or_templates() {
+        let text = mistake(&format!("{JOB}[executor.slurm]\ncpus = \"four\"\n"));
+        assert!(text.contains("invalid `cpus`"), "{text}");
+        assert!(text.contains("expected a number of CPUs per task, found a string"), "{text}");
+        mistake(&format!("{JOB}gpus = -1\n"));
+        let text = mistake(&format!("{JOB}[executor.slurm]\nmax_parallel = 0\n"));
+        assert!(text.contains("expected a whole number from 1"), "{text}");
+    }
+
+    #[test]
+    fn a_poll_interval_under_a_second_is_refused() {
+        let text = mistake(&format!("{JOB}[executor.slurm]\npoll_interval = \"200ms\"\n"));
+        assert!(text.contains("`poll_interval` is too short"), "{text}");
+        mistake(&format!("{JOB}[executor.slurm]\npoll_interval = \"soon\"\n"));
+    }
+
+    #[test]
+    fn local_gpus_are_auto_or_distinct_ids() {
+        let text = mistake(&format!("{JOB}[executor.local]\ngpus = \"all\"\n"));
+        assert!(text.contains("expected \"auto\" or a list of GPU ids such as [0, 1], found \"all\""), "{text}");
+        let text = mistake(&format!("{JOB}[executor.local]\ngpus = [0, 1, 0]\n"));
+        assert!(text.contains("GPU 0 is listed twice"), "{text}");
+        mistake(&format!("{JOB}[executor.local]\ngpus = [-1]\n"));
+    }
+
+    #[test]
+    fn a_job_may_not_need_more_gpus_than_the_machine_lists() {
+        let text = mistake(&format!("{JOB}gpus = 3\n[executor.local]\ngpus = [0, 1]\n"));
+        assert!(text.contains("each job needs 3 GPUs, but [executor.local] lists 2"), "{text}");
+        assert!(text.contains("Jobfile.toml:5:8"), "{text}");
+    }
+
+    #[test]
+    fn job_resources_must_be_declared_and_fit() {
+        let text =
+            mistake(&format!("{JOB}resources = {{ mem_gbs = 8 }}\n[executor.local]\nresources = {{ mem_gb = 64 }}\n"));
+        assert!(text.contains("unknown resource `mem_gbs`"), "{text}");
+        assert!(text.contains("did you mean `mem_gb`?"), "{text}");
+        let text = mistake(&format!("{JOB}resources = {{ licenses = 1 }}\n"));
+        assert!(
+            text.contains("declare how much the machine has: [executor.local] resources = { licenses = 16 }"),
+            "{text}"
+        );
+        let text =
+            mistake(&format!("{JOB}resources = {{ mem_gb = 80 }}\n[executor.local]\nresources = {{ mem_gb = 64 }}\n"));
+        assert!(text.contains("each job needs 80 of `mem_gb`, but [executor.local] offers 64"), "{text}");
+        let text = mistake(&format!("{JOB}[executor.local]\nresources = {{ mem_gb = 0 }}\n"));
+        assert!(text.contains("invalid capacity of `mem_gb`"), "{text}");
+    }
+
+    #[test]
+    fn a_setting_template_may_use_only_declared_params() {
+        let text = mistake(&format!("{JOB}[executor.slurm]\npartition = \"{{{{ modle }}}}\"\n"));
+        assert!(text.contains("unknown parameter `modle`"), "{text}");
+        assert!(text.contains("did you mean `model`?"), "{text}");
+        let text = mistake(&format!("{JOB}gpus = \"{{{{ 1 if model == 'large' }}\"\n"));
+        assert!(text.contains("invalid template"), "{text}");
     }
 
     #[test]

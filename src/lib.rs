@@ -6,6 +6,8 @@
 //! - [`render`]: templates, command and name of each job, and its key ([`job_key`]).
 //! - [`plan`]: all jobs rendered, keyed and located in the [`store`] (one folder per job).
 //! - [`exec`]: the local worker pool, process groups, timeouts, Ctrl-C and the watchdog.
+//! - [`request`]: what each job asks of its executor; [`slurm`]: batch scripts, arrays and the
+//!   queue of a Slurm cluster.
 //! - [`build`], [`status`], [`explain`]: the user operations; [`dirty`] says why a job reruns,
 //!   against what earlier runs rendered ([`build_log`]).
 //! - [`gc`], [`clean`], [`show_graph`]: workspace upkeep — stale job folders, products, the graph.
@@ -38,7 +40,9 @@ pub mod plot;
 pub mod products;
 pub mod render;
 pub mod report;
+pub mod request;
 pub mod show_graph;
+pub mod slurm;
 pub mod status;
 pub mod store;
 pub mod sweep;

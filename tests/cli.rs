@@ -24,6 +24,8 @@ mod maint;
 mod products;
 #[path = "cli/scaffold.rs"]
 mod scaffold;
+#[path = "cli/slurm.rs"]
+mod slurm;
 
 /// The usual job command: record that the job ran.
 const RECORD_RUN: &str = "echo {{job.name}} >> ../../ran.log";
