@@ -1,6 +1,5 @@
 //! `jobman build`: plan the jobs, run the ones that are not done, record each one, summarize.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +11,7 @@ use anyhow::Context;
 use crate::build_log::{self, LogEntry};
 use crate::diagnostic::Diagnostics;
 use crate::dirty::Dirty;
-use crate::exec::{self, Launch, Outcome, Supervisor};
+use crate::exec::{self, Supervisor};
 use crate::explain::{self, JobExplainer};
 use crate::expr::{Origin, ParamFilter};
 use crate::figure::FigureSpec;
@@ -23,9 +22,8 @@ use crate::output::{self, Progress, Tone};
 use crate::plan::{self, Job};
 use crate::products;
 use crate::render::{PlannedJob, Renderer};
-use crate::store::{
-    self, FileStamp, JobRecord, JobStatus, RECORD_FORMAT, RecordSummary, STDERR_FILE, STDOUT_FILE, SlotState, Store,
-};
+use crate::store::{self, FileStamp, JobRecord, JobStatus, RecordSummary, STDERR_FILE, SlotState, Store};
+use crate::task::{self, Ran, TaskSpec};
 
 pub struct BuildOptions {
     pub jobfile: PathBuf,
@@ -329,108 +327,43 @@ fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, 
     if !supervisor.accepting() {
         return finished;
     }
-    let started = SystemTime::now();
-    let clock = Instant::now();
-    // The key's ingredients are kept in the record, for explaining later reruns.
-    let (ingredients, rendered) = match renderer.rendering(planned.index, &planned.params) {
-        Ok(rendering) if rendering.ingredients.key() == planned.key => (rendering.ingredients, rendering.files),
-        Ok(_) => {
-            finished.status = Some(JobStatus::Failed);
-            finished.detail = ": its templates changed while jobman was planning; run the build again".into();
-            return finished;
-        }
-        Err(diagnostic) => {
-            finished.status = Some(JobStatus::Failed);
-            finished.detail = format!(": {}", Diagnostics::from(diagnostic));
-            return finished;
-        }
-    };
-    let (outcome, command) = match prepare(renderer, planned, slot) {
-        Ok((command, stdout, stderr)) => {
-            let env = vec![
-                ("JOBMAN_JOB_ID", slot.id.clone()),
-                ("JOBMAN_JOB_DIR", slot.dir.display().to_string()),
-                ("JOBMAN_JOB_INDEX", planned.index.to_string()),
-                ("JOBMAN_JOB_NAME", planned.name.clone()),
-            ];
-            let launch =
-                Launch { command: &command, dir: &slot.dir, env, stdout, stderr, timeout: jobfile.job.timeout };
-            (supervisor.run(launch), command)
-        }
-        Err(message) => (Outcome::SpawnFailed(message), ingredients.command.clone()),
-    };
-    let seconds = clock.elapsed().as_secs_f64();
-    let (status, exit_code, signal, message) = match &outcome {
-        Outcome::Exited(0) => match check_results(jobfile, &slot.dir) {
-            Ok(()) => (JobStatus::Done, Some(0), None, None),
-            Err(message) => (JobStatus::Failed, Some(0), None, Some(message)),
-        },
-        Outcome::Exited(code) => (JobStatus::Failed, Some(*code), None, None),
-        Outcome::Signaled(signal) => {
-            (JobStatus::Failed, None, Some(*signal), Some(format!("killed by signal {signal}")))
-        }
-        Outcome::TimedOut => (
-            JobStatus::TimedOut,
-            None,
-            None,
-            jobfile.job.timeout.map(|t| format!("over its timeout of {}", humantime::format_duration(t))),
-        ),
-        Outcome::Interrupted => (JobStatus::Interrupted, None, None, None),
-        Outcome::SpawnFailed(message) => (JobStatus::Failed, Some(127), None, Some(message.clone())),
-    };
-    let record = JobRecord {
-        format: RECORD_FORMAT,
-        key: planned.key.hex(),
-        id: slot.id.clone(),
-        name: planned.name.clone(),
-        status,
-        exit_code,
-        signal,
-        message: message.clone(),
-        command,
-        started: humantime::format_rfc3339_seconds(started).to_string(),
-        ended: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        duration_secs: (seconds * 1000.0).round() / 1000.0,
-        host: hostname(),
-        jobman_version: env!("CARGO_PKG_VERSION").to_string(),
-        ingredients,
-        outputs: if status == JobStatus::Done { hash_outputs(jobfile, &slot.dir) } else { BTreeMap::new() },
-    };
-    let status = match store::write_record(&slot.dir, &record) {
-        Ok(()) => status,
-        Err(e) => {
-            finished.detail = format!(": cannot write its record: {e}");
-            finished.status = Some(JobStatus::Failed);
-            finished.seconds = seconds;
-            return finished;
-        }
-    };
-    finished.status = Some(status);
-    finished.seconds = seconds;
-    finished.detail = match (message, exit_code) {
-        (Some(message), _) => format!(": {message}"),
-        (None, Some(code)) if status != JobStatus::Done => format!(", exit code {code}"),
-        _ => String::new(),
-    };
-    finished.logged = Some(LogEntry {
-        key: record.key.clone(),
-        id: record.id.clone(),
-        name: record.name.clone(),
-        index: planned.index,
-        at: record.started.clone(),
-        ingredients: record.ingredients.clone(),
-        rendered: LogEntry::rendered_files(&rendered),
+    let prepared = prepare(renderer, jobfile, planned, slot);
+    let ran = prepared.and_then(|(spec, logged)| {
+        finished.logged = Some(logged);
+        task::run(&spec, &slot.dir, supervisor, true)
     });
-    finished.record = Some(record);
+    match ran {
+        Ok(Some(Ran { record, seconds })) => {
+            finished.status = Some(record.status);
+            finished.seconds = seconds;
+            finished.detail = match (&record.message, record.exit_code) {
+                (Some(message), _) => format!(": {message}"),
+                (None, Some(code)) if record.status != JobStatus::Done => format!(", exit code {code}"),
+                _ => String::new(),
+            };
+            finished.record = Some(record);
+        }
+        Ok(None) => finished.status = Some(JobStatus::Interrupted),
+        Err(message) => {
+            finished.status = Some(JobStatus::Failed);
+            finished.detail = format!(": {message}");
+        }
+    }
     finished
 }
 
-/// A fresh folder with the rendered files, and the log files; the rendered command.
-fn prepare(
+/// A fresh folder with the rendered files: what runs there, and what the build log keeps of it.
+pub fn prepare(
     renderer: &Renderer<'_>,
+    jobfile: &Jobfile,
     job: &PlannedJob,
     slot: &store::Slot,
-) -> Result<(String, fs::File, fs::File), String> {
+) -> Result<(TaskSpec, LogEntry), String> {
+    // The key's ingredients are kept in the record, for explaining later reruns.
+    let rendering = renderer.rendering(job.index, &job.params).map_err(|d| Diagnostics::from(d).to_string())?;
+    if rendering.ingredients.key() != job.key {
+        return Err("its templates changed while jobman was planning; run the build again".into());
+    }
     let (id, dir) = (&slot.id, &slot.dir);
     // A forced rerun must not lose a finished result if it fails: the done folder is kept as
     // `ID.previous` (until the next forced rerun of the job).
@@ -449,41 +382,31 @@ fn prepare(
         }
         fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    let open = |name: &str| fs::File::create(dir.join(name)).map_err(|e| format!("cannot create {name}: {e}"));
-    Ok((materialized.command, open(STDOUT_FILE)?, open(STDERR_FILE)?))
-}
-
-/// A job that exited 0 is done only if its declared results file exists and parses.
-fn check_results(jobfile: &Jobfile, dir: &Path) -> Result<(), String> {
-    let Some(results) = &jobfile.job.results else { return Ok(()) };
-    let name = results.get_ref();
-    let text = fs::read_to_string(dir.join(name)).map_err(|_| format!("results file {name} is missing"))?;
-    let parsed = if name.ends_with(".json") {
-        serde_json::from_str::<serde_json::Value>(&text).map(|_| ()).map_err(|e| e.to_string())
-    } else if name.ends_with(".toml") {
-        toml::from_str::<toml::Table>(&text).map(|_| ()).map_err(|e| e.message().to_string())
-    } else {
-        Ok(())
+    let key = job.key.hex();
+    let logged = LogEntry {
+        key: key.clone(),
+        id: id.clone(),
+        name: job.name.clone(),
+        index: job.index,
+        at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        ingredients: rendering.ingredients.clone(),
+        rendered: LogEntry::rendered_files(&rendering.files),
     };
-    parsed.map_err(|e| format!("results file {name} does not parse: {e}"))
-}
-
-/// Content hashes of the declared outputs the job wrote.
-fn hash_outputs(jobfile: &Jobfile, dir: &Path) -> BTreeMap<String, String> {
-    [&jobfile.job.results, &jobfile.job.series]
-        .into_iter()
-        .flatten()
-        .filter_map(|name| {
-            let bytes = fs::read(dir.join(name.get_ref())).ok()?;
-            Some((name.get_ref().clone(), crate::job_key::content_hash(&bytes)))
-        })
-        .collect()
-}
-
-fn hostname() -> String {
-    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HOST.get_or_init(|| {
-        fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
-    })
-    .clone()
+    let spec = TaskSpec {
+        format: task::LAUNCH_FORMAT,
+        key,
+        id: id.clone(),
+        name: job.name.clone(),
+        index: job.index,
+        command: materialized.command,
+        timeout_secs: jobfile.job.timeout.map(|t| t.as_secs_f64()),
+        results: jobfile.job.results.as_ref().map(|r| r.get_ref().clone()),
+        outputs: [&jobfile.job.results, &jobfile.job.series]
+            .into_iter()
+            .flatten()
+            .map(|n| n.get_ref().clone())
+            .collect(),
+        ingredients: rendering.ingredients,
+    };
+    Ok((spec, logged))
 }

@@ -142,6 +142,9 @@ enum Command {
         #[arg(long)]
         jobs: bool,
     },
+    /// Internal: a cluster task runs the job of line TASK of MANIFEST.
+    #[command(name = "__run-task", hide = true)]
+    RunTask { manifest: PathBuf, task: String },
     /// Internal: the per-build process that stops jobs when jobman dies.
     #[command(name = "__watchdog", hide = true)]
     Watchdog { jobs_dir: PathBuf },
@@ -152,7 +155,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     crate::output::set_quiet(cli.quiet);
     // Commands that only print end quietly when their reader goes away (`jobman explain | head`),
     // as Unix tools do. A build keeps the default: a closed pipe must not cut its jobs off.
-    if !matches!(cli.command, Command::Build { .. } | Command::Watchdog { .. }) {
+    if !matches!(cli.command, Command::Build { .. } | Command::Watchdog { .. } | Command::RunTask { .. }) {
         // SAFETY: setting a signal disposition to its default before any thread is started.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
@@ -171,6 +174,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Clean { targets, jobs, yes } => clean(&CleanOptions { jobfile: cli.jobfile, targets, jobs, yes }),
         Command::Graph { format, jobs } => show_graph(&GraphOptions { jobfile: cli.jobfile, format, jobs }),
+        Command::RunTask { manifest, task } => crate::task::run_task_main(&manifest, &task),
         Command::Watchdog { jobs_dir } => Ok(crate::exec::watchdog_main(&jobs_dir)),
     }
 }

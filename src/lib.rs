@@ -47,6 +47,7 @@ pub mod status;
 pub mod store;
 pub mod sweep;
 pub mod table;
+pub mod task;
 
 /// Exit code for a bad input or jobman unable to proceed.
 pub const EXIT_ERROR: i32 = 2;

@@ -1,0 +1,190 @@
+//! One run of one job in its prepared folder, wherever it runs: the command, the results check,
+//! and the record, written last. The local pool calls [`run`] on a worker thread; a Slurm array
+//! task calls [`run_task_main`] on a compute node (`jobman __run-task MANIFEST N`), which reads
+//! the launch file the submitting build wrote into the folder, so the node renders nothing and
+//! needs neither the Jobfile nor the workspace lock.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::exec::{self, Launch, Outcome, Supervisor};
+use crate::job_key::KeyIngredients;
+use crate::store::{self, JobRecord, JobStatus, RECORD_FORMAT, STDERR_FILE, STDOUT_FILE};
+
+/// The launch file a cluster task reads.
+pub const LAUNCH_FILE: &str = "jobman-launch.json";
+pub const LAUNCH_FORMAT: u32 = 1;
+
+/// Everything needed to run a prepared job and write its record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub format: u32,
+    pub key: String,
+    pub id: String,
+    pub name: String,
+    pub index: usize,
+    /// Rendered with the job's real id and folder.
+    pub command: String,
+    pub timeout_secs: Option<f64>,
+    /// Declared results file: the job is done only if it exists and parses.
+    pub results: Option<String>,
+    /// Declared output files whose content hashes go into the record (results, series).
+    pub outputs: Vec<String>,
+    pub ingredients: KeyIngredients,
+}
+
+/// How a run ended, for the build's summary.
+pub struct Ran {
+    pub record: JobRecord,
+    pub seconds: f64,
+}
+
+/// Runs the job of `spec` in `dir` (already prepared) and writes its record. Returns the record;
+/// `None` when the run was interrupted and `record_interrupted` is false; or why no record could
+/// be written.
+pub fn run(
+    spec: &TaskSpec,
+    dir: &Path,
+    supervisor: &Supervisor,
+    record_interrupted: bool,
+) -> Result<Option<Ran>, String> {
+    let open = |name: &str| fs::File::create(dir.join(name)).map_err(|e| format!("cannot create {name}: {e}"));
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let outcome = match (open(STDOUT_FILE), open(STDERR_FILE)) {
+        (Ok(stdout), Ok(stderr)) => supervisor.run(Launch {
+            command: &spec.command,
+            dir,
+            env: vec![
+                ("JOBMAN_JOB_ID", spec.id.clone()),
+                ("JOBMAN_JOB_DIR", dir.display().to_string()),
+                ("JOBMAN_JOB_INDEX", spec.index.to_string()),
+                ("JOBMAN_JOB_NAME", spec.name.clone()),
+            ],
+            stdout,
+            stderr,
+            timeout: spec.timeout_secs.map(Duration::from_secs_f64),
+        }),
+        (Err(message), _) | (_, Err(message)) => Outcome::SpawnFailed(message),
+    };
+    let seconds = clock.elapsed().as_secs_f64();
+    if outcome == Outcome::Interrupted && !record_interrupted {
+        return Ok(None);
+    }
+    let record = record(spec, dir, &outcome, started, seconds);
+    store::write_record(dir, &record).map_err(|e| format!("cannot write its record: {e}"))?;
+    Ok(Some(Ran { record, seconds }))
+}
+
+/// The record of a run that ended with `outcome`.
+fn record(spec: &TaskSpec, dir: &Path, outcome: &Outcome, started: SystemTime, seconds: f64) -> JobRecord {
+    let (status, exit_code, signal, message) = match outcome {
+        Outcome::Exited(0) => match check_results(spec.results.as_deref(), dir) {
+            Ok(()) => (JobStatus::Done, Some(0), None, None),
+            Err(message) => (JobStatus::Failed, Some(0), None, Some(message)),
+        },
+        Outcome::Exited(code) => (JobStatus::Failed, Some(*code), None, None),
+        Outcome::Signaled(signal) => {
+            (JobStatus::Failed, None, Some(*signal), Some(format!("killed by signal {signal}")))
+        }
+        Outcome::TimedOut => (
+            JobStatus::TimedOut,
+            None,
+            None,
+            spec.timeout_secs
+                .map(|t| format!("over its timeout of {}", humantime::format_duration(Duration::from_secs_f64(t)))),
+        ),
+        Outcome::Interrupted => (JobStatus::Interrupted, None, None, None),
+        Outcome::SpawnFailed(message) => (JobStatus::Failed, Some(127), None, Some(message.clone())),
+    };
+    JobRecord {
+        format: RECORD_FORMAT,
+        key: spec.key.clone(),
+        id: spec.id.clone(),
+        name: spec.name.clone(),
+        status,
+        exit_code,
+        signal,
+        message,
+        command: spec.command.clone(),
+        started: humantime::format_rfc3339_seconds(started).to_string(),
+        ended: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        duration_secs: (seconds * 1000.0).round() / 1000.0,
+        host: hostname(),
+        jobman_version: env!("CARGO_PKG_VERSION").to_string(),
+        ingredients: spec.ingredients.clone(),
+        outputs: if status == JobStatus::Done { hash_outputs(&spec.outputs, dir) } else { BTreeMap::new() },
+    }
+}
+
+/// A job that exited 0 is done only if its declared results file exists and parses.
+fn check_results(results: Option<&str>, dir: &Path) -> Result<(), String> {
+    let Some(name) = results else { return Ok(()) };
+    let text = fs::read_to_string(dir.join(name)).map_err(|_| format!("results file {name} is missing"))?;
+    let parsed = if name.ends_with(".json") {
+        serde_json::from_str::<serde_json::Value>(&text).map(|_| ()).map_err(|e| e.to_string())
+    } else if name.ends_with(".toml") {
+        toml::from_str::<toml::Table>(&text).map(|_| ()).map_err(|e| e.message().to_string())
+    } else {
+        Ok(())
+    };
+    parsed.map_err(|e| format!("results file {name} does not parse: {e}"))
+}
+
+/// Content hashes of the declared outputs the job wrote.
+fn hash_outputs(outputs: &[String], dir: &Path) -> BTreeMap<String, String> {
+    outputs
+        .iter()
+        .filter_map(|name| {
+            let bytes = fs::read(dir.join(name)).ok()?;
+            Some((name.clone(), crate::job_key::content_hash(&bytes)))
+        })
+        .collect()
+}
+
+fn hostname() -> String {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+    })
+    .clone()
+}
+
+/// Writes the launch file of a prepared folder, for a cluster task.
+pub fn write_launch(dir: &Path, spec: &TaskSpec) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(spec).map_err(std::io::Error::other)?;
+    store::write_atomic(&dir.join(LAUNCH_FILE), &bytes)
+}
+
+/// `jobman __run-task MANIFEST N`: runs the job of line N of the manifest on this node. On
+/// SIGTERM (scancel, or Slurm's time limit) the job is stopped and no record is written: the
+/// build that follows the array records Slurm's own verdict (cancelled, timeout) instead.
+pub fn run_task_main(manifest: &Path, task: &str) -> anyhow::Result<i32> {
+    use anyhow::Context;
+    let dir = crate::slurm::read_manifest_entry(manifest, task)?;
+    let text =
+        fs::read(dir.join(LAUNCH_FILE)).with_context(|| format!("cannot read {LAUNCH_FILE} in {}", dir.display()))?;
+    let spec: TaskSpec = serde_json::from_slice(&text).context("the launch file does not parse")?;
+    anyhow::ensure!(spec.format == LAUNCH_FORMAT, "launch file of another jobman version (format {})", spec.format);
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted))?;
+    }
+    let supervisor = Supervisor::new(Arc::clone(&interrupted), None);
+    let mut ran = None;
+    exec::run_pool(&supervisor, 1, vec![()], |()| run(&spec, &dir, &supervisor, false), |r| ran = Some(r));
+    match ran {
+        Some(Ok(Some(ran))) => {
+            eprintln!("jobman: {} {} in {:.1}s", spec.name, ran.record.status.as_str(), ran.seconds);
+            Ok(if ran.record.status == JobStatus::Done { 0 } else { 1 })
+        }
+        Some(Ok(None)) | None => Ok(crate::build::EXIT_INTERRUPTED),
+        Some(Err(message)) => anyhow::bail!("{}: {message}", spec.name),
+    }
+}
