@@ -9,6 +9,7 @@ use std::time::{Instant, SystemTime};
 use anyhow::Context;
 
 use crate::build_log::{self, LogEntry};
+use crate::cluster::{self, SlurmRun};
 use crate::diagnostic::Diagnostics;
 use crate::dirty::Dirty;
 use crate::exec::{self, Supervisor};
@@ -16,7 +17,7 @@ use crate::explain::{self, JobExplainer};
 use crate::expr::{Origin, ParamFilter};
 use crate::figure::FigureSpec;
 use crate::graph::BuildGraph;
-use crate::jobfile::Jobfile;
+use crate::jobfile::{ExecutorKind, Jobfile};
 use crate::lock::WorkspaceLock;
 use crate::output::{self, Progress, Tone};
 use crate::plan::{self, Job};
@@ -36,6 +37,12 @@ pub struct BuildOptions {
     pub force: bool,
     /// Only the jobs whose params match this expression.
     pub filter: Option<String>,
+    /// Where jobs run; `None`: as the Jobfile's `[executor]` says.
+    pub executor: Option<ExecutorKind>,
+    /// Slurm: submit and return at once.
+    pub detach: bool,
+    /// Slurm: on Ctrl-C, leave the submitted jobs running.
+    pub no_cancel: bool,
 }
 
 /// Exit codes, as ripgrep and just use them.
@@ -56,17 +63,36 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
             .filter(|&i| chosen[i] && (options.force || !matches!(jobs[i].slot.state, SlotState::Done(_))))
             .collect()
     };
+    let executor = options.executor.unwrap_or(jobfile.executor.kind);
     if options.dry_run {
         let jobs = plan::locate(&store, planned);
-        let reasons = reasons(&jobfile, &store, &jobs, &wanted(&jobs), options.force)?;
+        let pending = wanted(&jobs);
+        let reasons = reasons(&jobfile, &store, &jobs, &pending, options.force)?;
         explain::print_reasons(&jobs, &reasons, options.explain);
+        if executor == ExecutorKind::Slurm && !pending.is_empty() {
+            let run = SlurmRun { detach: false, no_cancel: false, dry_run: true };
+            cluster::run(&run, &jobfile, &jobs, &pending, &Arc::new(AtomicBool::new(false)))?;
+        }
         return Ok(EXIT_OK);
     }
 
     let lock = WorkspaceLock::acquire(&jobfile.workspace.state)?;
     exec::stop_leftover_jobs(&store.jobs_dir);
     let mut jobs = plan::locate(&store, planned);
-    let pending = if selection.jobs { wanted(&jobs) } else { Vec::new() };
+    let mut pending = if selection.jobs { wanted(&jobs) } else { Vec::new() };
+    // Jobs an earlier build left on Slurm are neither run again nor taken for done.
+    let on_slurm = cluster::in_flight(&jobfile, true);
+    if !on_slurm.is_empty() {
+        let before = pending.len();
+        pending.retain(|&i| !on_slurm.contains(&jobs[i].slot.dir));
+        output::status(
+            "Queued",
+            &format!(
+                "{} still on Slurm from an earlier build (not submitted again)",
+                plural(before - pending.len(), "job")
+            ),
+        );
+    }
     if options.explain && !pending.is_empty() {
         explain::print_reasons(&jobs, &reasons(&jobfile, &store, &jobs, &pending, options.force)?, true);
     }
@@ -76,6 +102,8 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
             &format!("{} up to date ({})", plural(jobs.len(), "job"), output::duration(clock.elapsed().as_secs_f64())),
         );
         (false, false)
+    } else if executor == ExecutorKind::Slurm {
+        run_on_slurm(options, &jobfile, &mut jobs, &pending, clock)?
     } else {
         run_jobs(options, &jobfile, &lock, &mut jobs, &pending, clock)?
     };
@@ -84,6 +112,10 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     }
     if interrupted {
         return Ok(EXIT_INTERRUPTED);
+    }
+    // Detached, the jobs just submitted are not done: products wait for the build that collects them.
+    if options.detach && executor == ExecutorKind::Slurm && !pending.is_empty() {
+        return Ok(if failed { EXIT_JOB_FAILED } else { EXIT_OK });
     }
     if selection.report || !selection.figures.is_empty() || selection.index {
         products::build_products(&jobfile, &jobs, &selection, options.explain)?;
@@ -103,11 +135,7 @@ fn run_jobs(
     clock: Instant,
 ) -> anyhow::Result<(bool, bool)> {
     let jobs_dir = &jobfile.workspace.jobs;
-    fs::create_dir_all(jobs_dir).with_context(|| format!("cannot create {}", jobs_dir.display()))?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&interrupted)).context("cannot install the Ctrl-C handler")?;
-    }
+    let interrupted = prepare_run(jobs_dir)?;
     let watchdog = exec::spawn_watchdog(&lock.file, jobs_dir).context("cannot start the watchdog process")?;
     let supervisor = Supervisor::new(Arc::clone(&interrupted), Some(watchdog));
     let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
@@ -162,14 +190,84 @@ fn run_jobs(
     store::sync_filesystem(jobs_dir);
     let was_interrupted = supervisor.interrupted();
     drop(supervisor);
+    apply_records(jobs, records);
+    tally.report(jobs.len(), clock.elapsed().as_secs_f64(), was_interrupted);
+    Ok((!tally.failed.is_empty(), was_interrupted))
+}
+
+/// What a record says of a job that did not finish well: `, exit code 3` or `: why`.
+pub fn failure_detail(record: &JobRecord) -> String {
+    match (&record.message, record.exit_code) {
+        (Some(message), _) => format!(": {message}"),
+        (None, Some(code)) if record.status != JobStatus::Done => format!(", exit code {code}"),
+        _ => String::new(),
+    }
+}
+
+/// The jobs folder exists, and Ctrl-C raises the returned flag instead of killing jobman.
+fn prepare_run(jobs_dir: &Path) -> anyhow::Result<Arc<AtomicBool>> {
+    fs::create_dir_all(jobs_dir).with_context(|| format!("cannot create {}", jobs_dir.display()))?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted)).context("cannot install the Ctrl-C handler")?;
+    }
+    Ok(interrupted)
+}
+
+/// The new records become the jobs' states (and index entries).
+fn apply_records(jobs: &mut [Job], records: Vec<(usize, JobRecord)>) {
     for (index, record) in records {
         let slot = &mut jobs[index].slot;
         slot.state = SlotState::of(RecordSummary::from(&record));
         slot.stamp = FileStamp::of(&slot.dir.join(store::RECORD_FILE));
         slot.indexed = false;
     }
-    tally.report(jobs.len(), clock.elapsed().as_secs_f64(), was_interrupted);
-    Ok((!tally.failed.is_empty(), was_interrupted))
+}
+
+/// Runs the `pending` jobs on Slurm (see [`cluster`]); same contract as [`run_jobs`].
+fn run_on_slurm(
+    options: &BuildOptions,
+    jobfile: &Jobfile,
+    jobs: &mut [Job],
+    pending: &[usize],
+    clock: Instant,
+) -> anyhow::Result<(bool, bool)> {
+    let interrupted = prepare_run(&jobfile.workspace.jobs)?;
+    let run = SlurmRun { detach: options.detach, no_cancel: options.no_cancel, dry_run: false };
+    let outcome = cluster::run(&run, jobfile, jobs, pending, &interrupted)?;
+    let root = &jobfile.root;
+    let mut tally = Tally { cached: jobs.len() - pending.len(), ..Tally::default() };
+    for (index, message) in &outcome.not_started {
+        tally.failed.push(format!("  {} (not submitted): {message}", jobs[*index].planned.name));
+    }
+    for (index, record) in &outcome.records {
+        match record.status {
+            JobStatus::Done => tally.ran += 1,
+            JobStatus::Interrupted => tally.interrupted += 1,
+            status => {
+                let detail = failure_detail(record);
+                let finished = Finished {
+                    index: *index,
+                    record: None,
+                    logged: None,
+                    name: record.name.clone(),
+                    dir: jobs[*index].slot.dir.clone(),
+                    status: Some(status),
+                    detail,
+                    seconds: record.duration_secs,
+                };
+                tally.failed.push(finished.summary(root));
+            }
+        }
+    }
+    let followed = outcome.records.len() + outcome.not_started.len();
+    tally.interrupted += pending.len() - followed.min(pending.len());
+    apply_records(jobs, outcome.records);
+    if options.detach && !outcome.interrupted {
+        return Ok((!tally.failed.is_empty(), false));
+    }
+    tally.report(jobs.len(), clock.elapsed().as_secs_f64(), outcome.interrupted);
+    Ok((!tally.failed.is_empty(), outcome.interrupted))
 }
 
 /// Which jobs a `--where` expression selects (all of them without one).
@@ -336,11 +434,7 @@ fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, 
         Ok(Some(Ran { record, seconds })) => {
             finished.status = Some(record.status);
             finished.seconds = seconds;
-            finished.detail = match (&record.message, record.exit_code) {
-                (Some(message), _) => format!(": {message}"),
-                (None, Some(code)) if record.status != JobStatus::Done => format!(", exit code {code}"),
-                _ => String::new(),
-            };
+            finished.detail = failure_detail(&record);
             finished.record = Some(record);
         }
         Ok(None) => finished.status = Some(JobStatus::Interrupted),

@@ -10,6 +10,7 @@ use crate::completions::{Shell, completions};
 use crate::explain::{ExplainOptions, explain};
 use crate::gc::{GcOptions, gc};
 use crate::init::{InitOptions, init};
+use crate::jobfile::ExecutorKind;
 use crate::man::man;
 use crate::show_graph::{GraphFormat, GraphOptions, show_graph};
 use crate::status::{StatusOptions, status};
@@ -54,6 +55,15 @@ enum Command {
         /// Only the jobs whose params match this expression, e.g. 'lr < 0.1 and seed == 0'.
         #[arg(long = "where", value_name = "EXPR")]
         filter: Option<String>,
+        /// Where jobs run [default: the Jobfile's `[executor] kind`, else local].
+        #[arg(long, value_enum, value_name = "KIND")]
+        executor: Option<Executor>,
+        /// Slurm: submit the jobs and return; a later build or `jobman status` follows them.
+        #[arg(long)]
+        detach: bool,
+        /// Slurm: on Ctrl-C, leave the submitted jobs running instead of cancelling them.
+        #[arg(long)]
+        no_cancel: bool,
     },
     /// Say why each job would run (the exact parameter, template diff, input…) or is up to date.
     Explain {
@@ -150,6 +160,14 @@ enum Command {
     Watchdog { jobs_dir: PathBuf },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Executor {
+    /// A pool of workers on this machine.
+    Local,
+    /// Job arrays on a Slurm cluster.
+    Slurm,
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     crate::output::set_quiet(cli.quiet);
@@ -160,9 +178,36 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     match cli.command {
-        Command::Build { targets, workers, fail_fast, dry_run, explain, force, filter } => {
+        Command::Build {
+            targets,
+            workers,
+            fail_fast,
+            dry_run,
+            explain,
+            force,
+            filter,
+            executor,
+            detach,
+            no_cancel,
+        } => {
             let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-            build(&BuildOptions { jobfile: cli.jobfile, targets, workers, fail_fast, dry_run, explain, force, filter })
+            let executor = executor.map(|e| match e {
+                Executor::Local => ExecutorKind::Local,
+                Executor::Slurm => ExecutorKind::Slurm,
+            });
+            build(&BuildOptions {
+                jobfile: cli.jobfile,
+                targets,
+                workers,
+                fail_fast,
+                dry_run,
+                explain,
+                force,
+                filter,
+                executor,
+                detach,
+                no_cancel,
+            })
         }
         Command::Explain { targets, json } => explain(&ExplainOptions { jobfile: cli.jobfile, targets, json }),
         Command::Status { jobs, json } => status(&StatusOptions { jobfile: cli.jobfile, jobs, json }),

@@ -19,6 +19,7 @@ pub mod build;
 pub mod build_log;
 pub mod clean;
 pub mod cli;
+pub mod cluster;
 pub mod completions;
 pub mod diagnostic;
 pub mod dirty;

@@ -76,11 +76,14 @@ pub fn select_columns(data: &Table, spec: &ReportSpec, source: &Source) -> Resul
         Some(columns) => columns.clone(),
         None => data.columns.iter().map(|c| Spanned::new(0..0, c.clone())).collect(),
     };
+    // Before any job is done, no result is known yet: a results column is empty, not a mistake.
+    let results_known = data.column("status").is_none_or(|s| data.rows.iter().any(|row| row[s] == "done"));
     let mut at = Vec::with_capacity(columns.len());
     for column in &columns {
         let name = column.get_ref();
         match data.column(name) {
-            Some(i) => at.push(i),
+            Some(i) => at.push(Some(i)),
+            None if !results_known => at.push(None),
             None => {
                 return Err(Diagnostic::new(format!("[report] columns: no column `{name}`"))
                     .at(source, column.span(), "not a param or a result of any done job")
@@ -98,7 +101,8 @@ pub fn select_columns(data: &Table, spec: &ReportSpec, source: &Source) -> Resul
             spec.rename.iter().find(|(from, _)| from == c).map_or_else(|| c.clone(), |(_, to)| to.clone())
         })
         .collect();
-    let rows = data.rows.iter().map(|row| at.iter().map(|&i| row[i].clone()).collect()).collect();
+    let rows =
+        data.rows.iter().map(|row| at.iter().map(|&i| i.map_or(Value::Null, |i| row[i].clone())).collect()).collect();
     Ok(Table { columns: header, rows })
 }
 

@@ -103,24 +103,45 @@ fn record(spec: &TaskSpec, dir: &Path, outcome: &Outcome, started: SystemTime, s
         Outcome::Interrupted => (JobStatus::Interrupted, None, None, None),
         Outcome::SpawnFailed(message) => (JobStatus::Failed, Some(127), None, Some(message.clone())),
     };
+    let outputs = if status == JobStatus::Done { hash_outputs(&spec.outputs, dir) } else { BTreeMap::new() };
+    JobRecord {
+        exit_code,
+        signal,
+        outputs,
+        started: humantime::format_rfc3339_seconds(started).to_string(),
+        duration_secs: (seconds * 1000.0).round() / 1000.0,
+        ..verdict_record(spec, status, message)
+    }
+}
+
+/// The record of a job that could not write one itself: a cluster task that Slurm stopped or
+/// lost, written by the build that follows it.
+pub fn verdict_record(spec: &TaskSpec, status: JobStatus, message: Option<String>) -> JobRecord {
+    let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     JobRecord {
         format: RECORD_FORMAT,
         key: spec.key.clone(),
         id: spec.id.clone(),
         name: spec.name.clone(),
         status,
-        exit_code,
-        signal,
+        exit_code: None,
+        signal: None,
         message,
         command: spec.command.clone(),
-        started: humantime::format_rfc3339_seconds(started).to_string(),
-        ended: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        duration_secs: (seconds * 1000.0).round() / 1000.0,
+        started: now.clone(),
+        ended: now,
+        duration_secs: 0.0,
         host: hostname(),
         jobman_version: env!("CARGO_PKG_VERSION").to_string(),
         ingredients: spec.ingredients.clone(),
-        outputs: if status == JobStatus::Done { hash_outputs(&spec.outputs, dir) } else { BTreeMap::new() },
+        outputs: BTreeMap::new(),
     }
+}
+
+/// The launch file of a prepared folder, if it is whole and of this jobman's format.
+pub fn read_launch(dir: &Path) -> Option<TaskSpec> {
+    let bytes = fs::read(dir.join(LAUNCH_FILE)).ok()?;
+    serde_json::from_slice::<TaskSpec>(&bytes).ok().filter(|spec| spec.format == LAUNCH_FORMAT)
 }
 
 /// A job that exited 0 is done only if its declared results file exists and parses.

@@ -12,6 +12,9 @@ use std::{env, fs};
 
 use jobman::slurm::{self, ArrayScript, SlurmSettings, SlurmState, command};
 use jobman::store::JobStatus;
+use serde_json::Value;
+
+use super::{Project, assert_exit, stderr, stdout, wait_until};
 
 /// A stand-in for `jobman __run-task MANIFEST TASK`: in the folder on line TASK (from 0) of the
 /// manifest, it writes what it saw, then exits with the code the folder asks for.
@@ -114,4 +117,127 @@ fn slurm_cluster() -> bool {
     // Straight to stderr, past the test harness's capture, so that the skip is seen.
     let _ = writeln!(std::io::stderr(), "SKIPPED: {message}");
     false
+}
+
+/// A sweep of `x` whose jobs note their name in `ran.log` (once per run, whatever the node) and
+/// write `out.json`; `{{extra}}` goes into the command after that.
+fn sweep(xs: &str, extra_command: &str, executor: &str) -> String {
+    format!(
+        "[params]\nx = {xs}\n\n[job]\nname = \"x{{{{x}}}}\"\n\
+         command = \"echo {{{{job.name}}}} >> ../../ran.log; echo '{{\\\"y\\\": {{{{x * x}}}}}}' > out.json{extra_command}\"\n\
+         results = \"out.json\"\n\n[report]\ncolumns = [\"name\", \"x\", \"y\", \"status\"]\n\n{executor}"
+    )
+}
+
+const ON_SLURM: &str =
+    "[executor]\nkind = \"slurm\"\n\n[executor.slurm]\ntime = \"00:05:00\"\npoll_interval = \"1s\"\n";
+
+/// Every array a project's builds submitted, from the files jobman keeps of them.
+fn submitted_arrays(project: &Project) -> Vec<Value> {
+    let Ok(builds) = fs::read_dir(project.path().join(".jobman/slurm")) else { return Vec::new() };
+    let mut arrays = Vec::new();
+    for build in builds {
+        let build = build.unwrap().path();
+        for name in ["arrays.json", "arrays.json.ended"] {
+            if let Ok(bytes) = fs::read(build.join(name)) {
+                let file: Value = serde_json::from_slice(&bytes).unwrap();
+                arrays.extend(file["arrays"].as_array().unwrap().iter().cloned());
+            }
+        }
+    }
+    arrays
+}
+
+#[test]
+fn a_sweep_runs_as_one_array_and_its_report_matches_the_same_sweep_run_locally() {
+    if !slurm_cluster() {
+        return;
+    }
+    let on_slurm = Project::new();
+    on_slurm.jobfile(&sweep("[1, 2, 3, 4]", "", ON_SLURM));
+    let out = on_slurm.build(&["report"]);
+    assert_exit(&out, 0);
+    assert_eq!(on_slurm.ran(), ["x1", "x2", "x3", "x4"]);
+    let arrays = submitted_arrays(&on_slurm);
+    assert_eq!(arrays.len(), 1, "one sbatch for the whole sweep: {arrays:?}");
+    assert_eq!(arrays[0]["tasks"], 4);
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(on_slurm.record_of("x2")["host"], host.trim(), "the record was written by the task");
+
+    let local = Project::new();
+    local.jobfile(&sweep("[1, 2, 3, 4]", "", ""));
+    assert_exit(&local.build(&["report"]), 0);
+    assert_eq!(on_slurm.read("report.csv").unwrap(), local.read("report.csv").unwrap());
+    assert!(on_slurm.read("report.csv").unwrap().contains("x3,3,9,done"));
+
+    // Done is done, wherever it ran: nothing is submitted again.
+    let out = on_slurm.build(&["--executor", "local"]);
+    assert_exit(&out, 0);
+    assert_eq!(on_slurm.ran(), Vec::<String>::new());
+    let out = on_slurm.build(&[]);
+    assert_exit(&out, 0);
+    assert!(!stderr(&out).contains("Submitted"), "{}", stderr(&out));
+    assert_eq!(submitted_arrays(&on_slurm).len(), 1);
+}
+
+#[test]
+fn a_failing_task_is_reported_failed_with_its_exit_code_and_only_it_is_submitted_again() {
+    if !slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    project.jobfile(&sweep("[1, 2, 3]", "; test {{x}} != 2 || exit 3", ON_SLURM));
+    let out = project.build(&[]);
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("Failed x2 (failed, exit code 3)"), "{}", stderr(&out));
+    assert_eq!(project.record_of("x2")["exit_code"], 3);
+    assert_eq!(project.ran(), ["x1", "x2", "x3"]);
+
+    let out = project.build(&[]);
+    assert_exit(&out, 1);
+    assert_eq!(project.ran(), ["x2"], "only the failed job is submitted again");
+    let arrays = submitted_arrays(&project);
+    assert_eq!(arrays.iter().map(|a| a["tasks"].as_u64().unwrap()).collect::<Vec<_>>(), [3, 1], "{arrays:?}");
+}
+
+#[test]
+fn a_task_over_its_time_limit_is_reported_as_timeout() {
+    if !slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    // Slurm's smallest limit is a minute, and it checks limits every 30 s or so.
+    let executor = ON_SLURM.replace("00:05:00", "00:01:00");
+    project.jobfile(&sweep("[1]", "; sleep 300", &executor));
+    let out = project.cmd(&["build"]).timeout(Duration::from_secs(300)).output().unwrap();
+    assert_exit(&out, 1);
+    let record = project.record_of("x1");
+    assert_eq!(record["status"], "timed_out", "{record:#}");
+    let message = record["message"].as_str().unwrap();
+    assert!(message.starts_with("Slurm: TIMEOUT"), "{message}");
+    assert!(message.contains(".log"), "the Slurm log is named: {message}");
+    assert!(stderr(&out).contains("x1 (timed out: Slurm: TIMEOUT"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_cancelled_job_is_submitted_again_by_the_next_build() {
+    if !slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    project.jobfile(&sweep("[1]", "; test -e ../../go || sleep 300", ON_SLURM));
+    assert_exit(&project.build(&["--detach"]), 0);
+    wait_until("the task to start", Duration::from_secs(60), || project.lines("ran.log").len() == 1);
+    let id = submitted_arrays(&project)[0]["job_id"].as_u64().unwrap();
+    command::cancel(&[id]).expect("scancel");
+    wait_until("the task to leave the queue", Duration::from_secs(60), || {
+        slurm::task_states(&command::queue(&[id]).unwrap()).values().all(|s| s.state.is_finished())
+    });
+
+    project.file("go", "");
+    let out = project.build(&[]);
+    assert_exit(&out, 0);
+    assert_eq!(project.ran(), ["x1", "x1"], "cancelled, then run again");
+    assert_eq!(submitted_arrays(&project).len(), 2);
+    assert!(stdout(&project.cmd(&["status"]).output().unwrap()).contains("1 done"));
 }

@@ -1,0 +1,414 @@
+//! The Slurm executor. The build prepares each pending job's folder as the local pool would and
+//! writes a launch file into it; jobs go to Slurm as arrays (one `sbatch` per group of jobs with
+//! the same settings), each task running `jobman __run-task MANIFEST N`, which writes the job's
+//! record on the compute node. The build then follows every array with one `squeue` call per
+//! poll; a task that leaves the queue without a record gets Slurm's verdict (timeout, out of
+//! memory, cancelled…) as its record.
+//!
+//! Each build's files live in `.jobman/slurm/<build>/`: manifests, scripts, Slurm's task logs,
+//! and `arrays.json`, the ids submitted. A later build or `jobman status` reads them to find the
+//! jobs still queued or running, which are neither resubmitted nor taken for done.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::build_log::{self, LogWriter};
+use crate::diagnostic::Diagnostics;
+use crate::jobfile::Jobfile;
+use crate::output;
+use crate::plan::Job;
+use crate::render::Renderer;
+use crate::request::Requests;
+use crate::slurm::{self, ArrayScript, SubmittedArray, TaskState, command};
+use crate::store::{self, JobRecord};
+use crate::task::{self, TaskSpec};
+
+/// What the Slurm executor was asked besides the jobs.
+pub struct SlurmRun {
+    /// Submit and return at once.
+    pub detach: bool,
+    /// On Ctrl-C, leave the submitted jobs running instead of cancelling them.
+    pub no_cancel: bool,
+    /// Print each batch script instead of submitting it.
+    pub dry_run: bool,
+}
+
+/// How the jobs handed to Slurm ended, as far as this build saw.
+pub struct Outcome {
+    /// Job index → its record, for the jobs that ended.
+    pub records: Vec<(usize, JobRecord)>,
+    /// Jobs that could not be prepared or submitted: index and why.
+    pub not_started: Vec<(usize, String)>,
+    /// Ctrl-C: the build stopped following (and, unless `--no-cancel`, cancelled) its arrays.
+    pub interrupted: bool,
+}
+
+fn slurm_dir(jobfile: &Jobfile) -> PathBuf {
+    jobfile.workspace.state.join("slurm")
+}
+
+/// One array this build submitted and the job behind each of its tasks.
+struct Array {
+    job_id: u64,
+    build_dir: PathBuf,
+    /// Task → (job index, launch spec).
+    tasks: Vec<(usize, TaskSpec)>,
+}
+
+/// Prepares and submits the `pending` jobs (indices into `jobs`), then follows them to their end
+/// unless detached.
+pub fn run(
+    run: &SlurmRun,
+    jobfile: &Jobfile,
+    jobs: &[Job],
+    pending: &[usize],
+    interrupted: &Arc<AtomicBool>,
+) -> anyhow::Result<Outcome> {
+    let mut outcome = Outcome { records: Vec::new(), not_started: Vec::new(), interrupted: false };
+    if !run.dry_run && !command::cluster_answers() {
+        anyhow::bail!(
+            "Slurm does not answer (`scontrol ping`): run the build on the cluster's login node, or start a local \
+             cluster for trying jobman with `bash scripts/slurm-up.sh`"
+        );
+    }
+    let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
+    let requests = Requests::new(jobfile).map_err(Diagnostics::from)?;
+    let build_dir = slurm_dir(jobfile).join(format!(
+        "{}-{}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        std::process::id()
+    ));
+    let mut log = if run.dry_run { None } else { LogWriter::open(&build_log::path(&jobfile.workspace.state)).ok() };
+
+    // Folders first: a task may start the moment its array is submitted.
+    let mut prepared: Vec<(usize, TaskSpec, slurm::SlurmSettings)> = Vec::new();
+    for &index in pending {
+        let job = &jobs[index];
+        let settings = match requests.slurm(&job.planned.params) {
+            Ok(settings) => settings,
+            Err(diagnostic) => {
+                outcome.not_started.push((index, Diagnostics::from(diagnostic).to_string()));
+                continue;
+            }
+        };
+        if run.dry_run {
+            let spec = dry_spec(job);
+            prepared.push((index, spec, settings));
+            continue;
+        }
+        match crate::build::prepare(&renderer, jobfile, &job.planned, &job.slot) {
+            Ok((spec, logged)) => {
+                if let Err(e) = task::write_launch(&job.slot.dir, &spec) {
+                    outcome.not_started.push((index, format!("cannot write its launch file: {e}")));
+                    continue;
+                }
+                if let Some(writer) = &mut log {
+                    let _ = writer.append(&logged);
+                }
+                prepared.push((index, spec, settings));
+            }
+            Err(message) => outcome.not_started.push((index, message)),
+        }
+    }
+
+    let max_array_size = if run.dry_run { slurm::DEFAULT_MAX_ARRAY_SIZE } else { command::max_array_size() };
+    let settings: Vec<slurm::SlurmSettings> = prepared.iter().map(|(_, _, s)| s.clone()).collect();
+    let plans = slurm::plan_arrays(&settings, max_array_size);
+    let jobman = std::env::current_exe().context("cannot find the jobman binary to run on the nodes")?;
+    let job_name = format!(
+        "jobman-{}",
+        jobfile.root.file_name().map_or_else(|| "jobs".into(), |n| n.to_string_lossy().into_owned())
+    );
+    let mut arrays: Vec<Array> = Vec::new();
+    let mut submitted: Vec<SubmittedArray> = Vec::new();
+    for (n, plan) in plans.iter().enumerate() {
+        let tasks: Vec<(usize, TaskSpec)> = plan.jobs.iter().map(|&i| (prepared[i].0, prepared[i].1.clone())).collect();
+        let dirs: Vec<PathBuf> = tasks.iter().map(|(index, _)| jobs[*index].slot.dir.clone()).collect();
+        let manifest = slurm::manifest_path(&build_dir, n);
+        let script = slurm::batch_script(&ArrayScript {
+            job_name: &job_name,
+            settings: &plan.settings,
+            tasks: tasks.len(),
+            max_parallel: jobfile.executor.slurm.max_parallel,
+            build_dir: &build_dir,
+            manifest: &manifest,
+            jobman: &jobman,
+        })
+        .map_err(anyhow::Error::msg)?;
+        if run.dry_run {
+            println!("# array {n}: {} ({})", plural_jobs(tasks.len()), output::relative(&manifest, &jobfile.root));
+            print!("{script}");
+            continue;
+        }
+        slurm::write_manifest(&manifest, &dirs).with_context(|| format!("cannot write {}", manifest.display()))?;
+        let script_path = slurm::script_path(&build_dir, n);
+        store::write_atomic(&script_path, script.as_bytes())
+            .with_context(|| format!("cannot write {}", script_path.display()))?;
+        let job_id = match command::submit(&script_path) {
+            Ok(id) => id,
+            Err(e) => {
+                // Arrays already submitted are followed as usual; these jobs did not start.
+                output::failure("Failed", &format!("to submit {}: {e:#}", plural_jobs(tasks.len())));
+                outcome.not_started.extend(tasks.iter().map(|(i, _)| (*i, format!("sbatch failed: {e:#}"))));
+                continue;
+            }
+        };
+        submitted.push(SubmittedArray {
+            job_id,
+            manifest: manifest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            tasks: tasks.len(),
+        });
+        slurm::write_submitted(&build_dir, &submitted)
+            .with_context(|| format!("cannot record the submitted arrays in {}", build_dir.display()))?;
+        output::status("Submitted", &format!("{} as Slurm array {job_id}", plural_jobs(tasks.len())));
+        arrays.push(Array { job_id, build_dir: build_dir.clone(), tasks });
+    }
+    if run.dry_run || arrays.is_empty() {
+        return Ok(outcome);
+    }
+    if run.detach {
+        output::status(
+            "Detached",
+            "the jobs run on Slurm; `jobman status` shows them, a later `jobman build` collects them",
+        );
+        return Ok(outcome);
+    }
+    follow(run, jobfile, jobs, &arrays, interrupted, &mut outcome)?;
+    Ok(outcome)
+}
+
+/// A launch spec for the dry run, which prepares no folder.
+fn dry_spec(job: &Job) -> TaskSpec {
+    TaskSpec {
+        format: task::LAUNCH_FORMAT,
+        key: job.planned.key.hex(),
+        id: job.slot.id.clone(),
+        name: job.planned.name.clone(),
+        index: job.planned.index,
+        command: String::new(),
+        timeout_secs: None,
+        results: None,
+        outputs: Vec::new(),
+        ingredients: crate::job_key::KeyIngredients {
+            format: crate::job_key::KEY_FORMAT,
+            params: job.planned.params.nested(),
+            command: String::new(),
+            templates: Default::default(),
+            params_file: None,
+            inputs: Default::default(),
+            env: Default::default(),
+        },
+    }
+}
+
+fn plural_jobs(n: usize) -> String {
+    crate::build::plural(n, "job")
+}
+
+/// Polls the queue until every task of `arrays` has ended (or Ctrl-C), collecting records.
+fn follow(
+    run: &SlurmRun,
+    jobfile: &Jobfile,
+    jobs: &[Job],
+    arrays: &[Array],
+    interrupted: &Arc<AtomicBool>,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
+    let ids: Vec<u64> = arrays.iter().map(|a| a.job_id).collect();
+    let mut open: Vec<(usize, u32)> =
+        arrays.iter().enumerate().flat_map(|(a, array)| (0..array.tasks.len() as u32).map(move |t| (a, t))).collect();
+    let mut backoff = slurm::PollBackoff::new(jobfile.executor.slurm.poll_interval);
+    // A task that Slurm says completed may have written its record a moment before the shared
+    // filesystem shows it: it gets one more poll before it is judged.
+    let mut second_look: HashSet<(usize, u32)> = HashSet::new();
+    let progress = output::Progress::new(open.len());
+    let root = &jobfile.root;
+    loop {
+        if interrupted.load(Ordering::SeqCst) {
+            progress.clear();
+            outcome.interrupted = true;
+            if run.no_cancel {
+                output::failure("Interrupted", "the submitted jobs go on running on Slurm (--no-cancel)");
+            } else {
+                command::cancel(&ids).context("cannot cancel the submitted arrays")?;
+                output::failure("Cancelled", &format!("Slurm arrays {}", join(&ids)));
+            }
+            return Ok(());
+        }
+        let states = match command::queue(&ids) {
+            Ok(entries) => slurm::task_states(&entries),
+            Err(e) => {
+                output::failure("Warning", &format!("{e:#}; trying again"));
+                sleep_unless_interrupted(backoff.next(false), interrupted);
+                continue;
+            }
+        };
+        let mut gone: Vec<(usize, u32)> = Vec::new();
+        let mut changed = false;
+        open.retain(|&(a, t)| {
+            let array = &arrays[a];
+            let (index, spec) = &array.tasks[t as usize];
+            let dir = &jobs[*index].slot.dir;
+            let state = states.get(&(array.job_id, t));
+            if state.is_some_and(|s| !s.state.is_finished()) {
+                return true;
+            }
+            if let Some(record) = store::read_record(dir).filter(|r| r.key == spec.key) {
+                changed = true;
+                report(&progress, &record, dir, root);
+                outcome.records.push((*index, record));
+                return false;
+            }
+            if state.is_some_and(|s| s.state == slurm::SlurmState::Completed) && second_look.insert((a, t)) {
+                return true;
+            }
+            gone.push((a, t));
+            false
+        });
+        if !gone.is_empty() {
+            changed = true;
+            // Tasks Slurm no longer lists: its accounting may still know how they ended.
+            let forgotten: Vec<u64> = gone
+                .iter()
+                .filter(|(a, t)| !states.contains_key(&(arrays[*a].job_id, *t)))
+                .map(|(a, _)| arrays[*a].job_id)
+                .collect();
+            let accounted = if forgotten.is_empty() {
+                HashMap::new()
+            } else {
+                command::accounting(&forgotten).ok().flatten().map(|e| slurm::task_states(&e)).unwrap_or_default()
+            };
+            for (a, t) in gone {
+                let array = &arrays[a];
+                let (index, spec) = &array.tasks[t as usize];
+                let key = (array.job_id, t);
+                let state: Option<&TaskState> = states.get(&key).or_else(|| accounted.get(&key));
+                let log = slurm::task_log(&array.build_dir, array.job_id, t);
+                let verdict = slurm::verdict(state, &log);
+                let record = task::verdict_record(spec, verdict.status, Some(verdict.message));
+                let dir = &jobs[*index].slot.dir;
+                if let Err(e) = store::write_record(dir, &record) {
+                    output::failure("Warning", &format!("cannot write the record of {}: {e}", spec.name));
+                }
+                report(&progress, &record, dir, root);
+                outcome.records.push((*index, record));
+            }
+        }
+        if open.is_empty() {
+            progress.clear();
+            return Ok(());
+        }
+        progress.message(&format!("{} on Slurm", plural_jobs(open.len())));
+        sleep_unless_interrupted(backoff.next(changed), interrupted);
+    }
+}
+
+fn report(progress: &output::Progress, record: &JobRecord, dir: &Path, root: &Path) {
+    let time = output::duration(record.duration_secs);
+    let line = match record.status {
+        store::JobStatus::Done => output::line(output::Tone::Good, "Ran", &format!("{} in {time}", record.name)),
+        status => output::line(
+            output::Tone::Bad,
+            "Failed",
+            &format!(
+                "{} ({}{}): {}",
+                record.name,
+                status.as_str(),
+                crate::build::failure_detail(record),
+                output::relative(dir, root)
+            ),
+        ),
+    };
+    progress.finished(line, true);
+}
+
+fn join(ids: &[u64]) -> String {
+    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn sleep_unless_interrupted(wait: Duration, interrupted: &AtomicBool) {
+    let until = Instant::now() + wait;
+    while Instant::now() < until && !interrupted.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+    }
+}
+
+/// The job folders that arrays submitted by earlier builds still have queued or running. Asks
+/// Slurm only when such arrays exist; a build folder whose tasks all ended is marked done
+/// (`retire`, for the build holding the lock) so that later builds stop asking.
+pub fn in_flight(jobfile: &Jobfile, retire: bool) -> HashSet<PathBuf> {
+    let Ok(entries) = fs::read_dir(slurm_dir(jobfile)) else { return HashSet::new() };
+    let builds: Vec<(PathBuf, Vec<SubmittedArray>)> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .map(|dir| {
+            let arrays = slurm::read_submitted(&dir);
+            (dir, arrays)
+        })
+        .filter(|(_, arrays)| !arrays.is_empty())
+        .collect();
+    if builds.is_empty() {
+        return HashSet::new();
+    }
+    let ids: Vec<u64> = builds.iter().flat_map(|(_, arrays)| arrays.iter().map(|a| a.job_id)).collect();
+    let states = match command::queue(&ids) {
+        Ok(entries) => slurm::task_states(&entries),
+        Err(e) => {
+            output::failure(
+                "Warning",
+                &format!(
+                    "cannot ask Slurm about the jobs submitted earlier ({e:#}); they are taken for still running \
+                     (remove {} to forget them)",
+                    output::relative(&slurm_dir(jobfile), &jobfile.root)
+                ),
+            );
+            return builds.iter().flat_map(|(dir, arrays)| arrays.iter().flat_map(|a| manifest_dirs(dir, a))).collect();
+        }
+    };
+    let mut running = HashSet::new();
+    let mut ended = Vec::new();
+    for (dir, arrays) in &builds {
+        let mut any = false;
+        for array in arrays {
+            let dirs = manifest_dirs(dir, array);
+            for (task, job_dir) in dirs.into_iter().enumerate() {
+                let state = states.get(&(array.job_id, task as u32));
+                if state.is_some_and(|s| !s.state.is_finished()) {
+                    running.insert(job_dir);
+                    any = true;
+                } else if retire {
+                    ended.push((job_dir, state, slurm::task_log(dir, array.job_id, task as u32)));
+                }
+            }
+        }
+        if retire && !any {
+            let _ = fs::rename(dir.join(slurm::ARRAYS_FILE), dir.join(format!("{}.ended", slurm::ARRAYS_FILE)));
+        }
+    }
+    // A folder submitted again by a later build is that build's.
+    for (job_dir, state, log) in ended.into_iter().filter(|(dir, _, _)| !running.contains(dir)) {
+        settle(&job_dir, state, &log);
+    }
+    running
+}
+
+/// A task of an earlier (detached) build that ended without writing its record — stopped by
+/// Slurm — gets Slurm's verdict as its record, as the build that follows its arrays would do.
+fn settle(job_dir: &Path, state: Option<&TaskState>, log: &Path) {
+    let Some(spec) = task::read_launch(job_dir) else { return };
+    if store::read_record(job_dir).is_some_and(|r| r.key == spec.key) {
+        return;
+    }
+    let verdict = slurm::verdict(state, log);
+    let _ = store::write_record(job_dir, &task::verdict_record(&spec, verdict.status, Some(verdict.message)));
+}
+
+fn manifest_dirs(build_dir: &Path, array: &SubmittedArray) -> Vec<PathBuf> {
+    let bytes = fs::read(build_dir.join(&array.manifest)).unwrap_or_default();
+    (0..array.tasks).filter_map(|t| slurm::manifest_entry(&bytes, t)).collect()
+}
