@@ -1,5 +1,6 @@
 //! `jobman build`: plan the jobs, run the ones that are not done, record each one, summarize.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +24,8 @@ use crate::output::{self, Progress, Tone};
 use crate::plan::{self, Job};
 use crate::products;
 use crate::render::{PlannedJob, Renderer};
+use crate::request::{LocalRequest, Requests};
+use crate::slots::{self, Held, Slots};
 use crate::store::{self, FileStamp, JobRecord, JobStatus, RecordSummary, STDERR_FILE, SlotState, Store};
 use crate::task::{self, Ran, TaskSpec};
 
@@ -136,6 +139,7 @@ fn run_jobs(
 ) -> anyhow::Result<(bool, bool)> {
     let jobs_dir = &jobfile.workspace.jobs;
     let interrupted = prepare_run(jobs_dir)?;
+    let (slots, requests) = local_slots(jobfile, jobs, pending)?;
     let watchdog = exec::spawn_watchdog(&lock.file, jobs_dir).context("cannot start the watchdog process")?;
     let supervisor = Supervisor::new(Arc::clone(&interrupted), Some(watchdog));
     let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
@@ -156,7 +160,8 @@ fn run_jobs(
         options.workers,
         items,
         |(index, job)| {
-            let finished = run_job(&renderer, jobfile, &supervisor, index, job);
+            let held = slots.as_ref().map(|slots| (slots, &requests[&index]));
+            let finished = run_job(&renderer, jobfile, &supervisor, held, index, job);
             // Decided on the worker, before it takes the next job.
             if options.fail_fast
                 && matches!(finished.status, Some(s) if s != JobStatus::Done && s != JobStatus::Interrupted)
@@ -202,6 +207,32 @@ pub fn failure_detail(record: &JobRecord) -> String {
         (None, Some(code)) if record.status != JobStatus::Done => format!(", exit code {code}"),
         _ => String::new(),
     }
+}
+
+/// The GPU and resource pool of the local executor, and what each pending job asks of it; none
+/// when the Jobfile asks for neither (jobs then see the environment as it is).
+fn local_slots(
+    jobfile: &Jobfile,
+    jobs: &[Job],
+    pending: &[usize],
+) -> anyhow::Result<(Option<Slots>, HashMap<usize, LocalRequest>)> {
+    if jobfile.job.gpus.is_none() && jobfile.job.resources.is_empty() {
+        return Ok((None, HashMap::new()));
+    }
+    let local = &jobfile.executor.local;
+    let gpus = slots::gpu_ids(&local.gpus);
+    let total_gpus = gpus.len();
+    let slots = Slots::new(gpus, local.resources.iter().map(|(name, capacity)| (name.get_ref().clone(), *capacity)));
+    let requests = Requests::new(jobfile).map_err(Diagnostics::from)?;
+    let mut asked = HashMap::with_capacity(pending.len());
+    for &i in pending {
+        let request = requests.local(&jobs[i].planned.params).map_err(Diagnostics::from)?;
+        if let Some(why) = slots.impossible(&request, total_gpus) {
+            anyhow::bail!("job {} can never start: {why}", jobs[i].planned.name);
+        }
+        asked.insert(i, request);
+    }
+    Ok((Some(slots), asked))
 }
 
 /// The jobs folder exists, and Ctrl-C raises the returned flag instead of killing jobman.
@@ -410,7 +441,14 @@ pub fn plural(n: usize, word: &str) -> String {
 }
 
 /// Runs one job in a fresh folder and writes its record last.
-fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, index: usize, job: &Job) -> Finished {
+fn run_job(
+    renderer: &Renderer<'_>,
+    jobfile: &Jobfile,
+    supervisor: &Supervisor,
+    slots: Option<(&Slots, &LocalRequest)>,
+    index: usize,
+    job: &Job,
+) -> Finished {
     let Job { planned, slot } = job;
     let mut finished = Finished {
         index,
@@ -425,11 +463,22 @@ fn run_job(renderer: &Renderer<'_>, jobfile: &Jobfile, supervisor: &Supervisor, 
     if !supervisor.accepting() {
         return finished;
     }
+    // The GPUs and resources it asks for, held until it ends.
+    let held = match slots {
+        Some((slots, request)) => match slots.acquire(request, || supervisor.accepting()) {
+            Some(held) => Some(held),
+            None => return finished,
+        },
+        None => None,
+    };
+    let env: Vec<(&'static str, String)> =
+        held.as_ref().and_then(Held::cuda_visible_devices).map(|d| ("CUDA_VISIBLE_DEVICES", d)).into_iter().collect();
     let prepared = prepare(renderer, jobfile, planned, slot);
     let ran = prepared.and_then(|(spec, logged)| {
         finished.logged = Some(logged);
-        task::run(&spec, &slot.dir, supervisor, true)
+        task::run(&spec, &slot.dir, supervisor, env, true)
     });
+    drop(held);
     match ran {
         Ok(Some(Ran { record, seconds })) => {
             finished.status = Some(record.status);

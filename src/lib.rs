@@ -43,6 +43,7 @@ pub mod render;
 pub mod report;
 pub mod request;
 pub mod show_graph;
+pub mod slots;
 pub mod slurm;
 pub mod status;
 pub mod store;

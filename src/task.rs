@@ -52,21 +52,24 @@ pub fn run(
     spec: &TaskSpec,
     dir: &Path,
     supervisor: &Supervisor,
+    extra_env: Vec<(&'static str, String)>,
     record_interrupted: bool,
 ) -> Result<Option<Ran>, String> {
     let open = |name: &str| fs::File::create(dir.join(name)).map_err(|e| format!("cannot create {name}: {e}"));
     let started = SystemTime::now();
     let clock = Instant::now();
+    let mut env = vec![
+        ("JOBMAN_JOB_ID", spec.id.clone()),
+        ("JOBMAN_JOB_DIR", dir.display().to_string()),
+        ("JOBMAN_JOB_INDEX", spec.index.to_string()),
+        ("JOBMAN_JOB_NAME", spec.name.clone()),
+    ];
+    env.extend(extra_env);
     let outcome = match (open(STDOUT_FILE), open(STDERR_FILE)) {
         (Ok(stdout), Ok(stderr)) => supervisor.run(Launch {
             command: &spec.command,
             dir,
-            env: vec![
-                ("JOBMAN_JOB_ID", spec.id.clone()),
-                ("JOBMAN_JOB_DIR", dir.display().to_string()),
-                ("JOBMAN_JOB_INDEX", spec.index.to_string()),
-                ("JOBMAN_JOB_NAME", spec.name.clone()),
-            ],
+            env,
             stdout,
             stderr,
             timeout: spec.timeout_secs.map(Duration::from_secs_f64),
@@ -189,17 +192,16 @@ pub fn write_launch(dir: &Path, spec: &TaskSpec) -> std::io::Result<()> {
 pub fn run_task_main(manifest: &Path, task: &str) -> anyhow::Result<i32> {
     use anyhow::Context;
     let dir = crate::slurm::read_manifest_entry(manifest, task)?;
-    let text =
-        fs::read(dir.join(LAUNCH_FILE)).with_context(|| format!("cannot read {LAUNCH_FILE} in {}", dir.display()))?;
-    let spec: TaskSpec = serde_json::from_slice(&text).context("the launch file does not parse")?;
-    anyhow::ensure!(spec.format == LAUNCH_FORMAT, "launch file of another jobman version (format {})", spec.format);
+    let spec = read_launch(&dir).with_context(|| {
+        format!("no readable {LAUNCH_FILE} in {} (written by another jobman version?)", dir.display())
+    })?;
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&interrupted))?;
     }
     let supervisor = Supervisor::new(Arc::clone(&interrupted), None);
     let mut ran = None;
-    exec::run_pool(&supervisor, 1, vec![()], |()| run(&spec, &dir, &supervisor, false), |r| ran = Some(r));
+    exec::run_pool(&supervisor, 1, vec![()], |()| run(&spec, &dir, &supervisor, Vec::new(), false), |r| ran = Some(r));
     match ran {
         Some(Ok(Some(ran))) => {
             eprintln!("jobman: {} {} in {:.1}s", spec.name, ran.record.status.as_str(), ran.seconds);

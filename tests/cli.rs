@@ -22,6 +22,8 @@ mod html;
 mod maint;
 #[path = "cli/products.rs"]
 mod products;
+#[path = "cli/resources.rs"]
+mod resources;
 #[path = "cli/scaffold.rs"]
 mod scaffold;
 #[path = "cli/slurm.rs"]
