@@ -8,7 +8,7 @@ use crate::job_key::JobKey;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::jobfile::Jobfile;
 use crate::render::{PlannedJob, Renderer};
-use crate::store::{Slot, Store};
+use crate::store::{IdMap, Slot, Store};
 use crate::sweep::{self, ParamSet};
 
 /// A job of the current Jobfile and where it stands.
@@ -178,7 +178,7 @@ pub fn locate(store: &Store, planned: Vec<PlannedJob>) -> Vec<Job> {
     loop {
         let pairs: Vec<(usize, &PlannedJob)> = planned.iter().enumerate().collect();
         let slots = parallel_map(pairs, |(i, job)| store.locate(&job.key, min_len[i]));
-        let mut by_id: HashMap<&str, usize> = HashMap::new();
+        let mut by_id: IdMap<&str, usize> = IdMap::with_capacity_and_hasher(slots.len(), Default::default());
         let mut collided = false;
         for (i, slot) in slots.iter().enumerate() {
             if let Some(&other) = by_id.get(slot.id.as_str()) {
