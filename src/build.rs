@@ -12,7 +12,6 @@ use anyhow::Context;
 use crate::diagnostic::Diagnostics;
 use crate::dirty::{self, Dirty};
 use crate::exec::{self, Launch, Outcome, Supervisor};
-use crate::expr::{Origin, ParamFilter};
 use crate::figure::FigureSpec;
 use crate::graph::BuildGraph;
 use crate::jobfile::Jobfile;
@@ -21,6 +20,7 @@ use crate::output::{self, Progress, Tone};
 use crate::plan::{self, Job};
 use crate::products;
 use crate::render::{PlannedJob, Renderer};
+use crate::select;
 use crate::store::{
     self, FileStamp, JobRecord, JobStatus, RECORD_FORMAT, RecordSummary, STDERR_FILE, STDOUT_FILE, SlotState, Store,
 };
@@ -47,7 +47,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     let figures: Vec<FigureSpec> = jobfile.figures.iter().map(|f| f.get_ref().clone()).collect();
     let planned = plan::plan(&jobfile)?;
     let selection = BuildGraph::new(planned.len(), &figures).select(&options.targets, &figures)?;
-    let chosen = matching(&jobfile, &planned, options.filter.as_deref())?;
+    let chosen = select::matching(&jobfile, planned.iter().map(|j| &j.params), options.filter.as_deref())?;
     let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
     let wanted = |jobs: &[Job]| -> Vec<usize> {
         (0..jobs.len())
@@ -152,16 +152,6 @@ fn run_jobs(
     }
     tally.report(jobs.len(), clock.elapsed().as_secs_f64(), was_interrupted);
     Ok((!tally.failed.is_empty(), was_interrupted))
-}
-
-/// Which jobs a `--where` expression selects (all of them without one).
-pub fn matching(jobfile: &Jobfile, jobs: &[PlannedJob], filter: Option<&str>) -> anyhow::Result<Vec<bool>> {
-    let Some(text) = filter else { return Ok(vec![true; jobs.len()]) };
-    let names: Vec<&str> = jobfile.params.iter().map(|p| p.name.as_str()).collect();
-    let source = crate::diagnostic::Source { path: "--where".into(), text: text.into() };
-    let filter = ParamFilter::compile(text, &names, &Origin { source: &source, span: 0..text.len() })
-        .map_err(Diagnostics::from)?;
-    jobs.iter().map(|job| filter.matches(&job.params.nested()).map_err(anyhow::Error::msg)).collect()
 }
 
 fn print_dry_run(jobfile: &Jobfile, store: &Store, jobs: &[Job], pending: &[usize], force: bool) -> anyhow::Result<()> {

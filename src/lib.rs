@@ -7,6 +7,7 @@
 //! - [`plan`]: all jobs rendered, keyed and located in the [`store`] (one folder per job).
 //! - [`exec`]: the local worker pool, process groups, timeouts, Ctrl-C and the watchdog.
 //! - [`build`], [`status`]: the user operations; [`dirty`] says why a job reruns.
+//! - [`ls`], [`show`], [`logs`]: inspecting jobs, named on the command line through [`select`].
 //! - [`cli`]: argument parsing; [`output`]: status lines and progress; [`lock`]: one build at a time.
 
 pub mod build;
@@ -21,12 +22,16 @@ pub mod html;
 pub mod job_key;
 pub mod jobfile;
 pub mod lock;
+pub mod logs;
+pub mod ls;
 pub mod output;
 pub mod plan;
 pub mod plot;
 pub mod products;
 pub mod render;
 pub mod report;
+pub mod select;
+pub mod show;
 pub mod status;
 pub mod store;
 pub mod sweep;

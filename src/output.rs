@@ -51,6 +51,25 @@ pub fn failure(verb: &str, message: &str) {
     eprintln!("{}", line(Tone::Bad, verb, message));
 }
 
+/// A remark beside the output (on stderr, so that it never mixes into what a script reads).
+pub fn note(verb: &str, message: &str) {
+    if !QUIET.load(Ordering::Relaxed) {
+        eprintln!("{}", line(Tone::Note, verb, message));
+    }
+}
+
+/// Runs `write` on a buffered stdout. A reader that stops early (`jobman ls | head`) ends the
+/// output quietly instead of as an error.
+pub fn to_stdout(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => result.map_err(|e| anyhow::anyhow!("cannot write to stdout: {e}")),
+    }
+}
+
 /// Progress of a build: a bar on a terminal, nothing extra when piped (the per-job lines are the
 /// progress there).
 pub struct Progress {
