@@ -80,9 +80,8 @@ impl<'a> JobEntry<'a> {
 }
 
 #[derive(Serialize)]
-struct Listing<'a> {
+struct ListingHead {
     format: u32,
-    jobs: Vec<JobEntry<'a>>,
 }
 
 pub fn ls(options: &LsOptions) -> anyhow::Result<i32> {
@@ -111,14 +110,13 @@ pub fn ls(options: &LsOptions) -> anyhow::Result<i32> {
         }
         Format::Csv => output::to_stdout(|out| write_csv(out, &jobfile, &listed))?,
         Format::Json => {
-            let listing = Listing { format: JSON_FORMAT, jobs: listed.iter().map(|j| JobEntry::of(j)).collect() };
-            output::to_stdout(|out| {
-                serde_json::to_writer_pretty(&mut *out, &listing)?;
-                writeln!(out)
-            })?;
+            let head = ListingHead { format: JSON_FORMAT };
+            output::to_stdout(|out| output::write_json_with_list(out, &head, "jobs", listed, JobEntry::of))?;
         }
         Format::Paths => {
-            let (present, absent): (Vec<&Job>, Vec<&Job>) = listed.iter().partition(|j| j.slot.dir.is_dir());
+            // Locating the jobs found which folders exist.
+            let (absent, present): (Vec<&Job>, Vec<&Job>) =
+                listed.iter().partition(|j| matches!(j.slot.state, SlotState::Absent));
             output::to_stdout(|out| {
                 for job in present {
                     writeln!(out, "{}", job.slot.dir.display())?;

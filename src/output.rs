@@ -133,3 +133,160 @@ pub fn duration(seconds: f64) -> String {
 pub fn relative(path: &std::path::Path, root: &std::path::Path) -> String {
     path.strip_prefix(root).unwrap_or(path).display().to_string()
 }
+
+/// Writes `value` as JSON for people and scripts alike: the two outer levels indented, anything
+/// deeper on one line. A listing then has one job per line: quick to write at 100,000 jobs,
+/// and easy to `grep`.
+pub fn write_json(out: &mut dyn std::io::Write, value: &impl serde::Serialize) -> std::io::Result<()> {
+    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, OuterLevelsFormatter::default());
+    value.serialize(&mut serializer).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")
+}
+
+/// What [`write_json`] writes for `head` (an object with at least one field) with one more
+/// field, `name`, holding a list of `entry(item)` for each item, one per line. The entries are
+/// made and serialized on all cores: at 100,000 jobs, a listing written on one core took a third
+/// of `jobman ls --format json`.
+pub fn write_json_with_list<I: Send, T: serde::Serialize>(
+    out: &mut dyn std::io::Write,
+    head: &impl serde::Serialize,
+    name: &str,
+    items: Vec<I>,
+    entry: impl Fn(I) -> T + Sync,
+) -> std::io::Result<()> {
+    let mut text = Vec::new();
+    write_json(&mut text, head)?;
+    let Some(open) = text.strip_suffix(b"\n}\n") else {
+        return Err(std::io::Error::other("the head of a JSON listing must be an object with fields"));
+    };
+    out.write_all(open)?;
+    write!(out, ",\n  {}: [", serde_json::Value::from(name))?;
+    let lines = crate::plan::parallel_map(items, |item| {
+        let mut line = b"\n    ".to_vec();
+        // Starting below the pretty levels: the entry on one line.
+        let formatter = OuterLevelsFormatter { depth: PRETTY_LEVELS, has_value: false };
+        entry(item).serialize(&mut serde_json::Serializer::with_formatter(&mut line, formatter))?;
+        Ok::<_, serde_json::Error>(line)
+    });
+    let count = lines.len();
+    for (i, line) in lines.into_iter().enumerate() {
+        out.write_all(&line?)?;
+        if i + 1 < count {
+            out.write_all(b",")?;
+        }
+    }
+    out.write_all(if count == 0 { b"]\n}\n" } else { b"\n  ]\n}\n" })
+}
+
+/// serde_json's pretty formatter down to [`PRETTY_LEVELS`], compact with spaces below.
+#[derive(Default)]
+struct OuterLevelsFormatter {
+    /// How many arrays and objects are open.
+    depth: usize,
+    has_value: bool,
+}
+
+const PRETTY_LEVELS: usize = 2;
+
+impl OuterLevelsFormatter {
+    fn open<W: ?Sized + std::io::Write>(&mut self, out: &mut W, bracket: &[u8]) -> std::io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        out.write_all(bracket)
+    }
+
+    fn close<W: ?Sized + std::io::Write>(&mut self, out: &mut W, bracket: &[u8]) -> std::io::Result<()> {
+        if self.depth <= PRETTY_LEVELS && self.has_value {
+            self.newline(out, self.depth - 1)?;
+        }
+        self.depth -= 1;
+        out.write_all(bracket)
+    }
+
+    fn item<W: ?Sized + std::io::Write>(&mut self, out: &mut W, first: bool) -> std::io::Result<()> {
+        if self.depth <= PRETTY_LEVELS {
+            if !first {
+                out.write_all(b",")?;
+            }
+            self.newline(out, self.depth)
+        } else if first {
+            Ok(())
+        } else {
+            out.write_all(b", ")
+        }
+    }
+
+    fn newline<W: ?Sized + std::io::Write>(&self, out: &mut W, depth: usize) -> std::io::Result<()> {
+        out.write_all(b"\n")?;
+        (0..depth).try_for_each(|_| out.write_all(b"  "))
+    }
+}
+
+impl serde_json::ser::Formatter for OuterLevelsFormatter {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, out: &mut W) -> std::io::Result<()> {
+        self.open(out, b"[")
+    }
+
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, out: &mut W) -> std::io::Result<()> {
+        self.close(out, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, out: &mut W, first: bool) -> std::io::Result<()> {
+        self.item(out, first)
+    }
+
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _out: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, out: &mut W) -> std::io::Result<()> {
+        self.open(out, b"{")
+    }
+
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, out: &mut W) -> std::io::Result<()> {
+        self.close(out, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, out: &mut W, first: bool) -> std::io::Result<()> {
+        self.item(out, first)
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, out: &mut W) -> std::io::Result<()> {
+        out.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _out: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_is_indented_two_levels_deep_and_on_one_line_below() {
+        let value =
+            serde_json::json!({"format": 1, "jobs": [{"id": "a", "params": {"x": [1, 2]}}, {"id": "b"}], "none": []});
+        let mut out = Vec::new();
+        super::write_json(&mut out, &value).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\n  \"format\": 1,\n  \"jobs\": [\n    {\"id\": \"a\", \"params\": {\"x\": [1, 2]}},\n    {\"id\": \"b\"}\n  ],\n  \"none\": []\n}\n"
+        );
+    }
+
+    #[test]
+    fn a_listing_written_on_all_cores_is_what_write_json_writes() {
+        let items: Vec<serde_json::Value> = (0..1000).map(|i| serde_json::json!({"id": i, "p": {"x": [i]}})).collect();
+        for items in [items.clone(), Vec::new()] {
+            let mut whole = Vec::new();
+            // json! sorts the fields: the list comes last, as it does in a listing.
+            super::write_json(&mut whole, &serde_json::json!({"count": 2, "format": 1, "jobs": items})).unwrap();
+            let mut listed = Vec::new();
+            let head = serde_json::json!({"count": 2, "format": 1});
+            super::write_json_with_list(&mut listed, &head, "jobs", items.iter().collect(), |item| item).unwrap();
+            assert_eq!(String::from_utf8(listed).unwrap(), String::from_utf8(whole).unwrap());
+        }
+    }
+}

@@ -102,10 +102,7 @@ pub fn show(options: &ShowOptions) -> anyhow::Result<i32> {
         Selected::Former { id, dir, record } => view_of(record.as_deref(), &id, &dir, &jobfile.root),
     };
     if options.json {
-        output::to_stdout(|out| {
-            serde_json::to_writer_pretty(&mut *out, &view)?;
-            writeln!(out)
-        })?;
+        output::to_stdout(|out| output::write_json(out, &view))?;
     } else {
         output::to_stdout(|out| write_text(out, &view))?;
     }

@@ -15,9 +15,10 @@ pub struct StatusOptions {
     pub json: bool,
 }
 
-/// `status --json`; the shape is documented in docs/cli.md ("JSON output").
+/// `status --json` (with `--jobs`, followed by `jobs`); the shape is documented in docs/cli.md
+/// ("JSON output").
 #[derive(Serialize)]
-struct Summary<'a> {
+struct Summary {
     format: u32,
     total: usize,
     done: usize,
@@ -25,8 +26,6 @@ struct Summary<'a> {
     timed_out: usize,
     interrupted: usize,
     pending: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jobs: Option<Vec<JobEntry<'a>>>,
 }
 
 pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
@@ -39,7 +38,6 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
         timed_out: 0,
         interrupted: 0,
         pending: 0,
-        jobs: None,
     };
     for job in &jobs {
         *match job.slot.state.status_key() {
@@ -51,10 +49,12 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
         } += 1;
     }
     if options.json {
-        summary.jobs = options.jobs.then(|| jobs.iter().map(JobEntry::of).collect());
         return output::to_stdout(|out| {
-            serde_json::to_writer_pretty(&mut *out, &summary)?;
-            writeln!(out)
+            if options.jobs {
+                output::write_json_with_list(out, &summary, "jobs", jobs.iter().collect(), JobEntry::of)
+            } else {
+                output::write_json(out, &summary)
+            }
         })
         .map(|()| 0);
     }
