@@ -161,19 +161,29 @@ pub fn write_json_with_list<I: Send, T: serde::Serialize>(
     };
     out.write_all(open)?;
     write!(out, ",\n  {}: [", serde_json::Value::from(name))?;
-    let lines = crate::plan::parallel_map(items, |item| {
-        let mut line = b"\n    ".to_vec();
-        // Starting below the pretty levels: the entry on one line.
-        let formatter = OuterLevelsFormatter { depth: PRETTY_LEVELS, has_value: false };
-        entry(item).serialize(&mut serde_json::Serializer::with_formatter(&mut line, formatter))?;
-        Ok::<_, serde_json::Error>(line)
-    });
-    let count = lines.len();
-    for (i, line) in lines.into_iter().enumerate() {
-        out.write_all(&line?)?;
-        if i + 1 < count {
-            out.write_all(b",")?;
+    // Chunks of items, each serialized into one buffer as `,\n    {entry}` per item.
+    let mut chunks: Vec<Vec<I>> = Vec::new();
+    for item in items {
+        match chunks.last_mut() {
+            Some(chunk) if chunk.len() < 256 => chunk.push(item),
+            _ => chunks.push(vec![item]),
         }
+    }
+    let count = chunks.len();
+    let texts = crate::plan::parallel_map(chunks, |chunk| {
+        let mut text = Vec::with_capacity(chunk.len() * 192);
+        for item in chunk {
+            text.extend_from_slice(b",\n    ");
+            // Starting below the pretty levels: the entry on one line.
+            let formatter = OuterLevelsFormatter { depth: PRETTY_LEVELS, has_value: false };
+            entry(item).serialize(&mut serde_json::Serializer::with_formatter(&mut text, formatter))?;
+        }
+        Ok::<_, serde_json::Error>(text)
+    });
+    for (i, text) in texts.into_iter().enumerate() {
+        let text = text?;
+        // The first entry has no comma before it.
+        out.write_all(if i == 0 { &text[1..] } else { &text })?;
     }
     out.write_all(if count == 0 { b"]\n}\n" } else { b"\n  ]\n}\n" })
 }
