@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# jobman benchmark: launch overhead against xargs, no-op rebuilds against ninja, status at 100k.
+# jobman benchmark: launch overhead against xargs, no-op rebuilds against ninja, status and ls
+# at 100k.
 #
 #   bench/run.sh                 # everything goes to a fresh `mktemp -d` folder
 #   BENCH_DIR=/some/dir bench/run.sh
@@ -168,14 +169,21 @@ for n in "${NOOP_SIZES[@]}"; do
     row "no-op rebuild, $n jobs" "$(secs "$j") s" "ninja $(secs "$x") s" "$(ratio "$j" "$x")"
 done
 
-# --- 3. `jobman status` on the 100,000-job workspace -------------------------------------------
+# --- 3. `jobman status` and `jobman ls --format json` on the 100,000-job workspace --------------
 n=${NOOP_SIZES[-1]}
-log "3. jobman status on $n jobs"
+log "3. jobman status and ls --format json on $n jobs"
+# The listing must be whole, or its time means nothing.
+"$JOBMAN" -f "$BENCH_DIR/noop-$n/jobman/Jobfile.toml" ls --format json | jq -e ".jobs | length == $n" >/dev/null \
+    || { echo "bench: ls --format json did not list $n jobs" >&2; exit 1; }
 hyperfine "${RUNS[@]}" -N \
     --export-json "$RESULTS/status-$n.json" --export-markdown "$RESULTS/status-$n.md" \
-    --command-name "jobman status ($n jobs)" "$JOBMAN -f $BENCH_DIR/noop-$n/jobman/Jobfile.toml status"
+    --command-name "jobman status ($n jobs)" "$JOBMAN -f $BENCH_DIR/noop-$n/jobman/Jobfile.toml status" \
+    --command-name "jobman ls --format json ($n jobs)" \
+    "$JOBMAN -f $BENCH_DIR/noop-$n/jobman/Jobfile.toml ls --format json"
 s=$(median "$RESULTS/status-$n.json" 0)
 row "status, $n jobs" "$(secs "$s") s" "(signac-flow: 3.5 s reported; not run here)" "—"
+s=$(median "$RESULTS/status-$n.json" 1)
+row "ls --format json, $n jobs" "$(secs "$s") s" "—" "—"
 
 # --- Summary -------------------------------------------------------------------------------------
 {

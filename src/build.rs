@@ -15,7 +15,6 @@ use crate::diagnostic::Diagnostics;
 use crate::dirty::Dirty;
 use crate::exec::{self, Supervisor};
 use crate::explain::{self, JobExplainer};
-use crate::expr::{Origin, ParamFilter};
 use crate::figure::FigureSpec;
 use crate::graph::BuildGraph;
 use crate::jobfile::{ExecutorKind, Jobfile};
@@ -25,6 +24,7 @@ use crate::plan::{self, Job};
 use crate::products;
 use crate::render::{PlannedJob, Renderer};
 use crate::request::{LocalRequest, Requests};
+use crate::select;
 use crate::slots::{self, Held, Slots};
 use crate::store::{self, FileStamp, JobRecord, JobStatus, RecordSummary, STDERR_FILE, SlotState, Store};
 use crate::task::{self, Ran, TaskSpec};
@@ -59,7 +59,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     let figures: Vec<FigureSpec> = jobfile.figures.iter().map(|f| f.get_ref().clone()).collect();
     let planned = plan::plan(&jobfile)?;
     let selection = BuildGraph::new(planned.len(), &figures).select(&options.targets, &figures)?;
-    let chosen = matching(&jobfile, &planned, options.filter.as_deref())?;
+    let chosen = select::matching(&jobfile, planned.iter().map(|j| &j.params), options.filter.as_deref())?;
     let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
     let wanted = |jobs: &[Job]| -> Vec<usize> {
         (0..jobs.len())
@@ -299,16 +299,6 @@ fn run_on_slurm(
     }
     tally.report(jobs.len(), clock.elapsed().as_secs_f64(), outcome.interrupted);
     Ok((!tally.failed.is_empty(), outcome.interrupted))
-}
-
-/// Which jobs a `--where` expression selects (all of them without one).
-pub fn matching(jobfile: &Jobfile, jobs: &[PlannedJob], filter: Option<&str>) -> anyhow::Result<Vec<bool>> {
-    let Some(text) = filter else { return Ok(vec![true; jobs.len()]) };
-    let names: Vec<&str> = jobfile.params.iter().map(|p| p.name.as_str()).collect();
-    let source = crate::diagnostic::Source { path: "--where".into(), text: text.into() };
-    let filter = ParamFilter::compile(text, &names, &Origin { source: &source, span: 0..text.len() })
-        .map_err(Diagnostics::from)?;
-    jobs.iter().map(|job| filter.matches(&job.params.nested()).map_err(anyhow::Error::msg)).collect()
 }
 
 /// Why each of the `pending` jobs (indices into `jobs`) runs; `None` for the others.

@@ -11,7 +11,10 @@ use crate::explain::{ExplainOptions, explain};
 use crate::gc::{GcOptions, gc};
 use crate::init::{InitOptions, init};
 use crate::jobfile::ExecutorKind;
+use crate::logs::{LogsOptions, logs};
+use crate::ls::{Format, LsOptions, StatusFilter, ls};
 use crate::man::man;
+use crate::show::{ShowOptions, show};
 use crate::show_graph::{GraphFormat, GraphOptions, show_graph};
 use crate::status::{StatusOptions, status};
 
@@ -78,9 +81,43 @@ enum Command {
         /// One line per job.
         #[arg(long)]
         jobs: bool,
-        /// Machine-readable output.
+        /// Machine-readable output (documented in docs/cli.md, "JSON output").
         #[arg(long)]
         json: bool,
+    },
+    /// List the jobs: id, name, status, duration and params, one line each.
+    Ls {
+        /// Only the jobs whose params match this expression, e.g. 'lr < 0.1 and seed == 0'.
+        #[arg(long = "where", value_name = "EXPR")]
+        filter: Option<String>,
+        /// Only the jobs with this status; repeat or separate with commas for several.
+        #[arg(long = "status", value_name = "STATUS", value_enum, value_delimiter = ',')]
+        statuses: Vec<StatusFilter>,
+        /// How to print the list.
+        #[arg(long, value_enum, default_value_t = Format::Table, conflicts_with = "json")]
+        format: Format,
+        /// The same as --format json.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one job: params, status, how it ended, its folder and files, its key.
+    Show {
+        /// A job name, id, or the first characters (4 or more) of its id.
+        job: String,
+        /// Machine-readable output (documented in docs/cli.md, "JSON output").
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print what a job wrote to stdout (or stderr).
+    Logs {
+        /// A job name, id, or the first characters (4 or more) of its id.
+        job: String,
+        /// Print stderr.log instead of stdout.log.
+        #[arg(long)]
+        stderr: bool,
+        /// Keep printing as the job writes, until it ends (or Ctrl-C).
+        #[arg(long)]
+        follow: bool,
     },
     /// Start a project: a Jobfile, a job template, a .gitignore and a README section.
     ///
@@ -211,6 +248,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Explain { targets, json } => explain(&ExplainOptions { jobfile: cli.jobfile, targets, json }),
         Command::Status { jobs, json } => status(&StatusOptions { jobfile: cli.jobfile, jobs, json }),
+        Command::Ls { filter, statuses, format, json } => {
+            let format = if json { Format::Json } else { format };
+            ls(&LsOptions { jobfile: cli.jobfile, filter, statuses, format })
+        }
+        Command::Show { job, json } => show(&ShowOptions { jobfile: cli.jobfile, job, json }),
+        Command::Logs { job, stderr, follow } => logs(&LogsOptions { jobfile: cli.jobfile, job, stderr, follow }),
         Command::Init { dir, force } => init(&InitOptions { dir, force }),
         Command::Completions { shell } => completions(&Cli::command(), shell),
         Command::Man { dir } => man(Cli::command(), dir.as_deref()),
@@ -221,5 +264,14 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Graph { format, jobs } => show_graph(&GraphOptions { jobfile: cli.jobfile, format, jobs }),
         Command::RunTask { manifest, task } => crate::task::run_task_main(&manifest, &task),
         Command::Watchdog { jobs_dir } => Ok(crate::exec::watchdog_main(&jobs_dir)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

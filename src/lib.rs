@@ -11,6 +11,7 @@
 //! - [`build`], [`status`], [`explain`]: the user operations; [`dirty`] says why a job reruns,
 //!   against what earlier runs rendered ([`build_log`]).
 //! - [`gc`], [`clean`], [`show_graph`]: workspace upkeep — stale job folders, products, the graph.
+//! - [`ls`], [`show`], [`logs`]: inspecting jobs, named on the command line through [`select`].
 //! - [`cli`]: argument parsing; [`output`]: status lines and progress; [`lock`]: one build at a time.
 //! - [`init`]: a new project to start from; [`completions`], [`man`]: shell completions and man
 //!   pages, generated from the command line.
@@ -34,6 +35,8 @@ pub mod init;
 pub mod job_key;
 pub mod jobfile;
 pub mod lock;
+pub mod logs;
+pub mod ls;
 pub mod man;
 pub mod output;
 pub mod plan;
@@ -42,6 +45,8 @@ pub mod products;
 pub mod render;
 pub mod report;
 pub mod request;
+pub mod select;
+pub mod show;
 pub mod show_graph;
 pub mod slots;
 pub mod slurm;

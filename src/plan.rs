@@ -8,7 +8,7 @@ use crate::job_key::JobKey;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::jobfile::Jobfile;
 use crate::render::{PlannedJob, Renderer};
-use crate::store::{Slot, Store};
+use crate::store::{IdMap, Slot, Store};
 use crate::sweep::{self, ParamSet};
 
 /// A job of the current Jobfile and where it stands.
@@ -53,16 +53,23 @@ pub fn plan_jobs(renderer: &Renderer<'_>, points: Vec<ParamSet>) -> Result<Vec<P
 /// Jobfile, every file under the templates folder, the declared inputs and env values, and
 /// jobman's version. Any change to one of them renders everything again.
 pub fn plan(jobfile: &Jobfile) -> anyhow::Result<Vec<PlannedJob>> {
-    let points = sweep::expand(jobfile)?;
     let cache_path = jobfile.workspace.state.join("plan");
     let fingerprint = fingerprint(jobfile);
-    let points = match &fingerprint {
-        Some(fingerprint) => match read_cache(&cache_path, fingerprint, points) {
-            Ok(jobs) => return Ok(jobs),
-            Err(points) => points,
-        },
-        None => points,
-    };
+    // The cache is read while the sweep expands: neither needs the other until they are zipped.
+    let (points, cached) = std::thread::scope(|scope| {
+        let cached = fingerprint.as_ref().map(|fingerprint| scope.spawn(|| read_cache(&cache_path, fingerprint)));
+        let points = sweep::expand(jobfile);
+        (points, cached.and_then(|reading| reading.join().ok()).flatten())
+    });
+    let points = points?;
+    if let Some(cached) = cached.filter(|cached| cached.len() == points.len()) {
+        return Ok(points
+            .into_iter()
+            .zip(cached)
+            .enumerate()
+            .map(|(index, (params, (key, name)))| PlannedJob { index, params, name, key })
+            .collect());
+    }
     let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
     let jobs = plan_jobs(&renderer, points)?;
     check_names(jobfile, &jobs)?;
@@ -119,24 +126,16 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The cached jobs for these points, or the points back when the cache does not fit them.
-fn read_cache(path: &Path, fingerprint: &str, points: Vec<ParamSet>) -> Result<Vec<PlannedJob>, Vec<ParamSet>> {
-    let Ok(text) = std::fs::read_to_string(path) else { return Err(points) };
+/// The cached key and name of each job, in sweep order, when the cache was written under this
+/// fingerprint.
+fn read_cache(path: &Path, fingerprint: &str) -> Option<Vec<(JobKey, String)>> {
+    let text = std::fs::read_to_string(path).ok()?;
     let mut lines = text.lines();
-    if lines.next() != Some(&format!("{CACHE_HEADER} {fingerprint} {}", points.len())) {
-        return Err(points);
-    }
-    let cached: Option<Vec<(JobKey, &str)>> =
-        lines.map(|line| line.split_once('\t').and_then(|(key, name)| Some((JobKey::from_hex(key)?, name)))).collect();
-    match cached {
-        Some(cached) if cached.len() == points.len() => Ok(points
-            .into_iter()
-            .zip(cached)
-            .enumerate()
-            .map(|(index, (params, (key, name)))| PlannedJob { index, params, name: name.to_string(), key })
-            .collect()),
-        _ => Err(points),
-    }
+    let count: usize = lines.next()?.strip_prefix(&format!("{CACHE_HEADER} {fingerprint} "))?.parse().ok()?;
+    let cached: Vec<(JobKey, String)> = lines
+        .map(|line| line.split_once('\t').and_then(|(key, name)| Some((JobKey::from_hex(key)?, name.to_string()))))
+        .collect::<Option<_>>()?;
+    (cached.len() == count).then_some(cached)
 }
 
 fn write_cache(path: &Path, fingerprint: &str, jobs: &[PlannedJob]) -> std::io::Result<()> {
@@ -178,7 +177,7 @@ pub fn locate(store: &Store, planned: Vec<PlannedJob>) -> Vec<Job> {
     loop {
         let pairs: Vec<(usize, &PlannedJob)> = planned.iter().enumerate().collect();
         let slots = parallel_map(pairs, |(i, job)| store.locate(&job.key, min_len[i]));
-        let mut by_id: HashMap<&str, usize> = HashMap::new();
+        let mut by_id: IdMap<&str, usize> = IdMap::with_capacity_and_hasher(slots.len(), Default::default());
         let mut collided = false;
         for (i, slot) in slots.iter().enumerate() {
             if let Some(&other) = by_id.get(slot.id.as_str()) {

@@ -1,13 +1,13 @@
-//! `jobman status`: where each job of the current Jobfile stands, without running anything.
+//! `jobman status`: where the jobs of the current Jobfile stand, without running anything.
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::build::plural;
-use crate::jobfile::Jobfile;
-use crate::plan;
-use crate::store::{SlotState, Store};
+use crate::ls::{JSON_FORMAT, JobEntry};
+use crate::output;
+use crate::select::CurrentJobs;
 
 pub struct StatusOptions {
     pub jobfile: PathBuf,
@@ -15,74 +15,68 @@ pub struct StatusOptions {
     pub json: bool,
 }
 
-#[derive(Serialize)]
-struct JobLine {
-    id: String,
-    name: String,
-    status: &'static str,
-    params: serde_json::Value,
-}
-
+/// `status --json` (with `--jobs`, followed by `jobs`); the shape is documented in docs/cli.md
+/// ("JSON output").
 #[derive(Serialize)]
 struct Summary {
+    format: u32,
     total: usize,
     done: usize,
     failed: usize,
     timed_out: usize,
     interrupted: usize,
     pending: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jobs: Option<Vec<JobLine>>,
 }
 
 pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
-    let jobfile = Jobfile::load(&options.jobfile)?;
-    let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
-    let jobs = plan::locate(&store, plan::plan(&jobfile)?);
-    let lines: Vec<JobLine> = jobs
-        .into_iter()
-        .map(|job| JobLine {
-            id: job.slot.id,
-            name: job.planned.name,
-            status: match job.slot.state {
-                SlotState::Done(_) => "done",
-                SlotState::NotDone(record) => record.status.key(),
-                SlotState::Incomplete | SlotState::Absent => "pending",
-            },
-            params: job.planned.params.nested(),
-        })
-        .collect();
-    let count = |status: &str| lines.iter().filter(|l| l.status == status).count();
-    let summary = Summary {
-        total: lines.len(),
-        done: count("done"),
-        failed: count("failed"),
-        timed_out: count("timed_out"),
-        interrupted: count("interrupted"),
-        pending: count("pending"),
-        jobs: None,
+    let CurrentJobs { jobs, .. } = CurrentJobs::load(&options.jobfile)?;
+    let mut summary = Summary {
+        format: JSON_FORMAT,
+        total: jobs.len(),
+        done: 0,
+        failed: 0,
+        timed_out: 0,
+        interrupted: 0,
+        pending: 0,
     };
+    for job in &jobs {
+        *match job.slot.state.status_key() {
+            "done" => &mut summary.done,
+            "failed" => &mut summary.failed,
+            "timed_out" => &mut summary.timed_out,
+            "interrupted" => &mut summary.interrupted,
+            _ => &mut summary.pending,
+        } += 1;
+    }
     if options.json {
-        let summary = Summary { jobs: options.jobs.then_some(lines), ..summary };
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-        return Ok(0);
+        return output::to_stdout(|out| {
+            if options.jobs {
+                output::write_json_with_list(out, &summary, "jobs", jobs.iter().collect(), JobEntry::of)
+            } else {
+                output::write_json(out, &summary)
+            }
+        })
+        .map(|()| 0);
     }
-    if options.jobs {
-        let width = lines.iter().map(|l| l.name.len()).max().unwrap_or(4).max(4);
-        println!("{:<14}{:<width$}  STATUS", "ID", "NAME");
-        for line in &lines {
-            println!("{:<14}{:<width$}  {}", line.id, line.name, line.status.replace('_', " "));
+    output::to_stdout(|out| {
+        if options.jobs {
+            let width = jobs.iter().map(|j| j.planned.name.chars().count()).max().unwrap_or(4).max(4);
+            writeln!(out, "{:<14}{:<width$}  STATUS", "ID", "NAME")?;
+            for job in &jobs {
+                let status = job.slot.state.status_key().replace('_', " ");
+                writeln!(out, "{:<14}{:<width$}  {status}", job.slot.id, job.planned.name)?;
+            }
         }
-    }
-    let mut parts = vec![format!("{} done", summary.done)];
-    for (n, what) in
-        [(summary.failed, "failed"), (summary.timed_out, "timed out"), (summary.interrupted, "interrupted")]
-    {
-        if n > 0 {
-            parts.push(format!("{n} {what}"));
+        let mut parts = vec![format!("{} done", summary.done)];
+        for (n, what) in
+            [(summary.failed, "failed"), (summary.timed_out, "timed out"), (summary.interrupted, "interrupted")]
+        {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
         }
-    }
-    parts.push(format!("{} pending", summary.pending));
-    println!("{}: {}", plural(summary.total, "job"), parts.join(", "));
+        parts.push(format!("{} pending", summary.pending));
+        writeln!(out, "{}: {}", plural(summary.total, "job"), parts.join(", "))
+    })?;
     Ok(0)
 }

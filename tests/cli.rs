@@ -18,6 +18,8 @@ use tempfile::TempDir;
 mod explain;
 #[path = "cli/html.rs"]
 mod html;
+#[path = "cli/inspect.rs"]
+mod inspect;
 #[path = "cli/maint.rs"]
 mod maint;
 #[path = "cli/products.rs"]
@@ -1366,7 +1368,10 @@ fn status_counts_done_failed_and_pending_jobs() {
     let output = project.cmd(&["status", "--json"]).output().unwrap();
     assert_exit(&output, 0);
     let summary: Value = serde_json::from_slice(&output.stdout).expect("status --json is JSON");
-    assert_eq!(summary, json!({"total": 4, "done": 2, "failed": 1, "timed_out": 0, "interrupted": 0, "pending": 1}));
+    assert_eq!(
+        summary,
+        json!({"format": 1, "total": 4, "done": 2, "failed": 1, "timed_out": 0, "interrupted": 0, "pending": 1})
+    );
 
     let output = project.cmd(&["status", "--json", "--jobs"]).output().unwrap();
     assert_exit(&output, 0);

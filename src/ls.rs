@@ -1,0 +1,235 @@
+//! `jobman ls`: the jobs of the current Jobfile, one per line, chosen by params (`--where`) and
+//! status, as an aligned table, CSV, JSON (see docs/cli.md, "JSON output") or folder paths.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::jobfile::Jobfile;
+use crate::output;
+use crate::plan::{Job, parallel_map};
+use crate::report::cell_text;
+use crate::select::{self, CurrentJobs};
+use crate::store::{self, SlotState};
+use crate::sweep::display_value;
+
+/// The version of the JSON shapes of `ls`, `status` and `show`: bumped when a field changes
+/// meaning or goes away (adding a field does not bump it).
+pub const JSON_FORMAT: u32 = 1;
+
+pub struct LsOptions {
+    pub jobfile: PathBuf,
+    /// Only the jobs whose params match this expression.
+    pub filter: Option<String>,
+    /// Only the jobs with one of these statuses (all of them when empty).
+    pub statuses: Vec<StatusFilter>,
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for reading: id, name, status, duration and the params that vary.
+    Table,
+    /// id, name, status, duration (seconds) and every param, one column each.
+    Csv,
+    /// One object per job under `jobs` (the shape is documented and stable).
+    Json,
+    /// The absolute path of each job folder that exists, one per line.
+    Paths,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFilter {
+    Done,
+    /// Failed, timed out or interrupted.
+    Failed,
+    #[value(name = "timed_out", alias = "timed-out")]
+    TimedOut,
+    Interrupted,
+    /// No record of the job's key: never ran, or a run that was cut off.
+    Pending,
+    /// Pending, and a job of the same name ran before with other ingredients.
+    Stale,
+}
+
+/// One job in JSON output (`ls --format json`, `status --json --jobs`).
+#[derive(Serialize)]
+pub(crate) struct JobEntry<'a> {
+    id: &'a str,
+    name: &'a str,
+    status: &'static str,
+    duration_secs: Option<f64>,
+    dir: &'a Path,
+    params: serde_json::Value,
+}
+
+impl<'a> JobEntry<'a> {
+    pub(crate) fn of(job: &'a Job) -> JobEntry<'a> {
+        JobEntry {
+            id: &job.slot.id,
+            name: &job.planned.name,
+            status: job.slot.state.status_key(),
+            duration_secs: job.slot.state.summary().map(|s| s.duration_secs),
+            dir: &job.slot.dir,
+            params: job.planned.params.nested(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ListingHead {
+    format: u32,
+}
+
+pub fn ls(options: &LsOptions) -> anyhow::Result<i32> {
+    let CurrentJobs { jobfile, jobs } = CurrentJobs::load(&options.jobfile)?;
+    let chosen = select::matching(&jobfile, jobs.iter().map(|j| &j.planned.params), options.filter.as_deref())?;
+    let stale =
+        if options.statuses.contains(&StatusFilter::Stale) { ran_before(&jobfile, &jobs) } else { HashSet::new() };
+    let listed: Vec<&Job> = jobs
+        .iter()
+        .zip(chosen)
+        .filter(|(job, chosen)| {
+            *chosen
+                && (options.statuses.is_empty()
+                    || options.statuses.iter().any(|&wanted| has_status(job, wanted, &stale)))
+        })
+        .map(|(job, _)| job)
+        .collect();
+    match options.format {
+        Format::Table => {
+            if listed.is_empty() {
+                output::note("Listed", &format!("0 of {}", crate::build::plural(jobs.len(), "job")));
+                return Ok(0);
+            }
+            let shown = varying_params(&jobfile, &jobs);
+            output::to_stdout(|out| write_table(out, &jobfile, &listed, &shown))?;
+        }
+        Format::Csv => output::to_stdout(|out| write_csv(out, &jobfile, &listed))?,
+        Format::Json => {
+            let head = ListingHead { format: JSON_FORMAT };
+            output::to_stdout(|out| output::write_json_with_list(out, &head, "jobs", listed, JobEntry::of))?;
+        }
+        Format::Paths => {
+            // Locating the jobs found which folders exist.
+            let (absent, present): (Vec<&Job>, Vec<&Job>) =
+                listed.iter().partition(|j| matches!(j.slot.state, SlotState::Absent));
+            output::to_stdout(|out| {
+                for job in present {
+                    writeln!(out, "{}", job.slot.dir.display())?;
+                }
+                Ok(())
+            })?;
+            if !absent.is_empty() {
+                output::note(
+                    "Skipped",
+                    &format!("{} without a folder yet (never run)", crate::build::plural(absent.len(), "pending job")),
+                );
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn has_status(job: &Job, wanted: StatusFilter, stale: &HashSet<String>) -> bool {
+    let status = job.slot.state.status_key();
+    match wanted {
+        StatusFilter::Done => status == "done",
+        StatusFilter::Failed => matches!(job.slot.state, SlotState::NotDone(_)),
+        StatusFilter::TimedOut => status == "timed_out",
+        StatusFilter::Interrupted => status == "interrupted",
+        StatusFilter::Pending => status == "pending",
+        StatusFilter::Stale => status == "pending" && stale.contains(&job.planned.name),
+    }
+}
+
+/// The names of jobs that ran with other ingredients than any current job's: read from the
+/// records of the folders no current job owns. A pending job of such a name is stale.
+fn ran_before(jobfile: &Jobfile, jobs: &[Job]) -> HashSet<String> {
+    let owned: HashSet<&str> =
+        jobs.iter().filter(|j| j.slot.state.summary().is_some()).map(|j| j.slot.id.as_str()).collect();
+    let current: HashSet<String> = jobs.iter().map(|j| j.planned.key.hex()).collect();
+    let Ok(entries) = fs::read_dir(&jobfile.workspace.jobs) else { return HashSet::new() };
+    let others: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| {
+            e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_hexdigit()) && !owned.contains(n))
+        })
+        .map(|e| e.path())
+        .collect();
+    parallel_map(others, |dir| store::read_record(&dir))
+        .into_iter()
+        .flatten()
+        .filter(|record| !current.contains(&record.key))
+        .map(|record| record.name)
+        .collect()
+}
+
+/// The params worth a column in the table: the swept ones, and constants that `include` points
+/// set to another value. A constant everywhere the same would repeat on every line.
+fn varying_params(jobfile: &Jobfile, jobs: &[Job]) -> Vec<usize> {
+    (0..jobfile.params.len())
+        .filter(|&p| {
+            jobfile.params[p].swept || jobs.iter().any(|j| j.planned.params.0.get(p) != jobs[0].planned.params.0.get(p))
+        })
+        .collect()
+}
+
+fn write_table(out: &mut dyn Write, jobfile: &Jobfile, jobs: &[&Job], shown: &[usize]) -> io::Result<()> {
+    let mut header: Vec<String> = ["ID", "NAME", "STATUS", "DURATION"].map(String::from).to_vec();
+    header.extend(shown.iter().map(|&p| jobfile.params[p].name.clone()));
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|job| {
+            let mut row = vec![
+                job.slot.id.clone(),
+                job.planned.name.clone(),
+                job.slot.state.status_key().replace('_', " "),
+                job.slot.state.summary().map_or_else(String::new, |s| output::duration(s.duration_secs)),
+            ];
+            row.extend(
+                shown.iter().map(|&p| job.planned.params.0.get(p).map_or_else(String::new, |(_, v)| display_value(v))),
+            );
+            row
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, (cell, width)) in row.iter().zip(&widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+fn write_csv(out: &mut dyn Write, jobfile: &Jobfile, jobs: &[&Job]) -> io::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    let mut header: Vec<&str> = vec!["id", "name", "status", "duration"];
+    header.extend(jobfile.params.iter().map(|p| p.name.as_str()));
+    writer.write_record(&header)?;
+    for job in jobs {
+        let mut row = vec![
+            job.slot.id.clone(),
+            job.planned.name.clone(),
+            job.slot.state.status_key().to_string(),
+            job.slot.state.summary().map_or_else(String::new, |s| s.duration_secs.to_string()),
+        ];
+        row.extend(job.planned.params.0.iter().map(|(_, v)| cell_text(v)));
+        writer.write_record(&row)?;
+    }
+    writer.flush()
+}
