@@ -26,10 +26,14 @@ struct Summary {
     timed_out: usize,
     interrupted: usize,
     pending: usize,
+    /// Of the pending jobs, those an earlier build submitted to Slurm that are still queued or
+    /// running.
+    on_slurm: usize,
 }
 
 pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
-    let CurrentJobs { jobs, .. } = CurrentJobs::load(&options.jobfile)?;
+    let CurrentJobs { jobfile, jobs } = CurrentJobs::load(&options.jobfile)?;
+    let submitted = crate::cluster::in_flight(&jobfile, false);
     let mut summary = Summary {
         format: JSON_FORMAT,
         total: jobs.len(),
@@ -38,6 +42,7 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
         timed_out: 0,
         interrupted: 0,
         pending: 0,
+        on_slurm: 0,
     };
     for job in &jobs {
         *match job.slot.state.status_key() {
@@ -47,6 +52,9 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
             "interrupted" => &mut summary.interrupted,
             _ => &mut summary.pending,
         } += 1;
+        if submitted.contains(&job.slot.dir) && job.slot.state.status_key() == "pending" {
+            summary.on_slurm += 1;
+        }
     }
     if options.json {
         return output::to_stdout(|out| {
@@ -75,7 +83,10 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
                 parts.push(format!("{n} {what}"));
             }
         }
-        parts.push(format!("{} pending", summary.pending));
+        parts.push(match summary.on_slurm {
+            0 => format!("{} pending", summary.pending),
+            n => format!("{} pending ({n} queued or running on Slurm)", summary.pending),
+        });
         writeln!(out, "{}: {}", plural(summary.total, "job"), parts.join(", "))
     })?;
     Ok(0)

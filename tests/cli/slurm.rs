@@ -220,6 +220,41 @@ fn a_task_over_its_time_limit_is_reported_as_timeout() {
 }
 
 #[test]
+fn a_detached_build_is_followed_by_status_and_collected_by_the_next_build_without_resubmitting() {
+    if !slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    // Each job waits for a file the test writes, so that it is still running when looked at.
+    project.jobfile(&sweep("[1, 2]", "; while [ ! -e ../../go ]; do sleep 0.2; done", ON_SLURM));
+    let out = project.build(&["--detach"]);
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("Submitted 2 jobs as Slurm array"), "{}", stderr(&out));
+    wait_until("both tasks to start", Duration::from_secs(60), || project.lines("ran.log").len() == 2);
+
+    let status = project.cmd(&["status", "--json"]).output().unwrap();
+    assert_exit(&status, 0);
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!((status["done"].as_u64(), status["on_slurm"].as_u64()), (Some(0), Some(2)), "{status:#}");
+
+    // A build while they run neither submits them again nor takes them for done.
+    let out = project.build(&["jobs"]);
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("2 jobs still on Slurm"), "{}", stderr(&out));
+    assert_eq!(submitted_arrays(&project).len(), 1);
+
+    project.file("go", "");
+    wait_until("both records", Duration::from_secs(60), || {
+        project.job_dirs().iter().filter(|d| d.join("jobman-record.json").exists()).count() == 2
+    });
+    let out = project.build(&[]);
+    assert_exit(&out, 0);
+    assert_eq!(project.ran(), ["x1", "x2"], "each job ran once");
+    assert!(project.read("report.csv").unwrap().contains("x2,2,4,done"));
+    assert_eq!(submitted_arrays(&project).len(), 1);
+}
+
+#[test]
 fn a_cancelled_job_is_submitted_again_by_the_next_build() {
     if !slurm_cluster() {
         return;
