@@ -70,7 +70,8 @@ enum Command {
     },
     /// Say why each job would run (the exact parameter, template diff, input…) or is up to date.
     Explain {
-        /// What to explain: `jobs`, `report`, `figures` or `figures/NAME` [default: everything].
+        /// What to explain: `jobs`, `report`, `figures`, `figures/NAME` [default: everything], or
+        /// jobs by name or id prefix (each explained, up to date or not).
         targets: Vec<String>,
         /// Machine-readable output.
         #[arg(long)]

@@ -17,6 +17,7 @@ use crate::output;
 use crate::plan::{self, Job};
 use crate::products;
 use crate::render::{Renderer, Rendering};
+use crate::select;
 use crate::store::{self, SlotState, Store};
 use crate::sweep::ParamSet;
 
@@ -57,7 +58,7 @@ impl<'j> JobExplainer<'j> {
         Ok(JobExplainer { renderer, previous, by_params, current })
     }
 
-    /// Why `job` must run (`None`: it is done). `pending` is how many jobs are being explained.
+    /// Why `job` must run (`None`: it is done, its record naming its key). `pending` is how many jobs are being explained.
     pub fn why(&self, job: &Job, pending: usize) -> Result<Option<Dirty>, Diagnostics> {
         if matches!(job.slot.state, SlotState::Done(_)) {
             return Ok(None);
@@ -104,8 +105,19 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
     let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
     let figures: Vec<FigureSpec> = jobfile.figures.iter().map(|f| f.get_ref().clone()).collect();
     let planned = plan::plan(&jobfile)?;
-    let selection = BuildGraph::new(planned.len(), &figures).select(&options.targets, &figures)?;
+    let graph = BuildGraph::new(planned.len(), &figures);
     let jobs = plan::locate(&store, planned);
+    // Arguments that are not targets name jobs: those are explained one by one.
+    let (targets, named): (Vec<String>, Vec<String>) = options.targets.iter().cloned().partition(|t| is_target(t));
+    if !named.is_empty() {
+        let chosen = named
+            .iter()
+            .map(|reference| select::resolve(&jobs, reference).map_err(Diagnostics::from))
+            .collect::<Result<Vec<usize>, Diagnostics>>()?;
+        let explainer = JobExplainer::new(&jobfile, &store, &jobs)?;
+        return explain_jobs(&jobs, &chosen, &explainer, options.json);
+    }
+    let selection = graph.select(&targets, &figures)?;
     let explainer = JobExplainer::new(&jobfile, &store, &jobs)?;
     let pending = jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
     let mut reasons = Vec::with_capacity(jobs.len());
@@ -147,6 +159,58 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
             Some(why) => println!("{path} would be remade: {why}"),
             None => println!("{path} is up to date"),
         }
+    }
+    Ok(0)
+}
+
+/// Whether an argument of `explain` is a build target rather than a job.
+fn is_target(argument: &str) -> bool {
+    let argument = argument.trim_end_matches('/');
+    ["jobs", "report", "figures"].contains(&argument) || argument.starts_with("figures/")
+}
+
+/// Named jobs, each explained whether or not it would run.
+fn explain_jobs(jobs: &[Job], chosen: &[usize], explainer: &JobExplainer<'_>, json: bool) -> anyhow::Result<i32> {
+    let mut explained = Vec::new();
+    for &i in chosen {
+        let job = &jobs[i];
+        let why = explainer.why(job, chosen.len())?;
+        let record = why.is_none().then(|| store::read_record(&job.slot.dir)).flatten();
+        if json {
+            explained.push(serde_json::json!({
+                "id": job.slot.id,
+                "name": job.planned.name,
+                "up_to_date": why.is_none(),
+                "why": why,
+                "key": job.planned.key.hex(),
+                "done_at": record.as_ref().map(|r| &r.ended),
+            }));
+            continue;
+        }
+        match (why, record) {
+            (Some(why), _) => {
+                println!("{} ({}) would run: {why}", job.planned.name, job.slot.id);
+                for (_, diff) in why.diffs() {
+                    for line in diff.lines() {
+                        println!("    {line}");
+                    }
+                }
+            }
+            (None, record) => {
+                let when = record.map_or_else(String::new, |r| {
+                    format!(", written {} after a run of {}", r.ended, output::duration(r.duration_secs))
+                });
+                println!(
+                    "{} ({}) is up to date: its key {} is what its record says, and the record says done{when}",
+                    job.planned.name,
+                    job.slot.id,
+                    job.planned.key.hex()
+                );
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "format": 1, "jobs": explained }))?);
     }
     Ok(0)
 }

@@ -159,3 +159,32 @@ fn a_torn_last_line_of_the_build_log_is_skipped_and_the_next_build_goes_on() {
     let text = fs::read_to_string(&log).unwrap();
     assert!(text.lines().skip(1).all(|line| line.starts_with("{\"key\":")), "{text}");
 }
+
+#[test]
+fn explain_of_a_named_job_says_why_it_is_up_to_date_or_why_it_would_run() {
+    let project = Project::new();
+    project.jobfile(&sweep("[0.1, 0.2]", "")).template("train.sh.j2", TRAIN);
+    assert_exit(&project.build(&[]), 0);
+    let record = project.record_of("lr0.1-s0");
+    let key = record["key"].as_str().unwrap();
+    let text = explain(&project, &[&key[..6]]);
+    assert_eq!(
+        text,
+        format!(
+            "lr0.1-s0 ({}) is up to date: its key {key} is what its record says, and the record says done, written {} after a run of {}\n",
+            &key[..12],
+            record["ended"].as_str().unwrap(),
+            "0.0s"
+        )
+    );
+
+    project.template("train.sh.j2", &TRAIN.replace("epochs=10", "epochs=20"));
+    let text = project.redact(&explain(&project, &["lr0.1-s0"]));
+    assert!(text.starts_with("lr0.1-s0 ([ID]) would run: template `train.sh` changed"), "{text}");
+    assert!(text.contains("+epochs=20"), "{text}");
+
+    let out = project.cmd(&["explain", "lr0.2-s7"]).output().unwrap();
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("no job is named `lr0.2-s7`"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("did you mean"), "{}", stderr(&out));
+}
