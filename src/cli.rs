@@ -192,7 +192,12 @@ enum Command {
     },
     /// Internal: a cluster task runs the job of line TASK of MANIFEST.
     #[command(name = "__run-task", hide = true)]
-    RunTask { manifest: PathBuf, task: String },
+    RunTask {
+        manifest: PathBuf,
+        task: String,
+        #[arg(long, default_value_t = 1)]
+        jobs_per_task: usize,
+    },
     /// Internal: the per-build process that stops jobs when jobman dies.
     #[command(name = "__watchdog", hide = true)]
     Watchdog { jobs_dir: PathBuf },
@@ -263,7 +268,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Clean { targets, jobs, yes } => clean(&CleanOptions { jobfile: cli.jobfile, targets, jobs, yes }),
         Command::Graph { format, jobs } => show_graph(&GraphOptions { jobfile: cli.jobfile, format, jobs }),
-        Command::RunTask { manifest, task } => crate::task::run_task_main(&manifest, &task),
+        Command::RunTask { manifest, task, jobs_per_task } => {
+            crate::task::run_task_main(&manifest, &task, jobs_per_task)
+        }
         Command::Watchdog { jobs_dir } => Ok(crate::exec::watchdog_main(&jobs_dir)),
     }
 }

@@ -53,12 +53,13 @@ fn slurm_dir(jobfile: &Jobfile) -> PathBuf {
     jobfile.workspace.state.join("slurm")
 }
 
-/// One array this build submitted and the job behind each of its tasks.
+/// One array this build submitted and its jobs, in manifest order.
 struct Array {
     job_id: u64,
     build_dir: PathBuf,
-    /// Task → (job index, launch spec).
-    tasks: Vec<(usize, TaskSpec)>,
+    /// Line → (job index, launch spec); task `t` runs lines `t*per_task` to `t*per_task + per_task - 1`.
+    jobs: Vec<(usize, TaskSpec)>,
+    per_task: usize,
 }
 
 /// Prepares and submits the `pending` jobs (indices into `jobs`), then follows them to their end
@@ -119,7 +120,8 @@ pub fn run(
 
     let max_array_size = if run.dry_run { slurm::DEFAULT_MAX_ARRAY_SIZE } else { command::max_array_size() };
     let settings: Vec<slurm::SlurmSettings> = prepared.iter().map(|(_, _, s)| s.clone()).collect();
-    let plans = slurm::plan_arrays(&settings, max_array_size);
+    let per_task = jobfile.executor.slurm.jobs_per_task.max(1) as usize;
+    let plans = slurm::plan_arrays(&settings, max_array_size * per_task);
     let jobman = std::env::current_exe().context("cannot find the jobman binary to run on the nodes")?;
     let job_name = format!(
         "jobman-{}",
@@ -128,21 +130,24 @@ pub fn run(
     let mut arrays: Vec<Array> = Vec::new();
     let mut submitted: Vec<SubmittedArray> = Vec::new();
     for (n, plan) in plans.iter().enumerate() {
-        let tasks: Vec<(usize, TaskSpec)> = plan.jobs.iter().map(|&i| (prepared[i].0, prepared[i].1.clone())).collect();
-        let dirs: Vec<PathBuf> = tasks.iter().map(|(index, _)| jobs[*index].slot.dir.clone()).collect();
+        let array_jobs: Vec<(usize, TaskSpec)> =
+            plan.jobs.iter().map(|&i| (prepared[i].0, prepared[i].1.clone())).collect();
+        let dirs: Vec<PathBuf> = array_jobs.iter().map(|(index, _)| jobs[*index].slot.dir.clone()).collect();
+        let tasks = array_jobs.len().div_ceil(per_task);
         let manifest = slurm::manifest_path(&build_dir, n);
         let script = slurm::batch_script(&ArrayScript {
             job_name: &job_name,
             settings: &plan.settings,
-            tasks: tasks.len(),
+            tasks,
             max_parallel: jobfile.executor.slurm.max_parallel,
+            jobs_per_task: per_task,
             build_dir: &build_dir,
             manifest: &manifest,
             jobman: &jobman,
         })
         .map_err(anyhow::Error::msg)?;
         if run.dry_run {
-            println!("# array {n}: {} ({})", plural_jobs(tasks.len()), output::relative(&manifest, &jobfile.root));
+            println!("# array {n}: {} ({})", plural_jobs(array_jobs.len()), output::relative(&manifest, &jobfile.root));
             print!("{script}");
             continue;
         }
@@ -154,20 +159,21 @@ pub fn run(
             Ok(id) => id,
             Err(e) => {
                 // Arrays already submitted are followed as usual; these jobs did not start.
-                output::failure("Failed", &format!("to submit {}: {e:#}", plural_jobs(tasks.len())));
-                outcome.not_started.extend(tasks.iter().map(|(i, _)| (*i, format!("sbatch failed: {e:#}"))));
+                output::failure("Failed", &format!("to submit {}: {e:#}", plural_jobs(array_jobs.len())));
+                outcome.not_started.extend(array_jobs.iter().map(|(i, _)| (*i, format!("sbatch failed: {e:#}"))));
                 continue;
             }
         };
         submitted.push(SubmittedArray {
             job_id,
             manifest: manifest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            tasks: tasks.len(),
+            tasks,
+            jobs_per_task: per_task,
         });
         slurm::write_submitted(&build_dir, &submitted)
             .with_context(|| format!("cannot record the submitted arrays in {}", build_dir.display()))?;
-        output::status("Submitted", &format!("{} as Slurm array {job_id}", plural_jobs(tasks.len())));
-        arrays.push(Array { job_id, build_dir: build_dir.clone(), tasks });
+        output::status("Submitted", &format!("{} as Slurm array {job_id}", plural_jobs(array_jobs.len())));
+        arrays.push(Array { job_id, build_dir: build_dir.clone(), jobs: array_jobs, per_task });
     }
     if run.dry_run || arrays.is_empty() {
         return Ok(outcome);
@@ -221,12 +227,13 @@ fn follow(
     outcome: &mut Outcome,
 ) -> anyhow::Result<()> {
     let ids: Vec<u64> = arrays.iter().map(|a| a.job_id).collect();
-    let mut open: Vec<(usize, u32)> =
-        arrays.iter().enumerate().flat_map(|(a, array)| (0..array.tasks.len() as u32).map(move |t| (a, t))).collect();
+    // (array, manifest line) of the jobs not ended yet.
+    let mut open: Vec<(usize, usize)> =
+        arrays.iter().enumerate().flat_map(|(a, array)| (0..array.jobs.len()).map(move |line| (a, line))).collect();
     let mut backoff = slurm::PollBackoff::new(jobfile.executor.slurm.poll_interval);
     // A task that Slurm says completed may have written its record a moment before the shared
     // filesystem shows it: it gets one more poll before it is judged.
-    let mut second_look: HashSet<(usize, u32)> = HashSet::new();
+    let mut second_look: HashSet<(usize, usize)> = HashSet::new();
     let progress = output::Progress::new(open.len());
     let root = &jobfile.root;
     loop {
@@ -249,13 +256,13 @@ fn follow(
                 continue;
             }
         };
-        let mut gone: Vec<(usize, u32)> = Vec::new();
+        let mut gone: Vec<(usize, usize)> = Vec::new();
         let mut changed = false;
-        open.retain(|&(a, t)| {
+        open.retain(|&(a, line)| {
             let array = &arrays[a];
-            let (index, spec) = &array.tasks[t as usize];
+            let (index, spec) = &array.jobs[line];
             let dir = &jobs[*index].slot.dir;
-            let state = states.get(&(array.job_id, t));
+            let state = states.get(&(array.job_id, (line / array.per_task) as u32));
             if state.is_some_and(|s| !s.state.is_finished()) {
                 return true;
             }
@@ -265,18 +272,19 @@ fn follow(
                 outcome.records.push((*index, record));
                 return false;
             }
-            if state.is_some_and(|s| s.state == slurm::SlurmState::Completed) && second_look.insert((a, t)) {
+            if state.is_some_and(|s| s.state == slurm::SlurmState::Completed) && second_look.insert((a, line)) {
                 return true;
             }
-            gone.push((a, t));
+            gone.push((a, line));
             false
         });
         if !gone.is_empty() {
             changed = true;
             // Tasks Slurm no longer lists: its accounting may still know how they ended.
+            let task_of = |a: usize, line: usize| (arrays[a].job_id, (line / arrays[a].per_task) as u32);
             let forgotten: Vec<u64> = gone
                 .iter()
-                .filter(|(a, t)| !states.contains_key(&(arrays[*a].job_id, *t)))
+                .filter(|&&(a, line)| !states.contains_key(&task_of(a, line)))
                 .map(|(a, _)| arrays[*a].job_id)
                 .collect();
             let accounted = if forgotten.is_empty() {
@@ -284,12 +292,12 @@ fn follow(
             } else {
                 command::accounting(&forgotten).ok().flatten().map(|e| slurm::task_states(&e)).unwrap_or_default()
             };
-            for (a, t) in gone {
+            for (a, line) in gone {
                 let array = &arrays[a];
-                let (index, spec) = &array.tasks[t as usize];
-                let key = (array.job_id, t);
+                let (index, spec) = &array.jobs[line];
+                let key = task_of(a, line);
                 let state: Option<&TaskState> = states.get(&key).or_else(|| accounted.get(&key));
-                let log = slurm::task_log(&array.build_dir, array.job_id, t);
+                let log = slurm::task_log(&array.build_dir, key.0, key.1);
                 let verdict = slurm::verdict(state, &log);
                 let record = task::verdict_record(spec, verdict.status, Some(verdict.message));
                 let dir = &jobs[*index].slot.dir;
@@ -376,13 +384,14 @@ pub fn in_flight(jobfile: &Jobfile, retire: bool) -> HashSet<PathBuf> {
         let mut any = false;
         for array in arrays {
             let dirs = manifest_dirs(dir, array);
-            for (task, job_dir) in dirs.into_iter().enumerate() {
-                let state = states.get(&(array.job_id, task as u32));
+            for (line, job_dir) in dirs.into_iter().enumerate() {
+                let task = (line / array.jobs_per_task.max(1)) as u32;
+                let state = states.get(&(array.job_id, task));
                 if state.is_some_and(|s| !s.state.is_finished()) {
                     running.insert(job_dir);
                     any = true;
                 } else if retire {
-                    ended.push((job_dir, state, slurm::task_log(dir, array.job_id, task as u32)));
+                    ended.push((job_dir, state, slurm::task_log(dir, array.job_id, task)));
                 }
             }
         }
@@ -410,5 +419,5 @@ fn settle(job_dir: &Path, state: Option<&TaskState>, log: &Path) {
 
 fn manifest_dirs(build_dir: &Path, array: &SubmittedArray) -> Vec<PathBuf> {
     let bytes = fs::read(build_dir.join(&array.manifest)).unwrap_or_default();
-    (0..array.tasks).filter_map(|t| slurm::manifest_entry(&bytes, t)).collect()
+    (0..array.tasks * array.jobs_per_task.max(1)).map_while(|line| slurm::manifest_entry(&bytes, line)).collect()
 }

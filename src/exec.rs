@@ -346,7 +346,9 @@ pub fn stop_leftover_jobs(jobs_dir: &Path) {
     }
 }
 
-/// The process groups with a process whose environment says it runs a job of `jobs_dir`.
+/// The process groups with a process whose environment says it runs a job of `jobs_dir`, under
+/// a local build: a job that Slurm runs (`SLURM_JOB_ID` set), even on this machine, is Slurm's
+/// to stop, and a build that follows it counts on it.
 fn groups_running_jobs_of(jobs_dir: &Path) -> Vec<i32> {
     let marker = format!("JOBMAN_JOB_DIR={}/", jobs_dir.display());
     let Ok(processes) = std::fs::read_dir("/proc") else { return Vec::new() };
@@ -360,7 +362,10 @@ fn groups_running_jobs_of(jobs_dir: &Path) -> Vec<i32> {
             continue;
         }
         let environ = std::fs::read(path.join("environ")).unwrap_or_default();
-        if environ.split(|&b| b == 0).any(|var| var.starts_with(marker.as_bytes())) {
+        let mut vars = environ.split(|&b| b == 0);
+        if vars.clone().any(|var| var.starts_with(marker.as_bytes()))
+            && !vars.any(|var| var.starts_with(b"SLURM_JOB_ID="))
+        {
             groups.push(group);
         }
     }

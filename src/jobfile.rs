@@ -35,6 +35,7 @@ const SLURM_KEYS: &[&str] = &[
     "extra_args",
     "setup",
     "max_parallel",
+    "jobs_per_task",
     "poll_interval",
 ];
 const REPORT_KEYS: &[&str] = &["columns", "rename", "unfinished"];
@@ -198,6 +199,9 @@ pub struct SlurmSpec {
     pub setup: Option<PerJob<String>>,
     /// At most this many tasks of one array run at once (`--array=…%N`).
     pub max_parallel: Option<u32>,
+    /// How many jobs one array task runs, one after the other: Slurm's cost of starting a task is
+    /// paid once for them all (for short jobs).
+    pub jobs_per_task: u32,
     /// The longest wait between two looks at the queue.
     pub poll_interval: Duration,
 }
@@ -215,6 +219,7 @@ impl Default for SlurmSpec {
             extra_args: Vec::new(),
             setup: None,
             max_parallel: None,
+            jobs_per_task: 1,
             poll_interval: crate::slurm::DEFAULT_POLL_INTERVAL,
         }
     }
@@ -1008,6 +1013,17 @@ impl Walker<'_> {
                 "expected a whole number from 1: how many tasks of an array run at once",
             );
         }
+        let jobs_per_task = table.get("jobs_per_task").map_or(Some(1), |item| match item.get_ref() {
+            DeValue::Integer(i) if i.radix() == 10 => i.as_str().parse::<u32>().ok().filter(|&n| n > 0),
+            _ => None,
+        });
+        if let (Some(item), None) = (table.get("jobs_per_task"), jobs_per_task) {
+            self.at(
+                item.span(),
+                "invalid `jobs_per_task`",
+                "expected a whole number from 1: how many jobs one array task runs in turn",
+            );
+        }
         let poll_interval = self.duration(table, "poll_interval").unwrap_or(crate::slurm::DEFAULT_POLL_INTERVAL);
         if let Some(item) = table.get("poll_interval")
             && poll_interval < crate::slurm::MIN_POLL_INTERVAL
@@ -1029,6 +1045,7 @@ impl Walker<'_> {
                 if is_template(setup.get_ref()) { PerJob::Template(setup) } else { PerJob::Value(setup.into_inner()) }
             }),
             max_parallel,
+            jobs_per_task: jobs_per_task.unwrap_or(1),
             poll_interval,
         }
     }

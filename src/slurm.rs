@@ -166,6 +166,8 @@ pub struct ArrayScript<'a> {
     pub tasks: usize,
     /// At most this many tasks run at once (`--array=…%N`).
     pub max_parallel: Option<u32>,
+    /// Task `i` runs manifest lines `i*k` to `i*k + k - 1`, in turn.
+    pub jobs_per_task: usize,
     /// The build's folder: Slurm writes each task's log here.
     pub build_dir: &'a Path,
     /// The job folders, line `i` for task `i` ([`manifest_text`]).
@@ -224,8 +226,10 @@ pub fn batch_script(array: &ArrayScript<'_>) -> Result<String, String> {
         script.push_str("\nset +e\n");
     }
     let (jobman, manifest) = (path_text(array.jobman)?, path_text(array.manifest)?);
+    let packed =
+        if array.jobs_per_task > 1 { format!(" --jobs-per-task {}", array.jobs_per_task) } else { String::new() };
     script.push_str(&format!(
-        "exec {} __run-task {} \"$SLURM_ARRAY_TASK_ID\"\n",
+        "exec {} __run-task {} \"$SLURM_ARRAY_TASK_ID\"{packed}\n",
         shell_word(&jobman),
         shell_word(&manifest)
     ));
@@ -380,6 +384,13 @@ pub struct SubmittedArray {
     /// The manifest's file name in the build's folder.
     pub manifest: String,
     pub tasks: usize,
+    /// Jobs per task: task `i` runs manifest lines `i*k` to `i*k + k - 1`.
+    #[serde(default = "one")]
+    pub jobs_per_task: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 #[derive(Serialize, Deserialize)]
@@ -898,6 +909,7 @@ mod tests {
             settings,
             tasks,
             max_parallel,
+            jobs_per_task: 1,
             build_dir: Path::new("/home/ada/mnist/.jobman/slurm/b1"),
             manifest: Path::new("/home/ada/mnist/.jobman/slurm/b1/manifest-0"),
             jobman: Path::new("/home/ada/.cargo/bin/jobman"),
@@ -972,6 +984,7 @@ exec /home/ada/.cargo/bin/jobman __run-task /home/ada/mnist/.jobman/slurm/b1/man
             settings: &SlurmSettings { gpus: Some(0), ..SlurmSettings::default() },
             tasks: 1,
             max_parallel: None,
+            jobs_per_task: 1,
             build_dir: Path::new("/data/my runs/.jobman/slurm/b1"),
             manifest: Path::new("/data/my runs/.jobman/slurm/b1/manifest-0"),
             jobman: Path::new("/opt/it's/jobman"),
@@ -991,6 +1004,7 @@ exec /home/ada/.cargo/bin/jobman __run-task /home/ada/mnist/.jobman/slurm/b1/man
             settings: &SlurmSettings::default(),
             tasks: 1,
             max_parallel: None,
+            jobs_per_task: 1,
             build_dir: Path::new("/data/\"q\""),
             manifest: Path::new("/m"),
             jobman: Path::new("/j"),
@@ -1087,7 +1101,7 @@ exec /home/ada/.cargo/bin/jobman __run-task /home/ada/mnist/.jobman/slurm/b1/man
     fn submitted_arrays_round_trip_and_another_version_is_not_read() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read_submitted(dir.path()), []);
-        let arrays = [SubmittedArray { job_id: 145, manifest: "manifest-0".into(), tasks: 3 }];
+        let arrays = [SubmittedArray { job_id: 145, manifest: "manifest-0".into(), tasks: 3, jobs_per_task: 1 }];
         write_submitted(dir.path(), &arrays).unwrap();
         assert_eq!(read_submitted(dir.path()), arrays);
         std::fs::write(dir.path().join(ARRAYS_FILE), r#"{"format": 2, "arrays": []}"#).unwrap();

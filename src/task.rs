@@ -186,28 +186,54 @@ pub fn write_launch(dir: &Path, spec: &TaskSpec) -> std::io::Result<()> {
     store::write_atomic(&dir.join(LAUNCH_FILE), &bytes)
 }
 
-/// `jobman __run-task MANIFEST N`: runs the job of line N of the manifest on this node. On
-/// SIGTERM (scancel, or Slurm's time limit) the job is stopped and no record is written: the
-/// build that follows the array records Slurm's own verdict (cancelled, timeout) instead.
-pub fn run_task_main(manifest: &Path, task: &str) -> anyhow::Result<i32> {
+/// `jobman __run-task MANIFEST N [--jobs-per-task K]`: runs the jobs of manifest lines `N*K` to
+/// `N*K + K - 1` on this node, one after the other. On SIGTERM (scancel, or Slurm's time limit)
+/// the running job is stopped, no record is written for it and no further job starts: the build
+/// that follows the array records Slurm's own verdict (cancelled, timeout) instead.
+pub fn run_task_main(manifest: &Path, task: &str, jobs_per_task: usize) -> anyhow::Result<i32> {
     use anyhow::Context;
-    let dir = crate::slurm::read_manifest_entry(manifest, task)?;
-    let spec = read_launch(&dir).with_context(|| {
-        format!("no readable {LAUNCH_FILE} in {} (written by another jobman version?)", dir.display())
-    })?;
+    let task: usize = task
+        .parse()
+        .map_err(|_| anyhow::anyhow!("the array task id `{task}` is not a number (is SLURM_ARRAY_TASK_ID set?)"))?;
+    let per_task = jobs_per_task.max(1);
+    let lines: Vec<String> = (task * per_task..(task + 1) * per_task).map(|line| line.to_string()).collect();
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&interrupted))?;
     }
     let supervisor = Supervisor::new(Arc::clone(&interrupted), None);
-    let mut ran = None;
-    exec::run_pool(&supervisor, 1, vec![()], |()| run(&spec, &dir, &supervisor, Vec::new(), false), |r| ran = Some(r));
-    match ran {
-        Some(Ok(Some(ran))) => {
-            eprintln!("jobman: {} {} in {:.1}s", spec.name, ran.record.status.as_str(), ran.seconds);
-            Ok(if ran.record.status == JobStatus::Done { 0 } else { 1 })
+    let mut code = 0;
+    for (n, line) in lines.iter().enumerate() {
+        // The last task of an array may have fewer lines than the others.
+        let dir = match crate::slurm::read_manifest_entry(manifest, line) {
+            Ok(dir) => dir,
+            Err(_) if n > 0 => break,
+            Err(e) => return Err(e),
+        };
+        let spec = read_launch(&dir).with_context(|| {
+            format!("no readable {LAUNCH_FILE} in {} (written by another jobman version?)", dir.display())
+        })?;
+        let mut ran = None;
+        exec::run_pool(
+            &supervisor,
+            1,
+            vec![()],
+            |()| run(&spec, &dir, &supervisor, Vec::new(), false),
+            |r| ran = Some(r),
+        );
+        match ran {
+            Some(Ok(Some(ran))) => {
+                eprintln!("jobman: {} {} in {:.1}s", spec.name, ran.record.status.as_str(), ran.seconds);
+                if ran.record.status != JobStatus::Done {
+                    code = 1;
+                }
+            }
+            Some(Ok(None)) | None => return Ok(crate::build::EXIT_INTERRUPTED),
+            Some(Err(message)) => {
+                eprintln!("jobman: {}: {message}", spec.name);
+                code = 1;
+            }
         }
-        Some(Ok(None)) | None => Ok(crate::build::EXIT_INTERRUPTED),
-        Some(Err(message)) => anyhow::bail!("{}: {message}", spec.name),
     }
+    Ok(code)
 }

@@ -56,6 +56,7 @@ fn a_generated_batch_script_runs_one_array_task_per_job_folder() {
         settings: &settings,
         tasks: folders.len(),
         max_parallel: Some(2),
+        jobs_per_task: 1,
         build_dir: &build_dir,
         manifest: &manifest,
         jobman: &jobman,
@@ -275,4 +276,23 @@ fn a_cancelled_job_is_submitted_again_by_the_next_build() {
     assert_eq!(project.ran(), ["x1", "x1"], "cancelled, then run again");
     assert_eq!(submitted_arrays(&project).len(), 2);
     assert!(stdout(&project.cmd(&["status"]).output().unwrap()).contains("1 done"));
+}
+
+#[test]
+fn packed_jobs_share_array_tasks_and_each_gets_its_own_record() {
+    if !slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    let executor = format!("{ON_SLURM}jobs_per_task = 3\n");
+    project.jobfile(&sweep("[1, 2, 3, 4, 5, 6, 7]", "; test {{x}} != 5 || exit 4", &executor));
+    let out = project.build(&[]);
+    assert_exit(&out, 1);
+    assert_eq!(project.ran(), ["x1", "x2", "x3", "x4", "x5", "x6", "x7"], "a failing job does not stop its task");
+    let arrays = submitted_arrays(&project);
+    assert_eq!((arrays.len(), arrays[0]["tasks"].as_u64()), (1, Some(3)), "7 jobs, 3 per task: {arrays:?}");
+    assert_eq!(project.record_of("x5")["exit_code"], 4);
+    assert_eq!(project.record_of("x7")["status"], "done");
+    let dry = project.build(&["-n"]);
+    assert!(stdout(&dry).contains("--jobs-per-task 3"), "{}", stdout(&dry));
 }
