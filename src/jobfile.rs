@@ -19,7 +19,7 @@ use serde::Serialize;
 const SECTIONS: &[&str] = &["workspace", "params", "sweep", "template", "job", "executor", "report", "figure"];
 const WORKSPACE_KEYS: &[&str] = &["jobs", "report", "figures", "templates"];
 const SWEEP_KEYS: &[&str] = &["zip", "where", "include"];
-const TEMPLATE_KEYS: &[&str] = &["src", "target"];
+const TEMPLATE_KEYS: &[&str] = &["src", "target", "where"];
 const JOB_KEYS: &[&str] =
     &["command", "name", "inputs", "env", "results", "series", "params_file", "timeout", "gpus", "resources"];
 const EXECUTOR_KEYS: &[&str] = &["kind", "local", "slurm"];
@@ -122,6 +122,8 @@ pub struct TemplateSpec {
     pub src: Spanned<String>,
     /// Path inside the job folder; may use params.
     pub target: Spanned<String>,
+    /// Only the jobs whose params make this expression true get the file.
+    pub filter: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -291,8 +293,8 @@ pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagn
         );
     }
 
-    if let Some(filter) = &sweep.filter {
-        let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+    let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+    for filter in sweep.filter.iter().chain(templates.iter().filter_map(|t| t.filter.as_ref())) {
         let origin = crate::expr::Origin { source, span: filter.span() };
         if let Err(diagnostic) = crate::expr::ParamFilter::compile(filter.get_ref(), &names, &origin) {
             walker.error(diagnostic);
@@ -682,6 +684,7 @@ impl Walker<'_> {
             self.unknown_keys(table, TEMPLATE_KEYS, "a [[template]] key");
             let src = self.string(table, "src", "a path under templates/");
             let target = self.string(table, "target", "a path inside the job folder");
+            let filter = self.string(table, "where", "an expression over the params such as \"model == 'cnn'\"");
             match src {
                 None => {
                     self.at(entry.span(), "a [[template]] needs `src`", "expected `src = \"train.py.j2\"`");
@@ -692,7 +695,7 @@ impl Walker<'_> {
                         let name = src.get_ref().trim_end_matches(".j2").trim_end_matches(".jinja").to_string();
                         Spanned::new(src.span(), name)
                     });
-                    templates.push(TemplateSpec { src, target });
+                    templates.push(TemplateSpec { src, target, filter });
                 }
             }
         }

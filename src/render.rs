@@ -12,6 +12,7 @@ use minijinja::value::{Enumerator, Object, Serde};
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 use crate::diagnostic::{Diagnostic, Source, did_you_mean};
+use crate::expr::{Origin, ParamFilter};
 use crate::job_key::{JobKey, KEY_FORMAT, KeyIngredients, content_hash};
 use crate::jobfile::Jobfile;
 use crate::sweep::ParamSet;
@@ -52,6 +53,8 @@ pub struct Renderer<'j> {
     env: Environment<'static>,
     /// Input file → content hash, shared by all jobs of a build.
     input_hashes: Mutex<HashMap<String, Result<String, String>>>,
+    /// Each `[[template]]`'s `where`, compiled: only the jobs it is true for get the file.
+    template_filters: Vec<Option<ParamFilter>>,
 }
 
 impl<'j> Renderer<'j> {
@@ -65,7 +68,18 @@ impl<'j> Renderer<'j> {
             env.set_syntax(syntax);
         }
         env.set_loader(minijinja::path_loader(&jobfile.workspace.templates));
-        let mut renderer = Renderer { jobfile, env, input_hashes: Mutex::new(HashMap::new()) };
+        let names: Vec<&str> = jobfile.params.iter().map(|p| p.name.as_str()).collect();
+        let template_filters = jobfile
+            .templates
+            .iter()
+            .map(|t| {
+                t.filter.as_ref().map_or(Ok(None), |filter| {
+                    let origin = Origin { source: &jobfile.source, span: filter.span() };
+                    ParamFilter::compile(filter.get_ref(), &names, &origin).map(Some)
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut renderer = Renderer { jobfile, env, input_hashes: Mutex::new(HashMap::new()), template_filters };
         let job = &jobfile.job;
         let mut strings = vec![("job.command".to_string(), &job.command)];
         strings.extend(job.name.iter().map(|n| ("job.name".to_string(), n)));
@@ -110,7 +124,7 @@ impl<'j> Renderer<'j> {
             name = format!("job{index}");
         }
         let ctx = context(&nested, JobContext::new(index, name.clone(), None));
-        let files = self.render_files(&ctx)?;
+        let files = self.render_files(&ctx, &nested)?;
         let command = self.render_string("job.command", &ctx)?;
         let mut inputs = BTreeMap::new();
         for (i, pattern) in self.jobfile.job.inputs.iter().enumerate() {
@@ -151,7 +165,7 @@ impl<'j> Renderer<'j> {
         let located = JobContext::new(job.index, job.name.clone(), Some((id.to_string(), dir.display().to_string())));
         let params = job.params.nested();
         let ctx = context(&params, located);
-        let mut files = self.render_files(&ctx)?;
+        let mut files = self.render_files(&ctx, &params)?;
         if let Some(params_file) = &self.jobfile.job.params_file {
             files.push((params_file.get_ref().clone(), params_file_text(params_file.get_ref(), &params)));
         }
@@ -162,9 +176,19 @@ impl<'j> Renderer<'j> {
         self.jobfile.params.iter().any(|p| p.name == name && p.swept)
     }
 
-    fn render_files(&self, ctx: &Value) -> Result<Vec<(String, String)>, Diagnostic> {
+    /// The job's files: the templates whose `where` its `params` meet, rendered with `ctx`.
+    fn render_files(&self, ctx: &Value, params: &serde_json::Value) -> Result<Vec<(String, String)>, Diagnostic> {
         let mut files: Vec<(String, String)> = Vec::with_capacity(self.jobfile.templates.len());
         for (i, spec) in self.jobfile.templates.iter().enumerate() {
+            if let Some(filter) = &self.template_filters[i] {
+                let wanted = filter.matches(params).map_err(|message| {
+                    let span = spec.filter.as_ref().map_or(spec.src.span(), |f| f.span());
+                    Diagnostic::new("a [[template]] `where` failed").at(&self.jobfile.source, span, message)
+                })?;
+                if !wanted {
+                    continue;
+                }
+            }
             let src = self.render_string(&format!("template.{i}.src"), ctx)?;
             let target = self.render_string(&format!("template.{i}.target"), ctx)?;
             if let Some(problem) = crate::jobfile::target_problem(&target, self.jobfile.job.params_file.as_ref()) {
