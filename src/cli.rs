@@ -14,6 +14,7 @@ use crate::jobfile::ExecutorKind;
 use crate::logs::{LogsOptions, logs};
 use crate::ls::{Format, LsOptions, StatusFilter, ls};
 use crate::man::man;
+use crate::select::JobRef;
 use crate::show::{ShowOptions, show};
 use crate::show_graph::{GraphFormat, GraphOptions, show_graph};
 use crate::status::{StatusOptions, status};
@@ -104,7 +105,11 @@ enum Command {
     /// Show one job: params, status, how it ended, its folder and files, its key.
     Show {
         /// A job name, id, or the first characters (4 or more) of its id.
-        job: String,
+        #[arg(required_unless_present = "filter")]
+        job: Option<String>,
+        /// Instead of JOB: the one job whose params match, e.g. 'lr == 0.01 and seed == 0'.
+        #[arg(long = "where", value_name = "EXPR", conflicts_with = "job")]
+        filter: Option<String>,
         /// Machine-readable output (documented in docs/cli.md, "JSON output").
         #[arg(long)]
         json: bool,
@@ -112,7 +117,11 @@ enum Command {
     /// Print what a job wrote to stdout (or stderr).
     Logs {
         /// A job name, id, or the first characters (4 or more) of its id.
-        job: String,
+        #[arg(required_unless_present = "filter")]
+        job: Option<String>,
+        /// Instead of JOB: the one job whose params match, e.g. 'lr == 0.01 and seed == 0'.
+        #[arg(long = "where", value_name = "EXPR", conflicts_with = "job")]
+        filter: Option<String>,
         /// Print stderr.log instead of stdout.log.
         #[arg(long)]
         stderr: bool,
@@ -211,6 +220,14 @@ enum Executor {
     Slurm,
 }
 
+/// A JOB argument or, without one, a `--where` filter (clap requires one of them).
+fn job_ref(job: Option<String>, filter: Option<String>) -> JobRef {
+    match (job, filter) {
+        (Some(job), _) => JobRef::Reference(job),
+        (None, filter) => JobRef::Filter(filter.unwrap_or_default()),
+    }
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     crate::output::set_quiet(cli.quiet);
@@ -258,8 +275,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let format = if json { Format::Json } else { format };
             ls(&LsOptions { jobfile: cli.jobfile, filter, statuses, format })
         }
-        Command::Show { job, json } => show(&ShowOptions { jobfile: cli.jobfile, job, json }),
-        Command::Logs { job, stderr, follow } => logs(&LogsOptions { jobfile: cli.jobfile, job, stderr, follow }),
+        Command::Show { job, filter, json } => {
+            show(&ShowOptions { jobfile: cli.jobfile, job: job_ref(job, filter), json })
+        }
+        Command::Logs { job, filter, stderr, follow } => {
+            logs(&LogsOptions { jobfile: cli.jobfile, job: job_ref(job, filter), stderr, follow })
+        }
         Command::Init { dir, force } => init(&InitOptions { dir, force }),
         Command::Completions { shell } => completions(&Cli::command(), shell),
         Command::Man { dir } => man(Cli::command(), dir.as_deref()),

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::output;
-use crate::select::{self, CurrentJobs, Selected};
+use crate::select::{self, CurrentJobs, JobRef, Selected};
 use crate::store::{self, STDERR_FILE, STDOUT_FILE};
 
 pub struct LogsOptions {
     pub jobfile: PathBuf,
-    /// A job name, id, or the start of an id or key.
-    pub job: String,
+    /// A job name, id, or the start of an id or key; or a `--where` filter.
+    pub job: JobRef,
     pub stderr: bool,
     pub follow: bool,
 }
@@ -24,7 +24,7 @@ const POLL: Duration = Duration::from_millis(100);
 
 pub fn logs(options: &LogsOptions) -> anyhow::Result<i32> {
     let CurrentJobs { jobfile, jobs } = CurrentJobs::load(&options.jobfile)?;
-    let selected = select::resolve_in_store(&jobs, &jobfile.workspace.jobs, &options.job).map_err(Diagnostics::from)?;
+    let selected = select::resolve_one(&jobfile, &jobs, &options.job)?;
     // The key whose record ends the job; a folder without one ends with any record.
     let (name, dir, key) = match selected {
         Selected::Current(index) => {

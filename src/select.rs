@@ -187,6 +187,39 @@ pub fn resolve_in_store(jobs: &[Job], jobs_dir: &Path, reference: &str) -> Resul
     }
 }
 
+/// How a command names one job: a reference (name, id prefix, key), or a `--where` expression
+/// that exactly one current job meets.
+#[derive(Debug, Clone)]
+pub enum JobRef {
+    Reference(String),
+    Filter(String),
+}
+
+/// The one job `named` names: see [`resolve_in_store`] and [`matching`].
+pub fn resolve_one(jobfile: &Jobfile, jobs: &[Job], named: &JobRef) -> anyhow::Result<Selected> {
+    let filter = match named {
+        JobRef::Reference(reference) => {
+            return resolve_in_store(jobs, &jobfile.workspace.jobs, reference).map_err(|e| Diagnostics::from(e).into());
+        }
+        JobRef::Filter(filter) => filter,
+    };
+    let chosen = matching(jobfile, jobs.iter().map(|j| &j.planned.params), Some(filter))?;
+    let found: Vec<usize> = (0..jobs.len()).filter(|&i| chosen[i]).collect();
+    match found.as_slice() {
+        [one] => Ok(Selected::Current(*one)),
+        [] => Err(Diagnostics::from(
+            Diagnostic::new(format!("no job has params that meet `{filter}`"))
+                .help("`jobman ls` lists the jobs with their params"),
+        )
+        .into()),
+        many => Err(Diagnostics::from(SelectError::Ambiguous {
+            reference: filter.clone(),
+            candidates: many.iter().map(|&i| (jobs[i].slot.id.clone(), jobs[i].planned.name.clone())).collect(),
+        })
+        .into()),
+    }
+}
+
 /// Which of these jobs (their params, in order) a `--where` expression selects; all of them
 /// without one. A name in it that is not a parameter is a diagnostic with the closest one.
 pub fn matching<'a>(

@@ -12,14 +12,14 @@ use crate::job_key::KeyIngredients;
 use crate::ls::JSON_FORMAT;
 use crate::output;
 use crate::render::Renderer;
-use crate::select::{self, CurrentJobs, Selected};
+use crate::select::{self, CurrentJobs, JobRef, Selected};
 use crate::store::{self, JobRecord, SlotState};
 use crate::sweep::{ParamSet, display_value};
 
 pub struct ShowOptions {
     pub jobfile: PathBuf,
-    /// A job name, id, or the start of an id or key.
-    pub job: String,
+    /// A job name, id, or the start of an id or key; or a `--where` filter.
+    pub job: JobRef,
     pub json: bool,
 }
 
@@ -69,7 +69,7 @@ const SHOWN_FILES: usize = 100;
 
 pub fn show(options: &ShowOptions) -> anyhow::Result<i32> {
     let CurrentJobs { jobfile, jobs } = CurrentJobs::load(&options.jobfile)?;
-    let selected = select::resolve_in_store(&jobs, &jobfile.workspace.jobs, &options.job).map_err(Diagnostics::from)?;
+    let selected = select::resolve_one(&jobfile, &jobs, &options.job)?;
     let view = match selected {
         Selected::Current(index) => {
             let job = &jobs[index];

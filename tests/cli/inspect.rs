@@ -489,3 +489,30 @@ fn status_and_ls_json_have_exactly_the_documented_fields() {
     assert_same_shape(&view, &documented_example("### `jobman show --json`"), "show");
     assert_eq!((&view["status"], &view["exit_code"]), (&Value::from("failed"), &Value::from(1)));
 }
+
+#[test]
+fn show_and_logs_take_a_where_filter_that_names_exactly_one_job() {
+    let project = Project::new();
+    project.jobfile(&grid(WRITES_BOTH));
+    assert_exit(&project.build(&[]), 0);
+
+    let out = project.cmd(&["logs", "--where", "x == 2 and y == 'a'"]).output().unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(stdout(&out), "out-x2-ya\n");
+    let out = project.cmd(&["show", "--where", "x == 1 and y == 'b'", "--json"]).output().unwrap();
+    assert_exit(&out, 0);
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["name"], "x1-yb");
+
+    let out = project.cmd(&["show", "--where", "x == 2"]).output().unwrap();
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("`x == 2` fits 2 jobs:"), "{}", stderr(&out));
+    let out = project.cmd(&["show", "--where", "x == 3"]).output().unwrap();
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("no job has params that meet `x == 3`"), "{}", stderr(&out));
+    let out = project.cmd(&["show", "--where", "z == 3"]).output().unwrap();
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("unknown parameter `z`"), "{}", stderr(&out));
+    let out = project.cmd(&["show"]).output().unwrap();
+    assert_exit(&out, 2);
+}
