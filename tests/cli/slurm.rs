@@ -14,7 +14,7 @@ use jobman::slurm::{self, ArrayScript, SlurmSettings, SlurmState, command};
 use jobman::store::JobStatus;
 use serde_json::Value;
 
-use super::{Project, assert_exit, stderr, stdout, wait_until};
+use super::{Project, assert_exit, send_signal, stderr, stdout, wait_until};
 
 /// A stand-in for `jobman __run-task MANIFEST TASK`: in the folder on line TASK (from 0) of the
 /// manifest, it writes what it saw, then exits with the code the folder asks for.
@@ -295,4 +295,40 @@ fn packed_jobs_share_array_tasks_and_each_gets_its_own_record() {
     assert_eq!(project.record_of("x7")["status"], "done");
     let dry = project.build(&["-n"]);
     assert!(stdout(&dry).contains("--jobs-per-task 3"), "{}", stdout(&dry));
+}
+
+#[test]
+fn ctrl_c_cancels_the_submitted_arrays_and_no_cancel_leaves_them_running() {
+    if !slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    project.jobfile(&sweep("[1]", "; while [ ! -e ../../go ]; do sleep 0.2; done", ON_SLURM));
+    let queued = |id: u64| {
+        slurm::task_states(&command::queue(&[id]).unwrap()).values().filter(|s| !s.state.is_finished()).count()
+    };
+
+    let mut build = project.spawn_build(&[], &[]);
+    wait_until("the task to start", Duration::from_secs(60), || project.lines("ran.log").len() == 1);
+    send_signal("INT", build.id());
+    assert_eq!(build.wait(Duration::from_secs(30)).code(), Some(130));
+    let first = submitted_arrays(&project)[0]["job_id"].as_u64().unwrap();
+    wait_until("Slurm to cancel the task", Duration::from_secs(30), || queued(first) == 0);
+
+    let mut build = project.spawn_build(&["--no-cancel"], &[]);
+    wait_until("the task to start again", Duration::from_secs(60), || project.lines("ran.log").len() == 2);
+    send_signal("INT", build.id());
+    assert_eq!(build.wait(Duration::from_secs(30)).code(), Some(130));
+    let second = submitted_arrays(&project).iter().map(|a| a["job_id"].as_u64().unwrap()).max().unwrap();
+    assert_ne!(first, second);
+    assert_eq!(queued(second), 1, "--no-cancel leaves the task running");
+
+    project.file("go", "");
+    wait_until("its record", Duration::from_secs(60), || {
+        project.job_dirs().iter().any(|d| d.join("jobman-record.json").exists())
+    });
+    let out = project.build(&[]);
+    assert_exit(&out, 0);
+    assert_eq!(project.ran(), ["x1", "x1"], "cancelled once, then run to its end by the task left running");
+    assert_eq!(submitted_arrays(&project).len(), 2, "nothing submitted after --no-cancel");
 }
