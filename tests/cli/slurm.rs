@@ -332,3 +332,26 @@ fn ctrl_c_cancels_the_submitted_arrays_and_no_cancel_leaves_them_running() {
     assert_eq!(project.ran(), ["x1", "x1"], "cancelled once, then run to its end by the task left running");
     assert_eq!(submitted_arrays(&project).len(), 2, "nothing submitted after --no-cancel");
 }
+
+#[test]
+fn a_dry_run_prints_the_exact_batch_scripts_one_array_per_distinct_setting() {
+    // No cluster needed: a dry run submits nothing.
+    let project = Project::new();
+    let executor = "[executor.slurm]\ntime = \"{% if x > 2 %}00:10:00{% else %}00:05:00{% endif %}\"\n\
+                    partition = \"debug\"\nmax_parallel = 2\n";
+    project.jobfile(&sweep("[1, 2, 3]", "", executor));
+    let out = project.build(&["-n", "--executor", "slurm"]);
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert_eq!(text.matches("#!/bin/bash").count(), 2, "{text}");
+    assert!(text.contains("# array 0: 2 jobs"), "{text}");
+    assert!(text.contains("#SBATCH --array=0-1%2\n"), "{text}");
+    assert!(text.contains("#SBATCH --time=00:05:00\n"), "{text}");
+    assert!(text.contains("# array 1: 1 job"), "{text}");
+    assert!(text.contains("#SBATCH --array=0%2\n"), "{text}");
+    assert!(text.contains("#SBATCH --time=00:10:00\n"), "{text}");
+    assert!(text.contains("#SBATCH --partition=debug\n"), "{text}");
+    assert!(text.contains("__run-task "), "{text}");
+    assert!(project.job_dirs().is_empty(), "a dry run prepares no folder");
+    assert!(!project.path().join(".jobman/slurm").exists(), "and submits nothing");
+}
