@@ -77,7 +77,10 @@ pub fn run(
         (Err(message), _) | (_, Err(message)) => Outcome::SpawnFailed(message),
     };
     let seconds = clock.elapsed().as_secs_f64();
-    if outcome == Outcome::Interrupted && !record_interrupted {
+    // On a cluster node, SIGTERM reaches the job and this process together: the job may die of it
+    // before this process sees its own, so any end but a clean exit after one is an interruption.
+    let cut_off = outcome == Outcome::Interrupted || (supervisor.interrupted() && outcome != Outcome::Exited(0));
+    if cut_off && !record_interrupted {
         return Ok(None);
     }
     let record = record(spec, dir, &outcome, started, seconds);

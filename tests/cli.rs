@@ -1372,7 +1372,7 @@ fn status_counts_done_failed_and_pending_jobs() {
     let summary: Value = serde_json::from_slice(&output.stdout).expect("status --json is JSON");
     assert_eq!(
         summary,
-        json!({"format": 1, "total": 4, "done": 2, "failed": 1, "timed_out": 0, "interrupted": 0, "pending": 1})
+        json!({"format": 1, "total": 4, "done": 2, "failed": 1, "timed_out": 0, "interrupted": 0, "pending": 1, "on_slurm": 0})
     );
 
     let output = project.cmd(&["status", "--json", "--jobs"]).output().unwrap();

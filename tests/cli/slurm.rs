@@ -146,6 +146,8 @@ fn submitted_arrays(project: &Project) -> Vec<Value> {
             }
         }
     }
+    // In submission order: Slurm's job ids grow.
+    arrays.sort_by_key(|a| a["job_id"].as_u64());
     arrays
 }
 
