@@ -388,11 +388,9 @@ impl Finished {
     fn line(&self, root: &Path) -> String {
         let time = output::duration(self.seconds);
         match self.status {
-            Some(JobStatus::Done) => output::line(
-                Tone::Good,
-                "Ran",
-                &format!("{} in {time}{}", self.name, attempt_note(self.attempts)),
-            ),
+            Some(JobStatus::Done) => {
+                output::line(Tone::Good, "Ran", &format!("{} in {time}{}", self.name, attempt_note(self.attempts)))
+            }
             Some(status) => output::line(
                 Tone::Bad,
                 "Failed",
@@ -598,4 +596,19 @@ pub fn prepare(
         retries: jobfile.job.retries,
     };
     Ok((spec, logged))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attempt_note;
+
+    #[test]
+    fn a_retried_job_says_which_attempt_finished_it() {
+        assert_eq!(attempt_note(1), "");
+        assert_eq!(attempt_note(2), " (2nd attempt)");
+        assert_eq!(attempt_note(3), " (3rd attempt)");
+        assert_eq!(attempt_note(4), " (4th attempt)");
+        assert_eq!(attempt_note(11), " (11th attempt)");
+        assert_eq!(attempt_note(22), " (22nd attempt)");
+    }
 }

@@ -20,8 +20,19 @@ const SECTIONS: &[&str] = &["workspace", "params", "sweep", "template", "job", "
 const WORKSPACE_KEYS: &[&str] = &["jobs", "report", "figures", "templates"];
 const SWEEP_KEYS: &[&str] = &["zip", "where", "include"];
 const TEMPLATE_KEYS: &[&str] = &["src", "target"];
-const JOB_KEYS: &[&str] =
-    &["command", "name", "inputs", "env", "results", "series", "params_file", "timeout", "retries", "gpus", "resources"];
+const JOB_KEYS: &[&str] = &[
+    "command",
+    "name",
+    "inputs",
+    "env",
+    "results",
+    "series",
+    "params_file",
+    "timeout",
+    "retries",
+    "gpus",
+    "resources",
+];
 const EXECUTOR_KEYS: &[&str] = &["kind", "local", "slurm"];
 const LOCAL_KEYS: &[&str] = &["gpus", "resources"];
 const SLURM_KEYS: &[&str] = &[

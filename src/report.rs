@@ -168,7 +168,10 @@ mod tests {
     fn a_result_named_like_a_param_gets_a_prefix() {
         let params = [("lr".to_string(), json!(0.1))];
         let table = data_table(&["lr"], vec![row("a", &params, Some(json!({"lr": 0.2, "attempts": 3})))]);
-        assert_eq!(table.columns, ["id", "name", "lr", "results.attempts", "results.lr", "status", "duration", "attempts"]);
+        assert_eq!(
+            table.columns,
+            ["id", "name", "lr", "results.attempts", "results.lr", "status", "duration", "attempts"]
+        );
     }
 
     #[test]

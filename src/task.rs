@@ -128,7 +128,8 @@ fn keep_attempt(spec: &TaskSpec, dir: &Path, attempt: u32) -> Result<(), String>
             continue;
         }
         let to = dir.join(attempt_name(name, attempt));
-        fs::rename(&from, &to).map_err(|e| format!("cannot keep attempt {attempt}'s {name} as {}: {e}", to.display()))?;
+        fs::rename(&from, &to)
+            .map_err(|e| format!("cannot keep attempt {attempt}'s {name} as {}: {e}", to.display()))?;
     }
     Ok(())
 }
@@ -323,4 +324,17 @@ pub fn run_task_main(manifest: &Path, task: &str, jobs_per_task: usize) -> anyho
         }
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attempt_name;
+
+    #[test]
+    fn a_failed_attempts_files_are_kept_beside_the_originals_with_the_attempt_before_the_extension() {
+        assert_eq!(attempt_name("stdout.log", 1), "stdout.attempt-1.log");
+        assert_eq!(attempt_name("out/results.json", 2), "out/results.attempt-2.json");
+        assert_eq!(attempt_name("metrics", 3), "metrics.attempt-3");
+        assert_eq!(attempt_name(".hidden", 1), ".hidden.attempt-1");
+    }
 }

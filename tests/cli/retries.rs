@@ -85,7 +85,9 @@ fn a_job_still_failing_after_its_retries_is_failed_with_its_exit_code_and_the_bu
     let text = project.redact(&stderr(&output));
     assert!(text.contains("Failed f9 (failed after 3 attempts, exit code 3) in "), "{text}");
     assert!(
-        text.contains("  f9 (failed after 3 attempts, exit code 3)\n    log: scratch_space/[ID]/stderr.log\n      | err 3\n"),
+        text.contains(
+            "  f9 (failed after 3 attempts, exit code 3)\n    log: scratch_space/[ID]/stderr.log\n      | err 3\n"
+        ),
         "the failure summary shows the last attempt's log: {text}"
     );
     assert!(text.contains("2 jobs: 1 ran, 0 cached, 1 failed in "), "{text}");
@@ -224,7 +226,11 @@ command = "echo {{job.name}} $JOBMAN_ATTEMPT >> ../../ran.log; if [ $JOBMAN_ATTE
     assert_exit(&output, 0);
     assert_eq!(project.ran(), ["x1 1", "x1 2"]);
     assert_eq!(project.record_of("x1")["attempts"], 2);
-    assert!(stderr(&output).contains("Retrying x1 (attempt 1 of 2 timed out: over its timeout of 100ms)"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("Retrying x1 (attempt 1 of 2 timed out: over its timeout of 100ms)"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -288,7 +294,8 @@ fn a_cluster_task_retries_from_its_launch_file() {
     assert!(text.contains("jobman: x1 done in ") && text.contains("(3rd attempt)"), "{text}");
 
     // A launch file from before retries reads as none.
-    let mut old: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("jobman-launch.json")).unwrap()).unwrap();
+    let mut old: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("jobman-launch.json")).unwrap()).unwrap();
     old.as_object_mut().unwrap().remove("retries");
     fs::write(dir.join("jobman-launch.json"), old.to_string()).unwrap();
     assert_eq!(jobman::task::read_launch(&dir).map(|s| s.retries), Some(0));
