@@ -320,3 +320,18 @@ fn retries_that_are_not_a_whole_number_from_0_are_refused() {
     let output = project.build(&["--retries", "-2"]);
     assert_exit(&output, 2);
 }
+
+#[test]
+fn a_job_on_slurm_is_retried_in_its_array_task() {
+    if !super::slurm::slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    project.jobfile(&format!("{}\n{}", failing_first("[0, 1]", "retries = 1\n"), super::slurm::ON_SLURM));
+    let output = project.build(&[]);
+    assert_exit(&output, 0);
+    assert_eq!(project.ran(), ["f0 1", "f1 1", "f1 2"]);
+    assert_eq!(project.record_of("f1")["attempts"], 2);
+    assert_eq!(read(&dir_of(&project, "f1"), "stdout.attempt-1.log"), "out 1\n");
+    assert!(stderr(&output).contains("(2nd attempt)"), "{}", stderr(&output));
+}
