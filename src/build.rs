@@ -46,6 +46,8 @@ pub struct BuildOptions {
     pub detach: bool,
     /// Slurm: on Ctrl-C, leave the submitted jobs running.
     pub no_cancel: bool,
+    /// How many times a failing job is tried again; `None`: as the Jobfile's `[job] retries` says.
+    pub retries: Option<u32>,
 }
 
 /// Exit codes, as ripgrep and just use them.
@@ -55,7 +57,10 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 
 pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     let clock = Instant::now();
-    let jobfile = Jobfile::load(&options.jobfile)?;
+    let mut jobfile = Jobfile::load(&options.jobfile)?;
+    if let Some(retries) = options.retries {
+        jobfile.job.retries = retries;
+    }
     let figures: Vec<FigureSpec> = jobfile.figures.iter().map(|f| f.get_ref().clone()).collect();
     let planned = plan::plan(&jobfile)?;
     let selection = BuildGraph::new(planned.len(), &figures).select(&options.targets, &figures)?;
@@ -161,7 +166,10 @@ fn run_jobs(
         items,
         |(index, job)| {
             let held = slots.as_ref().map(|slots| (slots, &requests[&index]));
-            let finished = run_job(&renderer, jobfile, &supervisor, held, index, job);
+            let retrying = |record: &JobRecord| {
+                progress.note(retry_line(record, jobfile.job.retries, &job.slot.dir, root));
+            };
+            let finished = run_job(&renderer, jobfile, &supervisor, held, index, job, &retrying);
             // Decided on the worker, before it takes the next job.
             if options.fail_fast
                 && matches!(finished.status, Some(s) if s != JobStatus::Done && s != JobStatus::Interrupted)
@@ -200,13 +208,49 @@ fn run_jobs(
     Ok((!tally.failed.is_empty(), was_interrupted))
 }
 
-/// What a record says of a job that did not finish well: `, exit code 3` or `: why`.
+/// What a record says of a job that did not finish well, after its status: `, exit code 3`,
+/// `: why`, ` after 3 attempts, exit code 3`.
 pub fn failure_detail(record: &JobRecord) -> String {
+    let attempts = if record.attempts > 1 && record.status != JobStatus::Done {
+        format!(" after {} attempts", record.attempts)
+    } else {
+        String::new()
+    };
     match (&record.message, record.exit_code) {
-        (Some(message), _) => format!(": {message}"),
-        (None, Some(code)) if record.status != JobStatus::Done => format!(", exit code {code}"),
-        _ => String::new(),
+        (Some(message), _) => format!("{attempts}: {message}"),
+        (None, Some(code)) if record.status != JobStatus::Done => format!("{attempts}, exit code {code}"),
+        _ => attempts,
     }
+}
+
+/// Which attempt finished a job that was retried: ` (2nd attempt)`; empty for a first.
+pub fn attempt_note(attempts: u32) -> String {
+    let suffix = match (attempts % 10, attempts % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    if attempts > 1 { format!(" ({attempts}{suffix} attempt)") } else { String::new() }
+}
+
+/// The line of a failed attempt that is tried again:
+/// `Retrying name (attempt 1 of 3 failed, exit code 1): jobs/ID`.
+fn retry_line(record: &JobRecord, retries: u32, dir: &Path, root: &Path) -> String {
+    let detail = failure_detail(&JobRecord { attempts: 1, ..record.clone() });
+    output::line(
+        Tone::Note,
+        "Retrying",
+        &format!(
+            "{} (attempt {} of {} {}{detail}): {}",
+            record.name,
+            record.attempts,
+            retries + 1,
+            record.status.as_str(),
+            output::relative(dir, root)
+        ),
+    )
 }
 
 /// The GPU and resource pool of the local executor, and what each pending job asks of it; none
@@ -286,6 +330,7 @@ fn run_on_slurm(
                     status: Some(status),
                     detail,
                     seconds: record.duration_secs,
+                    attempts: record.attempts,
                 };
                 tally.failed.push(finished.summary(root));
             }
@@ -335,13 +380,17 @@ struct Finished {
     status: Option<JobStatus>,
     detail: String,
     seconds: f64,
+    /// How many times it ran.
+    attempts: u32,
 }
 
 impl Finished {
     fn line(&self, root: &Path) -> String {
         let time = output::duration(self.seconds);
         match self.status {
-            Some(JobStatus::Done) => output::line(Tone::Good, "Ran", &format!("{} in {time}", self.name)),
+            Some(JobStatus::Done) => {
+                output::line(Tone::Good, "Ran", &format!("{} in {time}{}", self.name, attempt_note(self.attempts)))
+            }
             Some(status) => output::line(
                 Tone::Bad,
                 "Failed",
@@ -430,7 +479,8 @@ pub fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
 }
 
-/// Runs one job in a fresh folder and writes its record last.
+/// Runs one job in a fresh folder and writes its record last. `retrying` hears of each failed
+/// attempt that is tried again.
 fn run_job(
     renderer: &Renderer<'_>,
     jobfile: &Jobfile,
@@ -438,6 +488,7 @@ fn run_job(
     slots: Option<(&Slots, &LocalRequest)>,
     index: usize,
     job: &Job,
+    retrying: &dyn Fn(&JobRecord),
 ) -> Finished {
     let Job { planned, slot } = job;
     let mut finished = Finished {
@@ -449,6 +500,7 @@ fn run_job(
         status: None,
         detail: String::new(),
         seconds: 0.0,
+        attempts: 0,
     };
     if !supervisor.accepting() {
         return finished;
@@ -466,7 +518,7 @@ fn run_job(
     let prepared = prepare(renderer, jobfile, planned, slot);
     let ran = prepared.and_then(|(spec, logged)| {
         finished.logged = Some(logged);
-        task::run(&spec, &slot.dir, supervisor, env, true)
+        task::run(&spec, &slot.dir, supervisor, env, true, retrying)
     });
     drop(held);
     match ran {
@@ -474,6 +526,7 @@ fn run_job(
             finished.status = Some(record.status);
             finished.seconds = seconds;
             finished.detail = failure_detail(&record);
+            finished.attempts = record.attempts;
             finished.record = Some(record);
         }
         Ok(None) => finished.status = Some(JobStatus::Interrupted),
@@ -540,6 +593,22 @@ pub fn prepare(
             .map(|n| n.get_ref().clone())
             .collect(),
         ingredients: rendering.ingredients,
+        retries: jobfile.job.retries,
     };
     Ok((spec, logged))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attempt_note;
+
+    #[test]
+    fn a_retried_job_says_which_attempt_finished_it() {
+        assert_eq!(attempt_note(1), "");
+        assert_eq!(attempt_note(2), " (2nd attempt)");
+        assert_eq!(attempt_note(3), " (3rd attempt)");
+        assert_eq!(attempt_note(4), " (4th attempt)");
+        assert_eq!(attempt_note(11), " (11th attempt)");
+        assert_eq!(attempt_note(22), " (22nd attempt)");
+    }
 }

@@ -68,6 +68,9 @@ enum Command {
         /// Slurm: on Ctrl-C, leave the submitted jobs running instead of cancelling them.
         #[arg(long)]
         no_cancel: bool,
+        /// Try a failed or timed-out job up to N more times [default: the Jobfile's `[job] retries`, else 0].
+        #[arg(long, value_name = "N")]
+        retries: Option<u32>,
     },
     /// Say why each job would run (the exact parameter, template diff, input…) or is up to date.
     Explain {
@@ -249,6 +252,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             executor,
             detach,
             no_cancel,
+            retries,
         } => {
             let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
             let executor = executor.map(|e| match e {
@@ -267,6 +271,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 executor,
                 detach,
                 no_cancel,
+                retries,
             })
         }
         Command::Explain { targets, json } => explain(&ExplainOptions { jobfile: cli.jobfile, targets, json }),

@@ -201,6 +201,7 @@ fn dry_spec(job: &Job) -> TaskSpec {
         timeout_secs: None,
         results: None,
         outputs: Vec::new(),
+        retries: 0,
         ingredients: crate::job_key::KeyIngredients {
             format: crate::job_key::KEY_FORMAT,
             params: job.planned.params.nested(),
@@ -320,7 +321,11 @@ fn follow(
 fn report(progress: &output::Progress, record: &JobRecord, dir: &Path, root: &Path) {
     let time = output::duration(record.duration_secs);
     let line = match record.status {
-        store::JobStatus::Done => output::line(output::Tone::Good, "Ran", &format!("{} in {time}", record.name)),
+        store::JobStatus::Done => output::line(
+            output::Tone::Good,
+            "Ran",
+            &format!("{} in {time}{}", record.name, crate::build::attempt_note(record.attempts)),
+        ),
         status => output::line(
             output::Tone::Bad,
             "Failed",

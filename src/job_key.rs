@@ -11,9 +11,9 @@
 //! | env          | each declared variable: name and blake3 of its value (or unset) |
 //!
 //! Not in the key: the sweep order, other jobs, the time, the executor and its settings (Slurm's,
-//! GPUs, resources), the timeout, the results file name, `job.dir` (so moving the project reruns
-//! nothing). `job.id` is derived from the key
-//! itself, so templates that print it are hashed with a placeholder in its place.
+//! GPUs, resources), the timeout, retries, the results file name, `job.dir` (so moving the
+//! project reruns nothing). `job.id` is derived from the key itself, so templates that print it
+//! are hashed with a placeholder in its place.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -20,8 +20,19 @@ const SECTIONS: &[&str] = &["workspace", "params", "sweep", "template", "job", "
 const WORKSPACE_KEYS: &[&str] = &["jobs", "report", "figures", "templates"];
 const SWEEP_KEYS: &[&str] = &["zip", "where", "include"];
 const TEMPLATE_KEYS: &[&str] = &["src", "target", "where"];
-const JOB_KEYS: &[&str] =
-    &["command", "name", "inputs", "env", "results", "series", "params_file", "timeout", "gpus", "resources"];
+const JOB_KEYS: &[&str] = &[
+    "command",
+    "name",
+    "inputs",
+    "env",
+    "results",
+    "series",
+    "params_file",
+    "timeout",
+    "retries",
+    "gpus",
+    "resources",
+];
 const EXECUTOR_KEYS: &[&str] = &["kind", "local", "slurm"];
 const LOCAL_KEYS: &[&str] = &["gpus", "resources"];
 const SLURM_KEYS: &[&str] = &[
@@ -138,6 +149,8 @@ pub struct JobSpec {
     /// `None` when disabled with `params_file = false`.
     pub params_file: Option<Spanned<String>>,
     pub timeout: Option<Duration>,
+    /// How many times a failed or timed-out job is tried again, in the same build.
+    pub retries: u32,
     /// GPUs the job needs at once; the local executor gives it that many of its own.
     pub gpus: Option<PerJob<u32>>,
     /// Named resource (declared in `[executor.local] resources`) → amount the job holds while it runs.
@@ -726,6 +739,18 @@ impl Walker<'_> {
             }
         };
         let timeout = self.duration(table, "timeout");
+        let retries = table.get("retries").map_or(0, |item| {
+            let found = match item.get_ref() {
+                DeValue::Integer(i) if i.radix() == 10 => match i.as_str().parse::<u32>() {
+                    Ok(n) => return n,
+                    Err(_) => format!("`{}`", i.as_str()),
+                },
+                other => kind(other).to_string(),
+            };
+            self.at(item.span(), "invalid `retries`", format!("expected a whole number from 0, found {found}")).help =
+                Some("write how many more times a failed job is tried, e.g. `retries = 2`".into());
+            0
+        });
         let gpus = self.count(table, "gpus", "a number of GPUs");
         let resources = match self.table(table.get("resources"), "`resources`") {
             None => Vec::new(),
@@ -746,6 +771,7 @@ impl Walker<'_> {
             series: self.string(table, "series", "a CSV file the job writes, e.g. \"metrics.csv\""),
             params_file,
             timeout,
+            retries,
             gpus,
             resources,
         })

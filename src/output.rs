@@ -109,6 +109,15 @@ impl Progress {
         }
     }
 
+    /// Prints a line above the bar without advancing it (a job that is tried again).
+    pub fn note(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None if !QUIET.load(Ordering::Relaxed) => eprintln!("{text}"),
+            None => {}
+        }
+    }
+
     pub fn message(&self, text: &str) {
         if let Some(bar) = &self.bar {
             bar.set_message(text.to_string());

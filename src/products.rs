@@ -2,8 +2,8 @@
 //! each remade only when what it reads changed.
 //!
 //! Each product is a node with a key, as jobs are; the last keys live in `.jobman/nodes.json`.
-//! - report: the report spec and, for each row, the job's id, name, key, status, duration and
-//!   results hash (from its record, so a fresh report costs no results file read). New bytes
+//! - report: the report spec and, for each row, the job's id, name, key, status, duration,
+//!   attempts and results hash (from its record, so a fresh report costs no results file read). New bytes
 //!   equal to the old file's are not written: its mtime stays (early cutoff).
 //! - figure: its spec, jobman's version, and the hashes of the data columns it reads (curves:
 //!   and each job's series hash). A report change in a column a figure does not read does not
@@ -356,6 +356,7 @@ fn report_rows<'a>(jobfile: &Jobfile, jobs: &'a [Job]) -> Vec<ReportRow<'a>> {
                 results,
                 status,
                 duration: record.map(|r| r.duration_secs),
+                attempts: record.map(|r| r.attempts),
             })
         })
         .collect()
@@ -379,17 +380,21 @@ fn report_parts(jobfile: &Jobfile, jobs: &[Job]) -> Parts {
     };
     let results_file = jobfile.job.results.as_ref().map(|n| n.get_ref());
     for job in jobs {
-        let (status, duration, output) = match &job.slot.state {
-            SlotState::Done(r) | SlotState::NotDone(r) => {
-                (r.status.key(), r.duration_secs.to_string(), results_file.and_then(|n| r.outputs.get(n)))
-            }
-            _ => ("pending", String::new(), None),
+        let (status, duration, attempts, output) = match &job.slot.state {
+            SlotState::Done(r) | SlotState::NotDone(r) => (
+                r.status.key(),
+                r.duration_secs.to_string(),
+                r.attempts.to_string(),
+                results_file.and_then(|n| r.outputs.get(n)),
+            ),
+            _ => ("pending", String::new(), String::new(), None),
         };
         field(&mut ids, &job.slot.id);
         field(&mut ids, &job.planned.name);
         ids.update(&job.planned.key.0);
         field(&mut statuses, status);
         field(&mut statuses, &duration);
+        field(&mut statuses, &attempts);
         field(&mut results, output.map_or("", String::as_str));
     }
     let settings = serde_json::json!({

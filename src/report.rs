@@ -1,5 +1,5 @@
 //! Stage 6: the report. One row per job in sweep order: id, name, params (nested ones as `a.b`),
-//! the scalar results (nested the same way), status and duration. Pure: the caller reads the
+//! the scalar results (nested the same way), status, duration and attempts. Pure: the caller reads the
 //! results files.
 //!
 //! Cells are never coerced: numbers stay as written by the job, booleans are `true`/`false`, a
@@ -24,7 +24,12 @@ pub struct ReportRow<'a> {
     /// `done`, `failed`, `timed_out`, `interrupted` or `pending`.
     pub status: &'a str,
     pub duration: Option<f64>,
+    /// How many times it ran in the build that recorded it (more than 1 when retried).
+    pub attempts: Option<u32>,
 }
+
+/// Columns every report has after the results; a result of the same name gets a prefix.
+const FIXED_COLUMNS: [&str; 3] = ["status", "duration", "attempts"];
 
 /// The full table every figure reads, with all columns under their own names. `params` are the
 /// parameter names, so that a report with no row still has its columns.
@@ -47,10 +52,10 @@ pub fn data_table(params: &[&str], rows: Vec<ReportRow<'_>>) -> Table {
     let result_columns: Vec<String> = columns[param_count..].to_vec();
     columns.truncate(param_count);
     for name in &result_columns {
-        let clash = columns.contains(name) || name == "status" || name == "duration";
+        let clash = columns.contains(name) || FIXED_COLUMNS.contains(&name.as_str());
         columns.push(if clash { format!("results.{name}") } else { name.clone() });
     }
-    columns.extend(["status".to_string(), "duration".to_string()]);
+    columns.extend(FIXED_COLUMNS.map(String::from));
 
     let table_rows = rows
         .iter()
@@ -63,6 +68,7 @@ pub fn data_table(params: &[&str], rows: Vec<ReportRow<'_>>) -> Table {
             }
             cells.push(Value::from(row.status));
             cells.push(row.duration.map_or(Value::Null, Value::from));
+            cells.push(row.attempts.map_or(Value::Null, Value::from));
             cells
         })
         .collect();
@@ -132,7 +138,7 @@ mod tests {
 
     fn row<'a>(id: &'a str, params: &'a [(String, Value)], results: Option<Value>) -> ReportRow<'a> {
         let (status, duration) = if results.is_some() { ("done", Some(1.5)) } else { ("failed", None) };
-        ReportRow { id, name: id, params, results, status, duration }
+        ReportRow { id, name: id, params, results, status, duration, attempts: duration.map(|_| 1) }
     }
 
     #[test]
@@ -148,21 +154,24 @@ mod tests {
         let csv = String::from_utf8(to_csv(&table)).unwrap();
         assert_eq!(
             csv,
-            "id,name,lr,acc,curve,loss.train,ok,status,duration\na,a,0.1,0.9,\"[1,2]\",0.1,true,done,1.5\nb,b,0.1,,,,,failed,\n"
+            "id,name,lr,acc,curve,loss.train,ok,status,duration,attempts\na,a,0.1,0.9,\"[1,2]\",0.1,true,done,1.5,1\nb,b,0.1,,,,,failed,,\n"
         );
     }
 
     #[test]
     fn a_report_without_rows_still_has_the_param_columns() {
         let table = data_table(&["lr", "seed"], Vec::new());
-        assert_eq!(table.columns, ["id", "name", "lr", "seed", "status", "duration"]);
+        assert_eq!(table.columns, ["id", "name", "lr", "seed", "status", "duration", "attempts"]);
     }
 
     #[test]
     fn a_result_named_like_a_param_gets_a_prefix() {
         let params = [("lr".to_string(), json!(0.1))];
-        let table = data_table(&["lr"], vec![row("a", &params, Some(json!({"lr": 0.2})))]);
-        assert_eq!(table.columns, ["id", "name", "lr", "results.lr", "status", "duration"]);
+        let table = data_table(&["lr"], vec![row("a", &params, Some(json!({"lr": 0.2, "attempts": 3})))]);
+        assert_eq!(
+            table.columns,
+            ["id", "name", "lr", "results.attempts", "results.lr", "status", "duration", "attempts"]
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ struct JobView {
     started: Option<String>,
     ended: Option<String>,
     duration_secs: Option<f64>,
+    /// How many times it ran in the build that recorded it (more than 1 when retried).
+    attempts: Option<u32>,
     host: Option<String>,
     /// The job folder, relative to the Jobfile's folder.
     dir: String,
@@ -123,6 +125,7 @@ fn view_of(record: Option<&JobRecord>, id: &str, dir: &Path, root: &Path) -> Job
         started: record.map(|r| r.started.clone()),
         ended: record.map(|r| r.ended.clone()),
         duration_secs: record.map(|r| r.duration_secs),
+        attempts: record.map(|r| r.attempts),
         host: record.map(|r| r.host.clone()),
         dir: output::relative(dir, root),
         key: record.map(|r| r.key.clone()),
@@ -177,6 +180,7 @@ fn write_text(out: &mut dyn Write, view: &JobView) -> io::Result<()> {
         ("started", view.started.clone()),
         ("ended", view.ended.clone()),
         ("duration", view.duration_secs.map(output::duration)),
+        ("attempts", view.attempts.filter(|&n| n > 1).map(|n| n.to_string())),
         ("host", view.host.clone()),
     ];
     fields.extend(optional.into_iter().filter_map(|(label, value)| Some((label, value?))));

@@ -37,6 +37,9 @@ pub struct TaskSpec {
     /// Declared output files whose content hashes go into the record (results, series).
     pub outputs: Vec<String>,
     pub ingredients: KeyIngredients,
+    /// How many times a failed or timed-out run is tried again (`[job] retries`).
+    #[serde(default)]
+    pub retries: u32,
 }
 
 /// How a run ended, for the build's summary.
@@ -45,27 +48,69 @@ pub struct Ran {
     pub seconds: f64,
 }
 
-/// Runs the job of `spec` in `dir` (already prepared) and writes its record. Returns the record;
-/// `None` when the run was interrupted and `record_interrupted` is false; or why no record could
-/// be written.
+/// Runs the job of `spec` in `dir` (already prepared) and writes its record, after trying it up
+/// to `spec.retries` more times when it fails or times out; `retrying` hears of each failed
+/// attempt that is tried again (its record, never written). Returns the final record; `None`
+/// when the run was interrupted and `record_interrupted` is false; or why no record could be
+/// written.
+///
+/// Each attempt runs in the same folder, which is not reset: a job may resume from what a
+/// failed attempt left. Its logs and declared outputs are moved aside first (`stdout.log` →
+/// `stdout.attempt-1.log`), so every attempt's logs are kept and a results file is only ever
+/// read from the attempt that wrote it. A job stopped by jobman's own Ctrl-C, or after
+/// `--fail-fast` stopped the build, is not tried again.
 pub fn run(
     spec: &TaskSpec,
     dir: &Path,
     supervisor: &Supervisor,
     extra_env: Vec<(&'static str, String)>,
     record_interrupted: bool,
+    retrying: &dyn Fn(&JobRecord),
 ) -> Result<Option<Ran>, String> {
+    let mut attempt = 1;
+    loop {
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let outcome = run_once(spec, dir, supervisor, &extra_env, attempt);
+        let seconds = clock.elapsed().as_secs_f64();
+        // On a cluster node, SIGTERM reaches the job and this process together: the job may die
+        // of it before this process sees its own, so any end but a clean exit after one is an
+        // interruption.
+        let cut_off = outcome == Outcome::Interrupted || (supervisor.interrupted() && outcome != Outcome::Exited(0));
+        if cut_off && !record_interrupted {
+            return Ok(None);
+        }
+        let record = record(spec, dir, &outcome, started, seconds, attempt);
+        let failed = matches!(record.status, JobStatus::Failed | JobStatus::TimedOut);
+        if failed && attempt <= spec.retries && supervisor.accepting() {
+            retrying(&record);
+            keep_attempt(spec, dir, attempt)?;
+            attempt += 1;
+            continue;
+        }
+        store::write_record(dir, &record).map_err(|e| format!("cannot write its record: {e}"))?;
+        return Ok(Some(Ran { record, seconds }));
+    }
+}
+
+/// One run of the command, with fresh logs.
+fn run_once(
+    spec: &TaskSpec,
+    dir: &Path,
+    supervisor: &Supervisor,
+    extra_env: &[(&'static str, String)],
+    attempt: u32,
+) -> Outcome {
     let open = |name: &str| fs::File::create(dir.join(name)).map_err(|e| format!("cannot create {name}: {e}"));
-    let started = SystemTime::now();
-    let clock = Instant::now();
     let mut env = vec![
         ("JOBMAN_JOB_ID", spec.id.clone()),
         ("JOBMAN_JOB_DIR", dir.display().to_string()),
         ("JOBMAN_JOB_INDEX", spec.index.to_string()),
         ("JOBMAN_JOB_NAME", spec.name.clone()),
+        ("JOBMAN_ATTEMPT", attempt.to_string()),
     ];
-    env.extend(extra_env);
-    let outcome = match (open(STDOUT_FILE), open(STDERR_FILE)) {
+    env.extend(extra_env.iter().cloned());
+    match (open(STDOUT_FILE), open(STDERR_FILE)) {
         (Ok(stdout), Ok(stderr)) => supervisor.run(Launch {
             command: &spec.command,
             dir,
@@ -75,21 +120,45 @@ pub fn run(
             timeout: spec.timeout_secs.map(Duration::from_secs_f64),
         }),
         (Err(message), _) | (_, Err(message)) => Outcome::SpawnFailed(message),
-    };
-    let seconds = clock.elapsed().as_secs_f64();
-    // On a cluster node, SIGTERM reaches the job and this process together: the job may die of it
-    // before this process sees its own, so any end but a clean exit after one is an interruption.
-    let cut_off = outcome == Outcome::Interrupted || (supervisor.interrupted() && outcome != Outcome::Exited(0));
-    if cut_off && !record_interrupted {
-        return Ok(None);
     }
-    let record = record(spec, dir, &outcome, started, seconds);
-    store::write_record(dir, &record).map_err(|e| format!("cannot write its record: {e}"))?;
-    Ok(Some(Ran { record, seconds }))
+}
+
+/// Moves the logs and declared outputs of failed attempt `attempt` aside, to their
+/// [`attempt_name`]s.
+fn keep_attempt(spec: &TaskSpec, dir: &Path, attempt: u32) -> Result<(), String> {
+    for name in [STDOUT_FILE, STDERR_FILE].into_iter().chain(spec.outputs.iter().map(String::as_str)) {
+        let from = dir.join(name);
+        if !from.exists() {
+            continue;
+        }
+        let to = dir.join(attempt_name(name, attempt));
+        fs::rename(&from, &to)
+            .map_err(|e| format!("cannot keep attempt {attempt}'s {name} as {}: {e}", to.display()))?;
+    }
+    Ok(())
+}
+
+/// The name a file of failed attempt `attempt` is kept under: `stdout.log` →
+/// `stdout.attempt-1.log`, `out/results.json` → `out/results.attempt-1.json`, `log` →
+/// `log.attempt-1`.
+pub fn attempt_name(name: &str, attempt: u32) -> String {
+    let (folder, file) = name.rsplit_once('/').map_or(("", name), |(folder, file)| (folder, file));
+    let file = match file.rsplit_once('.') {
+        Some((stem, extension)) if !stem.is_empty() => format!("{stem}.attempt-{attempt}.{extension}"),
+        _ => format!("{file}.attempt-{attempt}"),
+    };
+    if folder.is_empty() { file } else { format!("{folder}/{file}") }
 }
 
 /// The record of a run that ended with `outcome`.
-fn record(spec: &TaskSpec, dir: &Path, outcome: &Outcome, started: SystemTime, seconds: f64) -> JobRecord {
+fn record(
+    spec: &TaskSpec,
+    dir: &Path,
+    outcome: &Outcome,
+    started: SystemTime,
+    seconds: f64,
+    attempts: u32,
+) -> JobRecord {
     let (status, exit_code, signal, message) = match outcome {
         Outcome::Exited(0) => match check_results(spec.results.as_deref(), dir) {
             Ok(()) => (JobStatus::Done, Some(0), None, None),
@@ -116,6 +185,7 @@ fn record(spec: &TaskSpec, dir: &Path, outcome: &Outcome, started: SystemTime, s
         outputs,
         started: humantime::format_rfc3339_seconds(started).to_string(),
         duration_secs: (seconds * 1000.0).round() / 1000.0,
+        attempts,
         ..verdict_record(spec, status, message)
     }
 }
@@ -141,6 +211,7 @@ pub fn verdict_record(spec: &TaskSpec, status: JobStatus, message: Option<String
         jobman_version: env!("CARGO_PKG_VERSION").to_string(),
         ingredients: spec.ingredients.clone(),
         outputs: BTreeMap::new(),
+        attempts: 1,
     }
 }
 
@@ -221,12 +292,30 @@ pub fn run_task_main(manifest: &Path, task: &str, jobs_per_task: usize) -> anyho
             &supervisor,
             1,
             vec![()],
-            |()| run(&spec, &dir, &supervisor, Vec::new(), false),
+            |()| {
+                let retrying = |record: &JobRecord| {
+                    eprintln!(
+                        "jobman: {} attempt {} of {} {}{}; trying again",
+                        spec.name,
+                        record.attempts,
+                        spec.retries + 1,
+                        record.status.as_str(),
+                        crate::build::failure_detail(&JobRecord { attempts: 1, ..record.clone() })
+                    );
+                };
+                run(&spec, &dir, &supervisor, Vec::new(), false, &retrying)
+            },
             |r| ran = Some(r),
         );
         match ran {
             Some(Ok(Some(ran))) => {
-                eprintln!("jobman: {} {} in {:.1}s", spec.name, ran.record.status.as_str(), ran.seconds);
+                eprintln!(
+                    "jobman: {} {} in {:.1}s{}",
+                    spec.name,
+                    ran.record.status.as_str(),
+                    ran.seconds,
+                    crate::build::attempt_note(ran.record.attempts)
+                );
                 if ran.record.status != JobStatus::Done {
                     code = 1;
                 }
@@ -239,4 +328,17 @@ pub fn run_task_main(manifest: &Path, task: &str, jobs_per_task: usize) -> anyho
         }
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attempt_name;
+
+    #[test]
+    fn a_failed_attempts_files_are_kept_beside_the_originals_with_the_attempt_before_the_extension() {
+        assert_eq!(attempt_name("stdout.log", 1), "stdout.attempt-1.log");
+        assert_eq!(attempt_name("out/results.json", 2), "out/results.attempt-2.json");
+        assert_eq!(attempt_name("metrics", 3), "metrics.attempt-3");
+        assert_eq!(attempt_name(".hidden", 1), ".hidden.attempt-1");
+    }
 }

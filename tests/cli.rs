@@ -28,6 +28,8 @@ mod maint;
 mod products;
 #[path = "cli/resources.rs"]
 mod resources;
+#[path = "cli/retries.rs"]
+mod retries;
 #[path = "cli/scaffold.rs"]
 mod scaffold;
 #[path = "cli/slurm.rs"]

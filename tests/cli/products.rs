@@ -165,8 +165,8 @@ results = "results.json"
     let cells = report_cells(&project);
     assert_eq!(
         cells[0].join(","),
-        "id,name,x,y,acc,hist,loss.train,loss.val,note,ok,results.x,status,duration",
-        "header: id, name, params, results (nested as a.b, one named like a param as results.NAME), status, duration"
+        "id,name,x,y,acc,hist,loss.train,loss.val,note,ok,results.x,status,duration,attempts",
+        "header: id, name, params, results (nested as a.b, one named like a param as results.NAME), status, duration, attempts"
     );
     let expected = [
         ["x2-ya", "2", "a", "0.5", "[2,2]", "0.5", "2", "a,a", "true", "7", "done"],
@@ -176,11 +176,12 @@ results = "results.json"
     ];
     assert_eq!(cells.len(), 1 + expected.len(), "{cells:?}");
     for (row, want) in cells[1..].iter().zip(expected) {
-        assert_eq!(row.len(), 13, "{row:?}");
+        assert_eq!(row.len(), 14, "{row:?}");
         assert_eq!(row[0], project.record_of(want[0])["id"], "the id is the job folder's: {row:?}");
         assert_eq!(row[1..12], want, "rows in sweep order, first axis slowest");
         let duration: f64 = row[12].parse().unwrap_or_else(|_| panic!("duration is a number: {row:?}"));
         assert!((0.0..60.0).contains(&duration), "{row:?}");
+        assert_eq!(row[13], "1", "each job ran once: {row:?}");
     }
 }
 
@@ -305,7 +306,7 @@ fn a_sweep_with_no_done_job_still_writes_a_report_with_its_param_columns() {
     project.jobfile(&jobfile(""));
     let output = project.build(&[]);
     assert_exit(&output, 1);
-    assert_eq!(project.read("report.csv").unwrap(), "id,name,x,status,duration\n", "{}", stderr(&output));
+    assert_eq!(project.read("report.csv").unwrap(), "id,name,x,status,duration,attempts\n", "{}", stderr(&output));
 
     project.jobfile(&jobfile("\n[report]\ncolumns = [\"name\", \"x\"]\n"));
     let output = project.build(&[]);

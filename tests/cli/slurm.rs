@@ -100,7 +100,7 @@ fn a_generated_batch_script_runs_one_array_task_per_job_folder() {
 
 /// Whether Slurm is installed and its controller answers. Otherwise `false` after saying how to
 /// start a local cluster, or a failure when `CI` is set: CI must run this test.
-fn slurm_cluster() -> bool {
+pub(super) fn slurm_cluster() -> bool {
     let installed = Command::new("sinfo").arg("--version").output().is_ok_and(|o| o.status.success());
     if installed && command::cluster_answers() {
         return true;
@@ -130,7 +130,7 @@ fn sweep(xs: &str, extra_command: &str, executor: &str) -> String {
     )
 }
 
-const ON_SLURM: &str =
+pub(super) const ON_SLURM: &str =
     "[executor]\nkind = \"slurm\"\n\n[executor.slurm]\ntime = \"00:05:00\"\npoll_interval = \"1s\"\n";
 
 /// Every array a project's builds submitted, from the files jobman keeps of them.

@@ -1,0 +1,337 @@
+//! Retries: a failed or timed-out job is tried again in the same build, up to `[job] retries`
+//! (or `--retries`) more times, with every attempt's logs kept. Jobs read `$JOBMAN_ATTEMPT` to
+//! fail on their first attempts and append `NAME ATTEMPT` to ran.log on each one.
+
+use super::*;
+
+/// Jobs `fN` that fail (exit 3) on their first N attempts, after logging the attempt to ran.log,
+/// stdout and stderr.
+fn failing_first(fails: &str, extra_job_keys: &str) -> String {
+    format!(
+        r#"[params]
+fails = {fails}
+
+[job]
+name = "f{{{{fails}}}}"
+command = "echo {{{{job.name}}}} $JOBMAN_ATTEMPT >> ../../ran.log; echo out $JOBMAN_ATTEMPT; echo err $JOBMAN_ATTEMPT >&2; if [ $JOBMAN_ATTEMPT -le {{{{fails}}}} ]; then exit 3; fi"
+{extra_job_keys}"#
+    )
+}
+
+/// The folder of the job whose record names it.
+fn dir_of(project: &Project, name: &str) -> PathBuf {
+    let id = project.record_of(name)["id"].as_str().expect("an id").to_string();
+    project.path().join("scratch_space").join(id)
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("cannot read {file} in {}: {e}", dir.display()))
+}
+
+#[test]
+fn a_job_failing_twice_is_done_on_its_third_attempt_and_every_attempts_logs_are_kept() {
+    let project = Project::new();
+    project.jobfile(&failing_first("[0, 2]", "retries = 2\n"));
+    let output = project.build(&["-j", "1"]);
+    assert_exit(&output, 0);
+    assert_eq!(project.ran(), ["f0 1", "f2 1", "f2 2", "f2 3"], "f2 ran three times, f0 once");
+
+    let record = project.record_of("f2");
+    assert_eq!(record["status"], "done");
+    assert_eq!(record["exit_code"], 0);
+    assert_eq!(record["attempts"], 3, "attempts counts every run, the first included");
+    assert_eq!(project.record_of("f0")["attempts"], 1);
+
+    let dir = dir_of(&project, "f2");
+    assert_eq!(read(&dir, "stdout.attempt-1.log"), "out 1\n");
+    assert_eq!(read(&dir, "stderr.attempt-1.log"), "err 1\n");
+    assert_eq!(read(&dir, "stdout.attempt-2.log"), "out 2\n");
+    assert_eq!(read(&dir, "stderr.attempt-2.log"), "err 2\n");
+    assert_eq!(read(&dir, "stdout.log"), "out 3\n", "the last attempt's logs keep the usual names");
+    assert_eq!(read(&dir, "stderr.log"), "err 3\n");
+    assert!(!dir.join("stdout.attempt-3.log").exists());
+    assert!(!dir_of(&project, "f0").join("stdout.attempt-1.log").exists(), "a job that ran once has no attempt logs");
+
+    let text = project.redact(&stderr(&output));
+    assert!(
+        text.contains("    Retrying f2 (attempt 1 of 3 failed, exit code 3): scratch_space/[ID]\n"),
+        "each failed attempt that is tried again is said: {text}"
+    );
+    assert!(text.contains("    Retrying f2 (attempt 2 of 3 failed, exit code 3)"), "{text}");
+    assert!(text.contains("(3rd attempt)\n"), "{text}");
+    assert!(text.contains("2 jobs: 2 ran, 0 cached, 0 failed in "), "{text}");
+
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new(), "a job done on a retry is done");
+}
+
+#[test]
+fn a_job_still_failing_after_its_retries_is_failed_with_its_exit_code_and_the_build_exits_1() {
+    let project = Project::new();
+    project.jobfile(&failing_first("[0, 9]", "retries = 2\n"));
+    let output = project.build(&["-j", "1"]);
+    assert_exit(&output, 1);
+    assert_eq!(project.ran(), ["f0 1", "f9 1", "f9 2", "f9 3"], "one run and two retries, no more");
+
+    let record = project.record_of("f9");
+    assert_eq!(record["status"], "failed");
+    assert_eq!(record["exit_code"], 3);
+    assert_eq!(record["attempts"], 3);
+    let dir = dir_of(&project, "f9");
+    assert_eq!(read(&dir, "stderr.attempt-1.log"), "err 1\n");
+    assert_eq!(read(&dir, "stderr.attempt-2.log"), "err 2\n");
+    assert_eq!(read(&dir, "stderr.log"), "err 3\n");
+
+    let text = project.redact(&stderr(&output));
+    assert!(text.contains("Failed f9 (failed after 3 attempts, exit code 3) in "), "{text}");
+    assert!(
+        text.contains(
+            "  f9 (failed after 3 attempts, exit code 3)\n    log: scratch_space/[ID]/stderr.log\n      | err 3\n"
+        ),
+        "the failure summary shows the last attempt's log: {text}"
+    );
+    assert!(text.contains("2 jobs: 1 ran, 0 cached, 1 failed in "), "{text}");
+
+    // The next build tries it again, with its retries, from attempt 1.
+    assert_exit(&project.build(&[]), 1);
+    assert_eq!(project.ran(), ["f9 1", "f9 2", "f9 3"]);
+}
+
+#[test]
+fn without_retries_a_failed_job_runs_once_as_attempt_1() {
+    let project = Project::new();
+    project.jobfile(&failing_first("[0, 1]", ""));
+    let output = project.build(&["-j", "1"]);
+    assert_exit(&output, 1);
+    assert_eq!(project.ran(), ["f0 1", "f1 1"]);
+    assert_eq!(project.record_of("f1")["attempts"], 1);
+    assert_eq!(project.record_of("f1")["exit_code"], 3);
+    let text = stderr(&output);
+    assert!(!text.contains("Retrying") && !text.contains("attempt"), "{text}");
+    assert!(!dir_of(&project, "f1").join("stdout.attempt-1.log").exists());
+}
+
+#[test]
+fn retries_on_the_command_line_override_the_jobfile_and_are_not_part_of_the_key() {
+    let project = Project::new();
+    project.jobfile(&failing_first("[1]", "retries = 5\n"));
+    assert_exit(&project.build(&["--retries", "0"]), 1);
+    assert_eq!(project.ran(), ["f1 1"], "--retries 0 turns the Jobfile's retries off");
+
+    project.jobfile(&failing_first("[1]", ""));
+    assert_exit(&project.build(&["--retries", "1"]), 0);
+    assert_eq!(project.ran(), ["f1 1", "f1 2"], "--retries 1 gives a Jobfile without retries one");
+    assert_eq!(project.record_of("f1")["attempts"], 2);
+
+    project.jobfile(&failing_first("[1]", "retries = 4\n"));
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), Vec::<String>::new(), "changing retries reruns nothing");
+}
+
+#[test]
+fn the_report_has_an_attempts_column() {
+    let project = Project::new();
+    // Jobs fail on their first `$FAIL` attempts (a variable outside the key).
+    project.jobfile(
+        r#"[params]
+x = [1, 2]
+
+[job]
+name = "x{{x}}"
+retries = 1
+command = "echo {{job.name}} $JOBMAN_ATTEMPT >> ../../ran.log; if [ {{x}} = 2 ] && [ $JOBMAN_ATTEMPT -le ${FAIL:-0} ]; then exit 1; fi"
+"#,
+    );
+    let attempts = |project: &Project| -> Vec<String> {
+        let report = project.read("report.csv").expect("report.csv");
+        let mut reader = csv::Reader::from_reader(report.as_bytes());
+        assert_eq!(reader.headers().unwrap(), vec!["id", "name", "x", "status", "duration", "attempts"]);
+        reader.records().map(|r| r.unwrap()).map(|r| format!("{} {}", &r[1], &r[5])).collect()
+    };
+    assert_exit(&project.build_with(&["-j", "1"], &[("FAIL", "1")]), 0);
+    assert_eq!(project.ran(), ["x1 1", "x2 1", "x2 2"]);
+    assert_eq!(attempts(&project), ["x1 1", "x2 2"]);
+
+    assert_exit(&project.build(&["--force", "--where", "x == 2"]), 0);
+    assert_eq!(project.ran(), ["x2 1"]);
+    assert_eq!(attempts(&project), ["x1 1", "x2 1"], "the report follows the new record");
+}
+
+#[test]
+fn a_results_file_left_by_a_failed_attempt_never_makes_a_later_attempt_done() {
+    let project = Project::new();
+    // Attempt 1 writes its results and crashes; attempt 2 exits 0 without writing any.
+    project.jobfile(
+        r#"[params]
+x = [1]
+
+[job]
+name = "x{{x}}"
+results = "out.json"
+retries = 1
+command = "echo {{job.name}} $JOBMAN_ATTEMPT >> ../../ran.log; if [ $JOBMAN_ATTEMPT = 1 ]; then echo '{\"loss\": 1}' > out.json; exit 1; fi"
+"#,
+    );
+    let output = project.build(&[]);
+    assert_exit(&output, 1);
+    assert_eq!(project.ran(), ["x1 1", "x1 2"]);
+    let record = project.record_of("x1");
+    assert_eq!(record["status"], "failed");
+    assert_eq!(record["attempts"], 2);
+    assert!(
+        stderr(&output).contains("(failed after 2 attempts: results file out.json is missing)"),
+        "{}",
+        stderr(&output)
+    );
+    let dir = dir_of(&project, "x1");
+    assert_eq!(read(&dir, "out.attempt-1.json"), "{\"loss\": 1}\n", "the failed attempt's results are kept aside");
+    assert!(!dir.join("out.json").exists());
+}
+
+#[test]
+fn a_job_that_exits_0_without_its_results_file_is_retried() {
+    let project = Project::new();
+    project.jobfile(
+        r#"[params]
+x = [1]
+
+[job]
+name = "x{{x}}"
+results = "out.json"
+retries = 1
+command = "echo {{job.name}} $JOBMAN_ATTEMPT >> ../../ran.log; if [ $JOBMAN_ATTEMPT = 2 ]; then echo '{\"loss\": 2}' > out.json; fi"
+"#,
+    );
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["x1 1", "x1 2"]);
+    assert_eq!(project.record_of("x1")["attempts"], 2);
+    assert_eq!(read(&dir_of(&project, "x1"), "out.json"), "{\"loss\": 2}\n");
+}
+
+#[test]
+fn a_timed_out_job_is_retried() {
+    let project = Project::new();
+    project.jobfile(
+        r#"[params]
+x = [1]
+
+[job]
+name = "x{{x}}"
+timeout = "100ms"
+retries = 1
+command = "echo {{job.name}} $JOBMAN_ATTEMPT >> ../../ran.log; if [ $JOBMAN_ATTEMPT = 1 ]; then sleep 30; fi"
+"#,
+    );
+    let output = project.build(&[]);
+    assert_exit(&output, 0);
+    assert_eq!(project.ran(), ["x1 1", "x1 2"]);
+    assert_eq!(project.record_of("x1")["attempts"], 2);
+    assert!(
+        stderr(&output).contains("Retrying x1 (attempt 1 of 2 timed out: over its timeout of 100ms)"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_job_stopped_by_ctrl_c_is_not_retried() {
+    let project = Project::new();
+    project.jobfile(
+        r#"[params]
+x = [1]
+
+[job]
+name = "x{{x}}"
+retries = 3
+command = "echo {{job.name}} $JOBMAN_ATTEMPT >> ../../ran.log; sleep 30"
+"#,
+    );
+    let mut jobman = project.spawn_build(&[], &[]);
+    wait_until("the job started", Duration::from_secs(20), || project.lines("ran.log").len() == 1);
+    send_signal("INT", jobman.id());
+    assert_eq!(jobman.wait(Duration::from_secs(10)).code(), Some(130));
+    assert_eq!(project.ran(), ["x1 1"], "no second attempt after Ctrl-C");
+    assert_eq!(project.record_of("x1")["status"], "interrupted");
+}
+
+#[test]
+fn a_cluster_task_retries_from_its_launch_file() {
+    use jobman::task::{LAUNCH_FORMAT, TaskSpec, write_launch};
+    let project = Project::new();
+    let dir = project.path().join("scratch_space/abc");
+    fs::create_dir_all(&dir).unwrap();
+    let spec = TaskSpec {
+        format: LAUNCH_FORMAT,
+        key: "0".repeat(64),
+        id: "abc".into(),
+        name: "x1".into(),
+        index: 0,
+        command: "echo x1 $JOBMAN_ATTEMPT >> ../../ran.log; [ $JOBMAN_ATTEMPT = 3 ]".into(),
+        timeout_secs: None,
+        results: None,
+        outputs: Vec::new(),
+        ingredients: jobman::job_key::KeyIngredients {
+            format: jobman::job_key::KEY_FORMAT,
+            params: serde_json::json!({}),
+            command: String::new(),
+            templates: Default::default(),
+            params_file: None,
+            inputs: Default::default(),
+            env: Default::default(),
+        },
+        retries: 2,
+    };
+    write_launch(&dir, &spec).unwrap();
+    let manifest = project.path().join("manifest-0");
+    jobman::slurm::write_manifest(&manifest, std::slice::from_ref(&dir)).unwrap();
+    let output = project.cmd(&["__run-task", manifest.to_str().unwrap(), "0"]).output().unwrap();
+    assert_exit(&output, 0);
+    assert_eq!(project.ran(), ["x1 1", "x1 2", "x1 3"]);
+    assert_eq!(project.record_of("x1")["attempts"], 3);
+    assert!(dir.join("stderr.attempt-2.log").exists());
+    let text = stderr(&output);
+    assert!(text.contains("jobman: x1 attempt 1 of 3 failed, exit code 1; trying again\n"), "{text}");
+    assert!(text.contains("jobman: x1 done in ") && text.contains("(3rd attempt)"), "{text}");
+
+    // A launch file from before retries reads as none.
+    let mut old: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("jobman-launch.json")).unwrap()).unwrap();
+    old.as_object_mut().unwrap().remove("retries");
+    fs::write(dir.join("jobman-launch.json"), old.to_string()).unwrap();
+    assert_eq!(jobman::task::read_launch(&dir).map(|s| s.retries), Some(0));
+}
+
+#[test]
+fn retries_that_are_not_a_whole_number_from_0_are_refused() {
+    let project = Project::new();
+    project.jobfile(&failing_first("[1]", "retries = -1\n"));
+    let output = project.build(&[]);
+    assert_exit(&output, 2);
+    let text = stderr(&output);
+    assert!(text.contains("invalid `retries`"), "{text}");
+    assert!(text.contains("expected a whole number from 0, found `-1`"), "{text}");
+    assert!(text.contains("e.g. `retries = 2`"), "{text}");
+
+    project.jobfile(&failing_first("[1]", "retries = \"two\"\n"));
+    let output = project.build(&[]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("found a string"), "{}", stderr(&output));
+
+    let output = project.build(&["--retries", "-2"]);
+    assert_exit(&output, 2);
+}
+
+#[test]
+fn a_job_on_slurm_is_retried_in_its_array_task() {
+    if !super::slurm::slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    project.jobfile(&format!("{}\n{}", failing_first("[0, 1]", "retries = 1\n"), super::slurm::ON_SLURM));
+    let output = project.build(&[]);
+    assert_exit(&output, 0);
+    assert_eq!(project.ran(), ["f0 1", "f1 1", "f1 2"]);
+    assert_eq!(project.record_of("f1")["attempts"], 2);
+    assert_eq!(read(&dir_of(&project, "f1"), "stdout.attempt-1.log"), "out 1\n");
+    assert!(stderr(&output).contains("(2nd attempt)"), "{}", stderr(&output));
+}
