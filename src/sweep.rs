@@ -3,18 +3,26 @@
 //!
 //! Order: the Cartesian product of the axes in declaration order, the first axis varying slowest
 //! (as nested `for` loops written top to bottom). A `zip` group is one axis placed where its first
-//! member is declared. Then the `where` filter, then the `include` points in the order written.
+//! member is declared. Then the `include` points in the order written.
+//!
+//! Random search: with `[sweep] samples = N`, every grid point (of the product, and each `include`
+//! point) becomes N points, samples inner: grid point 0 with samples 0..N, then grid point 1, …
+//! Sample k draws each sampled parameter from a hash of (seed, k, name) alone, so growing N keeps
+//! the first points, and every grid point gets the same draws (a paired comparison). Samples of
+//! one grid point that drew the same values are one point, kept at the first.
+//!
+//! The `where` filter applies to every point except the `include` ones.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::expr::{Origin, ParamFilter};
-use crate::jobfile::Jobfile;
+use crate::jobfile::{Distribution, Jobfile};
 
 /// The parameters of one job: flat dotted names in declaration order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ParamSet(pub Vec<(String, Value)>);
 
 impl ParamSet {
@@ -112,6 +120,14 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
     for group in &jobfile.sweep.zip {
         let members: Vec<usize> =
             group.get_ref().iter().filter_map(|name| jobfile.params.iter().position(|p| &p.name == name)).collect();
+        if let Some(&i) = members.iter().find(|&&i| jobfile.params[i].distribution.is_some()) {
+            diagnostics.push(
+                Diagnostic::new(format!("`{}` is sampled and cannot be zipped", jobfile.params[i].name))
+                    .at(source, group.span(), "zip groups advance listed values together")
+                    .help("each sample already draws all sampled parameters together; remove it from the group"),
+            );
+            continue;
+        }
         let lengths: Vec<usize> = members.iter().map(|&i| jobfile.params[i].values.len()).collect();
         if lengths.windows(2).any(|w| w[0] != w[1]) {
             let detail = members
@@ -142,7 +158,7 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
     }
     // Place each dimension at its first declared member; unzipped axes are dimensions of their own.
     let mut ordered: Vec<Vec<usize>> = Vec::new();
-    for &i in &swept {
+    for &i in swept.iter().filter(|&&i| jobfile.params[i].distribution.is_none()) {
         match zipped.get(&i) {
             Some(&d) => {
                 if dimensions[d].iter().min() == Some(&i) {
@@ -173,7 +189,9 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
         return Err(diagnostics);
     }
 
-    let mut points = Vec::new();
+    // Grid points, each with the names of the sampled parameters it fixes itself (an `include`
+    // point may give them); the others are drawn for it.
+    let mut grid: Vec<(ParamSet, Vec<&str>)> = Vec::new();
     let lengths: Vec<usize> = ordered.iter().map(|d| jobfile.params[d[0]].values.len()).collect();
     let total: usize = lengths.iter().product();
     let mut position = vec![0usize; ordered.len()];
@@ -185,22 +203,14 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
             }
         }
         let set = ParamSet(
-            jobfile.params.iter().zip(&chosen).map(|(p, &at)| (p.name.clone(), p.values[at].clone())).collect(),
+            jobfile
+                .params
+                .iter()
+                .zip(&chosen)
+                .map(|(p, &at)| (p.name.clone(), p.values.get(at).cloned().unwrap_or(Value::Null)))
+                .collect(),
         );
-        let keep = match &filter {
-            Some(filter) => filter.matches(&set.nested()).map_err(|message| {
-                let text = jobfile.sweep.filter.as_ref().expect("a filter has its text");
-                Diagnostic::new(format!("the `where` filter failed for {}", set.describe())).at(
-                    source,
-                    text.span(),
-                    message,
-                )
-            })?,
-            None => true,
-        };
-        if keep {
-            points.push(set);
-        }
+        grid.push((set, Vec::new()));
         // The odometer: the last dimension turns fastest.
         for d in (0..position.len()).rev() {
             position[d] += 1;
@@ -210,11 +220,13 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
             position[d] = 0;
         }
     }
+    let from_product = grid.len();
 
     for include in &jobfile.sweep.include {
         let given = include.get_ref();
         let missing: Vec<&str> = swept
             .iter()
+            .filter(|&&i| jobfile.params[i].distribution.is_none())
             .map(|&i| jobfile.params[i].name.as_str())
             .filter(|name| !given.iter().any(|(n, _)| n == name))
             .collect();
@@ -222,7 +234,9 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
             diagnostics.push(
                 Diagnostic::new("an `include` point must give every swept parameter")
                     .at(source, include.span(), format!("missing {}", missing.join(", ")))
-                    .help("constants may be left out; they take their declared value"),
+                    .help(
+                        "constants may be left out; they take their declared value, and sampled parameters are drawn",
+                    ),
             );
             continue;
         }
@@ -234,12 +248,65 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
                     let value = given
                         .iter()
                         .find(|(n, _)| *n == p.name)
-                        .map_or_else(|| p.values[0].clone(), |(_, v)| v.clone());
+                        .map_or_else(|| p.values.first().cloned().unwrap_or(Value::Null), |(_, v)| v.clone());
                     (p.name.clone(), value)
                 })
                 .collect(),
         );
-        points.push(set);
+        let fixed = given.iter().map(|(n, _)| n.as_str()).collect();
+        grid.push((set, fixed));
+    }
+
+    let sampled: Vec<usize> = swept.iter().copied().filter(|&i| jobfile.params[i].distribution.is_some()).collect();
+    // Sample k's draws, the same for every grid point.
+    let draws: Vec<Vec<Value>> = match jobfile.sweep.sampling {
+        Some(sampling) => (0..sampling.samples)
+            .map(|k| {
+                sampled
+                    .iter()
+                    .map(|&i| {
+                        let param = &jobfile.params[i];
+                        let distribution = param.distribution.as_ref().expect("sampled params have a distribution");
+                        draw(distribution, sampling.seed, k, &param.name)
+                    })
+                    .collect()
+            })
+            .collect(),
+        None => vec![Vec::new()],
+    };
+
+    let mut points = Vec::with_capacity(grid.len() * draws.len());
+    for (at, (grid_point, fixed)) in grid.into_iter().enumerate() {
+        // Samples of one grid point that drew the same values are one job (likely with `choice`
+        // and `randint`): the first sample keeps it, so growing `samples` never changes it.
+        let mut drawn: HashSet<Vec<Value>> = HashSet::new();
+        let mut grid_point = grid_point;
+        for (k, values) in draws.iter().enumerate() {
+            let mut set = if k + 1 < draws.len() { grid_point.clone() } else { std::mem::take(&mut grid_point) };
+            for (&i, value) in sampled.iter().zip(values) {
+                if !fixed.contains(&jobfile.params[i].name.as_str()) {
+                    set.0[i].1 = value.clone();
+                }
+            }
+            if !sampled.is_empty() && !drawn.insert(sampled.iter().map(|&i| set.0[i].1.clone()).collect()) {
+                continue;
+            }
+            // `include` points are added as written: the filter does not apply to them.
+            let keep = match &filter {
+                Some(filter) if at < from_product => filter.matches(&set.nested()).map_err(|message| {
+                    let text = jobfile.sweep.filter.as_ref().expect("a filter has its text");
+                    Diagnostic::new(format!("the `where` filter failed for {}", set.describe())).at(
+                        source,
+                        text.span(),
+                        message,
+                    )
+                })?,
+                _ => true,
+            };
+            if keep {
+                points.push(set);
+            }
+        }
     }
 
     // Every point has the same names in the same order: comparing the values is enough.
@@ -253,6 +320,40 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
         }
     }
     diagnostics.into_result(points)
+}
+
+/// Sample `k` of the parameter `name`: a function of the seed, `k` and the name alone, so a
+/// sample never depends on how many there are, on the other parameters or on the grid point.
+/// Only integer arithmetic, IEEE-exact `+`/`*` and libm's portable `log`/`exp` are used, so every
+/// platform draws the same numbers and so computes the same job keys.
+pub fn draw(distribution: &Distribution, seed: i64, k: usize, name: &str) -> Value {
+    let mut hasher = blake3::Hasher::new_derive_key("jobman random search 2025 sample");
+    hasher.update(&seed.to_le_bytes());
+    hasher.update(&(k as u64).to_le_bytes());
+    hasher.update(name.as_bytes());
+    let bits = u64::from_le_bytes(hasher.finalize().as_bytes()[..8].try_into().expect("a hash has 8 bytes"));
+    // 53 random bits: an f64 in [0, 1) with every value equally likely.
+    let unit = (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+    // An index below `n` from the 64 bits, by multiplying rather than by `%`: the bias is at most n / 2^64.
+    let below = |n: u128| ((bits as u128 * n) >> 64) as u64;
+    match distribution {
+        // Clamped: rounding may carry a draw just past a bound.
+        Distribution::Uniform { low, high } => float((low + (high - low) * unit).clamp(*low, *high)),
+        Distribution::LogUniform { low, high } => {
+            let (log_low, log_high) = (libm::log(*low), libm::log(*high));
+            float(libm::exp(log_low + (log_high - log_low) * unit).clamp(*low, *high))
+        }
+        Distribution::RandInt { low, high } => {
+            let count = (*high as i128 - *low as i128 + 1) as u128;
+            Value::from((*low as i128 + below(count) as i128) as i64)
+        }
+        Distribution::Choice(values) => values[below(values.len() as u128) as usize].clone(),
+    }
+}
+
+/// A drawn float; finite, since its bounds are.
+fn float(x: f64) -> Value {
+    serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
 }
 
 #[cfg(test)]
