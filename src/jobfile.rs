@@ -286,7 +286,7 @@ impl Jobfile {
 /// Parses Jobfile text; pure apart from the paths it is given.
 pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagnostics> {
     let (document, errors) = DeTable::parse_recoverable(&source.text);
-    let mut walker = Walker { source, diagnostics: Diagnostics::default() };
+    let mut walker = Walker { source, diagnostics: Diagnostics::default(), saw_distribution: false };
     for error in errors {
         let span = error.span().unwrap_or(0..0);
         walker.error(Diagnostic::new(format!("invalid TOML: {}", error.message().trim_end())).at(source, span, "here"));
@@ -377,6 +377,8 @@ type Item<'i> = Spanned<DeValue<'i>>;
 struct Walker<'s> {
     source: &'s Source,
     diagnostics: Diagnostics,
+    /// Whether a parameter was written as a distribution, even one refused: `samples` is then wanted.
+    saw_distribution: bool,
 }
 
 impl Walker<'_> {
@@ -577,6 +579,7 @@ impl Walker<'_> {
     /// `{ uniform = [low, high] }`, `{ loguniform = [low, high] }`, `{ randint = [low, high] }`,
     /// `{ choice = [..] }`.
     fn distribution(&mut self, table: &DeTable<'_>, span: Range<usize>) -> Option<Distribution> {
+        self.saw_distribution = true;
         if table.len() != 1 {
             self.at(
                 span,
@@ -806,6 +809,7 @@ impl Walker<'_> {
                 .help = Some("say how many draws to make:\n[sweep]\nsamples = 20\nseed = 0".into());
                 None
             }
+            (None, Some(_)) if self.saw_distribution => None,
             (None, Some(item)) => {
                 self.at(item.span(), "`samples` without a sampled parameter", "no parameter has a distribution").help =
                     Some(
@@ -1716,5 +1720,85 @@ mod tests {
         assert_eq!(error.0.len(), 3, "{text}");
         assert!(text.contains("did you mean `params`?"), "{text}");
         assert!(text.contains("did you mean `command`?"), "{text}");
+    }
+
+    const SAMPLED: &str = "[job]\ncommand = \"true\"\n[params]\n";
+
+    #[test]
+    fn distributions_and_sampling_parse_into_their_types() {
+        let jobfile = parse_text(&format!(
+            "{SAMPLED}a = {{ uniform = [0, 0.5] }}\nb = {{ loguniform = [1e-4, 1e-1] }}\nc = {{ randint = [1, 8] }}\nd = {{ choice = [\"x\", 2] }}\n[sweep]\nsamples = 20\nseed = -3\n"
+        ))
+        .unwrap();
+        let distributions: Vec<_> = jobfile.params.iter().map(|p| (p.swept, p.distribution.clone().unwrap())).collect();
+        assert_eq!(
+            distributions,
+            [
+                (true, Distribution::Uniform { low: 0.0, high: 0.5 }),
+                (true, Distribution::LogUniform { low: 1e-4, high: 1e-1 }),
+                (true, Distribution::RandInt { low: 1, high: 8 }),
+                (true, Distribution::Choice(vec![Value::from("x"), Value::from(2)])),
+            ]
+        );
+        assert_eq!(jobfile.sweep.sampling, Some(Sampling { samples: 20, seed: -3 }));
+        let unseeded = parse_text(&format!("{SAMPLED}a = {{ uniform = [0, 1] }}\n[sweep]\nsamples = 2\n")).unwrap();
+        assert_eq!(unseeded.sweep.sampling, Some(Sampling { samples: 2, seed: 0 }));
+    }
+
+    #[test]
+    fn a_distribution_without_samples_says_to_add_them() {
+        let text = mistake(&format!("{SAMPLED}lr = {{ loguniform = [1e-4, 1e-1] }}\n"));
+        assert!(text.contains("`lr` is sampled, but [sweep] has no `samples`"), "{text}");
+        assert!(text.contains("Jobfile.toml:4:6"), "{text}");
+        assert!(text.contains("samples = 20"), "{text}");
+        let text = mistake(&format!("{SAMPLED}lr = {{ uniform = [0, 1] }}\n[sweep]\nseed = 1\n"));
+        assert!(text.contains("has no `samples`"), "{text}");
+    }
+
+    #[test]
+    fn samples_or_seed_without_a_distribution_are_refused() {
+        let text = mistake(&format!("{SAMPLED}lr = [0.1, 0.01]\n[sweep]\nsamples = 20\n"));
+        assert!(text.contains("`samples` without a sampled parameter"), "{text}");
+        assert!(text.contains("lr = { loguniform = [1e-4, 1e-1] }"), "{text}");
+        let text = mistake(&format!("{SAMPLED}lr = [0.1, 0.01]\n[sweep]\nseed = 20\n"));
+        assert!(text.contains("`seed` without `samples`"), "{text}");
+    }
+
+    #[test]
+    fn samples_and_seed_are_whole_numbers() {
+        for wrong in ["0", "-2", "2.5", "\"10\"", "2000000"] {
+            let text = mistake(&format!("{SAMPLED}lr = {{ uniform = [0, 1] }}\n[sweep]\nsamples = {wrong}\n"));
+            assert!(text.contains("invalid `samples`"), "{text}");
+            assert!(text.contains("expected a whole number from 1 to 1,000,000"), "{text}");
+        }
+        let text = mistake(&format!("{SAMPLED}lr = {{ uniform = [0, 1] }}\n[sweep]\nsamples = 3\nseed = \"a\"\n"));
+        assert!(text.contains("invalid `seed`"), "{text}");
+        let text = parse_text(&format!("{SAMPLED}lr = {{ uniform = [0, 1] }}\n[sweep]\nsampels = 3\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("did you mean `samples`?"), "{text}");
+    }
+
+    #[test]
+    fn distribution_bounds_are_checked() {
+        let cases = [
+            ("{ uniform = [1, 1] }", "expected the low bound below the high bound"),
+            ("{ uniform = [2, 1] }", "expected the low bound below the high bound"),
+            ("{ uniform = [0] }", "expected `uniform = [low, high]` with numbers"),
+            ("{ uniform = [\"a\", 1] }", "expected `uniform = [low, high]` with numbers"),
+            ("{ uniform = 1 }", "expected `uniform = [low, high]`, found an integer"),
+            ("{ loguniform = [0, 1] }", "expected bounds above 0"),
+            ("{ loguniform = [-1, 1] }", "expected bounds above 0"),
+            ("{ randint = [1, 2.5] }", "expected `randint = [low, high]` with integers, both included"),
+            ("{ randint = [3, 3] }", "expected the low bound below the high bound"),
+            ("{ choice = [] }", "expected at least one value to choose from"),
+            ("{ choice = \"adam\" }", "expected `choice = [..]`, the values to choose from, found a string"),
+            ("{ uniform = [0, 1], choice = [1] }", "a sampled parameter takes exactly one key"),
+            ("{ uniform = [0, nan] }", "expected a finite number"),
+        ];
+        for (written, expected) in cases {
+            let text = mistake(&format!("{SAMPLED}x = {written}\n[sweep]\nsamples = 3\n"));
+            assert!(text.contains(expected), "{written}: {text}");
+        }
     }
 }

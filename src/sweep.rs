@@ -400,4 +400,138 @@ mod tests {
         assert!(error.contains("unknown parameter `hiden`"), "{error}");
         assert!(error.contains("did you mean `hidden`?"), "{error}");
     }
+
+    fn values(points: &[String], name: &str) -> Vec<String> {
+        let prefix = format!("{name}=");
+        points
+            .iter()
+            .map(|p| p.split(' ').find_map(|kv| kv.strip_prefix(prefix.as_str())).unwrap_or_default().to_string())
+            .collect()
+    }
+
+    fn numbers(points: &[String], name: &str) -> Vec<f64> {
+        values(points, name).iter().map(|v| v.parse().unwrap()).collect()
+    }
+
+    const SEARCH: &str =
+        "[params]\nlr = { loguniform = [1e-4, 1e-1] }\ndrop = { uniform = [0, 0.5] }\n[sweep]\nseed = 7\nsamples =";
+
+    #[test]
+    fn growing_samples_keeps_the_first_points() {
+        let twenty = sweep(&format!("{SEARCH} 20")).unwrap();
+        let forty = sweep(&format!("{SEARCH} 40")).unwrap();
+        assert_eq!((twenty.len(), forty.len()), (20, 40));
+        assert_eq!(twenty, forty[..20]);
+    }
+
+    #[test]
+    fn the_same_seed_draws_the_same_points_and_another_seed_others() {
+        assert_eq!(sweep(&format!("{SEARCH} 5")).unwrap(), sweep(&format!("{SEARCH} 5")).unwrap());
+        let other = sweep(&format!("{}8\nsamples = 5", SEARCH.trim_end_matches("7\nsamples ="))).unwrap();
+        let first = sweep(&format!("{SEARCH} 5")).unwrap();
+        assert!(other.iter().all(|p| !first.contains(p)), "{other:?} {first:?}");
+    }
+
+    #[test]
+    fn draws_do_not_change_across_platforms() {
+        // Pinned: a different number here changes every sampled job's key.
+        let uniform = Distribution::Uniform { low: 0.0, high: 1.0 };
+        let log = Distribution::LogUniform { low: 1e-4, high: 1e-1 };
+        let pinned = [draw(&uniform, 0, 0, "x"), draw(&log, 0, 0, "x"), draw(&log, 1, 3, "lr")];
+        assert_eq!(
+            serde_json::to_string(&pinned).unwrap(),
+            "[0.9396331234520577,0.06590211768636674,0.009015621157104053]"
+        );
+    }
+
+    #[test]
+    fn a_sample_does_not_depend_on_the_other_parameters() {
+        let alone = sweep("[params]\nlr = { uniform = [0, 1] }\n[sweep]\nsamples = 4").unwrap();
+        let with_other =
+            sweep("[params]\nlr = { uniform = [0, 1] }\nb = { randint = [0, 9] }\n[sweep]\nsamples = 4").unwrap();
+        assert_eq!(values(&alone, "lr"), values(&with_other, "lr"));
+    }
+
+    #[test]
+    fn uniform_draws_stay_within_their_bounds_and_fill_them() {
+        let points = sweep("[params]\nx = { uniform = [-2, 3] }\n[sweep]\nsamples = 2000").unwrap();
+        let xs = numbers(&points, "x");
+        assert!(xs.iter().all(|x| (-2.0..=3.0).contains(x)), "{xs:?}");
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        assert!((mean - 0.5).abs() < 0.15, "mean {mean}");
+        // Draws are floats even when the bounds are integers.
+        assert!(values(&points, "x").iter().all(|v| v.contains('.') || v.contains('e')), "{points:?}");
+    }
+
+    #[test]
+    fn loguniform_draws_spread_evenly_over_the_decades() {
+        let points = sweep("[params]\nlr = { loguniform = [1e-4, 1e-1] }\n[sweep]\nsamples = 3000").unwrap();
+        let lrs = numbers(&points, "lr");
+        assert!(lrs.iter().all(|x| (1e-4..=1e-1).contains(x)), "{lrs:?}");
+        for decade in [1e-4, 1e-3, 1e-2] {
+            let share = lrs.iter().filter(|&&x| x >= decade && x < decade * 10.0).count() as f64 / lrs.len() as f64;
+            assert!((share - 1.0 / 3.0).abs() < 0.05, "{decade}: {share}");
+        }
+    }
+
+    #[test]
+    fn randint_includes_both_bounds_and_gives_integers() {
+        let points =
+            sweep("[params]\nn = { randint = [1, 3] }\nx = { uniform = [0, 1] }\n[sweep]\nsamples = 200").unwrap();
+        let mut seen: Vec<String> = values(&points, "n");
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen, ["1", "2", "3"]);
+    }
+
+    #[test]
+    fn choice_draws_only_the_listed_values() {
+        let points =
+            sweep("[params]\nopt = { choice = [\"adam\", \"sgd\", [1, 2]] }\nx = { uniform = [0, 1] }\n[sweep]\nsamples = 100")
+                .unwrap();
+        let mut seen = values(&points, "opt");
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen, ["[1,2]", "adam", "sgd"]);
+    }
+
+    #[test]
+    fn every_grid_point_gets_the_same_samples_samples_inner() {
+        let points =
+            sweep("[params]\nmodel = [\"a\", \"b\"]\nlr = { uniform = [0, 1] }\n[sweep]\nsamples = 3").unwrap();
+        assert_eq!(values(&points, "model"), ["a", "a", "a", "b", "b", "b"]);
+        let lrs = values(&points, "lr");
+        assert_eq!(lrs[..3], lrs[3..]);
+        let alone = sweep("[params]\nlr = { uniform = [0, 1] }\n[sweep]\nsamples = 3").unwrap();
+        assert_eq!(values(&alone, "lr"), lrs[..3]);
+    }
+
+    #[test]
+    fn samples_that_draw_the_same_values_are_one_point() {
+        let points = sweep("[params]\nopt = { choice = [\"adam\", \"sgd\"] }\n[sweep]\nsamples = 10").unwrap();
+        // In the order first drawn; 8 later samples repeated one of them.
+        assert_eq!(points, ["opt=adam", "opt=sgd"]);
+    }
+
+    #[test]
+    fn the_filter_applies_to_sampled_points_and_include_points_get_the_samples() {
+        let points = sweep(
+            "[params]\nh = [1, 2]\nx = { uniform = [0, 1] }\n[sweep]\nsamples = 50\nwhere = \"x < 0.5\"\ninclude = [{ h = 9 }, { h = 10, x = 0.75 }]",
+        )
+        .unwrap();
+        let grid: Vec<&String> = points.iter().filter(|p| p.starts_with("h=1 ") || p.starts_with("h=2 ")).collect();
+        assert!(!grid.is_empty() && grid.len() < 100, "{grid:?}");
+        assert!(numbers(&grid.iter().map(|p| p.to_string()).collect::<Vec<_>>(), "x").iter().all(|&x| x < 0.5));
+        assert_eq!(points.iter().filter(|p| p.starts_with("h=9 ")).count(), 50);
+        assert_eq!(points.iter().filter(|p| p.starts_with("h=10 ")).collect::<Vec<_>>(), ["h=10 x=0.75"]);
+    }
+
+    #[test]
+    fn a_sampled_parameter_cannot_be_zipped() {
+        let error =
+            sweep("[params]\nh = [1, 2]\nx = { uniform = [0, 1] }\n[sweep]\nsamples = 2\nzip = [[\"h\", \"x\"]]")
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("`x` is sampled and cannot be zipped"), "{error}");
+    }
 }
