@@ -18,7 +18,7 @@ use serde::Serialize;
 /// Sections a Jobfile may have, in the order the reference documents them.
 const SECTIONS: &[&str] = &["workspace", "params", "sweep", "template", "job", "executor", "report", "figure"];
 const WORKSPACE_KEYS: &[&str] = &["jobs", "report", "figures", "templates"];
-const SWEEP_KEYS: &[&str] = &["zip", "where", "include"];
+const SWEEP_KEYS: &[&str] = &["zip", "where", "include", "samples", "seed"];
 const TEMPLATE_KEYS: &[&str] = &["src", "target", "where"];
 const JOB_KEYS: &[&str] = &[
     "command",
@@ -67,6 +67,9 @@ const FIGURE_KEYS: &[&str] = &[
     "where",
 ];
 const GENERATORS: &[&str] = &["range", "linspace", "logspace"];
+const DISTRIBUTIONS: &[&str] = &["uniform", "loguniform", "randint", "choice"];
+/// More samples than this is a mistake, not a search.
+const MAX_SAMPLES: i64 = 1_000_000;
 /// Names the template context reserves for itself.
 pub const RESERVED_PARAMS: &[&str] = &["job"];
 
@@ -114,9 +117,25 @@ pub struct Workspace {
 pub struct Param {
     /// Dotted path for nested tables: `model.width`.
     pub name: String,
+    /// The axis's values; empty for a sampled parameter.
     pub values: Vec<Value>,
     pub swept: bool,
+    /// Drawn `[sweep] samples` times per grid point instead of taking listed values.
+    pub distribution: Option<Distribution>,
     pub span: Range<usize>,
+}
+
+/// Where a sampled parameter's values come from (random search).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Distribution {
+    /// A float from `low` to `high`, evenly.
+    Uniform { low: f64, high: f64 },
+    /// A float from `low` to `high`, evenly on a log scale: as many draws in 1e-4..1e-3 as in 1e-3..1e-2.
+    LogUniform { low: f64, high: f64 },
+    /// An integer from `low` to `high`, both included.
+    RandInt { low: i64, high: i64 },
+    /// One of these values, each as likely.
+    Choice(Vec<Value>),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -125,6 +144,15 @@ pub struct Sweep {
     pub filter: Option<Spanned<String>>,
     /// Extra points: flat parameter name → value.
     pub include: Vec<Spanned<Vec<(String, Value)>>>,
+    /// Random search: `samples` draws of the sampled parameters per grid point.
+    pub sampling: Option<Sampling>,
+}
+
+/// `[sweep] samples` and `seed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sampling {
+    pub samples: usize,
+    pub seed: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -273,7 +301,7 @@ impl Jobfile {
 /// Parses Jobfile text; pure apart from the paths it is given.
 pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagnostics> {
     let (document, errors) = DeTable::parse_recoverable(&source.text);
-    let mut walker = Walker { source, diagnostics: Diagnostics::default() };
+    let mut walker = Walker { source, diagnostics: Diagnostics::default(), saw_distribution: false };
     for error in errors {
         let span = error.span().unwrap_or(0..0);
         walker.error(Diagnostic::new(format!("invalid TOML: {}", error.message().trim_end())).at(source, span, "here"));
@@ -364,6 +392,8 @@ type Item<'i> = Spanned<DeValue<'i>>;
 struct Walker<'s> {
     source: &'s Source,
     diagnostics: Diagnostics,
+    /// Whether a parameter was written as a distribution, even one refused: `samples` is then wanted.
+    saw_distribution: bool,
 }
 
 impl Walker<'_> {
@@ -484,9 +514,20 @@ impl Walker<'_> {
             }
             let span = item.span();
             match item.get_ref() {
+                DeValue::Table(inner) if inner.keys().any(|k| DISTRIBUTIONS.contains(&k.get_ref().as_ref())) => {
+                    if let Some(distribution) = self.distribution(inner, span.clone()) {
+                        out.push(Param {
+                            name,
+                            values: Vec::new(),
+                            swept: true,
+                            distribution: Some(distribution),
+                            span,
+                        });
+                    }
+                }
                 DeValue::Table(inner) if inner.keys().any(|k| GENERATORS.contains(&k.get_ref().as_ref())) => {
                     if let Some(values) = self.generator(inner, span.clone()) {
-                        out.push(Param { name, values, swept: true, span });
+                        out.push(Param { name, values, swept: true, distribution: None, span });
                     }
                 }
                 DeValue::Table(inner) => self.params(inner, &format!("{name}."), out),
@@ -496,12 +537,12 @@ impl Walker<'_> {
                 DeValue::Array(items) => {
                     let values = items.iter().filter_map(|v| self.value(v)).collect::<Vec<_>>();
                     if values.len() == items.len() {
-                        out.push(Param { name, values, swept: true, span });
+                        out.push(Param { name, values, swept: true, distribution: None, span });
                     }
                 }
                 _ => {
                     if let Some(value) = self.value(item) {
-                        out.push(Param { name, values: vec![value], swept: false, span });
+                        out.push(Param { name, values: vec![value], swept: false, distribution: None, span });
                     }
                 }
             }
@@ -550,6 +591,93 @@ impl Walker<'_> {
         }
     }
 
+    /// `{ uniform = [low, high] }`, `{ loguniform = [low, high] }`, `{ randint = [low, high] }`,
+    /// `{ choice = [..] }`.
+    fn distribution(&mut self, table: &DeTable<'_>, span: Range<usize>) -> Option<Distribution> {
+        self.saw_distribution = true;
+        if table.len() != 1 {
+            self.at(
+                span,
+                "a sampled parameter takes exactly one key",
+                "expected e.g. `{ uniform = [0, 1] }` or `{ choice = [\"a\", \"b\"] }`",
+            );
+            return None;
+        }
+        let (key, item) = table.iter().next()?;
+        let name = key.get_ref().as_ref();
+        let DeValue::Array(items) = item.get_ref() else {
+            let expected = if name == "choice" {
+                "expected `choice = [..]`, the values to choose from".to_string()
+            } else {
+                format!("expected `{name} = [low, high]`")
+            };
+            self.at(
+                item.span(),
+                format!("invalid `{name}` distribution"),
+                format!("{expected}, found {}", kind(item.get_ref())),
+            );
+            return None;
+        };
+        if name == "choice" {
+            if items.is_empty() {
+                self.at(item.span(), "`choice` has no values", "expected at least one value to choose from");
+                return None;
+            }
+            let values: Vec<Value> = items.iter().filter_map(|v| self.value(v)).collect();
+            return (values.len() == items.len()).then_some(Distribution::Choice(values));
+        }
+        let bounds: Vec<Value> = items.iter().filter_map(|v| self.value(v)).collect();
+        if bounds.len() != items.len() {
+            return None;
+        }
+        let distribution = match (name, &bounds[..]) {
+            ("randint", [low, high]) if low.is_i64() && high.is_i64() => {
+                let (low, high) = (low.as_i64()?, high.as_i64()?);
+                (low < high).then_some(Distribution::RandInt { low, high })
+            }
+            ("randint", _) => {
+                self.at(
+                    item.span(),
+                    "invalid `randint` distribution",
+                    "expected `randint = [low, high]` with integers, both included",
+                );
+                return None;
+            }
+            (_, [low, high]) if low.is_number() && high.is_number() => {
+                let (low, high) = (low.as_f64()?, high.as_f64()?);
+                if name == "loguniform" && low <= 0.0 {
+                    self.at(item.span(), "invalid `loguniform` distribution", "expected bounds above 0").help =
+                        Some(format!(
+                            "a log scale has no 0 nor negative numbers; try `loguniform = [{}, {high}]`",
+                            high / 1000.0
+                        ));
+                    return None;
+                }
+                match name {
+                    "uniform" => (low < high).then_some(Distribution::Uniform { low, high }),
+                    _ => (low < high).then_some(Distribution::LogUniform { low, high }),
+                }
+            }
+            _ => {
+                self.at(
+                    item.span(),
+                    format!("invalid `{name}` distribution"),
+                    format!("expected `{name} = [low, high]` with numbers"),
+                );
+                return None;
+            }
+        };
+        if distribution.is_none() {
+            self.at(
+                item.span(),
+                format!("invalid `{name}` distribution"),
+                "expected the low bound below the high bound",
+            )
+            .help = Some("for a parameter with one value, write the value: `epochs = 30`".into());
+        }
+        distribution
+    }
+
     /// A TOML value as a JSON value; NaN and infinity are refused because no report can hold them.
     fn value(&mut self, item: &Item<'_>) -> Option<Value> {
         Some(match item.get_ref() {
@@ -589,7 +717,10 @@ impl Walker<'_> {
 
     fn sweep(&mut self, item: Option<&Item<'_>>, params: &[Param]) -> Sweep {
         let mut sweep = Sweep::default();
-        let Some(table) = self.table(item, "[sweep]") else { return sweep };
+        let Some(table) = self.table(item, "[sweep]") else {
+            self.sampling(None, params);
+            return sweep;
+        };
         self.unknown_keys(table, SWEEP_KEYS, "a [sweep] key");
         let param_names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
         if let Some(zip) = table.get("zip") {
@@ -630,6 +761,7 @@ impl Walker<'_> {
             }
         }
         sweep.filter = self.string(table, "where", "an expression such as \"lr < 0.1\"");
+        sweep.sampling = self.sampling(Some(table), params);
         if let Some(include) = table.get("include") {
             let points = match include.get_ref() {
                 DeValue::Array(points) => &points[..],
@@ -653,6 +785,63 @@ impl Walker<'_> {
             }
         }
         sweep
+    }
+
+    /// `[sweep] samples` and `seed`, which random search needs and nothing else may have.
+    fn sampling(&mut self, table: Option<&DeTable<'_>>, params: &[Param]) -> Option<Sampling> {
+        let sampled = params.iter().find(|p| p.distribution.is_some());
+        let samples = table.and_then(|t| t.get("samples"));
+        let seed = table.and_then(|t| t.get("seed"));
+        let integer = |item: &Item<'_>| match item.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok(),
+            _ => None,
+        };
+        let count = samples.and_then(|item| match integer(item) {
+            Some(n) if (1..=MAX_SAMPLES).contains(&n) => Some(n as usize),
+            _ => {
+                self.at(
+                    item.span(),
+                    "invalid `samples`",
+                    format!("expected a whole number from 1 to 1,000,000, found {}", kind(item.get_ref())),
+                );
+                None
+            }
+        });
+        let seed = match seed {
+            None => Some(0),
+            Some(item) => integer(item).or_else(|| {
+                self.at(item.span(), "invalid `seed`", format!("expected an integer, found {}", kind(item.get_ref())));
+                None
+            }),
+        };
+        match (sampled, samples) {
+            (Some(param), None) => {
+                self.at(
+                    param.span.clone(),
+                    format!("`{}` is sampled, but [sweep] has no `samples`", param.name),
+                    "a distribution is drawn `samples` times per grid point",
+                )
+                .help = Some("say how many draws to make:\n[sweep]\nsamples = 20\nseed = 0".into());
+                None
+            }
+            (None, Some(_)) if self.saw_distribution => None,
+            (None, Some(item)) => {
+                self.at(item.span(), "`samples` without a sampled parameter", "no parameter has a distribution").help =
+                    Some(
+                        "declare one in [params], e.g. `lr = { loguniform = [1e-4, 1e-1] }`, or remove `samples`"
+                            .into(),
+                    );
+                None
+            }
+            (None, None) => {
+                if let Some(item) = table.and_then(|t| t.get("seed")) {
+                    self.at(item.span(), "`seed` without `samples`", "seeds the draws of a random search").help =
+                        Some("declare a sampled parameter and `samples`, or remove `seed`".into());
+                }
+                None
+            }
+            (Some(_), Some(_)) => Some(Sampling { samples: count?, seed: seed? }),
+        }
     }
 
     fn include_point(&mut self, fields: &DeTable<'_>, prefix: &str, names: &[&str], out: &mut Vec<(String, Value)>) {
@@ -1560,5 +1749,85 @@ mod tests {
         assert_eq!(error.0.len(), 3, "{text}");
         assert!(text.contains("did you mean `params`?"), "{text}");
         assert!(text.contains("did you mean `command`?"), "{text}");
+    }
+
+    const SAMPLED: &str = "[job]\ncommand = \"true\"\n[params]\n";
+
+    #[test]
+    fn distributions_and_sampling_parse_into_their_types() {
+        let jobfile = parse_text(&format!(
+            "{SAMPLED}a = {{ uniform = [0, 0.5] }}\nb = {{ loguniform = [1e-4, 1e-1] }}\nc = {{ randint = [1, 8] }}\nd = {{ choice = [\"x\", 2] }}\n[sweep]\nsamples = 20\nseed = -3\n"
+        ))
+        .unwrap();
+        let distributions: Vec<_> = jobfile.params.iter().map(|p| (p.swept, p.distribution.clone().unwrap())).collect();
+        assert_eq!(
+            distributions,
+            [
+                (true, Distribution::Uniform { low: 0.0, high: 0.5 }),
+                (true, Distribution::LogUniform { low: 1e-4, high: 1e-1 }),
+                (true, Distribution::RandInt { low: 1, high: 8 }),
+                (true, Distribution::Choice(vec![Value::from("x"), Value::from(2)])),
+            ]
+        );
+        assert_eq!(jobfile.sweep.sampling, Some(Sampling { samples: 20, seed: -3 }));
+        let unseeded = parse_text(&format!("{SAMPLED}a = {{ uniform = [0, 1] }}\n[sweep]\nsamples = 2\n")).unwrap();
+        assert_eq!(unseeded.sweep.sampling, Some(Sampling { samples: 2, seed: 0 }));
+    }
+
+    #[test]
+    fn a_distribution_without_samples_says_to_add_them() {
+        let text = mistake(&format!("{SAMPLED}lr = {{ loguniform = [1e-4, 1e-1] }}\n"));
+        assert!(text.contains("`lr` is sampled, but [sweep] has no `samples`"), "{text}");
+        assert!(text.contains("Jobfile.toml:4:6"), "{text}");
+        assert!(text.contains("samples = 20"), "{text}");
+        let text = mistake(&format!("{SAMPLED}lr = {{ uniform = [0, 1] }}\n[sweep]\nseed = 1\n"));
+        assert!(text.contains("has no `samples`"), "{text}");
+    }
+
+    #[test]
+    fn samples_or_seed_without_a_distribution_are_refused() {
+        let text = mistake(&format!("{SAMPLED}lr = [0.1, 0.01]\n[sweep]\nsamples = 20\n"));
+        assert!(text.contains("`samples` without a sampled parameter"), "{text}");
+        assert!(text.contains("lr = { loguniform = [1e-4, 1e-1] }"), "{text}");
+        let text = mistake(&format!("{SAMPLED}lr = [0.1, 0.01]\n[sweep]\nseed = 20\n"));
+        assert!(text.contains("`seed` without `samples`"), "{text}");
+    }
+
+    #[test]
+    fn samples_and_seed_are_whole_numbers() {
+        for wrong in ["0", "-2", "2.5", "\"10\"", "2000000"] {
+            let text = mistake(&format!("{SAMPLED}lr = {{ uniform = [0, 1] }}\n[sweep]\nsamples = {wrong}\n"));
+            assert!(text.contains("invalid `samples`"), "{text}");
+            assert!(text.contains("expected a whole number from 1 to 1,000,000"), "{text}");
+        }
+        let text = mistake(&format!("{SAMPLED}lr = {{ uniform = [0, 1] }}\n[sweep]\nsamples = 3\nseed = \"a\"\n"));
+        assert!(text.contains("invalid `seed`"), "{text}");
+        let text = parse_text(&format!("{SAMPLED}lr = {{ uniform = [0, 1] }}\n[sweep]\nsampels = 3\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("did you mean `samples`?"), "{text}");
+    }
+
+    #[test]
+    fn distribution_bounds_are_checked() {
+        let cases = [
+            ("{ uniform = [1, 1] }", "expected the low bound below the high bound"),
+            ("{ uniform = [2, 1] }", "expected the low bound below the high bound"),
+            ("{ uniform = [0] }", "expected `uniform = [low, high]` with numbers"),
+            ("{ uniform = [\"a\", 1] }", "expected `uniform = [low, high]` with numbers"),
+            ("{ uniform = 1 }", "expected `uniform = [low, high]`, found an integer"),
+            ("{ loguniform = [0, 1] }", "expected bounds above 0"),
+            ("{ loguniform = [-1, 1] }", "expected bounds above 0"),
+            ("{ randint = [1, 2.5] }", "expected `randint = [low, high]` with integers, both included"),
+            ("{ randint = [3, 3] }", "expected the low bound below the high bound"),
+            ("{ choice = [] }", "expected at least one value to choose from"),
+            ("{ choice = \"adam\" }", "expected `choice = [..]`, the values to choose from, found a string"),
+            ("{ uniform = [0, 1], choice = [1] }", "a sampled parameter takes exactly one key"),
+            ("{ uniform = [0, nan] }", "expected a finite number"),
+        ];
+        for (written, expected) in cases {
+            let text = mistake(&format!("{SAMPLED}x = {written}\n[sweep]\nsamples = 3\n"));
+            assert!(text.contains(expected), "{written}: {text}");
+        }
     }
 }

@@ -26,6 +26,8 @@ mod inspect;
 mod maint;
 #[path = "cli/products.rs"]
 mod products;
+#[path = "cli/random.rs"]
+mod random;
 #[path = "cli/resources.rs"]
 mod resources;
 #[path = "cli/retries.rs"]
