@@ -37,41 +37,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build what is not up to date: jobs, report.csv, figures and figures/index.html.
-    Build {
-        /// What to build: `jobs`, `report`, `figures` or `figures/NAME`, with what they depend
-        /// on [default: everything].
-        targets: Vec<String>,
-        /// How many jobs run at once [default: number of cores].
-        #[arg(short = 'j', long = "jobs", value_name = "N")]
-        workers: Option<usize>,
-        /// Stop starting new jobs after the first failure.
-        #[arg(long)]
-        fail_fast: bool,
-        /// Print what would run and why; run nothing.
-        #[arg(short = 'n', long)]
-        dry_run: bool,
-        /// Print why each job runs, with a diff of each changed template, before running it.
-        #[arg(long)]
-        explain: bool,
-        /// Rerun the selected jobs even when they are done.
-        #[arg(long)]
-        force: bool,
-        /// Only the jobs whose params match this expression, e.g. 'lr < 0.1 and seed == 0'.
-        #[arg(long = "where", value_name = "EXPR")]
-        filter: Option<String>,
-        /// Where jobs run [default: the Jobfile's `[executor] kind`, else local].
-        #[arg(long, value_enum, value_name = "KIND")]
-        executor: Option<Executor>,
-        /// Slurm: submit the jobs and return; a later build or `jobman status` follows them.
-        #[arg(long)]
-        detach: bool,
-        /// Slurm: on Ctrl-C, leave the submitted jobs running instead of cancelling them.
-        #[arg(long)]
-        no_cancel: bool,
-        /// Try a failed or timed-out job up to N more times [default: the Jobfile's `[job] retries`, else 0].
-        #[arg(long, value_name = "N")]
-        retries: Option<u32>,
-    },
+    Build(BuildArgs),
     /// Say why each job would run (the exact parameter, template diff, input…) or is up to date.
     Explain {
         /// What to explain: `jobs`, `report`, `figures`, `figures/NAME` [default: everything], or
@@ -215,6 +181,65 @@ enum Command {
     Watchdog { jobs_dir: PathBuf },
 }
 
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// What to build: `jobs`, `report`, `figures` or `figures/NAME`, with what they depend
+    /// on [default: everything].
+    targets: Vec<String>,
+    /// How many jobs run at once [default: number of cores].
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    workers: Option<usize>,
+    /// Stop starting new jobs after the first failure.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Print what would run and why; run nothing.
+    #[arg(short = 'n', long)]
+    dry_run: bool,
+    /// Print why each job runs, with a diff of each changed template, before running it.
+    #[arg(long)]
+    explain: bool,
+    /// Rerun the selected jobs even when they are done.
+    #[arg(long)]
+    force: bool,
+    /// Only the jobs whose params match this expression, e.g. 'lr < 0.1 and seed == 0'.
+    #[arg(long = "where", value_name = "EXPR")]
+    filter: Option<String>,
+    /// Where jobs run [default: the Jobfile's `[executor] kind`, else local].
+    #[arg(long, value_enum, value_name = "KIND")]
+    executor: Option<Executor>,
+    /// Slurm: submit the jobs and return; a later build or `jobman status` follows them.
+    #[arg(long)]
+    detach: bool,
+    /// Slurm: on Ctrl-C, leave the submitted jobs running instead of cancelling them.
+    #[arg(long)]
+    no_cancel: bool,
+    /// Try a failed or timed-out job up to N more times [default: the Jobfile's `[job] retries`, else 0].
+    #[arg(long, value_name = "N")]
+    retries: Option<u32>,
+}
+
+impl BuildArgs {
+    fn options(self, jobfile: PathBuf) -> BuildOptions {
+        BuildOptions {
+            jobfile,
+            workers: self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1),
+            executor: self.executor.map(|e| match e {
+                Executor::Local => ExecutorKind::Local,
+                Executor::Slurm => ExecutorKind::Slurm,
+            }),
+            targets: self.targets,
+            fail_fast: self.fail_fast,
+            dry_run: self.dry_run,
+            explain: self.explain,
+            force: self.force,
+            filter: self.filter,
+            detach: self.detach,
+            no_cancel: self.no_cancel,
+            retries: self.retries,
+        }
+    }
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Executor {
     /// A pool of workers on this machine.
@@ -236,44 +261,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     crate::output::set_quiet(cli.quiet);
     // Commands that only print end quietly when their reader goes away (`jobman explain | head`),
     // as Unix tools do. A build keeps the default: a closed pipe must not cut its jobs off.
-    if !matches!(cli.command, Command::Build { .. } | Command::Watchdog { .. } | Command::RunTask { .. }) {
+    if !matches!(cli.command, Command::Build(_) | Command::Watchdog { .. } | Command::RunTask { .. }) {
         // SAFETY: setting a signal disposition to its default before any thread is started.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }
     match cli.command {
-        Command::Build {
-            targets,
-            workers,
-            fail_fast,
-            dry_run,
-            explain,
-            force,
-            filter,
-            executor,
-            detach,
-            no_cancel,
-            retries,
-        } => {
-            let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-            let executor = executor.map(|e| match e {
-                Executor::Local => ExecutorKind::Local,
-                Executor::Slurm => ExecutorKind::Slurm,
-            });
-            build(&BuildOptions {
-                jobfile: cli.jobfile,
-                targets,
-                workers,
-                fail_fast,
-                dry_run,
-                explain,
-                force,
-                filter,
-                executor,
-                detach,
-                no_cancel,
-                retries,
-            })
-        }
+        Command::Build(args) => build(&args.options(cli.jobfile)),
         Command::Explain { targets, json } => explain(&ExplainOptions { jobfile: cli.jobfile, targets, json }),
         Command::Status { jobs, json } => status(&StatusOptions { jobfile: cli.jobfile, jobs, json }),
         Command::Ls { filter, statuses, format, json } => {

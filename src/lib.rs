@@ -5,9 +5,11 @@
 //! - [`sweep`]: parameters → one [`sweep::ParamSet`] per job; [`expr`] evaluates `where` filters.
 //! - [`render`]: templates, command and name of each job, and its key ([`job_key`]).
 //! - [`plan`]: all jobs rendered, keyed and located in the [`store`] (one folder per job).
-//! - [`exec`]: the local worker pool, process groups, timeouts, Ctrl-C and the watchdog.
+//! - [`exec`]: the local worker pool, process groups, timeouts, Ctrl-C and the watchdog;
+//!   [`slots`]: GPUs and resources held by running jobs; [`task`]: one run of one job, its
+//!   retries and its record, wherever it runs.
 //! - [`request`]: what each job asks of its executor; [`slurm`]: batch scripts, arrays and the
-//!   queue of a Slurm cluster.
+//!   queue of a Slurm cluster; [`cluster`]: the Slurm executor that submits and follows them.
 //! - [`build`], [`status`], [`explain`]: the user operations; [`dirty`] says why a job reruns,
 //!   against what earlier runs rendered ([`build_log`]).
 //! - [`gc`], [`clean`], [`show_graph`]: workspace upkeep — stale job folders, products, the graph.
