@@ -73,10 +73,12 @@ pub fn run(
         let clock = Instant::now();
         let outcome = run_once(spec, dir, supervisor, &extra_env, attempt);
         let seconds = clock.elapsed().as_secs_f64();
-        // On a cluster node, SIGTERM reaches the job and this process together: the job may die
-        // of it before this process sees its own, so any end but a clean exit after one is an
-        // interruption.
-        let cut_off = outcome == Outcome::Interrupted || (supervisor.interrupted() && outcome != Outcome::Exited(0));
+        // On a cluster node, Slurm's SIGTERM (time limit, scancel) reaches the job and this
+        // process in either order, and its SIGKILL (memory) reaches the job alone: a job that dies
+        // of one of them was stopped by Slurm, which says why better than a record written here.
+        let stopped = matches!(outcome, Outcome::Signaled(s) if s == libc::SIGTERM || s == libc::SIGKILL);
+        let cut_off =
+            outcome == Outcome::Interrupted || stopped || supervisor.interrupted() && outcome != Outcome::Exited(0);
         if cut_off && !record_interrupted {
             return Ok(None);
         }
