@@ -45,3 +45,10 @@ impl WorkspaceLock {
         Ok(WorkspaceLock { file })
     }
 }
+
+/// Whether a build holds the workspace lock now (a build, or the watchdog of one that died,
+/// still stopping its jobs).
+pub fn is_held(state_dir: &Path) -> bool {
+    let Ok(file) = File::open(state_dir.join("lock")) else { return false };
+    matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock))
+}

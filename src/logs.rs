@@ -40,7 +40,22 @@ pub fn logs(options: &LogsOptions) -> anyhow::Result<i32> {
         if !log.exists() {
             output::note("Waiting", &format!("for job {name} to start (Ctrl-C to stop)"));
         }
-        output::to_stdout(|out| follow(out, &log, &dir, key.as_deref()))?;
+        // Nothing will end a job that no build runs and Slurm does not hold: a build killed
+        // before its watchdog could record the job leaves the folder without a record.
+        let runner = || {
+            crate::lock::is_held(&jobfile.workspace.state) || crate::cluster::in_flight(&jobfile, false).contains(&dir)
+        };
+        let mut ended = true;
+        output::to_stdout(|out| {
+            ended = follow(out, &log, &dir, key.as_deref(), &runner)?;
+            Ok(())
+        })?;
+        if !ended {
+            output::note(
+                "Stopped",
+                &format!("no build is running job {name} and it has no record: `jobman build` runs it again"),
+            );
+        }
         return Ok(0);
     }
     let mut file = fs::File::open(&log).map_err(|e| {
@@ -57,10 +72,19 @@ pub fn logs(options: &LogsOptions) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Prints `log` as it grows until `dir` holds a record (of `key`, when given). A run that starts
-/// over (the folder emptied for a rerun) is followed from its start.
-fn follow(out: &mut dyn Write, log: &Path, dir: &Path, key: Option<&str>) -> io::Result<()> {
+/// Prints `log` as it grows until `dir` holds a record (of `key`, when given): `true`. A run that
+/// starts over (the folder emptied for a rerun) is followed from its start. Once the job has
+/// started, `runner` is asked now and then whether anything still runs it: `false` when not.
+fn follow(
+    out: &mut dyn Write,
+    log: &Path,
+    dir: &Path,
+    key: Option<&str>,
+    runner: &dyn Fn() -> bool,
+) -> io::Result<bool> {
+    const RUNNER_EVERY: u32 = 20;
     let mut open: Option<(fs::File, u64)> = None;
+    let mut polls = 0u32;
     loop {
         // Looked at before reading: everything the job wrote is in the log by the time its record
         // exists, so the read below then takes it all.
@@ -81,7 +105,18 @@ fn follow(out: &mut dyn Write, log: &Path, dir: &Path, key: Option<&str>) -> io:
             out.flush()?;
         }
         if ended {
-            return Ok(());
+            return Ok(true);
+        }
+        polls += 1;
+        if open.is_some() && polls.is_multiple_of(RUNNER_EVERY) && !runner() {
+            // The record may have come just before the runner went: one more look.
+            let ended = store::read_record(dir).is_some_and(|record| key.is_none_or(|key| record.key == key));
+            if let Some((file, position)) = &mut open {
+                file.seek(SeekFrom::Start(*position))?;
+                *position += io::copy(file, out)?;
+                out.flush()?;
+            }
+            return Ok(ended);
         }
         std::thread::sleep(POLL);
     }

@@ -399,6 +399,23 @@ fn logs_follow_prints_as_the_job_writes_and_ends_when_the_job_ends() {
     assert_eq!(stdout(&output), "one\ntwo\nthree\n");
 }
 
+#[test]
+fn logs_follow_of_a_job_no_build_runs_ends_by_itself() {
+    let project = Project::new();
+    project.jobfile("[params]\nx = [1]\n\n[job]\nname = \"cut\"\ncommand = \"echo started\"\n");
+    assert_exit(&project.build(&[]), 0);
+    // As a build killed before its job's record was written leaves the folder.
+    let dir = project.job_dirs().into_iter().next().unwrap();
+    fs::remove_file(dir.join("jobman-record.json")).unwrap();
+
+    let started = Instant::now();
+    let output = project.cmd(&["logs", "cut", "--follow"]).output().unwrap();
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), "started\n");
+    assert!(stderr(&output).contains("no build is running job cut"), "{}", stderr(&output));
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+}
+
 // ---------------------------------------------------------------------------------------------
 // The documented JSON shapes
 
