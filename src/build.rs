@@ -319,19 +319,8 @@ fn run_on_slurm(
         match record.status {
             JobStatus::Done => tally.ran += 1,
             JobStatus::Interrupted => tally.interrupted += 1,
-            status => {
-                let detail = failure_detail(record);
-                let finished = Finished {
-                    index: *index,
-                    record: None,
-                    logged: None,
-                    name: record.name.clone(),
-                    dir: jobs[*index].slot.dir.clone(),
-                    status: Some(status),
-                    detail,
-                    seconds: record.duration_secs,
-                    attempts: record.attempts,
-                };
+            _ => {
+                let finished = Finished::of_record(*index, record.clone(), jobs[*index].slot.dir.clone());
                 tally.failed.push(finished.summary(root));
             }
         }
@@ -368,7 +357,7 @@ fn reasons(
 }
 
 /// A job's end, as the build loop sees it.
-struct Finished {
+pub(crate) struct Finished {
     index: usize,
     /// The record written, when one was.
     record: Option<JobRecord>,
@@ -385,7 +374,22 @@ struct Finished {
 }
 
 impl Finished {
-    fn line(&self, root: &Path) -> String {
+    /// A job that ended with this record (a Slurm task's, read or written by the build).
+    pub(crate) fn of_record(index: usize, record: JobRecord, dir: PathBuf) -> Finished {
+        Finished {
+            index,
+            name: record.name.clone(),
+            dir,
+            status: Some(record.status),
+            detail: failure_detail(&record),
+            seconds: record.duration_secs,
+            attempts: record.attempts,
+            logged: None,
+            record: Some(record),
+        }
+    }
+
+    pub(crate) fn line(&self, root: &Path) -> String {
         let time = output::duration(self.seconds);
         match self.status {
             Some(JobStatus::Done) => {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::build::Finished;
 use crate::build_log::{self, LogWriter};
 use crate::diagnostic::Diagnostics;
 use crate::jobfile::Jobfile;
@@ -88,7 +89,8 @@ pub fn run(
     let mut log = if run.dry_run { None } else { LogWriter::open(&build_log::path(&jobfile.workspace.state)).ok() };
 
     // Folders first: a task may start the moment its array is submitted.
-    let mut prepared: Vec<(usize, TaskSpec, slurm::SlurmSettings)> = Vec::new();
+    // (job index, its launch spec: none in a dry run, which prepares no folder, its settings)
+    let mut prepared: Vec<(usize, Option<TaskSpec>, slurm::SlurmSettings)> = Vec::new();
     for &index in pending {
         let job = &jobs[index];
         let settings = match requests.slurm(&job.planned.params) {
@@ -99,8 +101,7 @@ pub fn run(
             }
         };
         if run.dry_run {
-            let spec = dry_spec(job);
-            prepared.push((index, spec, settings));
+            prepared.push((index, None, settings));
             continue;
         }
         match crate::build::prepare(&renderer, jobfile, &job.planned, &job.slot) {
@@ -112,7 +113,7 @@ pub fn run(
                 if let Some(writer) = &mut log {
                     let _ = writer.append(&logged);
                 }
-                prepared.push((index, spec, settings));
+                prepared.push((index, Some(spec), settings));
             }
             Err(message) => outcome.not_started.push((index, message)),
         }
@@ -130,10 +131,8 @@ pub fn run(
     let mut arrays: Vec<Array> = Vec::new();
     let mut submitted: Vec<SubmittedArray> = Vec::new();
     for (n, plan) in plans.iter().enumerate() {
-        let array_jobs: Vec<(usize, TaskSpec)> =
-            plan.jobs.iter().map(|&i| (prepared[i].0, prepared[i].1.clone())).collect();
-        let dirs: Vec<PathBuf> = array_jobs.iter().map(|(index, _)| jobs[*index].slot.dir.clone()).collect();
-        let tasks = array_jobs.len().div_ceil(per_task);
+        let dirs: Vec<PathBuf> = plan.jobs.iter().map(|&i| jobs[prepared[i].0].slot.dir.clone()).collect();
+        let tasks = plan.jobs.len().div_ceil(per_task);
         let manifest = slurm::manifest_path(&build_dir, n);
         let script = slurm::batch_script(&ArrayScript {
             job_name: &job_name,
@@ -147,7 +146,7 @@ pub fn run(
         })
         .map_err(anyhow::Error::msg)?;
         if run.dry_run {
-            println!("# array {n}: {} ({})", plural_jobs(array_jobs.len()), output::relative(&manifest, &jobfile.root));
+            println!("# array {n}: {} ({})", plural_jobs(plan.jobs.len()), output::relative(&manifest, &jobfile.root));
             print!("{script}");
             continue;
         }
@@ -155,6 +154,8 @@ pub fn run(
         let script_path = slurm::script_path(&build_dir, n);
         store::write_atomic(&script_path, script.as_bytes())
             .with_context(|| format!("cannot write {}", script_path.display()))?;
+        let array_jobs: Vec<(usize, TaskSpec)> =
+            plan.jobs.iter().filter_map(|&i| Some((prepared[i].0, prepared[i].1.clone()?))).collect();
         let job_id = match command::submit(&script_path) {
             Ok(id) => id,
             Err(e) => {
@@ -187,31 +188,6 @@ pub fn run(
     }
     follow(run, jobfile, jobs, &arrays, interrupted, &mut outcome)?;
     Ok(outcome)
-}
-
-/// A launch spec for the dry run, which prepares no folder.
-fn dry_spec(job: &Job) -> TaskSpec {
-    TaskSpec {
-        format: task::LAUNCH_FORMAT,
-        key: job.planned.key.hex(),
-        id: job.slot.id.clone(),
-        name: job.planned.name.clone(),
-        index: job.planned.index,
-        command: String::new(),
-        timeout_secs: None,
-        results: None,
-        outputs: Vec::new(),
-        retries: 0,
-        ingredients: crate::job_key::KeyIngredients {
-            format: crate::job_key::KEY_FORMAT,
-            params: job.planned.params.nested(),
-            command: String::new(),
-            templates: Default::default(),
-            params_file: None,
-            inputs: Default::default(),
-            env: Default::default(),
-        },
-    }
 }
 
 fn plural_jobs(n: usize) -> String {
@@ -269,7 +245,7 @@ fn follow(
             }
             if let Some(record) = store::read_record(dir).filter(|r| r.key == spec.key) {
                 changed = true;
-                report(&progress, &record, dir, root);
+                report(&progress, *index, &record, dir, root);
                 outcome.records.push((*index, record));
                 return false;
             }
@@ -299,13 +275,9 @@ fn follow(
                 let key = task_of(a, line);
                 let state: Option<&TaskState> = states.get(&key).or_else(|| accounted.get(&key));
                 let log = slurm::task_log(&array.build_dir, key.0, key.1);
-                let verdict = slurm::verdict(state, &log);
-                let record = task::verdict_record(spec, verdict.status, Some(verdict.message));
                 let dir = &jobs[*index].slot.dir;
-                if let Err(e) = store::write_record(dir, &record) {
-                    output::failure("Warning", &format!("cannot write the record of {}: {e}", spec.name));
-                }
-                report(&progress, &record, dir, root);
+                let record = record_verdict(spec, dir, state, &log);
+                report(&progress, *index, &record, dir, root);
                 outcome.records.push((*index, record));
             }
         }
@@ -318,27 +290,8 @@ fn follow(
     }
 }
 
-fn report(progress: &output::Progress, record: &JobRecord, dir: &Path, root: &Path) {
-    let time = output::duration(record.duration_secs);
-    let line = match record.status {
-        store::JobStatus::Done => output::line(
-            output::Tone::Good,
-            "Ran",
-            &format!("{} in {time}{}", record.name, crate::build::attempt_note(record.attempts)),
-        ),
-        status => output::line(
-            output::Tone::Bad,
-            "Failed",
-            &format!(
-                "{} ({}{}): {}",
-                record.name,
-                status.as_str(),
-                crate::build::failure_detail(record),
-                output::relative(dir, root)
-            ),
-        ),
-    };
-    progress.finished(line, true);
+fn report(progress: &output::Progress, index: usize, record: &JobRecord, dir: &Path, root: &Path) {
+    progress.finished(Finished::of_record(index, record.clone(), dir.to_path_buf()).line(root), true);
 }
 
 fn join(ids: &[u64]) -> String {
@@ -418,8 +371,17 @@ fn settle(job_dir: &Path, state: Option<&TaskState>, log: &Path) {
     if store::read_record(job_dir).is_some_and(|r| r.key == spec.key) {
         return;
     }
+    record_verdict(&spec, job_dir, state, log);
+}
+
+/// Writes Slurm's verdict on a task that ended without the job's record as that record.
+fn record_verdict(spec: &TaskSpec, dir: &Path, state: Option<&TaskState>, log: &Path) -> JobRecord {
     let verdict = slurm::verdict(state, log);
-    let _ = store::write_record(job_dir, &task::verdict_record(&spec, verdict.status, Some(verdict.message)));
+    let record = task::verdict_record(spec, verdict.status, Some(verdict.message));
+    if let Err(e) = store::write_record(dir, &record) {
+        output::failure("Warning", &format!("cannot write the record of {}: {e}", spec.name));
+    }
+    record
 }
 
 fn manifest_dirs(build_dir: &Path, array: &SubmittedArray) -> Vec<PathBuf> {
