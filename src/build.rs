@@ -1,6 +1,6 @@
 //! `jobman build`: plan the jobs, run the ones that are not done, record each one, summarize.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use crate::graph::BuildGraph;
 use crate::jobfile::{ExecutorKind, Jobfile};
 use crate::lock::WorkspaceLock;
 use crate::output::{self, Progress, Tone};
-use crate::plan::{self, Job};
+use crate::plan::{self, Job, StagePlan, Waiting};
 use crate::products;
 use crate::render::{PlannedJob, Renderer};
 use crate::request::{LocalRequest, Requests};
@@ -60,76 +60,172 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     let mut jobfile = Jobfile::load(&options.jobfile)?;
     if let Some(retries) = options.retries {
         jobfile.job.retries = retries;
+        for stage in &mut jobfile.stages {
+            stage.job.retries = retries;
+        }
     }
     let figures: Vec<FigureSpec> = jobfile.figures.iter().map(|f| f.get_ref().clone()).collect();
-    let planned = plan::plan(&jobfile)?;
-    let selection = BuildGraph::new(planned.len(), &figures).select(&options.targets, &figures)?;
-    let chosen = select::matching(&jobfile, planned.iter().map(|j| &j.params), options.filter.as_deref())?;
+    let (targets, wanted_stages) = stage_targets(&jobfile, &options.targets);
+    crate::needs::check_matches(&jobfile)?;
+    let selection = BuildGraph::new(1, &figures).select(&targets, &figures)?;
     let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
-    let wanted = |jobs: &[Job]| -> Vec<usize> {
-        (0..jobs.len())
-            .filter(|&i| chosen[i] && (options.force || !matches!(jobs[i].slot.state, SlotState::Done(_))))
-            .collect()
-    };
-    let executor = options.executor.unwrap_or(jobfile.executor.kind);
-    if options.dry_run {
-        let jobs = plan::locate(&store, planned);
-        let pending = wanted(&jobs);
-        let reasons = reasons(&jobfile, &store, &jobs, &pending, options.force)?;
-        explain::print_reasons(&jobs, &reasons, options.explain);
-        if executor == ExecutorKind::Slurm && !pending.is_empty() {
-            let run = SlurmRun { detach: false, no_cancel: false, dry_run: true };
-            cluster::run(&run, &jobfile, &jobs, &pending, &Arc::new(AtomicBool::new(false)))?;
+    let lock = if options.dry_run { None } else { Some(WorkspaceLock::acquire(&jobfile.workspace.state)?) };
+    // Jobs an earlier build left on Slurm are neither run again nor taken for done.
+    let on_slurm = match &lock {
+        Some(_) => {
+            exec::stop_leftover_jobs(&store.jobs_dir);
+            cluster::in_flight(&jobfile, true)
         }
+        None => HashSet::new(),
+    };
+    let mut plans: Vec<StagePlan> = Vec::new();
+    let mut outcome = StageOutcome::default();
+    // Stages run in waves, upstream first: a downstream job's key needs its upstream jobs' outputs.
+    for view in jobfile.stage_views() {
+        let mut plan = plan::plan_stage(view, &store, &plans)?;
+        let stopped = outcome.interrupted || (options.fail_fast && outcome.failed);
+        if selection.jobs && wanted_stages[plan.view.stage] && !stopped {
+            let ran = build_stage(options, &mut plan, &store, lock.as_ref(), &on_slurm, clock)?;
+            outcome.failed |= ran.failed;
+            outcome.interrupted |= ran.interrupted;
+            outcome.submitted |= ran.submitted;
+        }
+        plans.push(plan);
+    }
+    if options.dry_run {
         return Ok(EXIT_OK);
     }
+    if let Err(e) = store.save_index(plans.iter().flat_map(|p| &p.jobs).map(|j| (&j.slot, &j.planned.key))) {
+        output::failure("Warning", &format!("cannot write the index (the next build reads every record): {e}"));
+    }
+    if outcome.interrupted {
+        return Ok(EXIT_INTERRUPTED);
+    }
+    // Detached, the jobs just submitted are not done: products wait for the build that collects them.
+    if outcome.submitted {
+        return Ok(if outcome.failed { EXIT_JOB_FAILED } else { EXIT_OK });
+    }
+    if selection.report || !selection.figures.is_empty() || selection.index {
+        let report = plans.swap_remove(jobfile.stage.min(plans.len() - 1));
+        products::build_products(&report.view, &report.jobs, &selection, options.explain)?;
+    }
+    drop(lock);
+    Ok(if outcome.failed { EXIT_JOB_FAILED } else { EXIT_OK })
+}
 
-    let lock = WorkspaceLock::acquire(&jobfile.workspace.state)?;
-    exec::stop_leftover_jobs(&store.jobs_dir);
-    let mut jobs = plan::locate(&store, planned);
-    let mut pending = if selection.jobs { wanted(&jobs) } else { Vec::new() };
-    // Jobs an earlier build left on Slurm are neither run again nor taken for done.
-    let on_slurm = cluster::in_flight(&jobfile, true);
+/// What building one stage came to.
+#[derive(Default)]
+struct StageOutcome {
+    failed: bool,
+    interrupted: bool,
+    /// Jobs were submitted to Slurm and left there (`--detach`).
+    submitted: bool,
+}
+
+/// The targets for the build graph, with stage names replaced by `jobs`, and which stages to
+/// build: those named and the stages they need (all when no stage is named).
+fn stage_targets(jobfile: &Jobfile, targets: &[String]) -> (Vec<String>, Vec<bool>) {
+    let count = jobfile.stages.len().max(1);
+    let named: Vec<usize> = targets.iter().filter_map(|t| jobfile.stage_index(t)).collect();
+    if named.is_empty() {
+        return (targets.to_vec(), vec![true; count]);
+    }
+    let mut wanted = vec![false; count];
+    for stage in named {
+        for (i, needed) in jobfile.stage_closure(stage).into_iter().enumerate() {
+            wanted[i] |= needed;
+        }
+    }
+    let mut rest: Vec<String> = targets.iter().filter(|t| jobfile.stage_index(t).is_none()).cloned().collect();
+    rest.push("jobs".into());
+    (rest, wanted)
+}
+
+/// Runs the pending jobs of one stage (or prints them, in a dry run), then says which of its
+/// jobs wait for upstream jobs.
+fn build_stage(
+    options: &BuildOptions,
+    plan: &mut StagePlan,
+    store: &Store,
+    lock: Option<&WorkspaceLock>,
+    on_slurm: &HashSet<PathBuf>,
+    clock: Instant,
+) -> anyhow::Result<StageOutcome> {
+    let StagePlan { view: jobfile, jobs, waiting } = plan;
+    let jobfile = &*jobfile;
+    let chosen = select::matching(jobfile, jobs.iter().map(|j| &j.planned.params), options.filter.as_deref())?;
+    let mut pending: Vec<usize> = (0..jobs.len())
+        .filter(|&i| chosen[i] && (options.force || !matches!(jobs[i].slot.state, SlotState::Done(_))))
+        .collect();
+    let executor = options.executor.unwrap_or(jobfile.executor.kind);
+    let mut outcome = StageOutcome::default();
+    if let Some(stage) = jobfile.stage_name() {
+        output::status("Stage", &format!("{stage} ({})", plural(jobs.len() + waiting.len(), "job")));
+    }
+    let Some(lock) = lock else {
+        let reasons = reasons(jobfile, store, jobs, &pending, options.force)?;
+        explain::print_reasons(jobs, &reasons, options.explain);
+        if executor == ExecutorKind::Slurm && !pending.is_empty() {
+            let run = SlurmRun { detach: false, no_cancel: false, dry_run: true };
+            cluster::run(&run, jobfile, jobs, &pending, &Arc::new(AtomicBool::new(false)))?;
+        }
+        report_waiting(waiting);
+        return Ok(outcome);
+    };
     if !on_slurm.is_empty() {
         let before = pending.len();
         pending.retain(|&i| !on_slurm.contains(&jobs[i].slot.dir));
-        output::status(
-            "Queued",
-            &format!(
-                "{} still on Slurm from an earlier build (not submitted again)",
-                plural(before - pending.len(), "job")
-            ),
-        );
+        if before > pending.len() {
+            output::status(
+                "Queued",
+                &format!(
+                    "{} still on Slurm from an earlier build (not submitted again)",
+                    plural(before - pending.len(), "job")
+                ),
+            );
+        }
     }
     if options.explain && !pending.is_empty() {
-        explain::print_reasons(&jobs, &reasons(&jobfile, &store, &jobs, &pending, options.force)?, true);
+        explain::print_reasons(jobs, &reasons(jobfile, store, jobs, &pending, options.force)?, true);
     }
-    let (failed, interrupted) = if pending.is_empty() {
+    (outcome.failed, outcome.interrupted) = if pending.is_empty() {
         output::status(
             "Fresh",
             &format!("{} up to date ({})", plural(jobs.len(), "job"), output::duration(clock.elapsed().as_secs_f64())),
         );
         (false, false)
     } else if executor == ExecutorKind::Slurm {
-        run_on_slurm(options, &jobfile, &mut jobs, &pending, clock)?
+        outcome.submitted = options.detach;
+        run_on_slurm(options, jobfile, jobs, &pending, clock)?
     } else {
-        run_jobs(options, &jobfile, &lock, &mut jobs, &pending, clock)?
+        run_jobs(options, jobfile, lock, jobs, &pending, clock)?
     };
-    if let Err(e) = store.save_index(jobs.iter().map(|j| (&j.slot, &j.planned.key))) {
-        output::failure("Warning", &format!("cannot write the index (the next build reads every record): {e}"));
+    outcome.failed |= report_waiting(waiting);
+    Ok(outcome)
+}
+
+/// Says which jobs wait for upstream jobs; true when some wait for one that failed.
+fn report_waiting(waiting: &[Waiting]) -> bool {
+    let mut upstream_failed = false;
+    for job in waiting {
+        let params: Vec<String> =
+            job.params.0.iter().map(|(n, v)| format!("{n}={}", crate::sweep::display_value(v))).collect();
+        if job.failed {
+            upstream_failed = true;
+            output::failure(
+                "Skipped",
+                &format!("{}: upstream failed ({} job {})", params.join(","), job.stage, job.name),
+            );
+        }
     }
-    if interrupted {
-        return Ok(EXIT_INTERRUPTED);
+    let unbuilt = waiting.iter().filter(|w| !w.failed).count();
+    if let Some(first) = waiting.iter().find(|w| !w.failed) {
+        output::status(
+            "Waiting",
+            &format!("{} for {} jobs not done yet (first: {})", plural(unbuilt, "job"), first.stage, first.name),
+        );
     }
-    // Detached, the jobs just submitted are not done: products wait for the build that collects them.
-    if options.detach && executor == ExecutorKind::Slurm && !pending.is_empty() {
-        return Ok(if failed { EXIT_JOB_FAILED } else { EXIT_OK });
-    }
-    if selection.report || !selection.figures.is_empty() || selection.index {
-        products::build_products(&jobfile, &jobs, &selection, options.explain)?;
-    }
-    drop(lock);
-    Ok(if failed { EXIT_JOB_FAILED } else { EXIT_OK })
+    upstream_failed
 }
 
 /// Runs the `pending` jobs (indices into `jobs`), updating their state as records come in.
@@ -344,7 +440,7 @@ fn reasons(
     force: bool,
 ) -> anyhow::Result<Vec<Option<Dirty>>> {
     let mut reasons = vec![None; jobs.len()];
-    let explainer = JobExplainer::new(jobfile, store, jobs)?;
+    let explainer = JobExplainer::new(&[jobfile], store, jobs)?;
     for &i in pending {
         reasons[i] = match explainer.why(&jobs[i], pending.len())? {
             Some(reason) if !force || !matches!(reason, Dirty::PreviouslyFailed { .. } | Dirty::Interrupted) => {
@@ -494,7 +590,7 @@ fn run_job(
     job: &Job,
     retrying: &dyn Fn(&JobRecord),
 ) -> Finished {
-    let Job { planned, slot } = job;
+    let Job { planned, slot, .. } = job;
     let mut finished = Finished {
         index,
         record: None,
@@ -550,7 +646,9 @@ pub fn prepare(
     slot: &store::Slot,
 ) -> Result<(TaskSpec, LogEntry), String> {
     // The key's ingredients are kept in the record, for explaining later reruns.
-    let rendering = renderer.rendering(job.index, &job.params).map_err(|d| Diagnostics::from(d).to_string())?;
+    let rendering = renderer
+        .rendering(job.index, &job.params, job.needs.as_deref())
+        .map_err(|d| Diagnostics::from(d).to_string())?;
     if rendering.ingredients.key() != job.key {
         return Err("its templates changed while jobman was planning; run the build again".into());
     }
@@ -594,8 +692,10 @@ pub fn prepare(
         outputs: [&jobfile.job.results, &jobfile.job.series]
             .into_iter()
             .flatten()
+            .chain(&jobfile.job.outputs)
             .map(|n| n.get_ref().clone())
             .collect(),
+        required: jobfile.job.outputs.iter().map(|n| n.get_ref().clone()).collect(),
         ingredients: rendering.ingredients,
         retries: jobfile.job.retries,
     };

@@ -183,6 +183,8 @@ mod tests {
                 params_file: None,
                 inputs: BTreeMap::new(),
                 env: BTreeMap::new(),
+                stage: None,
+                needs: BTreeMap::new(),
             },
             rendered: LogEntry::rendered_files(&[("a.txt".into(), "x = 1\n".into())]),
         }

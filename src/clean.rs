@@ -43,7 +43,7 @@ pub fn clean(options: &CleanOptions) -> anyhow::Result<i32> {
     let mut store = None;
     if options.jobs {
         let opened = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
-        let jobs = plan::locate(&opened, plan::plan(&jobfile)?);
+        let jobs = plan::current_jobs(&jobfile, &opened)?;
         for job in &jobs {
             // A forced rerun's kept folder belongs to the job as well.
             for dir in [job.slot.dir.clone(), job.slot.dir.with_extension("previous")] {

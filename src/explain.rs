@@ -33,7 +33,8 @@ const MAX_COMPARISONS: usize = 20_000_000;
 
 /// Explains jobs against the jobs that ran before.
 pub struct JobExplainer<'j> {
-    renderer: Renderer<'j>,
+    /// One per stage: (stage index, its renderer).
+    renderers: Vec<(usize, Renderer<'j>)>,
     previous: Vec<LogEntry>,
     /// Canonical params → index into `previous`: a job with the same params is found at once.
     by_params: HashMap<String, usize>,
@@ -41,9 +42,13 @@ pub struct JobExplainer<'j> {
 }
 
 impl<'j> JobExplainer<'j> {
-    /// `jobs` are the jobs the Jobfile names now.
-    pub fn new(jobfile: &'j Jobfile, store: &Store, jobs: &[Job]) -> Result<JobExplainer<'j>, Diagnostics> {
-        let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
+    /// `jobs` are the jobs the Jobfile names now, of the stages `views` show.
+    pub fn new(views: &[&'j Jobfile], store: &Store, jobs: &[Job]) -> Result<JobExplainer<'j>, Diagnostics> {
+        let renderers = views
+            .iter()
+            .map(|view| Ok((view.stage, Renderer::new(view).map_err(Diagnostics::from)?)))
+            .collect::<Result<Vec<_>, Diagnostics>>()?;
+        let jobfile = views[0];
         // Only a job with a new key is compared with earlier ones.
         let any_new = jobs.iter().any(|j| matches!(j.slot.state, SlotState::Absent));
         let mut previous =
@@ -53,9 +58,13 @@ impl<'j> JobExplainer<'j> {
         if previous.is_empty() && any_new {
             previous = store.records().iter().map(LogEntry::from_record).collect();
         }
-        let by_params = previous.iter().enumerate().map(|(i, e)| (params_key(&e.ingredients.params), i)).collect();
+        let by_params = previous
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (params_key(e.ingredients.stage.as_deref(), &e.ingredients.params), i))
+            .collect();
         let current = jobs.iter().map(|j| j.planned.key.hex()).collect();
-        Ok(JobExplainer { renderer, previous, by_params, current })
+        Ok(JobExplainer { renderers, previous, by_params, current })
     }
 
     /// Why `job` must run (`None`: it is done, its record naming its key). `pending` is how many jobs are being explained.
@@ -63,10 +72,16 @@ impl<'j> JobExplainer<'j> {
         if matches!(job.slot.state, SlotState::Done(_)) {
             return Ok(None);
         }
-        let rendering = self.renderer.rendering(job.planned.index, &job.planned.params).map_err(Diagnostics::from)?;
+        let Some((_, renderer)) = self.renderers.iter().find(|(stage, _)| *stage == job.stage) else {
+            return Ok(None);
+        };
+        let rendering = renderer
+            .rendering(job.planned.index, &job.planned.params, job.planned.needs.as_deref())
+            .map_err(Diagnostics::from)?;
+        let stage = rendering.ingredients.stage.as_deref();
         let same_params = self
             .by_params
-            .get(&params_key(&rendering.ingredients.params))
+            .get(&params_key(stage, &rendering.ingredients.params))
             .map(|&i| &self.previous[i..=i])
             .filter(|entry| entry[0].key != job.planned.key.hex());
         let candidates = same_params.unwrap_or_else(|| {
@@ -75,14 +90,15 @@ impl<'j> JobExplainer<'j> {
         });
         let rerender = |entry: &LogEntry| -> Option<Rendering> {
             let params = ParamSet::from_nested(&entry.ingredients.params, "params");
-            self.renderer.rendering(entry.index, &params).ok()
+            // Rendered against today's upstream jobs: the upstream part of the key is compared apart.
+            renderer.rendering(entry.index, &params, job.planned.needs.as_deref()).ok()
         };
         Ok(Some(dirty::explain(&rendering, &job.slot.state, candidates, &self.current, rerender)))
     }
 }
 
-fn params_key(params: &serde_json::Value) -> String {
-    let mut text = String::new();
+fn params_key(stage: Option<&str>, params: &serde_json::Value) -> String {
+    let mut text = stage.map_or_else(String::new, |s| format!("{s}:"));
     crate::job_key::write_canonical(params, &mut text);
     text
 }
@@ -104,9 +120,10 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
     let jobfile = Jobfile::load(&options.jobfile)?;
     let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
     let figures: Vec<FigureSpec> = jobfile.figures.iter().map(|f| f.get_ref().clone()).collect();
-    let planned = plan::plan(&jobfile)?;
-    let graph = BuildGraph::new(planned.len(), &figures);
-    let jobs = plan::locate(&store, planned);
+    let mut plans = plan::plan_all(&jobfile, &store)?;
+    let jobs: Vec<Job> = plans.iter_mut().flat_map(|p| std::mem::take(&mut p.jobs)).collect();
+    let views: Vec<&Jobfile> = plans.iter().map(|p| &p.view).collect();
+    let graph = BuildGraph::new(jobs.len().max(1), &figures);
     // Arguments that are not targets name jobs: those are explained one by one.
     let (targets, named): (Vec<String>, Vec<String>) = options.targets.iter().cloned().partition(|t| is_target(t));
     if !named.is_empty() {
@@ -114,17 +131,17 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
             .iter()
             .map(|reference| select::resolve(&jobs, reference).map_err(Diagnostics::from))
             .collect::<Result<Vec<usize>, Diagnostics>>()?;
-        let explainer = JobExplainer::new(&jobfile, &store, &jobs)?;
+        let explainer = JobExplainer::new(&views, &store, &jobs)?;
         return explain_jobs(&jobs, &chosen, &explainer, options.json);
     }
     let selection = graph.select(&targets, &figures)?;
-    let explainer = JobExplainer::new(&jobfile, &store, &jobs)?;
+    let explainer = JobExplainer::new(&views, &store, &jobs)?;
     let pending = jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
     let mut reasons = Vec::with_capacity(jobs.len());
     for job in &jobs {
         reasons.push(explainer.why(job, pending)?);
     }
-    let products = products::explain_products(&jobfile, &jobs, &selection);
+    let products = products::explain_products(&jobfile, plan::stage_jobs(&jobs, jobfile.stage), &selection);
     let root = &jobfile.root;
     if options.json {
         let products: Vec<serde_json::Value> = products

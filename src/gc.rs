@@ -40,7 +40,7 @@ pub fn gc(options: &GcOptions) -> anyhow::Result<i32> {
         Consent::Given | Consent::Ask => Some(WorkspaceLock::acquire(&jobfile.workspace.state)?),
     };
     let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
-    let jobs = plan::locate(&store, plan::plan(&jobfile)?);
+    let jobs = plan::current_jobs(&jobfile, &store)?;
     let found = scan(&jobfile.workspace.jobs, &jobs, options);
 
     let root = &jobfile.root;

@@ -9,6 +9,8 @@
 //! | params_file  | the params file's name (its bytes follow from the params)    |
 //! | inputs       | each declared input file: path and blake3 of its content     |
 //! | env          | each declared variable: name and blake3 of its value (or unset) |
+//! | stage        | the stage's name (a Jobfile with stages)                     |
+//! | needs        | each upstream job needed: its key and the blake3 of each declared output (results, series, outputs) |
 //!
 //! Not in the key: the sweep order, other jobs, the time, the executor and its settings (Slurm's,
 //! GPUs, resources), the timeout, retries, the results file name, `job.dir` (so moving the
@@ -61,6 +63,22 @@ pub struct KeyIngredients {
     pub inputs: BTreeMap<String, String>,
     /// Variable name → blake3 of its value; `None` when unset.
     pub env: BTreeMap<String, Option<String>>,
+    /// Absent without stages, so that the keys of a Jobfile of one stage stay as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// Upstream stage → the jobs needed. The upstream key is there because a job may read any
+    /// file of an upstream folder; the output hashes because an upstream job run again (forced,
+    /// or after a failure) may write other outputs under the same key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub needs: BTreeMap<String, Vec<NeededKey>>,
+}
+
+/// An upstream job as a downstream key covers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NeededKey {
+    pub key: String,
+    /// Declared output → blake3 of its content.
+    pub outputs: BTreeMap<String, String>,
 }
 
 impl KeyIngredients {
@@ -122,6 +140,8 @@ mod tests {
             params_file: Some("params.json".into()),
             inputs: BTreeMap::new(),
             env: BTreeMap::new(),
+            stage: None,
+            needs: BTreeMap::new(),
         }
     }
 

@@ -16,7 +16,7 @@ use crate::figure::{Aggregate, ErrorBars, FigureKind, FigureSpec};
 use serde::Serialize;
 
 /// Sections a Jobfile may have, in the order the reference documents them.
-const SECTIONS: &[&str] = &["workspace", "params", "sweep", "template", "job", "executor", "report", "figure"];
+const SECTIONS: &[&str] = &["workspace", "params", "sweep", "template", "job", "stage", "executor", "report", "figure"];
 const WORKSPACE_KEYS: &[&str] = &["jobs", "report", "figures", "templates"];
 const SWEEP_KEYS: &[&str] = &["zip", "where", "include", "samples", "seed"];
 const TEMPLATE_KEYS: &[&str] = &["src", "target", "where"];
@@ -27,12 +27,18 @@ const JOB_KEYS: &[&str] = &[
     "env",
     "results",
     "series",
+    "outputs",
     "params_file",
     "timeout",
     "retries",
     "gpus",
     "resources",
 ];
+/// What a `[stage.NAME]` table holds besides the [`JOB_KEYS`].
+const STAGE_KEYS: &[&str] = &["needs", "params", "sweep", "template"];
+const NEED_KEYS: &[&str] = &["stage", "group_by", "all"];
+/// Build targets a stage may not be named after.
+const TARGET_NAMES: &[&str] = &["jobs", "report", "figures"];
 const EXECUTOR_KEYS: &[&str] = &["kind", "local", "slurm"];
 const LOCAL_KEYS: &[&str] = &["gpus", "resources"];
 const SLURM_KEYS: &[&str] = &[
@@ -49,7 +55,7 @@ const SLURM_KEYS: &[&str] = &[
     "jobs_per_task",
     "poll_interval",
 ];
-const REPORT_KEYS: &[&str] = &["columns", "rename", "unfinished"];
+const REPORT_KEYS: &[&str] = &["stage", "columns", "rename", "unfinished"];
 const FIGURE_KEYS: &[&str] = &[
     "name",
     "kind",
@@ -89,11 +95,20 @@ pub struct Jobfile {
     pub executor: ExecutorSpec,
     pub report: ReportSpec,
     pub figures: Vec<Spanned<FigureSpec>>,
+    /// `[stage.NAME]` tables, each after the stages it needs. Empty for a Jobfile of one stage
+    /// (`[job]`); otherwise `params`, `sweep`, `templates` and `job` above are those of
+    /// `stages[stage]`, and [`Jobfile::stage_view`] gives the others.
+    pub stages: Vec<Stage>,
+    /// Which of `stages` the fields above are: the report's stage, until a view chooses another.
+    pub stage: usize,
 }
 
 /// `[report]`: which columns `report.csv` has, under which names, and which jobs.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ReportSpec {
+    /// The stage whose jobs are the rows (a Jobfile with stages; default: the last declared).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Spanned<String>>,
     /// Chosen and ordered columns; `None`: id, name, params, results, status, duration.
     pub columns: Option<Vec<Spanned<String>>>,
     /// Column → name in the file.
@@ -165,6 +180,27 @@ pub struct TemplateSpec {
     pub filter: Option<Spanned<String>>,
 }
 
+/// `[stage.NAME]`: one kind of job of a Jobfile with stages, with the shared params and
+/// templates merged in.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub name: Spanned<String>,
+    pub needs: Vec<Need>,
+    pub params: Vec<Param>,
+    pub sweep: Sweep,
+    pub templates: Vec<TemplateSpec>,
+    pub job: JobSpec,
+}
+
+/// One entry of a stage's `needs`.
+#[derive(Debug, Clone)]
+pub struct Need {
+    pub stage: Spanned<String>,
+    /// `None`: each job needs the one upstream job with the same shared params. `Some(names)`:
+    /// each job needs every upstream job with its values of `names` (all of them when empty).
+    pub group_by: Option<Vec<String>>,
+}
+
 #[derive(Debug, Clone)]
 pub struct JobSpec {
     pub command: Spanned<String>,
@@ -174,6 +210,9 @@ pub struct JobSpec {
     pub results: Option<Spanned<String>>,
     /// A CSV file of per-step rows (loss per epoch) the job writes, for `curve` figures.
     pub series: Option<Spanned<String>>,
+    /// Files the job must write besides its results; their hashes are part of the keys of the
+    /// jobs that need this one.
+    pub outputs: Vec<Spanned<String>>,
     /// `None` when disabled with `params_file = false`.
     pub params_file: Option<Spanned<String>>,
     pub timeout: Option<Duration>,
@@ -274,6 +313,54 @@ fn is_template(text: &str) -> bool {
 }
 
 impl Jobfile {
+    /// The Jobfile as stage `index` sees it: its params, sweep, templates and job.
+    pub fn stage_view(&self, index: usize) -> Jobfile {
+        let stage = &self.stages[index];
+        Jobfile {
+            params: stage.params.clone(),
+            sweep: stage.sweep.clone(),
+            templates: stage.templates.clone(),
+            job: stage.job.clone(),
+            stage: index,
+            ..self.clone()
+        }
+    }
+
+    /// One view per stage, upstream stages first; a Jobfile without stages is its own only view.
+    pub fn stage_views(&self) -> Vec<Jobfile> {
+        if self.stages.is_empty() {
+            vec![self.clone()]
+        } else {
+            (0..self.stages.len()).map(|i| self.stage_view(i)).collect()
+        }
+    }
+
+    /// The name of the stage this view is of; `None` without stages.
+    pub fn stage_name(&self) -> Option<&str> {
+        self.stages.get(self.stage).map(|s| s.name.get_ref().as_str())
+    }
+
+    /// The stages that `stage` needs, directly or not, and itself.
+    pub fn stage_closure(&self, stage: usize) -> Vec<bool> {
+        let mut wanted = vec![false; self.stages.len()];
+        wanted[stage] = true;
+        // Stages come after the stages they need: one backward pass reaches them all.
+        for i in (0..self.stages.len()).rev() {
+            if wanted[i] {
+                for need in &self.stages[i].needs {
+                    if let Some(j) = self.stage_index(need.stage.get_ref()) {
+                        wanted[j] = true;
+                    }
+                }
+            }
+        }
+        wanted
+    }
+
+    pub fn stage_index(&self, name: &str) -> Option<usize> {
+        self.stages.iter().position(|s| s.name.get_ref() == name)
+    }
+
     /// Reads and validates the Jobfile at `path`. I/O failures are `anyhow` errors; every mistake in
     /// the file itself is a diagnostic.
     pub fn load(path: &Path) -> anyhow::Result<Jobfile> {
@@ -317,14 +404,42 @@ pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagn
     if let Some(table) = walker.table(document.get("params"), "[params]") {
         walker.params(table, "", &mut params);
     }
-    let sweep = walker.sweep(document.get("sweep"), &params);
-    let templates = walker.templates(document.get("template"));
-    let job = walker.job(document.get("job"));
     let executor = walker.executor(document.get("executor"));
-    let report = walker.report(document.get("report"));
+    let mut report = walker.report(document.get("report"));
     let figures = walker.figures(document.get("figure"));
-    if figures.iter().any(|f| f.get_ref().kind == FigureKind::Curve)
-        && job.as_ref().is_some_and(|j| j.series.is_none())
+    let shared_templates = walker.templates(document.get("template"));
+    let stages = match document.get("stage") {
+        None => Vec::new(),
+        Some(item) => walker.stages(item, &params, &document, &shared_templates, &executor),
+    };
+    let (view, stage) = if document.get("stage").is_some() {
+        // The report's stage, checked; the fields of a Jobfile with stages are its view.
+        let chosen = walker.report_stage(&report, &stages);
+        match stages.get(chosen) {
+            Some(stage) => {
+                (Some((stage.params.clone(), stage.sweep.clone(), stage.templates.clone(), stage.job.clone())), chosen)
+            }
+            None => (None, 0),
+        }
+    } else {
+        if let Some(stage) = report.stage.take() {
+            walker.at(stage.span(), "`stage` needs [stage.NAME] tables", "this Jobfile has a single [job]");
+        }
+        let sweep = walker.sweep(document.get("sweep"), &params);
+        let job = walker.job(document.get("job"), "[job]");
+        if let Some(job) = &job {
+            walker.check_stage(&params, &sweep, &shared_templates, job, document.get("job"), &executor);
+        } else if document.get("job").is_none() {
+            walker.error(
+                Diagnostic::new("missing [job] section")
+                    .at(source, 0..0, "expected a [job] table with a `command`")
+                    .help("add:\n[job]\ncommand = \"python3 train.py\""),
+            );
+        }
+        (job.map(|job| (params.clone(), sweep, shared_templates.clone(), job)), 0)
+    };
+    if let Some((_, _, _, job)) = &view
+        && job.series.is_none()
         && let Some(curve) = figures.iter().find(|f| f.get_ref().kind == FigureKind::Curve)
     {
         walker.error(
@@ -334,44 +449,12 @@ pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagn
         );
     }
 
-    let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
-    for filter in sweep.filter.iter().chain(templates.iter().filter_map(|t| t.filter.as_ref())) {
-        let origin = crate::expr::Origin { source, span: filter.span() };
-        if let Err(diagnostic) = crate::expr::ParamFilter::compile(filter.get_ref(), &names, &origin) {
-            walker.error(diagnostic);
-        }
-    }
-    walker.per_job_settings(job.as_ref(), document.get("job"), &executor, &params);
-    // Targets without template syntax can be checked now rather than when the first job renders.
-    for template in &templates {
-        let target = template.target.get_ref();
-        let params_file = job.as_ref().and_then(|j| j.params_file.as_ref());
-        if !target.contains('{')
-            && let Some(problem) = target_problem(target, params_file)
-        {
-            walker.error(Diagnostic::new(format!("template target `{target}` is refused")).at(
-                source,
-                template.target.span(),
-                problem,
-            ));
-        }
-    }
-
-    // Shown in the order they stand in the file.
+    // Shown in the order they stand in the file; a shared mistake seen by several stages, once.
     walker.diagnostics.0.sort_by_key(|d| d.location.as_ref().map_or(0, |l| l.1.start));
-    let job = match job {
-        Some(job) => job,
-        None => {
-            if document.get("job").is_none() {
-                walker.error(
-                    Diagnostic::new("missing [job] section")
-                        .at(source, 0..0, "expected a [job] table with a `command`")
-                        .help("add:\n[job]\ncommand = \"python3 train.py\""),
-                );
-            }
-            return Err(walker.diagnostics);
-        }
-    };
+    walker.diagnostics.0.dedup_by(|a, b| {
+        a.message == b.message && a.location.as_ref().map(|l| &l.1) == b.location.as_ref().map(|l| &l.1)
+    });
+    let Some((params, sweep, templates, job)) = view else { return Err(walker.diagnostics) };
     walker.diagnostics.into_result(Jobfile {
         path: path.to_path_buf(),
         root: root.to_path_buf(),
@@ -384,6 +467,8 @@ pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagn
         executor,
         report,
         figures,
+        stages,
+        stage,
     })
 }
 
@@ -904,12 +989,15 @@ impl Walker<'_> {
         templates
     }
 
-    fn job(&mut self, item: Option<&Item<'_>>) -> Option<JobSpec> {
-        let table = self.table(item, "[job]")?;
-        self.unknown_keys(table, JOB_KEYS, "a [job] key");
+    /// A job table: `[job]`, or a `[stage.NAME]` (`section`) with `[job]`'s keys merged in.
+    fn job(&mut self, item: Option<&Item<'_>>, section: &str) -> Option<JobSpec> {
+        let table = self.table(item, section)?;
+        if section == "[job]" {
+            self.unknown_keys(table, JOB_KEYS, "a [job] key");
+        }
         let command = self.string(table, "command", "the command that runs a job");
         if command.is_none() && table.get("command").is_none() {
-            self.at(item?.span(), "[job] needs a `command`", "expected `command = \"...\"`").help =
+            self.at(item?.span(), format!("{section} needs a `command`"), "expected `command = \"...\"`").help =
                 Some("add e.g. `command = \"python3 train.py\"`".into());
         }
         let params_file = match table.get("params_file").map(|i| (i, i.get_ref())) {
@@ -958,6 +1046,7 @@ impl Walker<'_> {
             env: self.strings(table, "env", "an environment variable name"),
             results: self.string(table, "results", "a file the job writes, e.g. \"results.json\""),
             series: self.string(table, "series", "a CSV file the job writes, e.g. \"metrics.csv\""),
+            outputs: self.strings(table, "outputs", "a file the job writes, e.g. \"weights.json\""),
             params_file,
             timeout,
             retries,
@@ -965,6 +1054,245 @@ impl Walker<'_> {
             resources,
         })
     }
+}
+
+impl Walker<'_> {
+    /// The checks of one stage's settings against its params.
+    fn check_stage(
+        &mut self,
+        params: &[Param],
+        sweep: &Sweep,
+        templates: &[TemplateSpec],
+        job: &JobSpec,
+        job_item: Option<&Item<'_>>,
+        executor: &ExecutorSpec,
+    ) {
+        let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+        for filter in sweep.filter.iter().chain(templates.iter().filter_map(|t| t.filter.as_ref())) {
+            let origin = crate::expr::Origin { source: self.source, span: filter.span() };
+            if let Err(diagnostic) = crate::expr::ParamFilter::compile(filter.get_ref(), &names, &origin) {
+                self.error(diagnostic);
+            }
+        }
+        self.per_job_settings(Some(job), job_item, executor, params);
+        // Targets without template syntax can be checked now rather than when the first job renders.
+        for template in templates {
+            let target = template.target.get_ref();
+            if !target.contains('{')
+                && let Some(problem) = target_problem(target, job.params_file.as_ref())
+            {
+                self.at(template.target.span(), format!("template target `{target}` is refused"), problem);
+            }
+            for output in &job.outputs {
+                if output.get_ref() == target {
+                    self.at(
+                        output.span(),
+                        format!("`{target}` is rendered by a template"),
+                        "an output is written by the job",
+                    );
+                }
+            }
+        }
+    }
+
+    /// `[stage.NAME]` tables: each gets the shared params (its own added or overriding them),
+    /// the shared templates before its own, `[job]`'s keys unless it sets them, and `[sweep]`
+    /// unless it has its own. Returned after the stages they need.
+    fn stages(
+        &mut self,
+        item: &Item<'_>,
+        shared: &[Param],
+        document: &DeTable<'_>,
+        shared_templates: &[TemplateSpec],
+        executor: &ExecutorSpec,
+    ) -> Vec<Stage> {
+        let Some(tables) = self.table(Some(item), "[stage]") else { return Vec::new() };
+        let defaults = self.table(document.get("job"), "[job]").cloned().unwrap_or_default();
+        self.unknown_keys(&defaults, JOB_KEYS, "a [job] key");
+        let mut stages = Vec::new();
+        for (name, item) in tables.iter() {
+            let section = format!("[stage.{}]", name.get_ref());
+            let Some(table) = self.table(Some(item), &section) else { continue };
+            if !is_identifier(name.get_ref()) || TARGET_NAMES.contains(&name.get_ref().as_ref()) {
+                self.at(
+                    name.span(),
+                    format!("stage name `{}` is not usable", name.get_ref()),
+                    "expected letters, digits and `_`, other than jobs, report and figures",
+                )
+                .help = Some("it names the stage on the command line: `jobman build NAME`".into());
+                continue;
+            }
+            let allowed: Vec<&str> = JOB_KEYS.iter().chain(STAGE_KEYS).copied().collect();
+            self.unknown_keys(table, &allowed, &format!("a {section} key"));
+            let mut merged = defaults.clone();
+            for (key, value) in table.iter().filter(|(k, _)| JOB_KEYS.contains(&k.get_ref().as_ref())) {
+                merged.insert(key.clone(), value.clone());
+            }
+            let needs = self.needs(table.get("needs"));
+            let mut own = Vec::new();
+            if let Some(params) = self.table(table.get("params"), &format!("{section} params")) {
+                self.params(params, "", &mut own);
+            }
+            let params = stage_params(shared, own, &needs);
+            let sweep = self.sweep(table.get("sweep").or_else(|| document.get("sweep")), &params);
+            let mut templates = shared_templates.to_vec();
+            templates.extend(self.templates(table.get("template")));
+            let job_item = Spanned::new(item.span(), DeValue::Table(merged));
+            let Some(job) = self.job(Some(&job_item), &section) else { continue };
+            self.check_stage(&params, &sweep, &templates, &job, Some(&job_item), executor);
+            let name = Spanned::new(name.span(), name.get_ref().to_string());
+            stages.push(Stage { name, needs, params, sweep, templates, job });
+        }
+        self.check_needs(&stages);
+        order_stages(stages)
+    }
+
+    fn needs(&mut self, item: Option<&Item<'_>>) -> Vec<Need> {
+        let Some(item) = item else { return Vec::new() };
+        let entries = match item.get_ref() {
+            DeValue::Array(entries) => &entries[..],
+            other => {
+                self.at(
+                    item.span(),
+                    "`needs` must be a list",
+                    format!("expected e.g. `needs = [\"train\"]`, found {}", kind(other)),
+                );
+                return Vec::new();
+            }
+        };
+        let mut needs = Vec::new();
+        for entry in entries {
+            match entry.get_ref() {
+                DeValue::String(stage) => {
+                    needs.push(Need { stage: Spanned::new(entry.span(), stage.to_string()), group_by: None });
+                }
+                DeValue::Table(table) => {
+                    self.unknown_keys(table, NEED_KEYS, "a key of a `needs` entry");
+                    let Some(stage) = self.string(table, "stage", "the name of the stage needed") else {
+                        self.at(
+                            entry.span(),
+                            "a `needs` entry needs `stage`",
+                            "expected `{ stage = \"train\", group_by = [\"lr\"] }`",
+                        );
+                        continue;
+                    };
+                    let all = self.boolean(table, "all").unwrap_or(false);
+                    let group_by = table.get("group_by").map(|_| self.strings(table, "group_by", "a parameter name"));
+                    if all && group_by.is_some() {
+                        self.at(
+                            entry.span(),
+                            "`all` and `group_by` exclude each other",
+                            "`all = true` is grouping by nothing",
+                        );
+                    }
+                    let group_by = match group_by {
+                        Some(names) => Some(names.into_iter().map(Spanned::into_inner).collect()),
+                        None if all => Some(Vec::new()),
+                        None => None,
+                    };
+                    needs.push(Need { stage, group_by });
+                }
+                other => {
+                    self.at(
+                        entry.span(),
+                        "a `needs` entry is a stage name or a table",
+                        format!("found {}", kind(other)),
+                    );
+                }
+            }
+        }
+        needs
+    }
+
+    /// Each need names another declared stage, groups by params both stages have, and no stage
+    /// needs itself through others.
+    fn check_needs(&mut self, stages: &[Stage]) {
+        let names: Vec<&str> = stages.iter().map(|s| s.name.get_ref().as_str()).collect();
+        for stage in stages {
+            for need in &stage.needs {
+                let wanted = need.stage.get_ref();
+                let Some(upstream) = stages.iter().find(|s| s.name.get_ref() == wanted) else {
+                    let help = did_you_mean(wanted, names.iter().copied())
+                        .unwrap_or_else(|| format!("the stages are: {}", names.join(", ")));
+                    self.at(need.stage.span(), format!("no stage named `{wanted}`"), "needed here").help = Some(help);
+                    continue;
+                };
+                for name in need.group_by.iter().flatten() {
+                    let has = |s: &Stage| s.params.iter().any(|p| &p.name == name);
+                    if !has(upstream) || !has(stage) {
+                        let help = did_you_mean(name, upstream.params.iter().map(|p| p.name.as_str()))
+                            .unwrap_or_else(|| "group by params of both stages".into());
+                        self.at(
+                            need.stage.span(),
+                            format!(
+                                "`group_by` names `{name}`, which is not a param of both `{}` and `{wanted}`",
+                                stage.name.get_ref()
+                            ),
+                            "in this need",
+                        )
+                        .help = Some(help);
+                    }
+                }
+            }
+        }
+        let ordered = order_stages(stages.to_vec());
+        if ordered.len() < stages.len()
+            && let Some(stuck) = stages.iter().find(|s| !ordered.iter().any(|o| o.name.get_ref() == s.name.get_ref()))
+        {
+            let span = stuck.needs.first().map_or(stuck.name.span(), |n| n.stage.span());
+            self.at(
+                span,
+                format!("stage `{}` needs itself, through its `needs`", stuck.name.get_ref()),
+                "a cycle of stages",
+            )
+            .help = Some("a stage can only need stages that do not need it".into());
+        }
+    }
+
+    /// Which stage the report reads: `[report] stage`, or the last declared.
+    fn report_stage(&mut self, report: &ReportSpec, stages: &[Stage]) -> usize {
+        let Some(wanted) = &report.stage else {
+            return stages.iter().enumerate().max_by_key(|(_, s)| s.name.span().start).map_or(0, |(i, _)| i);
+        };
+        stages.iter().position(|s| s.name.get_ref() == wanted.get_ref()).unwrap_or_else(|| {
+            let names = stages.iter().map(|s| s.name.get_ref().as_str());
+            let help =
+                did_you_mean(wanted.get_ref(), names).unwrap_or_else(|| "name one of the [stage.NAME] tables".into());
+            self.at(wanted.span(), format!("no stage named `{}`", wanted.get_ref()), "the report's stage").help =
+                Some(help);
+            usize::MAX
+        })
+    }
+}
+
+/// A stage's params: the shared ones with its own replacing those of the same name (in place)
+/// or added after them. A stage that needs a group of upstream jobs (`group_by`, `all`) leaves
+/// out the shared axes it does not group by: it makes one job per group, not one per upstream job.
+fn stage_params(shared: &[Param], own: Vec<Param>, needs: &[Need]) -> Vec<Param> {
+    let grouped_away =
+        |name: &str| needs.iter().any(|n| n.group_by.as_ref().is_some_and(|names| !names.iter().any(|g| g == name)));
+    let mut params: Vec<Param> = shared.iter().filter(|p| !(p.swept && grouped_away(&p.name))).cloned().collect();
+    for param in own {
+        match params.iter_mut().find(|p| p.name == param.name) {
+            Some(slot) => *slot = param,
+            None => params.push(param),
+        }
+    }
+    params
+}
+
+/// Stages after the stages they need, otherwise in declared order; stages in a cycle are left out.
+fn order_stages(mut pending: Vec<Stage>) -> Vec<Stage> {
+    let mut ordered: Vec<Stage> = Vec::with_capacity(pending.len());
+    while let Some(next) = pending.iter().position(|stage| {
+        stage.needs.iter().all(|n| {
+            ordered.iter().any(|o| o.name.get_ref() == n.stage.get_ref())
+                || !pending.iter().any(|p| p.name.get_ref() == n.stage.get_ref())
+        })
+    }) {
+        ordered.push(pending.remove(next));
+    }
+    ordered
 }
 
 /// Why a template target is not allowed, if it is not: it must stay inside the job folder and
@@ -1003,7 +1331,8 @@ impl Walker<'_> {
             }
         }
         let unfinished = self.boolean(table, "unfinished").unwrap_or(false);
-        ReportSpec { columns, rename, unfinished }
+        let stage = self.string(table, "stage", "the name of a stage");
+        ReportSpec { stage, columns, rename, unfinished }
     }
 
     fn boolean(&mut self, table: &DeTable<'_>, key: &str) -> Option<bool> {

@@ -40,6 +40,7 @@ pub mod lock;
 pub mod logs;
 pub mod ls;
 pub mod man;
+pub mod needs;
 pub mod output;
 pub mod plan;
 pub mod plot;

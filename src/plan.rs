@@ -4,9 +4,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::job_key::JobKey;
+use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::jobfile::Jobfile;
+use crate::needs::{self, Matched, Needs, UpstreamStage};
 use crate::render::{PlannedJob, Renderer};
 use crate::store::{IdMap, Slot, Store};
 use crate::sweep::{self, ParamSet};
@@ -16,12 +18,86 @@ use crate::sweep::{self, ParamSet};
 pub struct Job {
     pub planned: PlannedJob,
     pub slot: Slot,
+    /// Its stage: an index into the Jobfile's stages (0 without stages).
+    pub stage: usize,
 }
 
-/// Renders and keys every job of the sweep, on all cores.
-pub fn plan_jobs(renderer: &Renderer<'_>, points: Vec<ParamSet>) -> Result<Vec<PlannedJob>, Diagnostics> {
-    let indexed: Vec<(usize, ParamSet)> = points.into_iter().enumerate().collect();
-    let results = parallel_map(indexed, |(index, params)| renderer.plan(index, params));
+/// The jobs of one stage: those that can be keyed, located, and those that wait for upstream
+/// jobs that are not done.
+pub struct StagePlan {
+    pub view: Jobfile,
+    pub jobs: Vec<Job>,
+    pub waiting: Vec<Waiting>,
+}
+
+/// A job of a stage that cannot be keyed yet: an upstream job it needs is not done.
+pub struct Waiting {
+    pub params: ParamSet,
+    /// The upstream job's stage and name.
+    pub stage: String,
+    pub name: String,
+    /// Whether that job failed (otherwise it has not run).
+    pub failed: bool,
+}
+
+/// Plans stage `view` (a Jobfile without stages is one), after the stages of `earlier`.
+pub fn plan_stage(view: Jobfile, store: &Store, earlier: &[StagePlan]) -> anyhow::Result<StagePlan> {
+    let stage = view.stage;
+    let needs = view.stages.get(stage).map_or(&[][..], |s| &s.needs[..]);
+    if needs.is_empty() {
+        let jobs = locate(store, plan(&view)?, stage);
+        return Ok(StagePlan { view, jobs, waiting: Vec::new() });
+    }
+    let upstream: HashMap<&str, UpstreamStage<'_>> = earlier
+        .iter()
+        .filter_map(|p| Some((p.view.stage_name()?, UpstreamStage { view: &p.view, jobs: &p.jobs })))
+        .collect();
+    let points = sweep::expand(&view)?;
+    let matched = needs::match_points(&view, &points, &upstream)?;
+    let mut ready = Vec::with_capacity(points.len());
+    let mut waiting = Vec::new();
+    for ((index, params), matched) in points.into_iter().enumerate().zip(matched) {
+        match matched {
+            Matched::Ready(needs) => ready.push((index, params, Some(needs))),
+            Matched::Waiting { stage, name, failed } => waiting.push(Waiting { params, stage, name, failed }),
+        }
+    }
+    let renderer = Renderer::new(&view).map_err(Diagnostics::from)?;
+    let planned = plan_jobs(&renderer, ready)?;
+    check_names(&view, &planned)?;
+    drop(renderer);
+    let jobs = locate(store, planned, stage);
+    Ok(StagePlan { view, jobs, waiting })
+}
+
+/// Every stage planned, upstream first, without running anything.
+pub fn plan_all(jobfile: &Jobfile, store: &Store) -> anyhow::Result<Vec<StagePlan>> {
+    let mut plans: Vec<StagePlan> = Vec::new();
+    for view in jobfile.stage_views() {
+        let plan = plan_stage(view, store, &plans)?;
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+/// The jobs of every stage that can be keyed now, each located.
+pub fn current_jobs(jobfile: &Jobfile, store: &Store) -> anyhow::Result<Vec<Job>> {
+    Ok(plan_all(jobfile, store)?.into_iter().flat_map(|p| p.jobs).collect())
+}
+
+/// The jobs of `stage` among the jobs of every stage (which come stage by stage).
+pub fn stage_jobs(jobs: &[Job], stage: usize) -> &[Job] {
+    let start = jobs.iter().position(|j| j.stage == stage).unwrap_or(jobs.len());
+    let end = jobs[start..].iter().position(|j| j.stage != stage).map_or(jobs.len(), |n| start + n);
+    &jobs[start..end]
+}
+
+/// Renders and keys jobs (position in the sweep, params, upstream jobs), on all cores.
+pub fn plan_jobs(
+    renderer: &Renderer<'_>,
+    points: Vec<(usize, ParamSet, Option<Arc<Needs>>)>,
+) -> Result<Vec<PlannedJob>, Diagnostics> {
+    let results = parallel_map(points, |(index, params, needs)| renderer.plan(index, params, needs));
     let mut jobs = Vec::with_capacity(results.len());
     let mut diagnostics = Diagnostics::default();
     let mut failing = 0usize;
@@ -53,7 +129,10 @@ pub fn plan_jobs(renderer: &Renderer<'_>, points: Vec<ParamSet>) -> Result<Vec<P
 /// Jobfile, every file under the templates folder, the declared inputs and env values, and
 /// jobman's version. Any change to one of them renders everything again.
 pub fn plan(jobfile: &Jobfile) -> anyhow::Result<Vec<PlannedJob>> {
-    let cache_path = jobfile.workspace.state.join("plan");
+    let cache_path = match jobfile.stage_name() {
+        Some(stage) => jobfile.workspace.state.join(format!("plan-{stage}")),
+        None => jobfile.workspace.state.join("plan"),
+    };
     let fingerprint = fingerprint(jobfile);
     // The cache is read while the sweep expands: neither needs the other until they are zipped.
     let (points, cached) = std::thread::scope(|scope| {
@@ -67,11 +146,11 @@ pub fn plan(jobfile: &Jobfile) -> anyhow::Result<Vec<PlannedJob>> {
             .into_iter()
             .zip(cached)
             .enumerate()
-            .map(|(index, (params, (key, name)))| PlannedJob { index, params, name, key })
+            .map(|(index, (params, (key, name)))| PlannedJob { index, params, name, key, needs: None })
             .collect());
     }
     let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
-    let jobs = plan_jobs(&renderer, points)?;
+    let jobs = plan_jobs(&renderer, points.into_iter().enumerate().map(|(i, p)| (i, p, None)).collect())?;
     check_names(jobfile, &jobs)?;
     if let Some(fingerprint) = fingerprint {
         // A cache that cannot be written only costs the next build a full render.
@@ -89,6 +168,7 @@ fn fingerprint(jobfile: &Jobfile) -> Option<String> {
     hasher.update(CACHE_HEADER.as_bytes());
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
     hasher.update(jobfile.source.text.as_bytes());
+    hasher.update(jobfile.stage_name().unwrap_or_default().as_bytes());
     let mut templates = Vec::new();
     collect_files(&jobfile.workspace.templates, &mut templates);
     templates.sort();
@@ -172,7 +252,7 @@ fn check_names(jobfile: &Jobfile, jobs: &[PlannedJob]) -> Result<(), Diagnostics
 }
 
 /// Finds each job's folder; two current jobs whose ids collide both get longer ids.
-pub fn locate(store: &Store, planned: Vec<PlannedJob>) -> Vec<Job> {
+pub fn locate(store: &Store, planned: Vec<PlannedJob>, stage: usize) -> Vec<Job> {
     let mut min_len = vec![0usize; planned.len()];
     loop {
         let pairs: Vec<(usize, &PlannedJob)> = planned.iter().enumerate().collect();
@@ -188,7 +268,7 @@ pub fn locate(store: &Store, planned: Vec<PlannedJob>) -> Vec<Job> {
             by_id.insert(&slot.id, i);
         }
         if !collided {
-            return planned.into_iter().zip(slots).map(|(planned, slot)| Job { planned, slot }).collect();
+            return planned.into_iter().zip(slots).map(|(planned, slot)| Job { planned, slot, stage }).collect();
         }
     }
 }

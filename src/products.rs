@@ -23,10 +23,13 @@ use crate::figure::{FigureKind, FigureSpec};
 use crate::graph::{Node, Selection};
 use crate::job_key::{content_hash, write_canonical};
 use crate::jobfile::Jobfile;
+use crate::needs::Needed;
 use crate::output;
 use crate::plan::Job;
+use crate::render::PlannedJob;
 use crate::report::{self, ReportRow};
 use crate::store::{SlotState, write_atomic};
+use crate::sweep::ParamSet;
 use crate::table::Table;
 
 /// Bump when node keys change meaning: products are then remade once.
@@ -353,7 +356,7 @@ fn report_rows<'a>(jobfile: &Jobfile, jobs: &'a [Job]) -> Vec<ReportRow<'a>> {
                 id: &job.slot.id,
                 name: &job.planned.name,
                 params: &job.planned.params.0,
-                results,
+                results: results.map(|r| join_upstream(r, &job.planned)),
                 status,
                 duration: record.map(|r| r.duration_secs),
                 attempts: record.map(|r| r.attempts),
@@ -362,7 +365,25 @@ fn report_rows<'a>(jobfile: &Jobfile, jobs: &'a [Job]) -> Vec<ReportRow<'a>> {
         .collect()
 }
 
-fn read_results(path: &Path) -> Option<Value> {
+/// A job's results joined with what it needs of one upstream job per stage: that job's results
+/// and the params this job lacks, under their own names, prefixed with the stage's name where a
+/// name is taken (`train.accuracy`).
+fn join_upstream(results: Value, job: &PlannedJob) -> Value {
+    let (Some(needs), Value::Object(mut joined)) = (&job.needs, results.clone()) else { return results };
+    for (stage, needed) in &needs.0 {
+        let Needed::One(upstream) = needed else { continue };
+        let params = ParamSet::from_nested(&upstream.params, "params").0;
+        let lacked = params.into_iter().filter(|(name, _)| !job.params.0.iter().any(|(own, _)| own == name));
+        let upstream_results = upstream.results.as_object().into_iter().flatten().map(|(n, v)| (n.clone(), v.clone()));
+        for (name, value) in lacked.chain(upstream_results) {
+            let taken = joined.contains_key(&name) || job.params.0.iter().any(|(own, _)| *own == name);
+            joined.insert(if taken { format!("{stage}.{name}") } else { name }, value);
+        }
+    }
+    Value::Object(joined)
+}
+
+pub(crate) fn read_results(path: &Path) -> Option<Value> {
     let text = fs::read_to_string(path).ok()?;
     if path.extension().is_some_and(|e| e == "toml") {
         toml::from_str::<Value>(&text).ok()

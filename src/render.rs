@@ -15,6 +15,7 @@ use crate::diagnostic::{Diagnostic, Source, did_you_mean};
 use crate::expr::{Origin, ParamFilter};
 use crate::job_key::{JobKey, KEY_FORMAT, KeyIngredients, content_hash};
 use crate::jobfile::Jobfile;
+use crate::needs::Needs;
 use crate::sweep::ParamSet;
 
 const ID_PLACEHOLDER: &str = "<job.id>";
@@ -31,6 +32,8 @@ pub struct PlannedJob {
     pub params: ParamSet,
     pub name: String,
     pub key: JobKey,
+    /// The upstream jobs it needs (a stage with `needs`).
+    pub needs: Option<Arc<Needs>>,
 }
 
 /// The files of a job folder and its command, rendered with the job's real id and folder.
@@ -100,18 +103,18 @@ impl<'j> Renderer<'j> {
     }
 
     /// Renders one job with placeholders and computes its key.
-    pub fn plan(&self, index: usize, params: ParamSet) -> Result<PlannedJob, Diagnostic> {
-        let Rendering { name, ingredients, .. } = self.rendering(index, &params)?;
-        Ok(PlannedJob { index, params, name, key: ingredients.key() })
+    pub fn plan(&self, index: usize, params: ParamSet, needs: Option<Arc<Needs>>) -> Result<PlannedJob, Diagnostic> {
+        let Rendering { name, ingredients, .. } = self.rendering(index, &params, needs.as_deref())?;
+        Ok(PlannedJob { index, params, name, key: ingredients.key(), needs })
     }
 
     /// A job's name, its rendered files (with placeholders) and everything its key is made of.
-    pub fn rendering(&self, index: usize, params: &ParamSet) -> Result<Rendering, Diagnostic> {
+    pub fn rendering(&self, index: usize, params: &ParamSet, needs: Option<&Needs>) -> Result<Rendering, Diagnostic> {
         let nested = params.nested();
+        let needs_context = needs.map(|n| n.context(false));
+        let context = |job| context(&nested, job, needs_context.as_ref());
         let mut name = match &self.jobfile.job.name {
-            Some(_) => {
-                self.render_string("job.name", &context(&nested, JobContext::new(index, String::new(), None)))?
-            }
+            Some(_) => self.render_string("job.name", &context(JobContext::new(index, String::new(), None)))?,
             None => params
                 .0
                 .iter()
@@ -123,7 +126,7 @@ impl<'j> Renderer<'j> {
         if name.is_empty() {
             name = format!("job{index}");
         }
-        let ctx = context(&nested, JobContext::new(index, name.clone(), None));
+        let ctx = context(JobContext::new(index, name.clone(), None));
         let files = self.render_files(&ctx, &nested)?;
         let command = self.render_string("job.command", &ctx)?;
         let mut inputs = BTreeMap::new();
@@ -156,6 +159,8 @@ impl<'j> Renderer<'j> {
             params_file: self.jobfile.job.params_file.as_ref().map(|f| f.get_ref().clone()),
             inputs,
             env,
+            stage: self.jobfile.stage_name().map(str::to_string),
+            needs: needs.map(Needs::key_part).unwrap_or_default(),
         };
         Ok(Rendering { name, ingredients, files })
     }
@@ -164,7 +169,8 @@ impl<'j> Renderer<'j> {
     pub fn materialize(&self, job: &PlannedJob, id: &str, dir: &Path) -> Result<Materialized, Diagnostic> {
         let located = JobContext::new(job.index, job.name.clone(), Some((id.to_string(), dir.display().to_string())));
         let params = job.params.nested();
-        let ctx = context(&params, located);
+        let needs = job.needs.as_ref().map(|n| n.context(true));
+        let ctx = context(&params, located, needs.as_ref());
         let mut files = self.render_files(&ctx, &params)?;
         if let Some(params_file) = &self.jobfile.job.params_file {
             files.push((params_file.get_ref().clone(), params_file_text(params_file.get_ref(), &params)));
@@ -378,7 +384,7 @@ impl Object for JobContext {
     }
 }
 
-fn context(params: &serde_json::Value, job: JobContext) -> Value {
+fn context(params: &serde_json::Value, job: JobContext, needs: Option<&serde_json::Value>) -> Value {
     let mut map: BTreeMap<String, Value> = BTreeMap::new();
     if let Some(object) = params.as_object() {
         for (k, v) in object {
@@ -386,5 +392,8 @@ fn context(params: &serde_json::Value, job: JobContext) -> Value {
         }
     }
     map.insert("job".into(), Value::from_object(job));
+    if let Some(needs) = needs {
+        map.insert("needs".into(), Value::from(Serde(needs)));
+    }
     Value::from(map)
 }

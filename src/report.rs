@@ -179,6 +179,7 @@ mod tests {
         let params = [("lr".to_string(), json!(0.1))];
         let table = data_table(&["lr"], vec![row("a", &params, Some(json!({"acc": 0.9})))]);
         let spec = ReportSpec {
+            stage: None,
             columns: Some(vec![Spanned::new(0..0, "acc".into()), Spanned::new(0..0, "lr".into())]),
             rename: vec![("acc".into(), "accuracy".into())],
             unfinished: false,

@@ -224,7 +224,8 @@ mod tests {
             "{SWEEP}gpus = 1\nresources = {{ mem_gb = 8 }}\n[executor]\nkind = \"slurm\"\n[executor.local]\ngpus = [0, 1]\nresources = {{ mem_gb = 64 }}\n[executor.slurm]\npartition = \"gpu\"\ntime = \"{{{{ model }}}}\"\nmem = \"4G\"\nsetup = \"module load cuda\"\nmax_parallel = 2\n"
         ));
         let job = params(&[("model", json!("large"))]);
-        let key = |jobfile: &Jobfile| crate::render::Renderer::new(jobfile).unwrap().plan(0, job.clone()).unwrap().key;
+        let key =
+            |jobfile: &Jobfile| crate::render::Renderer::new(jobfile).unwrap().plan(0, job.clone(), None).unwrap().key;
         assert_eq!(key(&plain), key(&dressed));
     }
 

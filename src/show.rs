@@ -82,7 +82,10 @@ pub fn show(options: &ShowOptions) -> anyhow::Result<i32> {
                 Some(record) => record.ingredients.clone(),
                 None => {
                     let renderer = Renderer::new(&jobfile).map_err(Diagnostics::from)?;
-                    renderer.rendering(job.planned.index, &job.planned.params).map_err(Diagnostics::from)?.ingredients
+                    renderer
+                        .rendering(job.planned.index, &job.planned.params, job.planned.needs.as_deref())
+                        .map_err(Diagnostics::from)?
+                        .ingredients
                 }
             };
             let mut view = view_of(record.as_ref(), &job.slot.id, &job.slot.dir, &jobfile.root);

@@ -51,11 +51,12 @@ pub fn show_graph(options: &GraphOptions) -> anyhow::Result<i32> {
     let jobfile = Jobfile::load(&options.jobfile)?;
     let figures: Vec<FigureSpec> = jobfile.figures.iter().map(|f| f.get_ref().clone()).collect();
     let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
-    let jobs = plan::locate(&store, plan::plan(&jobfile)?);
+    let every_job = plan::current_jobs(&jobfile, &store)?;
+    let jobs = plan::stage_jobs(&every_job, jobfile.stage);
     // Collapsed, the one job node stands for all of them.
     let graph = BuildGraph::new(if options.jobs { jobs.len() } else { 1 }, &figures);
     let everything = graph.select(&[], &figures)?;
-    let products = products::explain_products(&jobfile, &jobs, &everything);
+    let products = products::explain_products(&jobfile, jobs, &everything);
     let freshness = |node: Node| products.iter().find(|p| p.node == node).map_or(Freshness::Unsure, |p| p.freshness);
     let root = &jobfile.root;
     let figures_dir = output::relative(&jobfile.workspace.figures, root);
@@ -64,7 +65,7 @@ pub fn show_graph(options: &GraphOptions) -> anyhow::Result<i32> {
         .node_indices()
         .map(|node| match graph.graph[node] {
             Node::Job(i) if options.jobs => job(&jobs[i]),
-            Node::Job(_) => all_jobs(&jobs),
+            Node::Job(_) => all_jobs(jobs),
             Node::Report => product(output::relative(&jobfile.workspace.report, root), freshness(Node::Report)),
             Node::Figure(i) => {
                 product(format!("{figures_dir}/{}.{{png,pdf,svg}}", figures[i].name), freshness(Node::Figure(i)))

@@ -509,6 +509,8 @@ mod tests {
                 params_file: None,
                 inputs: BTreeMap::new(),
                 env: BTreeMap::new(),
+                stage: None,
+                needs: BTreeMap::new(),
             },
             outputs: BTreeMap::new(),
             attempts: 1,

@@ -34,8 +34,11 @@ pub struct TaskSpec {
     pub timeout_secs: Option<f64>,
     /// Declared results file: the job is done only if it exists and parses.
     pub results: Option<String>,
-    /// Declared output files whose content hashes go into the record (results, series).
+    /// Declared output files whose content hashes go into the record (results, series, outputs).
     pub outputs: Vec<String>,
+    /// Files the job must have written to be done (`[job] outputs`).
+    #[serde(default)]
+    pub required: Vec<String>,
     pub ingredients: KeyIngredients,
     /// How many times a failed or timed-out run is tried again (`[job] retries`).
     #[serde(default)]
@@ -162,10 +165,12 @@ fn record(
     attempts: u32,
 ) -> JobRecord {
     let (status, exit_code, signal, message) = match outcome {
-        Outcome::Exited(0) => match check_results(spec.results.as_deref(), dir) {
-            Ok(()) => (JobStatus::Done, Some(0), None, None),
-            Err(message) => (JobStatus::Failed, Some(0), None, Some(message)),
-        },
+        Outcome::Exited(0) => {
+            match check_results(spec.results.as_deref(), dir).and_then(|()| check_required(&spec.required, dir)) {
+                Ok(()) => (JobStatus::Done, Some(0), None, None),
+                Err(message) => (JobStatus::Failed, Some(0), None, Some(message)),
+            }
+        }
         Outcome::Exited(code) => (JobStatus::Failed, Some(*code), None, None),
         Outcome::Signaled(signal) => {
             (JobStatus::Failed, None, Some(*signal), Some(format!("killed by signal {signal}")))
@@ -235,6 +240,14 @@ fn check_results(results: Option<&str>, dir: &Path) -> Result<(), String> {
         Ok(())
     };
     parsed.map_err(|e| format!("results file {name} does not parse: {e}"))
+}
+
+/// A job that exited 0 is done only if it wrote every file it declares as an output.
+fn check_required(required: &[String], dir: &Path) -> Result<(), String> {
+    match required.iter().find(|name| !dir.join(name).is_file()) {
+        Some(name) => Err(format!("declared output {name} is missing")),
+        None => Ok(()),
+    }
 }
 
 /// Content hashes of the declared outputs the job wrote.

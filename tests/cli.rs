@@ -36,6 +36,8 @@ mod retries;
 mod scaffold;
 #[path = "cli/slurm.rs"]
 mod slurm;
+#[path = "cli/stages.rs"]
+mod stages;
 
 /// The usual job command: record that the job ran.
 const RECORD_RUN: &str = "echo {{job.name}} >> ../../ran.log";

@@ -270,6 +270,7 @@ fn a_cluster_task_retries_from_its_launch_file() {
         timeout_secs: None,
         results: None,
         outputs: Vec::new(),
+        required: Vec::new(),
         ingredients: jobman::job_key::KeyIngredients {
             format: jobman::job_key::KEY_FORMAT,
             params: serde_json::json!({}),
@@ -278,6 +279,8 @@ fn a_cluster_task_retries_from_its_launch_file() {
             params_file: None,
             inputs: Default::default(),
             env: Default::default(),
+            stage: None,
+            needs: Default::default(),
         },
         retries: 2,
     };

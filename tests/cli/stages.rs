@@ -1,0 +1,172 @@
+//! Stages: `[stage.NAME]` tables, `needs` one-to-one and fan-in, upstream outputs in downstream
+//! keys (early cutoff), `jobman build STAGE`, upstream failures, and the report of a stage.
+
+use super::*;
+
+/// train writes its weights from `data.txt` (a file the key does not cover, so a forced rerun
+/// can change them), eval reads them; ensemble needs every seed of a learning rate.
+const STAGES: &str = r#"
+[params]
+lr = [1, 2]
+seed = [0, 1]
+
+[stage.train]
+name = "train-lr{{lr}}-s{{seed}}"
+command = "echo {{job.name}} >> ../../ran.log; [ ! -e ../../fail-lr{{lr}} ] || exit 3; cat ../../data.txt > weights.txt; echo '{\"accuracy\": 0.{{lr}}{{seed}}, \"loss\": {{seed}}}' > results.json"
+results = "results.json"
+outputs = ["weights.txt"]
+
+[stage.eval]
+needs = ["train"]
+name = "eval-lr{{lr}}-s{{seed}}-n{{noise}}"
+command = "echo {{job.name}} >> ../../ran.log; cat {{needs.train.dir}}/weights.txt > seen.txt; echo {{needs.train.name}} {{needs.train.results.accuracy}} {{needs.train.params.lr}} > context.txt; echo '{\"accuracy\": 0.{{noise}}}' > results.json"
+results = "results.json"
+
+[stage.eval.params]
+noise = [0, 5]
+
+[stage.ensemble]
+needs = [{ stage = "train", group_by = ["lr"] }]
+name = "ensemble-lr{{lr}}"
+command = "echo {{job.name}} >> ../../ran.log; echo '{% for t in needs.train %}{{t.name}} {% endfor %}' > members.txt"
+
+[report]
+stage = "eval"
+"#;
+
+fn project() -> Project {
+    let project = Project::new();
+    project.jobfile(STAGES).file("data.txt", "w1\n");
+    project
+}
+
+/// The folder of the current job of this name.
+fn folder(project: &Project, name: &str) -> PathBuf {
+    let out = project.cmd(&["ls", "--format", "json"]).output().unwrap();
+    assert_exit(&out, 0);
+    let jobs: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let job = jobs["jobs"].as_array().unwrap().iter().find(|j| j["name"] == name).expect(name);
+    project.path().join("scratch_space").join(job["id"].as_str().unwrap())
+}
+
+#[test]
+fn downstream_jobs_run_after_and_see_their_upstream_jobs() {
+    let project = project();
+    let out = project.build(&[]);
+    assert_exit(&out, 0);
+    let ran = project.lines("ran.log");
+    // Every train job ran before any job that needs train.
+    let last_train = ran.iter().rposition(|j| j.starts_with("train")).unwrap();
+    let first_other = ran.iter().position(|j| !j.starts_with("train")).unwrap();
+    assert!(last_train < first_other, "{ran:?}");
+    assert_eq!(ran.len(), 4 + 8 + 2, "{ran:?}");
+
+    let eval = folder(&project, "eval-lr2-s1-n5");
+    assert_eq!(fs::read_to_string(eval.join("seen.txt")).unwrap(), "w1\n");
+    assert_eq!(fs::read_to_string(eval.join("context.txt")).unwrap(), "train-lr2-s1 0.21 2\n");
+    let members = fs::read_to_string(folder(&project, "ensemble-lr1").join("members.txt")).unwrap();
+    assert_eq!(members.trim(), "train-lr1-s0 train-lr1-s1");
+
+    // The report has one row per eval job, with its train job's params and results joined in;
+    // a train result named like an eval one gets the stage's prefix.
+    let report = project.read("report.csv").unwrap();
+    let header = report.lines().next().unwrap();
+    assert_eq!(header, "id,name,lr,seed,noise,accuracy,loss,train.accuracy,status,duration,attempts");
+    assert_eq!(report.lines().count(), 1 + 8);
+    assert!(report.contains(",eval-lr2-s1-n5,2,1,5,0.5,1,0.21,done,"), "{report}");
+
+    project.ran();
+    assert_exit(&project.build(&[]), 0);
+    assert!(project.ran().is_empty(), "a second build runs nothing");
+}
+
+#[test]
+fn an_upstream_rerun_with_the_same_outputs_reruns_nothing_downstream() {
+    let project = project();
+    assert_exit(&project.build(&[]), 0);
+    project.ran();
+    // Forced, train runs again and writes the same weights and results: eval and ensemble stay.
+    assert_exit(&project.build(&["train", "--force"]), 0);
+    assert_eq!(project.ran(), ["train-lr1-s0", "train-lr1-s1", "train-lr2-s0", "train-lr2-s1"]);
+    assert_exit(&project.build(&[]), 0);
+    assert!(project.ran().is_empty(), "identical upstream outputs keep downstream keys");
+
+    // Now one train job writes other weights under the same key: exactly its dependents rerun.
+    project.file("data.txt", "w2\n");
+    assert_exit(&project.build(&["train", "--force", "--where", "lr == 1 and seed == 0"]), 0);
+    assert_eq!(project.ran(), ["train-lr1-s0"]);
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["ensemble-lr1", "eval-lr1-s0-n0", "eval-lr1-s0-n5"]);
+    assert_eq!(fs::read_to_string(folder(&project, "eval-lr1-s0-n0").join("seen.txt")).unwrap(), "w2\n");
+}
+
+#[test]
+fn building_a_stage_builds_what_it_needs_and_nothing_else() {
+    let project = project();
+    assert_exit(&project.build(&["eval"]), 0);
+    let ran = project.ran();
+    assert_eq!(ran.iter().filter(|j| j.starts_with("train")).count(), 4, "{ran:?}");
+    assert_eq!(ran.iter().filter(|j| j.starts_with("eval")).count(), 8, "{ran:?}");
+    assert!(!ran.iter().any(|j| j.starts_with("ensemble")), "{ran:?}");
+    assert_exit(&project.build(&["train"]), 0);
+    assert!(project.ran().is_empty());
+}
+
+#[test]
+fn a_failed_upstream_job_skips_only_its_dependents() {
+    let project = project();
+    project.file("fail-lr2", "");
+    let out = project.build(&[]);
+    assert_exit(&out, 1);
+    let ran = project.ran();
+    // The lr=2 train jobs failed: their eval and ensemble jobs were skipped, the rest ran.
+    assert!(ran.contains(&"eval-lr1-s0-n5".to_string()) && ran.contains(&"ensemble-lr1".to_string()), "{ran:?}");
+    assert!(!ran.iter().any(|j| j.starts_with("eval-lr2") || j == "ensemble-lr2"), "{ran:?}");
+    let err = stderr(&out);
+    assert!(err.contains("upstream failed (train job train-lr2-s0)"), "{err}");
+    assert_eq!(err.matches("Skipped").count(), 4 + 1, "{err}");
+
+    // Fixed, the failed train jobs and their dependents run; nothing else does.
+    fs::remove_file(project.path().join("fail-lr2")).unwrap();
+    assert_exit(&project.build(&[]), 0);
+    let ran = project.ran();
+    assert_eq!(ran.len(), 2 + 4 + 1, "{ran:?}");
+    assert!(ran.iter().all(|j| j.contains("lr2")), "{ran:?}");
+}
+
+#[test]
+fn stage_mistakes_are_clear_errors() {
+    let project = Project::new();
+    let cases = [
+        ("needs = [\"trian\"]", "no stage named `trian`", "did you mean `train`?"),
+        ("needs = [{ stage = \"train\", group_by = [\"sed\"] }]", "`group_by` names `sed`", "did you mean `seed`?"),
+    ];
+    for (needs, message, help) in cases {
+        project.jobfile(&format!(
+            "[params]\nseed = [0, 1]\n[stage.train]\ncommand = \"true\"\n[stage.eval]\n{needs}\ncommand = \"true\"\n"
+        ));
+        let out = project.build(&[]);
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains(message) && err.contains(help) && err.contains("Jobfile.toml:"), "{err}");
+    }
+
+    project.jobfile("[stage.a]\nneeds = [\"b\"]\ncommand = \"true\"\n[stage.b]\nneeds = [\"a\"]\ncommand = \"true\"\n");
+    let out = project.build(&[]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("needs itself"), "{}", stderr(&out));
+
+    // eval overrides seed with a value train does not have: its jobs need a train job that is not there.
+    project.jobfile(
+        "[params]\nseed = [0, 1]\n[stage.train]\ncommand = \"true\"\n\
+         [stage.eval]\nneeds = [\"train\"]\ncommand = \"true\"\n[stage.eval.params]\nseed = 7\n",
+    );
+    let out = project.build(&[]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("a job of `eval` with seed=7 needs a job of `train` with the same values, and there is none"),
+        "{err}"
+    );
+    assert!(project.job_dirs().is_empty(), "nothing ran: {:?}", project.job_dirs());
+}
