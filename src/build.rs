@@ -189,10 +189,17 @@ fn build_stage(
         explain::print_reasons(jobs, &reasons(jobfile, store, jobs, &pending, options.force)?, true);
     }
     (outcome.failed, outcome.interrupted) = if pending.is_empty() {
-        output::status(
-            "Fresh",
-            &format!("{} up to date ({})", plural(jobs.len(), "job"), output::duration(clock.elapsed().as_secs_f64())),
-        );
+        // A stage whose every job waits for upstream jobs has nothing up to date to speak of.
+        if !jobs.is_empty() || waiting.is_empty() {
+            output::status(
+                "Fresh",
+                &format!(
+                    "{} up to date ({})",
+                    plural(jobs.len(), "job"),
+                    output::duration(clock.elapsed().as_secs_f64())
+                ),
+            );
+        }
         (false, false)
     } else if executor == ExecutorKind::Slurm {
         outcome.submitted = options.detach;
