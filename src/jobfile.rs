@@ -328,11 +328,12 @@ impl Jobfile {
 
     /// One view per stage, upstream stages first; a Jobfile without stages is its own only view.
     pub fn stage_views(&self) -> Vec<Jobfile> {
-        if self.stages.is_empty() {
-            vec![self.clone()]
-        } else {
-            (0..self.stages.len()).map(|i| self.stage_view(i)).collect()
-        }
+        (0..self.stages.len().max(1)).map(|i| self.view_of(i)).collect()
+    }
+
+    /// The view of the stage of a job (`Job::stage`), whether or not the Jobfile has stages.
+    pub fn view_of(&self, stage: usize) -> Jobfile {
+        if self.stages.is_empty() { self.clone() } else { self.stage_view(stage) }
     }
 
     /// The name of the stage this view is of; `None` without stages.

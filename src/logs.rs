@@ -23,7 +23,7 @@ pub struct LogsOptions {
 const POLL: Duration = Duration::from_millis(100);
 
 pub fn logs(options: &LogsOptions) -> anyhow::Result<i32> {
-    let CurrentJobs { jobfile, jobs } = CurrentJobs::load(&options.jobfile)?;
+    let CurrentJobs { jobfile, jobs, .. } = CurrentJobs::load(&options.jobfile)?;
     let selected = select::resolve_one(&jobfile, &jobs, &options.job)?;
     // The key whose record ends the job; a folder without one ends with any record.
     let (name, dir, key) = match selected {

@@ -85,7 +85,7 @@ struct ListingHead {
 }
 
 pub fn ls(options: &LsOptions) -> anyhow::Result<i32> {
-    let CurrentJobs { jobfile, jobs } = CurrentJobs::load(&options.jobfile)?;
+    let CurrentJobs { jobfile, jobs, .. } = CurrentJobs::load(&options.jobfile)?;
     let chosen = select::matching(&jobfile, jobs.iter().map(|j| &j.planned.params), options.filter.as_deref())?;
     let stale =
         if options.statuses.contains(&StatusFilter::Stale) { ran_before(&jobfile, &jobs) } else { HashSet::new() };

@@ -31,6 +31,8 @@ const SHOWN_CANDIDATES: usize = 10;
 pub struct CurrentJobs {
     pub jobfile: Jobfile,
     pub jobs: Vec<Job>,
+    /// Jobs of later stages that wait for upstream jobs, unkeyed.
+    pub waiting: usize,
 }
 
 impl CurrentJobs {
@@ -39,8 +41,10 @@ impl CurrentJobs {
         let jobfile = Jobfile::load(jobfile)?;
         if !jobfile.stages.is_empty() {
             let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
-            let jobs = plan::current_jobs(&jobfile, &store)?;
-            return Ok(CurrentJobs { jobfile, jobs });
+            let plans = plan::plan_all(&jobfile, &store)?;
+            let waiting = plans.iter().map(|p| p.waiting.len()).sum();
+            let jobs = plans.into_iter().flat_map(|p| p.jobs).collect();
+            return Ok(CurrentJobs { jobfile, jobs, waiting });
         }
         // The index is read while the jobs are planned: both take a tenth of `jobman status` at
         // 100,000 jobs, and neither needs the other.
@@ -51,7 +55,7 @@ impl CurrentJobs {
             (store.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), planned)
         });
         let jobs = plan::locate(&store, planned?, 0);
-        Ok(CurrentJobs { jobfile, jobs })
+        Ok(CurrentJobs { jobfile, jobs, waiting: 0 })
     }
 }
 

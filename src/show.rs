@@ -70,7 +70,7 @@ struct FileEntry {
 const SHOWN_FILES: usize = 100;
 
 pub fn show(options: &ShowOptions) -> anyhow::Result<i32> {
-    let CurrentJobs { jobfile, jobs } = CurrentJobs::load(&options.jobfile)?;
+    let CurrentJobs { jobfile, jobs, .. } = CurrentJobs::load(&options.jobfile)?;
     let selected = select::resolve_one(&jobfile, &jobs, &options.job)?;
     let view = match selected {
         Selected::Current(index) => {
@@ -81,7 +81,8 @@ pub fn show(options: &ShowOptions) -> anyhow::Result<i32> {
             let ingredients = match &record {
                 Some(record) => record.ingredients.clone(),
                 None => {
-                    let renderer = Renderer::new(&jobfile).map_err(Diagnostics::from)?;
+                    let view = jobfile.view_of(job.stage);
+                    let renderer = Renderer::new(&view).map_err(Diagnostics::from)?;
                     renderer
                         .rendering(job.planned.index, &job.planned.params, job.planned.needs.as_deref())
                         .map_err(Diagnostics::from)?

@@ -32,16 +32,17 @@ struct Summary {
 }
 
 pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
-    let CurrentJobs { jobfile, jobs } = CurrentJobs::load(&options.jobfile)?;
+    let CurrentJobs { jobfile, jobs, waiting } = CurrentJobs::load(&options.jobfile)?;
     let submitted = crate::cluster::in_flight(&jobfile, false);
     let mut summary = Summary {
         format: JSON_FORMAT,
-        total: jobs.len(),
+        total: jobs.len() + waiting,
         done: 0,
         failed: 0,
         timed_out: 0,
         interrupted: 0,
-        pending: 0,
+        // A job waiting for upstream jobs has not run: it is pending, without an id yet.
+        pending: waiting,
         on_slurm: 0,
     };
     for job in &jobs {
@@ -83,9 +84,16 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
                 parts.push(format!("{n} {what}"));
             }
         }
-        parts.push(match summary.on_slurm {
-            0 => format!("{} pending", summary.pending),
-            n => format!("{} pending ({n} queued or running on Slurm)", summary.pending),
+        let mut notes = Vec::new();
+        if summary.on_slurm > 0 {
+            notes.push(format!("{} queued or running on Slurm", summary.on_slurm));
+        }
+        if waiting > 0 {
+            notes.push(format!("{waiting} waiting for upstream jobs"));
+        }
+        parts.push(match notes.is_empty() {
+            true => format!("{} pending", summary.pending),
+            false => format!("{} pending ({})", summary.pending, notes.join(", ")),
         });
         writeln!(out, "{}: {}", plural(summary.total, "job"), parts.join(", "))
     })?;

@@ -125,6 +125,9 @@ fn a_failed_upstream_job_skips_only_its_dependents() {
     let err = stderr(&out);
     assert!(err.contains("upstream failed (train job train-lr2-s0)"), "{err}");
     assert_eq!(err.matches("Skipped").count(), 4 + 1, "{err}");
+    // Jobs that wait for a failed upstream job are pending, not missing from the count.
+    let status = project.cmd(&["status"]).output().unwrap();
+    assert_eq!(stdout(&status).trim(), "14 jobs: 7 done, 2 failed, 5 pending (5 waiting for upstream jobs)");
 
     // Fixed, the failed train jobs and their dependents run; nothing else does.
     fs::remove_file(project.path().join("fail-lr2")).unwrap();
