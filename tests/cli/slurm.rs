@@ -357,3 +357,32 @@ fn a_dry_run_prints_the_exact_batch_scripts_one_array_per_distinct_setting() {
     assert!(project.job_dirs().is_empty(), "a dry run prepares no folder");
     assert!(!project.path().join(".jobman/slurm").exists(), "and submits nothing");
 }
+
+#[test]
+fn stages_go_to_slurm_in_waves_and_a_failed_upstream_task_leaves_nothing_queued() {
+    if !slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    project.jobfile(&format!("{}\n{ON_SLURM}", super::stages::STAGES)).file("data.txt", "w1\n").file("fail-lr2", "");
+    let out = project.build(&[]);
+    assert_exit(&out, 1);
+    let ran = project.ran();
+    assert_eq!(ran.iter().filter(|j| j.starts_with("train")).count(), 4, "{ran:?}");
+    assert!(ran.iter().all(|j| j.starts_with("train") || j.contains("lr1")), "only lr1's dependents ran: {ran:?}");
+    assert_eq!(ran.len(), 4 + 4 + 1, "{ran:?}");
+    assert!(stderr(&out).contains("upstream failed (train job train-lr2-s0)"), "{}", stderr(&out));
+    // One array per stage, each submitted after the one before had ended.
+    let arrays = submitted_arrays(&project);
+    assert_eq!(arrays.len(), 3, "{arrays:#?}");
+    // Nothing of this project is left in the queue: the skipped jobs were never submitted.
+    let ids: Vec<u64> = arrays.iter().filter_map(|a| a["job_id"].as_u64()).collect();
+    let queued = command::queue(&ids).expect("squeue answers");
+    assert!(queued.iter().all(|e| e.state.state.is_finished()), "{queued:#?}");
+
+    fs::remove_file(project.path().join("fail-lr2")).unwrap();
+    assert_exit(&project.build(&[]), 0);
+    let ran = project.ran();
+    assert_eq!(ran.len(), 2 + 4 + 1, "{ran:?}");
+    assert!(ran.iter().all(|j| j.contains("lr2")), "{ran:?}");
+}

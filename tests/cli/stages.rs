@@ -5,7 +5,7 @@ use super::*;
 
 /// train writes its weights from `data.txt` (a file the key does not cover, so a forced rerun
 /// can change them), eval reads them; ensemble needs every seed of a learning rate.
-const STAGES: &str = r#"
+pub(super) const STAGES: &str = r#"
 [params]
 lr = [1, 2]
 seed = [0, 1]
