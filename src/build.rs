@@ -65,9 +65,10 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
         }
     }
     let figures: Vec<FigureSpec> = jobfile.figures.iter().map(|f| f.get_ref().clone()).collect();
-    let (targets, wanted_stages) = stage_targets(&jobfile, &options.targets);
+    let wanted_stages = jobfile.stages_for_targets(&options.targets);
     crate::needs::check_matches(&jobfile)?;
-    let selection = BuildGraph::new(1, &figures).select(&targets, &figures)?;
+    let selection =
+        BuildGraph::new(1, &figures).with_stages(jobfile.stage_names()).select(&options.targets, &figures)?;
     let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
     let lock = if options.dry_run { None } else { Some(WorkspaceLock::acquire(&jobfile.workspace.state)?) };
     // Jobs an earlier build left on Slurm are neither run again nor taken for done.
@@ -107,7 +108,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     }
     if selection.report || !selection.figures.is_empty() || selection.index {
         let report = plans.swap_remove(jobfile.stage.min(plans.len() - 1));
-        products::build_products(&report.view, &report.jobs, &selection, options.explain)?;
+        products::build_products(&report.view, &report.jobs, report.waiting.len(), &selection, options.explain)?;
     }
     drop(lock);
     Ok(if outcome.failed { EXIT_JOB_FAILED } else { EXIT_OK })
@@ -120,25 +121,6 @@ struct StageOutcome {
     interrupted: bool,
     /// Jobs were submitted to Slurm and left there (`--detach`).
     submitted: bool,
-}
-
-/// The targets for the build graph, with stage names replaced by `jobs`, and which stages to
-/// build: those named and the stages they need (all when no stage is named).
-fn stage_targets(jobfile: &Jobfile, targets: &[String]) -> (Vec<String>, Vec<bool>) {
-    let count = jobfile.stages.len().max(1);
-    let named: Vec<usize> = targets.iter().filter_map(|t| jobfile.stage_index(t)).collect();
-    if named.is_empty() {
-        return (targets.to_vec(), vec![true; count]);
-    }
-    let mut wanted = vec![false; count];
-    for stage in named {
-        for (i, needed) in jobfile.stage_closure(stage).into_iter().enumerate() {
-            wanted[i] |= needed;
-        }
-    }
-    let mut rest: Vec<String> = targets.iter().filter(|t| jobfile.stage_index(t).is_none()).cloned().collect();
-    rest.push("jobs".into());
-    (rest, wanted)
 }
 
 /// Runs the pending jobs of one stage (or prints them, in a dry run), then says which of its

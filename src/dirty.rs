@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::build_log::LogEntry;
-use crate::job_key::KeyIngredients;
+use crate::job_key::{KeyIngredients, NeededKey};
 use crate::render::Rendering;
 use crate::store::SlotState;
 use crate::sweep::{ParamSet, display_value};
@@ -75,6 +75,11 @@ pub enum Change {
         old: Option<String>,
         new: Option<String>,
     },
+    /// An upstream job it needs (a stage's `needs`) is another, or wrote other outputs.
+    Upstream {
+        stage: String,
+        what: String,
+    },
     KeyFormat,
 }
 
@@ -125,6 +130,7 @@ impl fmt::Display for Change {
                 let name = |n: &Option<String>| n.clone().unwrap_or_else(|| "none".into());
                 write!(f, "params file changed `{}` → `{}`", name(old), name(new))
             }
+            Change::Upstream { stage, what } => write!(f, "upstream `{stage}`: {what}"),
             Change::KeyFormat => write!(f, "jobman's key format changed"),
         }
     }
@@ -231,6 +237,7 @@ fn changes(old: &LogEntry, new: &Rendering, rerender: &impl Fn(&LogEntry) -> Opt
         out.push(Change::ParamsFile { old: was.params_file.clone(), new: is.params_file.clone() });
     }
     out.extend(input_changes(&was.inputs, &is.inputs));
+    out.extend(upstream_changes(&was.needs, &is.needs));
     let names: BTreeSet<&String> = was.env.keys().chain(is.env.keys()).collect();
     for name in names {
         if was.env.get(name) != is.env.get(name) {
@@ -238,6 +245,36 @@ fn changes(old: &LogEntry, new: &Rendering, rerender: &impl Fn(&LogEntry) -> Opt
         }
     }
     out
+}
+
+/// Per upstream stage, the first difference between the jobs needed then and now.
+fn upstream_changes(old: &BTreeMap<String, Vec<NeededKey>>, new: &BTreeMap<String, Vec<NeededKey>>) -> Vec<Change> {
+    let stages: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let short = |h: &str| h[..8.min(h.len())].to_string();
+    stages
+        .into_iter()
+        .filter_map(|stage| {
+            let (was, is) =
+                (old.get(stage).map_or(&[][..], Vec::as_slice), new.get(stage).map_or(&[][..], Vec::as_slice));
+            let what = if was.len() != is.len() {
+                format!("needs {} jobs, was {}", is.len(), was.len())
+            } else {
+                let (a, b) = was.iter().zip(is).find(|(a, b)| a != b)?;
+                if a.key != b.key {
+                    format!("a job needed has a new key ({} → {})", short(&a.key), short(&b.key))
+                } else {
+                    let names: BTreeSet<&String> = a.outputs.keys().chain(b.outputs.keys()).collect();
+                    let changed: Vec<String> = names
+                        .into_iter()
+                        .filter(|n| a.outputs.get(*n) != b.outputs.get(*n))
+                        .map(|n| format!("output `{n}` changed"))
+                        .collect();
+                    format!("job {} reran: {}", short(&b.key), changed.join(", "))
+                }
+            };
+            Some(Change::Upstream { stage: stage.clone(), what })
+        })
+        .collect()
 }
 
 fn input_changes(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> Vec<Change> {

@@ -35,7 +35,10 @@ const MAX_COMPARISONS: usize = 20_000_000;
 pub struct JobExplainer<'j> {
     /// One per stage: (stage index, its renderer).
     renderers: Vec<(usize, Renderer<'j>)>,
+    /// Earlier jobs, stage by stage, oldest first within each stage.
     previous: Vec<LogEntry>,
+    /// Stage name → where its jobs are in `previous`: a job is compared with its own stage's.
+    stage_ranges: HashMap<Option<String>, std::ops::Range<usize>>,
     /// Canonical params → index into `previous`: a job with the same params is found at once.
     by_params: HashMap<String, usize>,
     current: HashSet<String>,
@@ -58,13 +61,19 @@ impl<'j> JobExplainer<'j> {
         if previous.is_empty() && any_new {
             previous = store.records().iter().map(LogEntry::from_record).collect();
         }
+        // A stable sort: each stage's entries stay in the order they were written.
+        previous.sort_by(|a, b| a.ingredients.stage.cmp(&b.ingredients.stage));
+        let mut stage_ranges: HashMap<Option<String>, std::ops::Range<usize>> = HashMap::new();
+        for (i, entry) in previous.iter().enumerate() {
+            stage_ranges.entry(entry.ingredients.stage.clone()).or_insert(i..i).end = i + 1;
+        }
         let by_params = previous
             .iter()
             .enumerate()
             .map(|(i, e)| (params_key(e.ingredients.stage.as_deref(), &e.ingredients.params), i))
             .collect();
         let current = jobs.iter().map(|j| j.planned.key.hex()).collect();
-        Ok(JobExplainer { renderers, previous, by_params, current })
+        Ok(JobExplainer { renderers, previous, stage_ranges, by_params, current })
     }
 
     /// Why `job` must run (`None`: it is done, its record naming its key). `pending` is how many jobs are being explained.
@@ -86,7 +95,8 @@ impl<'j> JobExplainer<'j> {
             .filter(|entry| entry[0].key != job.planned.key.hex());
         let candidates = same_params.unwrap_or_else(|| {
             let most = (MAX_COMPARISONS / pending.max(1)).max(100);
-            &self.previous[self.previous.len().saturating_sub(most)..]
+            let range = self.stage_ranges.get(&rendering.ingredients.stage).cloned().unwrap_or(0..0);
+            &self.previous[range.end.saturating_sub(most).max(range.start)..range.end]
         });
         let rerender = |entry: &LogEntry| -> Option<Rendering> {
             let params = ParamSet::from_nested(&entry.ingredients.params, "params");
@@ -123,9 +133,10 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
     let mut plans = plan::plan_all(&jobfile, &store)?;
     let jobs: Vec<Job> = plans.iter_mut().flat_map(|p| std::mem::take(&mut p.jobs)).collect();
     let views: Vec<&Jobfile> = plans.iter().map(|p| &p.view).collect();
-    let graph = BuildGraph::new(jobs.len().max(1), &figures);
+    let graph = BuildGraph::new(jobs.len().max(1), &figures).with_stages(jobfile.stage_names());
     // Arguments that are not targets name jobs: those are explained one by one.
-    let (targets, named): (Vec<String>, Vec<String>) = options.targets.iter().cloned().partition(|t| is_target(t));
+    let (targets, named): (Vec<String>, Vec<String>) =
+        options.targets.iter().cloned().partition(|t| is_target(t) || jobfile.stage_index(t).is_some());
     if !named.is_empty() {
         let chosen = named
             .iter()
@@ -136,6 +147,8 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
     }
     let selection = graph.select(&targets, &figures)?;
     let explainer = JobExplainer::new(&views, &store, &jobs)?;
+    let wanted = jobfile.stages_for_targets(&targets);
+    let jobs: Vec<Job> = jobs.into_iter().filter(|j| wanted[j.stage]).collect();
     let pending = jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
     let mut reasons = Vec::with_capacity(jobs.len());
     for job in &jobs {

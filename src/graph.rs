@@ -21,6 +21,8 @@ pub struct BuildGraph {
     report: NodeIndex,
     figures: Vec<NodeIndex>,
     index: NodeIndex,
+    /// Stage names: each a target that selects jobs (which of them, the caller decides).
+    stages: Vec<String>,
 }
 
 /// What one build makes, as decided by its targets.
@@ -59,7 +61,13 @@ impl BuildGraph {
                 node
             })
             .collect();
-        BuildGraph { graph, report, figures: figure_nodes, index }
+        BuildGraph { graph, report, figures: figure_nodes, index, stages: Vec::new() }
+    }
+
+    /// The graph of a Jobfile with stages: their names are targets too.
+    pub fn with_stages(mut self, stages: Vec<String>) -> BuildGraph {
+        self.stages = stages;
+        self
     }
 
     /// The nodes named by `targets` (`jobs`, `report`, `figures`, `figures/NAME`; none: all) and
@@ -93,33 +101,36 @@ impl BuildGraph {
         let mut diagnostics = Diagnostics::default();
         for target in targets {
             match target.trim_end_matches('/') {
+                stage if self.stages.iter().any(|s| s == stage) => {
+                    roots.extend(self.graph.node_indices().filter(|&n| matches!(self.graph[n], Node::Job(_))))
+                }
                 "jobs" => roots.extend(self.graph.node_indices().filter(|&n| matches!(self.graph[n], Node::Job(_)))),
                 "report" => roots.push(self.report),
                 "figures" => {
                     roots.extend(&self.figures);
                     roots.push(self.index);
                 }
-                other => {
-                    match other.strip_prefix("figures/") {
-                        Some(name) => match figures.iter().position(|f| f.name == name.trim_end_matches(".png")) {
-                            Some(i) => roots.push(self.figures[i]),
-                            None => diagnostics.push(
-                                Diagnostic::new(format!("no figure named `{name}`")).help(
-                                    did_you_mean(name, figures.iter().map(|f| f.name.as_str()))
-                                        .unwrap_or_else(|| format!("the figures are: {}", names(figures))),
-                                ),
+                other => match other.strip_prefix("figures/") {
+                    Some(name) => match figures.iter().position(|f| f.name == name.trim_end_matches(".png")) {
+                        Some(i) => roots.push(self.figures[i]),
+                        None => diagnostics.push(
+                            Diagnostic::new(format!("no figure named `{name}`")).help(
+                                did_you_mean(name, figures.iter().map(|f| f.name.as_str()))
+                                    .unwrap_or_else(|| format!("the figures are: {}", names(figures))),
                             ),
-                        },
-                        None => {
-                            let known = ["jobs", "report", "figures"];
-                            diagnostics.push(Diagnostic::new(format!("unknown target `{other}`")).help(
-                                did_you_mean(other, known).unwrap_or_else(|| {
-                                    "the targets are: jobs, report, figures, figures/NAME".to_string()
-                                }),
-                            ));
-                        }
+                        ),
+                    },
+                    None => {
+                        let mut known = vec!["jobs", "report", "figures"];
+                        known.extend(self.stages.iter().map(String::as_str));
+                        let stages: String = self.stages.iter().map(|s| format!(", {s}")).collect();
+                        diagnostics.push(Diagnostic::new(format!("unknown target `{other}`")).help(
+                            did_you_mean(other, known).unwrap_or_else(|| {
+                                format!("the targets are: jobs, report, figures, figures/NAME{stages}")
+                            }),
+                        ));
                     }
-                }
+                },
             }
         }
         if targets.is_empty() {

@@ -358,6 +358,27 @@ impl Jobfile {
         wanted
     }
 
+    /// Which stages `targets` build: those named and the stages they need; every stage when no
+    /// stage is named.
+    pub fn stages_for_targets(&self, targets: &[String]) -> Vec<bool> {
+        let named: Vec<usize> = targets.iter().filter_map(|t| self.stage_index(t)).collect();
+        if named.is_empty() {
+            return vec![true; self.stages.len().max(1)];
+        }
+        let mut wanted = vec![false; self.stages.len()];
+        for stage in named {
+            for (i, needed) in self.stage_closure(stage).into_iter().enumerate() {
+                wanted[i] |= needed;
+            }
+        }
+        wanted
+    }
+
+    /// The names of the stages, in build order.
+    pub fn stage_names(&self) -> Vec<String> {
+        self.stages.iter().map(|s| s.name.get_ref().clone()).collect()
+    }
+
     pub fn stage_index(&self, name: &str) -> Option<usize> {
         self.stages.iter().position(|s| s.name.get_ref() == name)
     }

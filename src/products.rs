@@ -106,13 +106,20 @@ impl NodeState {
 
 /// Builds the selected products from the jobs' current state. Mistakes in figure specs (a
 /// column that does not exist) are collected and returned after the other products are made.
-pub fn build_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection, explain: bool) -> anyhow::Result<()> {
+/// `waiting`: jobs of the report's stage that wait for upstream jobs (no row, no id yet).
+pub fn build_products(
+    jobfile: &Jobfile,
+    jobs: &[Job],
+    waiting: usize,
+    selection: &Selection,
+    explain: bool,
+) -> anyhow::Result<()> {
     let state_path = jobfile.workspace.state.join("nodes.json");
     let mut state = NodeState::load(&state_path);
     state.format = NODES_FORMAT;
     let mut data = LazyData { jobfile, jobs, report: None, done: None };
     let root = &jobfile.root;
-    let missing_jobs = jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
+    let missing_jobs = waiting + jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
     let mut diagnostics = Diagnostics::default();
 
     let report_path = &jobfile.workspace.report;

@@ -95,6 +95,9 @@ fn an_upstream_rerun_with_the_same_outputs_reruns_nothing_downstream() {
     project.file("data.txt", "w2\n");
     assert_exit(&project.build(&["train", "--force", "--where", "lr == 1 and seed == 0"]), 0);
     assert_eq!(project.ran(), ["train-lr1-s0"]);
+    let out = project.cmd(&["explain", "eval"]).output().unwrap();
+    assert!(stdout(&out).contains("eval-lr1-s0-n0  upstream `train`: job "), "{}", stdout(&out));
+    assert!(stdout(&out).contains("reran: output `weights.txt` changed"), "{}", stdout(&out));
     assert_exit(&project.build(&[]), 0);
     assert_eq!(project.ran(), ["ensemble-lr1", "eval-lr1-s0-n0", "eval-lr1-s0-n5"]);
     assert_eq!(fs::read_to_string(folder(&project, "eval-lr1-s0-n0").join("seen.txt")).unwrap(), "w2\n");
@@ -110,6 +113,21 @@ fn building_a_stage_builds_what_it_needs_and_nothing_else() {
     assert!(!ran.iter().any(|j| j.starts_with("ensemble")), "{ran:?}");
     assert_exit(&project.build(&["train"]), 0);
     assert!(project.ran().is_empty());
+
+    // explain takes a stage as a target too: its jobs alone.
+    let out = project.cmd(&["explain", "ensemble"]).output().unwrap();
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    // ensemble and the train jobs it needs; the new ensemble jobs are compared with no train job.
+    assert!(text.contains("would run 2 of 6 jobs") && !text.contains("eval-"), "{text}");
+    assert!(text.contains("ensemble-lr1  new job") && !text.contains("closest previous job"), "{text}");
+    let out = project.build(&["evl"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("unknown target `evl`") && stderr(&out).contains("did you mean `eval`?"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
