@@ -39,6 +39,11 @@ impl ParamFilter {
         Ok(ParamFilter { expression, text: text.to_string() })
     }
 
+    /// The top-level names the expression reads.
+    pub fn names(&self) -> std::collections::HashSet<String> {
+        self.expression.undeclared_variables(false)
+    }
+
     /// Whether a job with these parameters (a nested object) passes the filter.
     pub fn matches(&self, params: &serde_json::Value) -> Result<bool, String> {
         self.expression

@@ -237,11 +237,26 @@ pub fn matching<'a>(
     filter: Option<&str>,
 ) -> anyhow::Result<Vec<bool>> {
     let Some(text) = filter else { return Ok(params.into_iter().map(|_| true).collect()) };
-    let names: Vec<&str> = jobfile.params.iter().map(|p| p.name.as_str()).collect();
+    // With stages, the params of every stage: a job of a stage without one of the names read
+    // does not match.
+    let mut names: Vec<&str> = jobfile.params.iter().map(|p| p.name.as_str()).collect();
+    names.extend(jobfile.stages.iter().flat_map(|s| &s.params).map(|p| p.name.as_str()));
+    names.sort_unstable();
+    names.dedup();
     let source = Source { path: "--where".into(), text: text.into() };
     let filter = ParamFilter::compile(text, &names, &Origin { source: &source, span: 0..text.len() })
         .map_err(Diagnostics::from)?;
-    params.into_iter().map(|params| filter.matches(&params.nested()).map_err(anyhow::Error::msg)).collect()
+    let read = filter.names();
+    params
+        .into_iter()
+        .map(|params| {
+            let nested = params.nested();
+            if read.iter().any(|name| nested.get(name).is_none()) {
+                return Ok(false);
+            }
+            filter.matches(&nested).map_err(anyhow::Error::msg)
+        })
+        .collect()
 }
 
 fn closest_name<'a>(names: impl Iterator<Item = &'a str>, reference: &str) -> Option<String> {

@@ -144,6 +144,10 @@ fn a_failed_upstream_job_skips_only_its_dependents() {
     assert!(err.contains("upstream failed (train job train-lr2-s0)"), "{err}");
     assert_eq!(err.matches("Skipped").count(), 4 + 1, "{err}");
     // Jobs that wait for a failed upstream job are pending, not missing from the count.
+    // A filter naming a param of one stage lists that stage's jobs only.
+    let out = project.cmd(&["ls", "--where", "noise == 5", "--format", "paths"]).output().unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(stdout(&out).lines().count(), 2, "the done lr=1 eval jobs with noise 5: {}", stdout(&out));
     let status = project.cmd(&["status"]).output().unwrap();
     assert_eq!(stdout(&status).trim(), "14 jobs: 7 done, 2 failed, 5 pending (5 waiting for upstream jobs)");
 
