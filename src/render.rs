@@ -275,6 +275,13 @@ impl<'j> Renderer<'j> {
         let mut names: Vec<String> =
             self.jobfile.params.iter().map(|p| p.name.split('.').next().unwrap_or("").to_string()).collect();
         names.extend(["job.id", "job.dir", "job.index", "job.name"].map(String::from));
+        for need in self.jobfile.stages.get(self.jobfile.stage).map_or(&[][..], |s| &s.needs[..]) {
+            let stage = need.stage.get_ref();
+            names.push(format!("needs.{stage}"));
+            if need.group_by.is_none() {
+                names.extend(["dir", "id", "name", "params", "results"].map(|f| format!("needs.{stage}.{f}")));
+            }
+        }
         let used = snippet.trim().trim_start_matches("{{").trim();
         let used: String = used.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.').collect();
         did_you_mean(&used, names.iter().map(String::as_str))
