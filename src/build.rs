@@ -82,8 +82,20 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     let mut plans: Vec<StagePlan> = Vec::new();
     let mut outcome = StageOutcome::default();
     // Stages run in waves, upstream first: a downstream job's key needs its upstream jobs' outputs.
+    let products = selection.report || !selection.figures.is_empty() || selection.index;
+    let for_report = match products && !jobfile.stages.is_empty() {
+        true => jobfile.stage_closure(jobfile.stage),
+        false => vec![false; wanted_stages.len()],
+    };
     for view in jobfile.stage_views() {
-        let mut plan = plan::plan_stage(view, &store, &plans)?;
+        let needed = wanted_stages[view.stage] || for_report[view.stage];
+        // A stage this build does not need is planned only to keep its jobs in the index: a
+        // mistake there is for the build that needs it.
+        let mut plan = match plan::plan_stage(view, &store, &plans) {
+            Ok(plan) => plan,
+            Err(_) if !needed => continue,
+            Err(e) => return Err(e),
+        };
         let stopped = outcome.interrupted || (options.fail_fast && outcome.failed);
         if selection.jobs && wanted_stages[plan.view.stage] && !stopped {
             let ran = build_stage(options, &mut plan, &store, lock.as_ref(), &on_slurm, clock)?;
@@ -106,8 +118,8 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     if outcome.submitted {
         return Ok(if outcome.failed { EXIT_JOB_FAILED } else { EXIT_OK });
     }
-    if selection.report || !selection.figures.is_empty() || selection.index {
-        let report = plans.swap_remove(jobfile.stage.min(plans.len() - 1));
+    if products && let Some(at) = plans.iter().position(|p| p.view.stage == jobfile.stage) {
+        let report = plans.swap_remove(at);
         products::build_products(&report.view, &report.jobs, report.waiting.len(), &selection, options.explain)?;
     }
     drop(lock);
@@ -196,16 +208,10 @@ fn build_stage(
 /// Says which jobs wait for upstream jobs; true when some wait for one that failed.
 fn report_waiting(waiting: &[Waiting]) -> bool {
     let mut upstream_failed = false;
-    for job in waiting {
-        let params: Vec<String> =
-            job.params.0.iter().map(|(n, v)| format!("{n}={}", crate::sweep::display_value(v))).collect();
-        if job.failed {
-            upstream_failed = true;
-            output::failure(
-                "Skipped",
-                &format!("{}: upstream failed ({} job {})", params.join(","), job.stage, job.name),
-            );
-        }
+    for job in waiting.iter().filter(|w| w.failed) {
+        upstream_failed = true;
+        let params = crate::sweep::display_params(&job.params);
+        output::failure("Skipped", &format!("{params}: upstream failed ({} job {})", job.stage, job.name));
     }
     let unbuilt = waiting.iter().filter(|w| !w.failed).count();
     if let Some(first) = waiting.iter().find(|w| !w.failed) {

@@ -77,7 +77,7 @@ const DISTRIBUTIONS: &[&str] = &["uniform", "loguniform", "randint", "choice"];
 /// More samples than this is a mistake, not a search.
 const MAX_SAMPLES: i64 = 1_000_000;
 /// Names the template context reserves for itself.
-pub const RESERVED_PARAMS: &[&str] = &["job"];
+pub const RESERVED_PARAMS: &[&str] = &["job", "needs"];
 
 /// A validated Jobfile. Paths are absolute.
 #[derive(Debug, Clone)]
@@ -430,13 +430,13 @@ pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagn
     let mut report = walker.report(document.get("report"));
     let figures = walker.figures(document.get("figure"));
     let shared_templates = walker.templates(document.get("template"));
-    let stages = match document.get("stage") {
-        None => Vec::new(),
+    let (stages, declared) = match document.get("stage") {
+        None => (Vec::new(), Vec::new()),
         Some(item) => walker.stages(item, &params, &document, &shared_templates, &executor),
     };
     let (view, stage) = if document.get("stage").is_some() {
         // The report's stage, checked; the fields of a Jobfile with stages are its view.
-        let chosen = walker.report_stage(&report, &stages);
+        let chosen = walker.report_stage(&report, &stages, &declared);
         match stages.get(chosen) {
             Some(stage) => {
                 (Some((stage.params.clone(), stage.sweep.clone(), stage.templates.clone(), stage.job.clone())), chosen)
@@ -614,7 +614,7 @@ impl Walker<'_> {
                 self.at(
                     key.span(),
                     format!("`{name}` is reserved"),
-                    "templates see jobman's own `job.id`, `job.dir`, … under this name",
+                    "templates see jobman's own `job.id`, `job.dir`, … and `needs.STAGE` under these names",
                 )
                 .help = Some("rename the parameter".into());
                 continue;
@@ -1097,6 +1097,11 @@ impl Walker<'_> {
             }
         }
         self.per_job_settings(Some(job), job_item, executor, params);
+        for output in &job.outputs {
+            if let Some(problem) = target_problem(output.get_ref(), job.params_file.as_ref()) {
+                self.at(output.span(), format!("output `{}` is refused", output.get_ref()), problem);
+            }
+        }
         // Targets without template syntax can be checked now rather than when the first job renders.
         for template in templates {
             let target = template.target.get_ref();
@@ -1127,8 +1132,13 @@ impl Walker<'_> {
         document: &DeTable<'_>,
         shared_templates: &[TemplateSpec],
         executor: &ExecutorSpec,
-    ) -> Vec<Stage> {
-        let Some(tables) = self.table(Some(item), "[stage]") else { return Vec::new() };
+    ) -> (Vec<Stage>, Vec<String>) {
+        let Some(tables) = self.table(Some(item), "[stage]") else { return (Vec::new(), Vec::new()) };
+        let declared: Vec<String> = tables.keys().map(|k| k.get_ref().to_string()).collect();
+        if declared.is_empty() {
+            self.at(item.span(), "[stage] declares no stage", "expected [stage.NAME] tables").help =
+                Some("add e.g.:\n[stage.train]\ncommand = \"python3 train.py\"".into());
+        }
         let defaults = self.table(document.get("job"), "[job]").cloned().unwrap_or_default();
         self.unknown_keys(&defaults, JOB_KEYS, "a [job] key");
         let mut stages = Vec::new();
@@ -1165,8 +1175,8 @@ impl Walker<'_> {
             let name = Spanned::new(name.span(), name.get_ref().to_string());
             stages.push(Stage { name, needs, params, sweep, templates, job });
         }
-        self.check_needs(&stages);
-        order_stages(stages)
+        self.check_needs(&stages, &declared);
+        (order_stages(stages), declared)
     }
 
     fn needs(&mut self, item: Option<&Item<'_>>) -> Vec<Need> {
@@ -1228,15 +1238,24 @@ impl Walker<'_> {
 
     /// Each need names another declared stage, groups by params both stages have, and no stage
     /// needs itself through others.
-    fn check_needs(&mut self, stages: &[Stage]) {
+    fn check_needs(&mut self, stages: &[Stage], declared: &[String]) {
         let names: Vec<&str> = stages.iter().map(|s| s.name.get_ref().as_str()).collect();
         for stage in stages {
-            for need in &stage.needs {
+            for (i, need) in stage.needs.iter().enumerate() {
                 let wanted = need.stage.get_ref();
+                if stage.needs[..i].iter().any(|n| n.stage.get_ref() == wanted) {
+                    self.at(need.stage.span(), format!("`{wanted}` is needed twice"), "needed before").help =
+                        Some("keep one entry per stage needed".into());
+                    continue;
+                }
                 let Some(upstream) = stages.iter().find(|s| s.name.get_ref() == wanted) else {
-                    let help = did_you_mean(wanted, names.iter().copied())
-                        .unwrap_or_else(|| format!("the stages are: {}", names.join(", ")));
-                    self.at(need.stage.span(), format!("no stage named `{wanted}`"), "needed here").help = Some(help);
+                    // A stage with mistakes of its own is reported there.
+                    if !declared.contains(wanted) {
+                        let help = did_you_mean(wanted, names.iter().copied())
+                            .unwrap_or_else(|| format!("the stages are: {}", names.join(", ")));
+                        self.at(need.stage.span(), format!("no stage named `{wanted}`"), "needed here").help =
+                            Some(help);
+                    }
                     continue;
                 };
                 for name in need.group_by.iter().flatten() {
@@ -1257,14 +1276,15 @@ impl Walker<'_> {
                 }
             }
         }
-        let ordered = order_stages(stages.to_vec());
-        if ordered.len() < stages.len()
-            && let Some(stuck) = stages.iter().find(|s| !ordered.iter().any(|o| o.name.get_ref() == s.name.get_ref()))
-        {
-            let span = stuck.needs.first().map_or(stuck.name.span(), |n| n.stage.span());
+        if let Some(cycle) = find_cycle(stages) {
+            let first = &stages[cycle[0]];
+            let next = stages[cycle[1 % cycle.len()]].name.get_ref();
+            let span =
+                first.needs.iter().find(|n| n.stage.get_ref() == next).map_or(first.name.span(), |n| n.stage.span());
+            let path: Vec<&str> = cycle.iter().chain(&cycle[..1]).map(|&i| stages[i].name.get_ref().as_str()).collect();
             self.at(
                 span,
-                format!("stage `{}` needs itself, through its `needs`", stuck.name.get_ref()),
+                format!("stage `{}` needs itself: {}", first.name.get_ref(), path.join(" → ")),
                 "a cycle of stages",
             )
             .help = Some("a stage can only need stages that do not need it".into());
@@ -1272,11 +1292,15 @@ impl Walker<'_> {
     }
 
     /// Which stage the report reads: `[report] stage`, or the last declared.
-    fn report_stage(&mut self, report: &ReportSpec, stages: &[Stage]) -> usize {
+    fn report_stage(&mut self, report: &ReportSpec, stages: &[Stage], declared: &[String]) -> usize {
         let Some(wanted) = &report.stage else {
             return stages.iter().enumerate().max_by_key(|(_, s)| s.name.span().start).map_or(0, |(i, _)| i);
         };
         stages.iter().position(|s| s.name.get_ref() == wanted.get_ref()).unwrap_or_else(|| {
+            // A stage with mistakes of its own is reported there.
+            if declared.contains(wanted.get_ref()) {
+                return usize::MAX;
+            }
             let names = stages.iter().map(|s| s.name.get_ref().as_str());
             let help =
                 did_you_mean(wanted.get_ref(), names).unwrap_or_else(|| "name one of the [stage.NAME] tables".into());
@@ -1301,6 +1325,23 @@ fn stage_params(shared: &[Param], own: Vec<Param>, needs: &[Need]) -> Vec<Param>
         }
     }
     params
+}
+
+/// A cycle of `needs`, as indices into `stages` in the order they need each other.
+fn find_cycle(stages: &[Stage]) -> Option<Vec<usize>> {
+    let ordered = order_stages(stages.to_vec());
+    let stuck = |i: usize| !ordered.iter().any(|o| o.name.get_ref() == stages[i].name.get_ref());
+    let index = |name: &str| stages.iter().position(|s| s.name.get_ref() == name);
+    // A stage left out needs another left out (or itself): following such needs must come back.
+    let mut path = vec![(0..stages.len()).find(|&i| stuck(i))?];
+    loop {
+        let last = *path.last()?;
+        let next = stages[last].needs.iter().filter_map(|n| index(n.stage.get_ref())).find(|&j| stuck(j))?;
+        if let Some(start) = path.iter().position(|&i| i == next) {
+            return Some(path.split_off(start));
+        }
+        path.push(next);
+    }
 }
 
 /// Stages after the stages they need, otherwise in declared order; stages in a cycle are left out.

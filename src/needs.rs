@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::job_key::NeededKey;
 use crate::jobfile::{Jobfile, Need};
-use crate::plan::Job;
+use crate::plan::{Job, Waiting};
 use crate::store::SlotState;
 use crate::sweep::{ParamSet, display_value};
 
@@ -83,6 +83,8 @@ impl Needs {
 pub struct UpstreamStage<'a> {
     pub view: &'a Jobfile,
     pub jobs: &'a [Job],
+    /// Its jobs that wait for jobs of their own upstream stages.
+    pub waiting: &'a [Waiting],
 }
 
 /// Where a downstream job stands.
@@ -103,7 +105,11 @@ pub fn match_points(
     let stage = &view.stages[view.stage];
     let mut matchers = Vec::with_capacity(stage.needs.len());
     for need in &stage.needs {
-        let Some(up) = upstream.get(need.stage.get_ref().as_str()) else { continue };
+        // Stages are planned after the stages they need, unless one could not be planned.
+        let Some(up) = upstream.get(need.stage.get_ref().as_str()) else {
+            let message = format!("stage `{}` could not be planned", need.stage.get_ref());
+            return Err(Diagnostic::new(message).at(&view.source, need.stage.span(), "needed here").into());
+        };
         matchers.push(Matcher::new(view, need, up));
     }
     let mut diagnostics = Diagnostics::default();
@@ -134,6 +140,8 @@ struct Matcher<'a> {
     up: &'a UpstreamStage<'a>,
     /// The params a downstream job and its upstream jobs agree on.
     on: Vec<String>,
+    /// Values of `on` → upstream jobs: indices into `up.jobs`, then past its end into `up.waiting`,
+    /// each list ordered by params (so that the sweep's order is not part of a fan-in key).
     by_values: HashMap<String, Vec<usize>>,
     /// Upstream job → what downstream jobs see of it, made once (it reads the results file).
     seen: Vec<Option<Arc<Upstream>>>,
@@ -142,9 +150,19 @@ struct Matcher<'a> {
 impl<'a> Matcher<'a> {
     fn new(view: &'a Jobfile, need: &'a Need, up: &'a UpstreamStage<'a>) -> Matcher<'a> {
         let on = shared_params(view, need, up.view);
+        let params: Vec<&ParamSet> =
+            up.jobs.iter().map(|j| &j.planned.params).chain(up.waiting.iter().map(|w| &w.params)).collect();
         let mut by_values: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, job) in up.jobs.iter().enumerate() {
-            by_values.entry(values_of(&job.planned.params, &on)).or_default().push(i);
+        for (i, params) in params.iter().enumerate() {
+            by_values.entry(values_of(params, &on)).or_default().push(i);
+        }
+        let sort_key = |i: &usize| {
+            let mut text = String::new();
+            crate::job_key::write_canonical(&params[*i].nested(), &mut text);
+            text
+        };
+        for group in by_values.values_mut().filter(|g| g.len() > 1) {
+            group.sort_by_cached_key(sort_key);
         }
         Matcher { view, need, up, on, by_values, seen: vec![None; up.jobs.len()] }
     }
@@ -159,7 +177,12 @@ impl<'a> Matcher<'a> {
         }
         let mut group = Vec::with_capacity(found.len());
         for &i in found {
-            let job = &self.up.jobs[i];
+            let Some(job) = self.up.jobs.get(i) else {
+                // It waits itself: so does this job, failed if what it waits for failed.
+                let waiting = &self.up.waiting[i - self.up.jobs.len()];
+                let name = crate::sweep::display_params(&waiting.params);
+                return Ok(Err(Matched::Waiting { stage: stage.clone(), name, failed: waiting.failed }));
+            };
             let SlotState::Done(summary) = &job.slot.state else {
                 let failed = matches!(job.slot.state, SlotState::NotDone(_));
                 return Ok(Err(Matched::Waiting { stage: stage.clone(), name: job.planned.name.clone(), failed }));
@@ -214,21 +237,32 @@ fn unmatched(view: &Jobfile, need: &Need, on: &[String], point: &ParamSet, count
         .filter_map(|name| point.0.iter().find(|(n, _)| n == name))
         .map(|(n, v)| format!("{n}={}", display_value(v)))
         .collect();
-    let (message, help) = if count == 0 {
+    let job = if values.is_empty() {
+        format!("a job of `{this}`")
+    } else {
+        format!("a job of `{this}` with {}", values.join(", "))
+    };
+    let (message, help) = if count == 0 && on.is_empty() {
         (
-            format!(
-                "a job of `{this}` with {} needs a job of `{stage}` with the same values, and there is none",
-                values.join(", ")
-            ),
+            format!("{job} needs the jobs of `{stage}`, and it has none"),
+            format!("give `{stage}` jobs, or drop this need"),
+        )
+    } else if count == 0 {
+        (
+            format!("{job} needs a job of `{stage}` with the same values, and there is none"),
             format!(
                 "give `{stage}` these values, or group by fewer params: needs = [{{ stage = \"{stage}\", group_by = [...] }}]"
             ),
         )
     } else {
-        let names: Vec<String> = on.iter().map(|n| format!("\"{n}\"")).collect();
+        let all = if on.is_empty() {
+            "all = true".to_string()
+        } else {
+            format!("group_by = [{}]", on.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", "))
+        };
         (
-            format!("a job of `{this}` with {} matches {count} jobs of `{stage}`, and needs one", values.join(", ")),
-            format!("to need all of them: needs = [{{ stage = \"{stage}\", group_by = [{}] }}]", names.join(", ")),
+            format!("{job} matches {count} jobs of `{stage}`, and needs one"),
+            format!("to need all of them: needs = [{{ stage = \"{stage}\", {all} }}]"),
         )
     };
     Some(Diagnostic::new(message).at(&view.source, need.stage.span(), "needed here").help(help))

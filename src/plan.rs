@@ -50,7 +50,9 @@ pub fn plan_stage(view: Jobfile, store: &Store, earlier: &[StagePlan]) -> anyhow
     }
     let upstream: HashMap<&str, UpstreamStage<'_>> = earlier
         .iter()
-        .filter_map(|p| Some((p.view.stage_name()?, UpstreamStage { view: &p.view, jobs: &p.jobs })))
+        .filter_map(|p| {
+            Some((p.view.stage_name()?, UpstreamStage { view: &p.view, jobs: &p.jobs, waiting: &p.waiting }))
+        })
         .collect();
     let points = sweep::expand(&view)?;
     let matched = needs::match_points(&view, &points, &upstream)?;
@@ -65,7 +67,6 @@ pub fn plan_stage(view: Jobfile, store: &Store, earlier: &[StagePlan]) -> anyhow
     let renderer = Renderer::new(&view).map_err(Diagnostics::from)?;
     let planned = plan_jobs(&renderer, ready)?;
     check_names(&view, &planned)?;
-    drop(renderer);
     let jobs = locate(store, planned, stage);
     Ok(StagePlan { view, jobs, waiting })
 }

@@ -88,6 +88,11 @@ pub fn display_value(value: &Value) -> String {
     }
 }
 
+/// A job's params as its default name shows them: `lr=0.1,seed=0`.
+pub fn display_params(params: &ParamSet) -> String {
+    params.0.iter().map(|(n, v)| format!("{n}={}", display_value(v))).collect::<Vec<_>>().join(",")
+}
+
 /// A point's values, hashed and compared as JSON values (`0.0` and `-0.0` are the same value)
 /// without copying them: at 100,000 points, writing each point out as a string key was a tenth
 /// of `jobman status`.

@@ -176,10 +176,20 @@ fn stage_mistakes_are_clear_errors() {
         assert!(err.contains(message) && err.contains(help) && err.contains("Jobfile.toml:"), "{err}");
     }
 
-    project.jobfile("[stage.a]\nneeds = [\"b\"]\ncommand = \"true\"\n[stage.b]\nneeds = [\"a\"]\ncommand = \"true\"\n");
+    // The cycle named is the cycle, not a stage that merely needs one of its stages.
+    project.jobfile(
+        "[stage.c]\nneeds = [\"a\"]\ncommand = \"true\"\n[stage.a]\nneeds = [\"b\"]\ncommand = \"true\"\n\
+         [stage.b]\nneeds = [\"a\"]\ncommand = \"true\"\n",
+    );
     let out = project.build(&[]);
     assert_exit(&out, 2);
-    assert!(stderr(&out).contains("needs itself"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("stage `a` needs itself: a → b → a"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("stage `c`"), "{}", stderr(&out));
+
+    project.jobfile("[stage]\n");
+    let out = project.build(&[]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("[stage] declares no stage"), "{}", stderr(&out));
 
     // eval overrides seed with a value train does not have: its jobs need a train job that is not there.
     project.jobfile(
@@ -194,4 +204,62 @@ fn stage_mistakes_are_clear_errors() {
         "{err}"
     );
     assert!(project.job_dirs().is_empty(), "nothing ran: {:?}", project.job_dirs());
+}
+
+/// train → eval → summary (all eval jobs): a stage whose upstream stage waits, waits too.
+const CHAIN: &str = r#"
+[params]
+seed = [0, 1]
+
+[stage.train]
+name = "train-s{{seed}}"
+command = "echo {{job.name}} >> ../../ran.log; [ ! -e ../../fail-s{{seed}} ] || exit 3"
+
+[stage.eval]
+needs = ["train"]
+name = "eval-s{{seed}}"
+command = "echo {{job.name}} >> ../../ran.log"
+
+[stage.summary]
+needs = [{ stage = "eval", all = true }]
+name = "summary"
+command = "echo {{job.name}} {{ needs.eval | length }} >> ../../ran.log"
+"#;
+
+#[test]
+fn a_stage_needing_a_waiting_stage_waits_and_never_runs_on_part_of_its_inputs() {
+    let project = Project::new();
+    project.jobfile(CHAIN);
+    // Nothing has run: status and a dry run plan all three stages without a mistake.
+    let out = project.cmd(&["status"]).output().unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(stdout(&out).trim(), "5 jobs: 0 done, 5 pending (3 waiting for upstream jobs)");
+    assert_exit(&project.build(&["--dry-run"]), 0);
+
+    project.file("fail-s1", "");
+    let out = project.build(&[]);
+    assert_exit(&out, 1);
+    // summary needs both eval jobs; one of them waits for a failed train job: summary is skipped.
+    assert_eq!(project.ran(), ["eval-s0", "train-s0", "train-s1"]);
+    assert!(
+        stderr(&out).contains("Skipped ") && stderr(&out).contains("upstream failed (eval job seed=1)"),
+        "{}",
+        stderr(&out)
+    );
+
+    fs::remove_file(project.path().join("fail-s1")).unwrap();
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["eval-s1", "summary 2", "train-s1"]);
+}
+
+#[test]
+fn reordering_the_upstream_sweep_reruns_no_fan_in_job() {
+    let project = project();
+    assert_exit(&project.build(&[]), 0);
+    let members = fs::read_to_string(folder(&project, "ensemble-lr1").join("members.txt")).unwrap();
+    project.ran();
+    project.jobfile(&STAGES.replace("seed = [0, 1]", "seed = [1, 0]"));
+    assert_exit(&project.build(&[]), 0);
+    assert!(project.ran().is_empty(), "the same jobs in another order are the same jobs");
+    assert_eq!(fs::read_to_string(folder(&project, "ensemble-lr1").join("members.txt")).unwrap(), members);
 }
