@@ -1166,12 +1166,31 @@ impl Walker<'_> {
                 self.params(params, "", &mut own);
             }
             let params = stage_params(shared, own, &needs);
+            let before = self.diagnostics.0.len();
             let sweep = self.sweep(table.get("sweep").or_else(|| document.get("sweep")), &params);
+            let after_sweep = self.diagnostics.0.len();
             let mut templates = shared_templates.to_vec();
             templates.extend(self.templates(table.get("template")));
             let job_item = Spanned::new(item.span(), DeValue::Table(merged));
             let Some(job) = self.job(Some(&job_item), &section) else { continue };
             self.check_stage(&params, &sweep, &templates, &job, Some(&job_item), executor);
+            // A mistake in the shared [sweep] or templates' `where` may be one stage's only (a
+            // stage that groups an axis away): say which.
+            let inherited = table.get("sweep").is_none();
+            let shared: Vec<Range<usize>> = sweep
+                .filter
+                .iter()
+                .filter(|_| inherited)
+                .chain(shared_templates.iter().filter_map(|t| t.filter.as_ref()))
+                .map(Spanned::span)
+                .collect();
+            let sweep_mistakes = before..self.diagnostics.0.len().min(after_sweep);
+            for (i, diagnostic) in self.diagnostics.0.iter_mut().enumerate().skip(before) {
+                let at = diagnostic.location.as_ref().map(|l| l.1.clone());
+                if (inherited && sweep_mistakes.contains(&i)) || at.is_some_and(|at| shared.contains(&at)) {
+                    diagnostic.message = format!("{} (in stage `{}`)", diagnostic.message, name.get_ref());
+                }
+            }
             let name = Spanned::new(name.span(), name.get_ref().to_string());
             stages.push(Stage { name, needs, params, sweep, templates, job });
         }

@@ -186,6 +186,15 @@ fn stage_mistakes_are_clear_errors() {
     assert!(stderr(&out).contains("stage `a` needs itself: a → b → a"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("stage `c`"), "{}", stderr(&out));
 
+    // A shared [sweep] that one stage cannot read (it groups `x` away) says which stage.
+    project.jobfile(
+        "[params]\nx = [1, 7]\ny = [1, 2]\n[sweep]\nwhere = \"x > 5\"\n[stage.a]\ncommand = \"true\"\n\
+         [stage.agg]\nneeds = [{ stage = \"a\", group_by = [\"y\"] }]\ncommand = \"true\"\n",
+    );
+    let out = project.build(&[]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("unknown parameter `x` in `x > 5` (in stage `agg`)"), "{}", stderr(&out));
+
     project.jobfile("[stage]\n");
     let out = project.build(&[]);
     assert_exit(&out, 2);
