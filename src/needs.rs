@@ -188,13 +188,10 @@ impl<'a> Matcher<'a> {
                 return Ok(Err(Matched::Waiting { stage: stage.clone(), name: job.planned.name.clone(), failed }));
             };
             let upstream = self.seen[i].get_or_insert_with(|| {
-                let results = self
-                    .up
-                    .view
-                    .job
-                    .results
-                    .as_ref()
-                    .and_then(|name| crate::products::read_results(&job.slot.dir.join(name.get_ref())));
+                let results = self.up.view.job.results.as_ref().and_then(|name| {
+                    let recorded = summary.outputs.get(name.get_ref());
+                    crate::products::read_results(&job.slot.dir.join(name.get_ref()), recorded)
+                });
                 Arc::new(Upstream {
                     id: job.slot.id.clone(),
                     name: job.planned.name.clone(),

@@ -145,7 +145,8 @@ pub fn build_products(
             let bytes = report::to_csv(&view);
             let verb = write_if_changed(report_path, &bytes)?;
             let note = if missing.is_empty() { String::new() } else { format!(", {missing}") };
-            output::status(verb, &format!("{} ({} rows{note})", output::relative(report_path, root), view.rows.len()));
+            let rows = plural(view.rows.len(), "row");
+            output::status(verb, &format!("{} ({rows}{note})", output::relative(report_path, root)));
             because(explain, report_reason);
             ReportState { parts: report_parts, bytes: content_hash(&bytes), columns: column_hashes(data.done_table()) }
         }
@@ -355,7 +356,31 @@ fn report_rows<'a>(jobfile: &Jobfile, jobs: &'a [Job]) -> Vec<ReportRow<'a>> {
                 return None;
             }
             let results = match (status, &jobfile.job.results) {
-                ("done", Some(name)) => read_results(&job.slot.dir.join(name.get_ref())),
+                ("done", Some(name)) => {
+                    let recorded = record.and_then(|r| r.outputs.get(name.get_ref()));
+                    let results = read_results(&job.slot.dir.join(name.get_ref()), recorded);
+                    if results.is_none() {
+                        // Shown as done without its results, the row would pass for a real one.
+                        let filter: Vec<String> = job
+                            .planned
+                            .params
+                            .0
+                            .iter()
+                            .map(|(n, v)| format!("{n} == {}", serde_json::to_string(v).unwrap_or_default()))
+                            .collect();
+                        output::failure(
+                            "Warning",
+                            &format!(
+                                "{}: {} is missing, unreadable or changed since the job's record; left out of the report\n  help: rerun it: jobman build --force --where '{}'",
+                                job.planned.name,
+                                name.get_ref(),
+                                filter.join(" and ")
+                            ),
+                        );
+                        return None;
+                    }
+                    results
+                }
                 ("done", None) => Some(Value::Object(Default::default())),
                 _ => None,
             };
@@ -390,8 +415,15 @@ fn join_upstream(results: Value, job: &PlannedJob) -> Value {
     Value::Object(joined)
 }
 
-pub(crate) fn read_results(path: &Path) -> Option<Value> {
-    let text = fs::read_to_string(path).ok()?;
+/// A results file, parsed; `None` when it is missing, does not parse, or no longer has the
+/// content hash `recorded` in its job's record (edited since the job ended, or cut short by a
+/// crash before it reached the disk).
+pub(crate) fn read_results(path: &Path, recorded: Option<&String>) -> Option<Value> {
+    let bytes = fs::read(path).ok()?;
+    if recorded.is_some_and(|hash| *hash != content_hash(&bytes)) {
+        return None;
+    }
+    let text = String::from_utf8(bytes).ok()?;
     if path.extension().is_some_and(|e| e == "toml") {
         toml::from_str::<Value>(&text).ok()
     } else {

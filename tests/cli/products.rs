@@ -685,3 +685,25 @@ y = "x"
     assert!(!page.contains("<b>x</b>"), "a param value reached the page unescaped");
     assert!(page.contains("&lt;b&gt;x&lt;/b&gt;"), "the param value is shown escaped");
 }
+
+#[test]
+fn a_results_file_changed_since_its_record_is_left_out_of_the_report() {
+    let project = Project::new();
+    project.jobfile(
+        "[params]\nlr = [0.1, 0.2]\n\n[job]\ncommand = \"echo '{\\\"acc\\\": {{lr}}}' > r.json\"\nresults = \"r.json\"\n",
+    );
+    assert_exit(&project.build(&[]), 0);
+    let out = project.cmd(&["ls", "--where", "lr == 0.2", "--format", "paths"]).output().unwrap();
+    let dir = std::path::PathBuf::from(super::stdout(&out).trim());
+    // Edited by hand (or cut short by a crash): no longer what the record hashed.
+    fs::write(dir.join("r.json"), "{\"acc\": 0.99}").unwrap();
+    fs::remove_file(project.path().join("report.csv")).unwrap();
+    let output = project.build(&[]);
+    assert_exit(&output, 0);
+    assert_says(&output, "Wrote", "report.csv (1 row)");
+    let err = stderr(&output);
+    assert!(err.contains("r.json is missing, unreadable or changed since the job's record"), "{err}");
+    assert!(err.contains("jobman build --force --where 'lr == 0.2'"), "{err}");
+    let report = project.read("report.csv").unwrap();
+    assert!(!report.contains("0.99") && !report.contains(",0.2,"), "{report}");
+}
