@@ -40,12 +40,19 @@ pub fn gc(options: &GcOptions) -> anyhow::Result<i32> {
         Consent::Given | Consent::Ask => Some(WorkspaceLock::acquire(&jobfile.workspace.state)?),
     };
     let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
-    let jobs = plan::current_jobs(&jobfile, &store)?;
-    let found = scan(&jobfile.workspace.jobs, &jobs, options);
+    let plans = plan::plan_all(&jobfile, &store)?;
+    // A job waiting for upstream jobs has no key yet: its folder may be any of its stage's.
+    let waiting: HashSet<String> =
+        plans.iter().filter(|p| !p.waiting.is_empty()).filter_map(|p| p.view.stage_name().map(String::from)).collect();
+    let jobs: Vec<Job> = plans.into_iter().flat_map(|p| p.jobs).collect();
+    let found = scan(&jobfile.workspace.jobs, &jobs, &waiting, options);
 
     let root = &jobfile.root;
     let jobs_folder = output::relative(&jobfile.workspace.jobs, root);
     let mut kept = vec![plural(jobs.len(), "current job")];
+    if found.kept_waiting > 0 {
+        kept.push(format!("{} of stages with jobs waiting for upstream jobs", plural(found.kept_waiting, "folder")));
+    }
     if found.kept_not_done > 0 {
         kept.push(format!("{} not done", plural(found.kept_not_done, "folder")));
     }
@@ -122,9 +129,11 @@ struct Found {
     remove: Vec<Removal>,
     kept_not_done: usize,
     kept_newer: usize,
+    kept_waiting: usize,
 }
 
-fn scan(jobs_dir: &Path, jobs: &[Job], options: &GcOptions) -> Found {
+/// `waiting`: the stages with jobs waiting for upstream jobs, whose folders are all kept.
+fn scan(jobs_dir: &Path, jobs: &[Job], waiting: &HashSet<String>, options: &GcOptions) -> Found {
     let mut found = Found::default();
     let Ok(entries) = fs::read_dir(jobs_dir) else { return found };
     let current = Current::of(jobs);
@@ -140,7 +149,9 @@ fn scan(jobs_dir: &Path, jobs: &[Job], options: &GcOptions) -> Found {
             continue;
         }
         let removal = Removal::folder(entry.path());
-        if options.keep_failed && !removal.done {
+        if removal.stage.as_ref().is_some_and(|stage| waiting.contains(stage)) {
+            found.kept_waiting += 1;
+        } else if options.keep_failed && !removal.done {
             found.kept_not_done += 1;
         } else if options.older_than.is_some_and(|limit| !older(removal.modified, limit)) {
             found.kept_newer += 1;
@@ -243,6 +254,8 @@ pub(crate) struct Removal {
     bytes: u64,
     /// When its record (or, without one, the folder) was last written.
     modified: Option<SystemTime>,
+    /// The stage its record names (a Jobfile with stages).
+    stage: Option<String>,
 }
 
 impl Removal {
@@ -260,8 +273,10 @@ impl Removal {
         };
         let modified =
             fs::symlink_metadata(&record_path).or_else(|_| fs::symlink_metadata(&path)).and_then(|m| m.modified()).ok();
+        let stage = record.as_ref().and_then(|r| r.pointer("/ingredients/stage")?.as_str().map(String::from));
         Removal {
             name: field("name"),
+            stage,
             done: status == "done",
             status,
             bytes: disk_usage(&path),
@@ -281,6 +296,7 @@ impl Removal {
             modified: metadata.and_then(|m| m.modified().ok()),
             is_dir: false,
             path,
+            stage: None,
         }
     }
 }

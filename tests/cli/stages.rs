@@ -272,3 +272,23 @@ fn reordering_the_upstream_sweep_reruns_no_fan_in_job() {
     assert!(project.ran().is_empty(), "the same jobs in another order are the same jobs");
     assert_eq!(fs::read_to_string(folder(&project, "ensemble-lr1").join("members.txt")).unwrap(), members);
 }
+
+#[test]
+fn gc_keeps_the_folders_of_jobs_that_wait_for_upstream_jobs() {
+    let project = project();
+    assert_exit(&project.build(&[]), 0);
+    // The lr=2 train jobs run again and fail: their eval and ensemble jobs wait, unkeyed. Their
+    // folders are what a successful rerun with the same outputs would bring back.
+    project.file("fail-lr2", "");
+    assert_exit(&project.build(&["train", "--force", "--where", "lr == 2"]), 1);
+    let out = project.cmd(&["gc"]).output().unwrap();
+    assert_exit(&out, 0);
+    let text = stdout(&out) + &stderr(&out);
+    assert!(text.contains("5 folders of stages with jobs waiting for upstream jobs"), "{text}");
+    assert!(!text.contains("eval-lr2") && !text.contains("ensemble-lr2"), "{text}");
+
+    fs::remove_file(project.path().join("fail-lr2")).unwrap();
+    project.ran();
+    assert_exit(&project.build(&[]), 0);
+    assert_eq!(project.ran(), ["train-lr2-s0", "train-lr2-s1"], "the same weights bring the downstream jobs back");
+}
