@@ -637,6 +637,7 @@ impl Walker<'_> {
                         out.push(Param { name, values, swept: true, distribution: None, span });
                     }
                 }
+                DeValue::Table(inner) if self.misspelt_generator(&name, inner) => {}
                 DeValue::Table(inner) => self.params(inner, &format!("{name}."), out),
                 DeValue::Array(items) if items.is_empty() => {
                     self.at(span, format!("parameter `{name}` has no values"), "an axis needs at least one value");
@@ -654,6 +655,27 @@ impl Walker<'_> {
                 }
             }
         }
+    }
+
+    /// Whether `{ unifrom = [0, 1] }` is a misspelt distribution or generated axis (reported)
+    /// rather than a nested param: a table of one key close to one of their names, holding a list.
+    fn misspelt_generator(&mut self, name: &str, table: &DeTable<'_>) -> bool {
+        let mut keys = table.iter();
+        let (Some((key, value)), None) = (keys.next(), keys.next()) else { return false };
+        if !matches!(value.get_ref(), DeValue::Array(_)) {
+            return false;
+        }
+        let known = DISTRIBUTIONS.iter().chain(GENERATORS).copied();
+        let Some(help) = did_you_mean(key.get_ref(), known) else { return false };
+        self.at(
+            key.span(),
+            format!("unknown generator or distribution `{}` for `{name}`", key.get_ref()),
+            format!("expected one of: {}, {}", GENERATORS.join(", "), DISTRIBUTIONS.join(", ")),
+        )
+        .help = Some(format!("{help} (a param nested under `{name}` would need another name)"));
+        // `samples` is then wanted, not a second mistake.
+        self.saw_distribution = true;
+        true
     }
 
     /// `{ range = [a, b, step] }`, `{ linspace = [a, b, n] }`, `{ logspace = [a, b, n] }`.
@@ -2033,6 +2055,19 @@ mod tests {
         let text = mistake(&format!("{JOB}[executor]\nkind = \"slrum\"\n"));
         assert!(text.contains("unknown kind `slrum`"), "{text}");
         assert!(text.contains("did you mean `slurm`?"), "{text}");
+    }
+
+    #[test]
+    fn a_misspelt_distribution_is_a_mistake_not_a_nested_param() {
+        let text = mistake("[params]\nlr = { unifrom = [0, 1] }\n[sweep]\nsamples = 3\n[job]\ncommand = \"true\"\n");
+        assert!(text.contains("unknown generator or distribution `unifrom` for `lr`"), "{text}");
+        assert!(text.contains("did you mean `uniform`?"), "{text}");
+        assert!(!text.contains("`samples` without"), "one mistake, not two: {text}");
+        let text = mistake("[params]\nn = { linspce = [0, 1, 5] }\n[job]\ncommand = \"true\"\n");
+        assert!(text.contains("did you mean `linspace`?"), "{text}");
+        // A real nested param stays one.
+        let jobfile = parse_text("[params]\nmodel = { width = [1, 2] }\n[job]\ncommand = \"true\"\n").unwrap();
+        assert_eq!(jobfile.params[0].name, "model.width");
     }
 
     #[test]
