@@ -377,7 +377,10 @@ fn settle(job_dir: &Path, state: Option<&TaskState>, log: &Path) {
 /// Writes Slurm's verdict on a task that ended without the job's record as that record.
 fn record_verdict(spec: &TaskSpec, dir: &Path, state: Option<&TaskState>, log: &Path) -> JobRecord {
     let verdict = slurm::verdict(state, log);
-    let record = task::verdict_record(spec, verdict.status, Some(verdict.message));
+    let record = JobRecord {
+        attempts: task::attempts_in(dir),
+        ..task::verdict_record(spec, verdict.status, Some(verdict.message))
+    };
     if let Err(e) = store::write_record(dir, &record) {
         output::failure("Warning", &format!("cannot write the record of {}: {e}", spec.name));
     }

@@ -154,7 +154,8 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
     for job in &jobs {
         reasons.push(explainer.why(job, pending)?);
     }
-    let products = products::explain_products(&jobfile, plan::stage_jobs(&jobs, jobfile.stage), &selection);
+    let waiting = plans.iter().find(|p| p.view.stage == jobfile.stage).map_or(0, |p| p.waiting.len());
+    let products = products::explain_products(&jobfile, plan::stage_jobs(&jobs, jobfile.stage), waiting, &selection);
     let root = &jobfile.root;
     if options.json {
         let products: Vec<serde_json::Value> = products

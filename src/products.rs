@@ -216,11 +216,12 @@ pub struct ProductState {
 
 /// What a build would do now with the selected products, and why. Jobs that are not done would
 /// run first: the report is then stale, and what reads it unsure.
-pub fn explain_products(jobfile: &Jobfile, jobs: &[Job], selection: &Selection) -> Vec<ProductState> {
+/// `waiting`: jobs of the report's stage that wait for upstream jobs (they would run first too).
+pub fn explain_products(jobfile: &Jobfile, jobs: &[Job], waiting: usize, selection: &Selection) -> Vec<ProductState> {
     let state = NodeState::load(&jobfile.workspace.state.join("nodes.json"));
     let report_path = &jobfile.workspace.report;
     let mut out = Vec::new();
-    let jobs_to_run = jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
+    let jobs_to_run = waiting + jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
     let upstream = (jobs_to_run > 0).then(|| format!("{} would run first", plural(jobs_to_run, "job")));
     let report_reason = upstream.clone().or_else(|| {
         stale_reason(

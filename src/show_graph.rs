@@ -51,12 +51,13 @@ pub fn show_graph(options: &GraphOptions) -> anyhow::Result<i32> {
     let jobfile = Jobfile::load(&options.jobfile)?;
     let figures: Vec<FigureSpec> = jobfile.figures.iter().map(|f| f.get_ref().clone()).collect();
     let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
-    let every_job = plan::current_jobs(&jobfile, &store)?;
-    let jobs = plan::stage_jobs(&every_job, jobfile.stage);
+    let plans = plan::plan_all(&jobfile, &store)?;
+    let report = plans.iter().find(|p| p.view.stage == jobfile.stage);
+    let (jobs, waiting) = report.map_or((&[][..], 0), |p| (&p.jobs[..], p.waiting.len()));
     // Collapsed, the one job node stands for all of them.
     let graph = BuildGraph::new(if options.jobs { jobs.len() } else { 1 }, &figures);
     let everything = graph.select(&[], &figures)?;
-    let products = products::explain_products(&jobfile, jobs, &everything);
+    let products = products::explain_products(&jobfile, jobs, waiting, &everything);
     let freshness = |node: Node| products.iter().find(|p| p.node == node).map_or(Freshness::Unsure, |p| p.freshness);
     let root = &jobfile.root;
     let figures_dir = output::relative(&jobfile.workspace.figures, root);
@@ -65,7 +66,7 @@ pub fn show_graph(options: &GraphOptions) -> anyhow::Result<i32> {
         .node_indices()
         .map(|node| match graph.graph[node] {
             Node::Job(i) if options.jobs => job(&jobs[i]),
-            Node::Job(_) => all_jobs(jobs),
+            Node::Job(_) => all_jobs(jobs, waiting),
             Node::Report => product(output::relative(&jobfile.workspace.report, root), freshness(Node::Report)),
             Node::Figure(i) => {
                 product(format!("{figures_dir}/{}.{{png,pdf,svg}}", figures[i].name), freshness(Node::Figure(i)))
@@ -91,11 +92,12 @@ fn job(job: &Job) -> Shown {
 }
 
 /// `12 jobs` with `10 done, 1 failed, 1 pending`.
-fn all_jobs(jobs: &[Job]) -> Shown {
+/// The jobs as one node; `waiting`: more jobs, waiting for upstream jobs (pending, unkeyed).
+fn all_jobs(jobs: &[Job], waiting: usize) -> Shown {
     let count = |f: &dyn Fn(&SlotState) -> bool| jobs.iter().filter(|j| f(&j.slot.state)).count();
     let done = count(&|s| matches!(s, SlotState::Done(_)));
     let not_done = count(&|s| matches!(s, SlotState::NotDone(_)));
-    let pending = jobs.len() - done - not_done;
+    let pending = jobs.len() + waiting - done - not_done;
     let mut parts = vec![format!("{done} done")];
     if not_done > 0 {
         parts.push(format!("{not_done} failed"));
@@ -108,7 +110,7 @@ fn all_jobs(jobs: &[Job]) -> Shown {
     } else {
         Tone::Fresh
     };
-    Shown { what: plural(jobs.len(), "job"), state: parts.join(", "), tone }
+    Shown { what: plural(jobs.len() + waiting, "job"), state: parts.join(", "), tone }
 }
 
 fn product(what: String, freshness: Freshness) -> Shown {

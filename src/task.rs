@@ -143,6 +143,12 @@ fn keep_attempt(spec: &TaskSpec, dir: &Path, attempt: u32) -> Result<(), String>
     Ok(())
 }
 
+/// How many times the job ran in its folder: each failed attempt kept aside, and the last one.
+/// What a record written for the job by someone else (Slurm's verdict) counts.
+pub fn attempts_in(dir: &Path) -> u32 {
+    (1..u32::MAX).find(|&k| !dir.join(attempt_name(STDOUT_FILE, k)).exists()).unwrap_or(1)
+}
+
 /// The name a file of failed attempt `attempt` is kept under: `stdout.log` →
 /// `stdout.attempt-1.log`, `out/results.json` → `out/results.attempt-1.json`, `log` →
 /// `log.attempt-1`.
@@ -347,7 +353,7 @@ pub fn run_task_main(manifest: &Path, task: &str, jobs_per_task: usize) -> anyho
 
 #[cfg(test)]
 mod tests {
-    use super::attempt_name;
+    use super::{attempt_name, attempts_in};
 
     #[test]
     fn a_failed_attempts_files_are_kept_beside_the_originals_with_the_attempt_before_the_extension() {
@@ -355,5 +361,15 @@ mod tests {
         assert_eq!(attempt_name("out/results.json", 2), "out/results.attempt-2.json");
         assert_eq!(attempt_name("metrics", 3), "metrics.attempt-3");
         assert_eq!(attempt_name(".hidden", 1), ".hidden.attempt-1");
+    }
+
+    #[test]
+    fn the_attempts_of_a_folder_are_its_kept_failed_attempts_and_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(attempts_in(dir.path()), 1);
+        for k in 1..=2 {
+            std::fs::write(dir.path().join(attempt_name("stdout.log", k)), "").unwrap();
+        }
+        assert_eq!(attempts_in(dir.path()), 3);
     }
 }

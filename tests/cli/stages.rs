@@ -292,3 +292,13 @@ fn gc_keeps_the_folders_of_jobs_that_wait_for_upstream_jobs() {
     assert_exit(&project.build(&[]), 0);
     assert_eq!(project.ran(), ["train-lr2-s0", "train-lr2-s1"], "the same weights bring the downstream jobs back");
 }
+
+#[test]
+fn before_anything_ran_the_report_would_wait_for_every_job_of_its_stage() {
+    let project = project();
+    let out = project.cmd(&["explain", "report"]).output().unwrap();
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("report.csv would be remade: 8 jobs would run first"), "{}", stdout(&out));
+    let out = project.cmd(&["graph"]).output().unwrap();
+    assert!(stdout(&out).contains("8 jobs (0 done, 8 pending)"), "{}", stdout(&out));
+}
