@@ -170,17 +170,40 @@ fn ran_before(jobfile: &Jobfile, jobs: &[Job]) -> HashSet<String> {
 
 /// The params worth a column in the table: the swept ones, and constants that `include` points
 /// set to another value. A constant everywhere the same would repeat on every line.
-fn varying_params(jobfile: &Jobfile, jobs: &[Job]) -> Vec<usize> {
-    (0..jobfile.params.len())
-        .filter(|&p| {
-            jobfile.params[p].swept || jobs.iter().any(|j| j.planned.params.0.get(p) != jobs[0].planned.params.0.get(p))
-        })
+/// The params of every stage, in stage order, each once: (name, swept in some stage).
+fn all_params(jobfile: &Jobfile) -> Vec<(&str, bool)> {
+    let mut params: Vec<(&str, bool)> = Vec::new();
+    let stages = jobfile.stages.iter().map(|s| &s.params[..]);
+    for param in std::iter::once(&jobfile.params[..]).filter(|_| jobfile.stages.is_empty()).chain(stages).flatten() {
+        match params.iter_mut().find(|(name, _)| *name == param.name) {
+            Some((_, swept)) => *swept |= param.swept,
+            None => params.push((&param.name, param.swept)),
+        }
+    }
+    params
+}
+
+/// A job's value of a param, if its stage has it.
+fn value_of<'j>(job: &'j Job, name: &str) -> Option<&'j serde_json::Value> {
+    job.planned.params.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+}
+
+/// The params whose values differ between jobs (or that are swept): the columns worth showing.
+fn varying_params<'f>(jobfile: &'f Jobfile, jobs: &[Job]) -> Vec<&'f str> {
+    all_params(jobfile)
+        .into_iter()
+        .filter(|&(name, swept)| swept || jobs.iter().any(|j| value_of(j, name) != value_of(&jobs[0], name)))
+        .map(|(name, _)| name)
         .collect()
 }
 
-fn write_table(out: &mut dyn Write, jobfile: &Jobfile, jobs: &[&Job], shown: &[usize]) -> io::Result<()> {
+fn write_table(out: &mut dyn Write, jobfile: &Jobfile, jobs: &[&Job], shown: &[&str]) -> io::Result<()> {
+    let staged = !jobfile.stages.is_empty();
     let mut header: Vec<String> = ["ID", "NAME", "STATUS", "DURATION"].map(String::from).to_vec();
-    header.extend(shown.iter().map(|&p| jobfile.params[p].name.clone()));
+    if staged {
+        header.insert(1, "STAGE".into());
+    }
+    header.extend(shown.iter().map(|name| name.to_string()));
     let rows: Vec<Vec<String>> = jobs
         .iter()
         .map(|job| {
@@ -190,9 +213,10 @@ fn write_table(out: &mut dyn Write, jobfile: &Jobfile, jobs: &[&Job], shown: &[u
                 job.slot.state.status_key().replace('_', " "),
                 job.slot.state.summary().map_or_else(String::new, |s| output::duration(s.duration_secs)),
             ];
-            row.extend(
-                shown.iter().map(|&p| job.planned.params.0.get(p).map_or_else(String::new, |(_, v)| display_value(v))),
-            );
+            if staged {
+                row.insert(1, jobfile.stages[job.stage].name.get_ref().clone());
+            }
+            row.extend(shown.iter().map(|name| value_of(job, name).map_or_else(String::new, display_value)));
             row
         })
         .collect();
@@ -218,8 +242,13 @@ fn write_table(out: &mut dyn Write, jobfile: &Jobfile, jobs: &[&Job], shown: &[u
 
 fn write_csv(out: &mut dyn Write, jobfile: &Jobfile, jobs: &[&Job]) -> io::Result<()> {
     let mut writer = csv::Writer::from_writer(out);
+    let staged = !jobfile.stages.is_empty();
+    let params: Vec<&str> = all_params(jobfile).into_iter().map(|(name, _)| name).collect();
     let mut header: Vec<&str> = vec!["id", "name", "status", "duration"];
-    header.extend(jobfile.params.iter().map(|p| p.name.as_str()));
+    if staged {
+        header.insert(1, "stage");
+    }
+    header.extend(&params);
     writer.write_record(&header)?;
     for job in jobs {
         let mut row = vec![
@@ -228,7 +257,10 @@ fn write_csv(out: &mut dyn Write, jobfile: &Jobfile, jobs: &[&Job]) -> io::Resul
             job.slot.state.status_key().to_string(),
             job.slot.state.summary().map_or_else(String::new, |s| s.duration_secs.to_string()),
         ];
-        row.extend(job.planned.params.0.iter().map(|(_, v)| cell_text(v)));
+        if staged {
+            row.insert(1, jobfile.stages[job.stage].name.get_ref().clone());
+        }
+        row.extend(params.iter().map(|name| value_of(job, name).map_or_else(String::new, cell_text)));
         writer.write_record(&row)?;
     }
     writer.flush()

@@ -75,6 +75,14 @@ fn downstream_jobs_run_after_and_see_their_upstream_jobs() {
     assert_eq!(report.lines().count(), 1 + 8);
     assert!(report.contains(",eval-lr2-s1-n5,2,1,5,0.5,1,0.21,done,"), "{report}");
 
+    // ls lists the jobs of every stage, each with its stage and the params it has.
+    let out = project.cmd(&["ls", "--format", "csv"]).output().unwrap();
+    assert_exit(&out, 0);
+    let listing = stdout(&out);
+    assert_eq!(listing.lines().next(), Some("id,stage,name,status,duration,lr,seed,noise"), "{listing}");
+    assert_eq!(listing.lines().count(), 1 + 4 + 8 + 2, "{listing}");
+    assert!(listing.lines().any(|l| l.contains(",ensemble,ensemble-lr2,done,") && l.ends_with(",2,,")), "{listing}");
+
     project.ran();
     assert_exit(&project.build(&[]), 0);
     assert!(project.ran().is_empty(), "a second build runs nothing");
