@@ -81,12 +81,12 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     };
     let mut plans: Vec<StagePlan> = Vec::new();
     let mut outcome = StageOutcome::default();
-    // Stages run in waves, upstream first: a downstream job's key needs its upstream jobs' outputs.
     let products = selection.report || !selection.figures.is_empty() || selection.index;
     let for_report = match products && !jobfile.stages.is_empty() {
         true => jobfile.stage_closure(jobfile.stage),
         false => vec![false; wanted_stages.len()],
     };
+    // Stages run in waves, upstream first: a downstream job's key needs its upstream jobs' outputs.
     for view in jobfile.stage_views() {
         let needed = wanted_stages[view.stage] || for_report[view.stage];
         // A stage this build does not need is planned only to keep its jobs in the index: a
