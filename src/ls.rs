@@ -59,6 +59,9 @@ pub enum StatusFilter {
 #[derive(Serialize)]
 pub(crate) struct JobEntry<'a> {
     id: &'a str,
+    /// The job's stage, in a Jobfile with stages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stage: Option<&'a str>,
     name: &'a str,
     status: &'static str,
     duration_secs: Option<f64>,
@@ -67,9 +70,10 @@ pub(crate) struct JobEntry<'a> {
 }
 
 impl<'a> JobEntry<'a> {
-    pub(crate) fn of(job: &'a Job) -> JobEntry<'a> {
+    pub(crate) fn of(job: &'a Job, jobfile: &'a Jobfile) -> JobEntry<'a> {
         JobEntry {
             id: &job.slot.id,
+            stage: jobfile.stages.get(job.stage).map(|s| s.name.get_ref().as_str()),
             name: &job.planned.name,
             status: job.slot.state.status_key(),
             duration_secs: job.slot.state.summary().map(|s| s.duration_secs),
@@ -111,7 +115,9 @@ pub fn ls(options: &LsOptions) -> anyhow::Result<i32> {
         Format::Csv => output::to_stdout(|out| write_csv(out, &jobfile, &listed))?,
         Format::Json => {
             let head = ListingHead { format: JSON_FORMAT };
-            output::to_stdout(|out| output::write_json_with_list(out, &head, "jobs", listed, JobEntry::of))?;
+            output::to_stdout(|out| {
+                output::write_json_with_list(out, &head, "jobs", listed, |job| JobEntry::of(job, &jobfile))
+            })?;
         }
         Format::Paths => {
             // Locating the jobs found which folders exist.

@@ -60,7 +60,9 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
     if options.json {
         return output::to_stdout(|out| {
             if options.jobs {
-                output::write_json_with_list(out, &summary, "jobs", jobs.iter().collect(), JobEntry::of)
+                output::write_json_with_list(out, &summary, "jobs", jobs.iter().collect(), |job| {
+                    JobEntry::of(job, &jobfile)
+                })
             } else {
                 output::write_json(out, &summary)
             }

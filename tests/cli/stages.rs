@@ -82,6 +82,10 @@ fn downstream_jobs_run_after_and_see_their_upstream_jobs() {
     assert_eq!(listing.lines().next(), Some("id,stage,name,status,duration,lr,seed,noise"), "{listing}");
     assert_eq!(listing.lines().count(), 1 + 4 + 8 + 2, "{listing}");
     assert!(listing.lines().any(|l| l.contains(",ensemble,ensemble-lr2,done,") && l.ends_with(",2,,")), "{listing}");
+    let out =
+        project.cmd(&["ls", "--format", "json", "--where", "noise == 5 and lr == 1 and seed == 0"]).output().unwrap();
+    let listed: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(listed["jobs"][0]["stage"], "eval", "{listed:#}");
 
     project.ran();
     assert_exit(&project.build(&[]), 0);
