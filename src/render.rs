@@ -282,7 +282,10 @@ impl<'j> Renderer<'j> {
                 names.extend(["dir", "id", "name", "params", "results"].map(|f| format!("needs.{stage}.{f}")));
             }
         }
-        let used = snippet.trim().trim_start_matches("{{").trim();
+        // The name as jobman's minijinja detail quotes it (`needs.trian` is undefined); the failing
+        // expression's text otherwise, whose range may start at an attribute.
+        let quoted = error.detail().and_then(|d| d.split('`').nth(1)).filter(|n| !n.is_empty());
+        let used = quoted.unwrap_or_else(|| snippet.trim().trim_start_matches("{{").trim());
         let used: String = used.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.').collect();
         did_you_mean(&used, names.iter().map(String::as_str))
             .or_else(|| Some(format!("the parameters are: {}", names.join(", "))))

@@ -207,6 +207,17 @@ fn stage_mistakes_are_clear_errors() {
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("unknown parameter `x` in `x > 5` (in stage `agg`)"), "{}", stderr(&out));
 
+    // A misspelt upstream stage in a template is found once the upstream jobs are done.
+    let project = Project::new();
+    project.jobfile(
+        "[params]\nseed = [0, 1]\n[stage.train]\ncommand = \"true\"\n\
+         [stage.eval]\nneeds = [\"train\"]\ncommand = \"echo {{ seed }} {{ needs.trian.dir }}\"\n",
+    );
+    let out = project.build(&[]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("did you mean `needs.train`?"), "{}", stderr(&out));
+
+    let project = Project::new();
     project.jobfile("[stage]\n");
     let out = project.build(&[]);
     assert_exit(&out, 2);
