@@ -215,6 +215,21 @@ fn write_text(out: &mut dyn Write, view: &JobView) -> io::Result<()> {
         rows.extend(ingredients.env.iter().map(|(name, hash)| {
             (format!("env {name}"), hash.as_ref().map_or_else(|| "(unset)".to_string(), Clone::clone))
         }));
+        if let Some(stage) = &ingredients.stage {
+            rows.push(("stage".into(), stage.clone()));
+        }
+        // Each upstream job by its key's start (its id, but for a collision) and its outputs.
+        for (stage, needed) in &ingredients.needs {
+            for upstream in needed {
+                let outputs: Vec<String> = upstream
+                    .outputs
+                    .iter()
+                    .map(|(name, hash)| format!("{name} {}", &hash[..12.min(hash.len())]))
+                    .collect();
+                let key = &upstream.key[..12.min(upstream.key.len())];
+                rows.push((format!("needs {stage}"), format!("{key}  {}", outputs.join(", "))));
+            }
+        }
         let rows: Vec<(&str, String)> = rows.iter().map(|(label, value)| (label.as_str(), value.clone())).collect();
         write_fields(out, "  ", &rows)?;
     }

@@ -86,6 +86,12 @@ fn downstream_jobs_run_after_and_see_their_upstream_jobs() {
         project.cmd(&["ls", "--format", "json", "--where", "noise == 5 and lr == 1 and seed == 0"]).output().unwrap();
     let listed: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(listed["jobs"][0]["stage"], "eval", "{listed:#}");
+    // show names the upstream job and the outputs its key covers.
+    let out = project.cmd(&["show", "eval-lr2-s1-n5"]).output().unwrap();
+    let shown = stdout(&out);
+    let train_id = folder(&project, "train-lr2-s1").file_name().unwrap().to_string_lossy().to_string();
+    let line = shown.lines().find(|l| l.trim_start().starts_with("needs train")).unwrap_or_default();
+    assert!(line.contains(&format!("{train_id}  results.json ")) && line.contains(", weights.txt "), "{shown}");
 
     project.ran();
     assert_exit(&project.build(&[]), 0);
