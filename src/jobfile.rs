@@ -449,9 +449,8 @@ pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagn
         }
         let sweep = walker.sweep(document.get("sweep"), &params);
         let job = walker.job(document.get("job"), "[job]");
-        if let Some(job) = &job {
-            walker.check_stage(&params, &sweep, &shared_templates, job, document.get("job"), &executor);
-        } else if document.get("job").is_none() {
+        walker.check_stage(&params, &sweep, &shared_templates, job.as_ref(), document.get("job"), &executor);
+        if document.get("job").is_none() {
             walker.error(
                 Diagnostic::new("missing [job] section")
                     .at(source, 0..0, "expected a [job] table with a `command`")
@@ -1107,7 +1106,7 @@ impl Walker<'_> {
         params: &[Param],
         sweep: &Sweep,
         templates: &[TemplateSpec],
-        job: &JobSpec,
+        job: Option<&JobSpec>,
         job_item: Option<&Item<'_>>,
         executor: &ExecutorSpec,
     ) {
@@ -1118,9 +1117,12 @@ impl Walker<'_> {
                 self.error(diagnostic);
             }
         }
-        self.per_job_settings(Some(job), job_item, executor, params);
-        for output in &job.outputs {
-            if let Some(problem) = target_problem(output.get_ref(), job.params_file.as_ref()) {
+        self.per_job_settings(job, job_item, executor, params);
+        // Checked even when the job table has mistakes of its own: all mistakes are shown at once.
+        let params_file = job.and_then(|j| j.params_file.as_ref());
+        let outputs = job.map_or(&[][..], |j| &j.outputs[..]);
+        for output in outputs {
+            if let Some(problem) = target_problem(output.get_ref(), params_file) {
                 self.at(output.span(), format!("output `{}` is refused", output.get_ref()), problem);
             }
         }
@@ -1128,11 +1130,11 @@ impl Walker<'_> {
         for template in templates {
             let target = template.target.get_ref();
             if !target.contains('{')
-                && let Some(problem) = target_problem(target, job.params_file.as_ref())
+                && let Some(problem) = target_problem(target, params_file)
             {
                 self.at(template.target.span(), format!("template target `{target}` is refused"), problem);
             }
-            for output in &job.outputs {
+            for output in outputs {
                 if output.get_ref() == target {
                     self.at(
                         output.span(),
@@ -1194,8 +1196,8 @@ impl Walker<'_> {
             let mut templates = shared_templates.to_vec();
             templates.extend(self.templates(table.get("template")));
             let job_item = Spanned::new(item.span(), DeValue::Table(merged));
-            let Some(job) = self.job(Some(&job_item), &section) else { continue };
-            self.check_stage(&params, &sweep, &templates, &job, Some(&job_item), executor);
+            let job = self.job(Some(&job_item), &section);
+            self.check_stage(&params, &sweep, &templates, job.as_ref(), Some(&job_item), executor);
             // A mistake in the shared [sweep] or templates' `where` may be one stage's only (a
             // stage that groups an axis away): say which.
             let inherited = table.get("sweep").is_none();
@@ -1213,6 +1215,7 @@ impl Walker<'_> {
                     diagnostic.message = format!("{} (in stage `{}`)", diagnostic.message, name.get_ref());
                 }
             }
+            let Some(job) = job else { continue };
             let name = Spanned::new(name.span(), name.get_ref().to_string());
             stages.push(Stage { name, needs, params, sweep, templates, job });
         }
@@ -2055,6 +2058,16 @@ mod tests {
         let text = mistake(&format!("{JOB}[executor]\nkind = \"slrum\"\n"));
         assert!(text.contains("unknown kind `slrum`"), "{text}");
         assert!(text.contains("did you mean `slurm`?"), "{text}");
+    }
+
+    #[test]
+    fn a_job_table_with_a_mistake_does_not_hide_the_mistakes_of_the_filters() {
+        let errors =
+            parse_text("[params]\nlr = [1, 2]\n[sweep]\nwhere = \"lrr > 1\"\n[job]\nname = \"x\"\n").unwrap_err();
+        assert_eq!(errors.0.len(), 2, "{errors}");
+        let text = errors.to_string();
+        assert!(text.contains("[job] needs a `command`"), "{text}");
+        assert!(text.contains("unknown parameter `lrr`"), "{text}");
     }
 
     #[test]
