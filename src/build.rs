@@ -82,9 +82,10 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     let mut plans: Vec<StagePlan> = Vec::new();
     let mut outcome = StageOutcome::default();
     let products = selection.report || !selection.figures.is_empty() || selection.index;
-    let for_report = match products && !jobfile.stages.is_empty() {
-        true => jobfile.stage_closure(jobfile.stage),
-        false => vec![false; wanted_stages.len()],
+    let for_report = if products && !jobfile.stages.is_empty() {
+        jobfile.stage_closure(jobfile.stage)
+    } else {
+        vec![false; wanted_stages.len()]
     };
     // Stages run in waves, upstream first: a downstream job's key needs its upstream jobs' outputs.
     for view in jobfile.stage_views() {

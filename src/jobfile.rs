@@ -374,6 +374,13 @@ impl Jobfile {
         wanted
     }
 
+    /// The params of every stage, in build order (a param shared by several stages once per
+    /// stage); those of the Jobfile without stages.
+    pub fn params_of_every_stage(&self) -> impl Iterator<Item = &Param> {
+        let own = self.stages.is_empty().then_some(&self.params[..]);
+        own.into_iter().chain(self.stages.iter().map(|s| &s.params[..])).flatten()
+    }
+
     /// The names of the stages, in build order.
     pub fn stage_names(&self) -> Vec<String> {
         self.stages.iter().map(|s| s.name.get_ref().clone()).collect()
@@ -1208,7 +1215,7 @@ impl Walker<'_> {
                 .chain(shared_templates.iter().filter_map(|t| t.filter.as_ref()))
                 .map(Spanned::span)
                 .collect();
-            let sweep_mistakes = before..self.diagnostics.0.len().min(after_sweep);
+            let sweep_mistakes = before..after_sweep;
             for (i, diagnostic) in self.diagnostics.0.iter_mut().enumerate().skip(before) {
                 let at = diagnostic.location.as_ref().map(|l| l.1.clone());
                 if (inherited && sweep_mistakes.contains(&i)) || at.is_some_and(|at| shared.contains(&at)) {

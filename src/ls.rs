@@ -179,8 +179,7 @@ fn ran_before(jobfile: &Jobfile, jobs: &[Job]) -> HashSet<String> {
 /// The params of every stage, in stage order, each once: (name, swept in some stage).
 fn all_params(jobfile: &Jobfile) -> Vec<(&str, bool)> {
     let mut params: Vec<(&str, bool)> = Vec::new();
-    let stages = jobfile.stages.iter().map(|s| &s.params[..]);
-    for param in std::iter::once(&jobfile.params[..]).filter(|_| jobfile.stages.is_empty()).chain(stages).flatten() {
+    for param in jobfile.params_of_every_stage() {
         match params.iter_mut().find(|(name, _)| *name == param.name) {
             Some((_, swept)) => *swept |= param.swept,
             None => params.push((&param.name, param.swept)),

@@ -402,7 +402,11 @@ fn report_rows<'a>(jobfile: &Jobfile, jobs: &'a [Job]) -> Vec<ReportRow<'a>> {
 /// and the params this job lacks, under their own names, prefixed with the stage's name where a
 /// name is taken (`train.accuracy`).
 fn join_upstream(results: Value, job: &PlannedJob) -> Value {
-    let (Some(needs), Value::Object(mut joined)) = (&job.needs, results.clone()) else { return results };
+    let Some(needs) = &job.needs else { return results };
+    let mut joined = match results {
+        Value::Object(own) => own,
+        other => return other,
+    };
     for (stage, needed) in &needs.0 {
         let Needed::One(upstream) = needed else { continue };
         let params = ParamSet::from_nested(&upstream.params, "params").0;

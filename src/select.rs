@@ -239,8 +239,7 @@ pub fn matching<'a>(
     let Some(text) = filter else { return Ok(params.into_iter().map(|_| true).collect()) };
     // With stages, the params of every stage: a job of a stage without one of the names read
     // does not match.
-    let mut names: Vec<&str> = jobfile.params.iter().map(|p| p.name.as_str()).collect();
-    names.extend(jobfile.stages.iter().flat_map(|s| &s.params).map(|p| p.name.as_str()));
+    let mut names: Vec<&str> = jobfile.params_of_every_stage().map(|p| p.name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
     let source = Source { path: "--where".into(), text: text.into() };

@@ -93,9 +93,10 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
         if waiting > 0 {
             notes.push(format!("{waiting} waiting for upstream jobs"));
         }
-        parts.push(match notes.is_empty() {
-            true => format!("{} pending", summary.pending),
-            false => format!("{} pending ({})", summary.pending, notes.join(", ")),
+        parts.push(if notes.is_empty() {
+            format!("{} pending", summary.pending)
+        } else {
+            format!("{} pending ({})", summary.pending, notes.join(", "))
         });
         writeln!(out, "{}: {}", plural(summary.total, "job"), parts.join(", "))
     })?;
