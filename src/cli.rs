@@ -4,20 +4,20 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::build::{BuildOptions, build};
-use crate::clean::{CleanOptions, clean};
-use crate::completions::{Shell, completions};
+use crate::commands::build::{BuildOptions, build};
+use crate::commands::clean::{CleanOptions, clean};
+use crate::commands::completions::{Shell, completions};
+use crate::commands::gc::{GcOptions, gc};
+use crate::commands::graph::{GraphFormat, GraphOptions, show_graph};
+use crate::commands::init::{InitOptions, init};
+use crate::commands::logs::{LogsOptions, logs};
+use crate::commands::ls::{Format, LsOptions, StatusFilter, ls};
+use crate::commands::man::man;
+use crate::commands::show::{ShowOptions, show};
+use crate::commands::status::{StatusOptions, status};
 use crate::explain::{ExplainOptions, explain};
-use crate::gc::{GcOptions, gc};
-use crate::init::{InitOptions, init};
 use crate::jobfile::ExecutorKind;
-use crate::logs::{LogsOptions, logs};
-use crate::ls::{Format, LsOptions, StatusFilter, ls};
-use crate::man::man;
-use crate::select::JobRef;
-use crate::show::{ShowOptions, show};
-use crate::show_graph::{GraphFormat, GraphOptions, show_graph};
-use crate::status::{StatusOptions, status};
+use crate::plan::select::JobRef;
 
 #[derive(Parser)]
 #[command(name = "jobman", version, about = "Run experiment sweeps the way make builds files.", long_about = None)]
@@ -258,7 +258,7 @@ fn job_ref(job: Option<String>, filter: Option<String>) -> JobRef {
 
 /// Runs the command line and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
-    crate::output::set_quiet(cli.quiet);
+    crate::util::console::set_quiet(cli.quiet);
     // Commands that only print end quietly when their reader goes away (`jobman explain | head`),
     // as Unix tools do. A build keeps the default: a closed pipe must not cut its jobs off.
     if !matches!(cli.command, Command::Build(_) | Command::Watchdog { .. } | Command::RunTask { .. }) {
@@ -288,9 +288,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Clean { targets, jobs, yes } => clean(&CleanOptions { jobfile: cli.jobfile, targets, jobs, yes }),
         Command::Graph { format, jobs } => show_graph(&GraphOptions { jobfile: cli.jobfile, format, jobs }),
         Command::RunTask { manifest, task, jobs_per_task } => {
-            crate::task::run_task_main(&manifest, &task, jobs_per_task)
+            crate::exec::task::run_task_main(&manifest, &task, jobs_per_task)
         }
-        Command::Watchdog { jobs_dir } => Ok(crate::exec::watchdog_main(&jobs_dir)),
+        Command::Watchdog { jobs_dir } => Ok(crate::exec::supervisor::watchdog_main(&jobs_dir)),
     }
 }
 

@@ -5,8 +5,8 @@
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, Reversed};
 
-use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
-use crate::figure::{FigureKind, FigureSpec};
+use crate::jobfile::figure::{FigureKind, FigureSpec};
+use crate::util::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Node {

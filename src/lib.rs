@@ -18,46 +18,17 @@
 //! - [`init`]: a new project to start from; [`completions`], [`man`]: shell completions and man
 //!   pages, generated from the command line.
 
-pub mod build;
-pub mod build_log;
-pub mod clean;
 pub mod cli;
-pub mod cluster;
-pub mod completions;
-pub mod diagnostic;
-pub mod dirty;
+pub mod commands;
 pub mod exec;
 pub mod explain;
-pub mod expr;
-pub mod figure;
-pub mod gc;
 pub mod graph;
-pub mod html;
-pub mod init;
-pub mod job_key;
 pub mod jobfile;
-pub mod lock;
-pub mod logs;
-pub mod ls;
-pub mod man;
-pub mod needs;
-pub mod output;
+pub mod key;
 pub mod plan;
-pub mod plot;
 pub mod products;
-pub mod render;
-pub mod report;
-pub mod request;
-pub mod select;
-pub mod show;
-pub mod show_graph;
-pub mod slots;
-pub mod slurm;
-pub mod status;
 pub mod store;
-pub mod sweep;
-pub mod table;
-pub mod task;
+pub mod util;
 
 /// Exit code for a bad input or jobman unable to proceed.
 pub const EXIT_ERROR: i32 = 2;
@@ -75,9 +46,12 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     match cli::run(cli) {
         Ok(code) => code,
         Err(error) => {
-            match error.downcast_ref::<diagnostic::Diagnostics>() {
+            match error.downcast_ref::<util::diagnostic::Diagnostics>() {
                 Some(diagnostics) => eprintln!("{diagnostics}"),
-                None => eprintln!("{}", output::line(output::Tone::Bad, "error", &format!("{error:#}")).trim_start()),
+                None => eprintln!(
+                    "{}",
+                    util::console::line(util::console::Tone::Bad, "error", &format!("{error:#}")).trim_start()
+                ),
             }
             EXIT_ERROR
         }

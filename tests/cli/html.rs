@@ -10,8 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use std::{env, fs};
 
-use jobman::html::{FigureEntry, index_page};
-use jobman::table::Table;
+use jobman::products::html::{FigureEntry, index_page};
+use jobman::products::table::Table;
 use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -242,7 +242,7 @@ fn plot_svg(title: &str, kind: &str, seed: usize) -> String {
     }
     grid +=
         &format!(r#"<text x="{}" y="{}" text-anchor="middle" font-size="13">{kind} x</text>"#, w / 2.0, bottom + 40.0);
-    let title = jobman::html::escape(title);
+    let title = jobman::products::html::escape(title);
     format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif">
 <rect width="{w}" height="{h}" fill="white"/>{grid}

@@ -256,7 +256,7 @@ command = "echo {{job.name}} $JOBMAN_ATTEMPT >> ../../ran.log; sleep 30"
 
 #[test]
 fn a_cluster_task_retries_from_its_launch_file() {
-    use jobman::task::{LAUNCH_FORMAT, TaskSpec, write_launch};
+    use jobman::exec::task::{LAUNCH_FORMAT, TaskSpec, write_launch};
     let project = Project::new();
     let dir = project.path().join("scratch_space/abc");
     fs::create_dir_all(&dir).unwrap();
@@ -271,8 +271,8 @@ fn a_cluster_task_retries_from_its_launch_file() {
         results: None,
         outputs: Vec::new(),
         required: Vec::new(),
-        ingredients: jobman::job_key::KeyIngredients {
-            format: jobman::job_key::KEY_FORMAT,
+        ingredients: jobman::key::KeyIngredients {
+            format: jobman::key::KEY_FORMAT,
             params: serde_json::json!({}),
             command: String::new(),
             templates: Default::default(),
@@ -286,7 +286,7 @@ fn a_cluster_task_retries_from_its_launch_file() {
     };
     write_launch(&dir, &spec).unwrap();
     let manifest = project.path().join("manifest-0");
-    jobman::slurm::write_manifest(&manifest, std::slice::from_ref(&dir)).unwrap();
+    jobman::exec::slurm::files::write_manifest(&manifest, std::slice::from_ref(&dir)).unwrap();
     let output = project.cmd(&["__run-task", manifest.to_str().unwrap(), "0"]).output().unwrap();
     assert_exit(&output, 0);
     assert_eq!(project.ran(), ["x1 1", "x1 2", "x1 3"]);
@@ -301,7 +301,7 @@ fn a_cluster_task_retries_from_its_launch_file() {
         serde_json::from_slice(&fs::read(dir.join("jobman-launch.json")).unwrap()).unwrap();
     old.as_object_mut().unwrap().remove("retries");
     fs::write(dir.join("jobman-launch.json"), old.to_string()).unwrap();
-    assert_eq!(jobman::task::read_launch(&dir).map(|s| s.retries), Some(0));
+    assert_eq!(jobman::exec::task::read_launch(&dir).map(|s| s.retries), Some(0));
 }
 
 #[test]

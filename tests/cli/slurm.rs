@@ -10,7 +10,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use std::{env, fs};
 
-use jobman::slurm::{self, ArrayScript, SlurmSettings, SlurmState, command};
+use jobman::exec::slurm::command;
+use jobman::exec::slurm::files::{manifest_path, script_path, task_log, write_manifest};
+use jobman::exec::slurm::queue::{SlurmState, task_states, verdict};
+use jobman::exec::slurm::script::{ArrayScript, SlurmSettings, batch_script};
 use jobman::store::JobStatus;
 use serde_json::Value;
 
@@ -42,8 +45,8 @@ fn a_generated_batch_script_runs_one_array_task_per_job_folder() {
     fs::write(folders[2].join("exit-code"), "3").expect("ask job 2 to fail");
 
     let build_dir = dir.path().join(".jobman/slurm/b1");
-    let manifest = slurm::manifest_path(&build_dir, 0);
-    slurm::write_manifest(&manifest, &folders).expect("write the manifest");
+    let manifest = manifest_path(&build_dir, 0);
+    write_manifest(&manifest, &folders).expect("write the manifest");
     let settings = SlurmSettings {
         time: Some("00:05:00".into()),
         cpus: Some(1),
@@ -51,7 +54,7 @@ fn a_generated_batch_script_runs_one_array_task_per_job_folder() {
         setup: Some("export GREETING=hello".into()),
         ..SlurmSettings::default()
     };
-    let script = slurm::batch_script(&ArrayScript {
+    let script = batch_script(&ArrayScript {
         job_name: "jobman-test",
         settings: &settings,
         tasks: folders.len(),
@@ -62,7 +65,7 @@ fn a_generated_batch_script_runs_one_array_task_per_job_folder() {
         jobman: &jobman,
     })
     .expect("a script");
-    let script_path = slurm::script_path(&build_dir, 0);
+    let script_path = script_path(&build_dir, 0);
     fs::write(&script_path, &script).expect("write the script");
     let job_id = command::submit(&script_path).expect("sbatch accepts the script");
 
@@ -70,7 +73,7 @@ fn a_generated_batch_script_runs_one_array_task_per_job_folder() {
     let deadline = Instant::now() + Duration::from_secs(90);
     let states = loop {
         let entries = command::queue(&[job_id]).expect("squeue answers");
-        let states = slurm::task_states(&entries);
+        let states = task_states(&entries);
         let ended = (0..3).all(|task| states.get(&(job_id, task)).is_some_and(|s| s.state.is_finished()));
         if ended {
             break states;
@@ -85,7 +88,7 @@ fn a_generated_batch_script_runs_one_array_task_per_job_folder() {
     for (task, folder) in folders.iter().enumerate() {
         let ran = fs::read_to_string(folder.join("ran.txt")).unwrap_or_default();
         assert_eq!(ran, format!("task {task} hello\n"), "task {task} ran in {} after the setup", folder.display());
-        let log = slurm::task_log(&build_dir, job_id, task as u32);
+        let log = task_log(&build_dir, job_id, task as u32);
         assert!(log.is_file(), "Slurm wrote no log at {}", log.display());
     }
     for task in [0, 1] {
@@ -93,7 +96,7 @@ fn a_generated_batch_script_runs_one_array_task_per_job_folder() {
     }
     let failed = &states[&(job_id, 2)];
     assert_eq!((failed.state.clone(), failed.exit.code), (SlurmState::Failed, 3), "{failed:?}");
-    let verdict = slurm::verdict(Some(failed), &slurm::task_log(&build_dir, job_id, 2));
+    let verdict = verdict(Some(failed), &task_log(&build_dir, job_id, 2));
     assert_eq!(verdict.status, JobStatus::Failed);
     assert!(verdict.message.starts_with("Slurm: FAILED, exit code 3"), "{}", verdict.message);
 }
@@ -269,7 +272,7 @@ fn a_cancelled_job_is_submitted_again_by_the_next_build() {
     let id = submitted_arrays(&project)[0]["job_id"].as_u64().unwrap();
     command::cancel(&[id]).expect("scancel");
     wait_until("the task to leave the queue", Duration::from_secs(60), || {
-        slurm::task_states(&command::queue(&[id]).unwrap()).values().all(|s| s.state.is_finished())
+        task_states(&command::queue(&[id]).unwrap()).values().all(|s| s.state.is_finished())
     });
 
     project.file("go", "");
@@ -306,9 +309,8 @@ fn ctrl_c_cancels_the_submitted_arrays_and_no_cancel_leaves_them_running() {
     }
     let project = Project::new();
     project.jobfile(&sweep("[1]", "; while [ ! -e ../../go ]; do sleep 0.2; done", ON_SLURM));
-    let queued = |id: u64| {
-        slurm::task_states(&command::queue(&[id]).unwrap()).values().filter(|s| !s.state.is_finished()).count()
-    };
+    let queued =
+        |id: u64| task_states(&command::queue(&[id]).unwrap()).values().filter(|s| !s.state.is_finished()).count();
 
     let mut build = project.spawn_build(&[], &[]);
     wait_until("the task to start", Duration::from_secs(60), || project.lines("ran.log").len() == 1);

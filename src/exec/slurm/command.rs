@@ -1,0 +1,94 @@
+//! The thin layer that runs Slurm's commands; everything it reads goes through the parsers of
+//! [`super::queue`] and [`super::script`].
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use anyhow::{Context, bail};
+
+use super::queue::QueueEntry;
+use super::queue::{parse_sacct, parse_squeue, sacct_args, squeue_args};
+use super::script::{DEFAULT_MAX_ARRAY_SIZE, parse_max_array_size, parse_sbatch_id};
+
+fn run(program: &str, args: &[String]) -> anyhow::Result<Output> {
+    Command::new(program)
+        // Pending tasks print as one range however long it gets, instead of cut at 64 bytes.
+        .env("SLURM_BITSTR_LEN", "0")
+        .args(args)
+        .output()
+        .with_context(|| {
+            format!(
+                "cannot run `{program}`; the Slurm executor needs Slurm's commands on PATH: run jobman on the cluster's login node, or build with `--executor local`"
+            )
+        })
+}
+
+fn stdout(program: &str, args: &[String]) -> anyhow::Result<String> {
+    let output = run(program, args)?;
+    if !output.status.success() {
+        bail!("`{program} {}` failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Whether Slurm's controller answers (`scontrol ping`).
+pub fn cluster_answers() -> bool {
+    run("scontrol", &["ping".into()])
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("UP"))
+}
+
+/// The cluster's `MaxArraySize`, or Slurm's default when it cannot be read.
+pub fn max_array_size() -> usize {
+    stdout("scontrol", &["show".into(), "config".into()])
+        .ok()
+        .and_then(|config| parse_max_array_size(&config))
+        .unwrap_or(DEFAULT_MAX_ARRAY_SIZE)
+}
+
+/// Submits a batch script; returns the array's job id.
+pub fn submit(script: &Path) -> anyhow::Result<u64> {
+    let args = ["--parsable".to_string(), script.display().to_string()];
+    let out = stdout("sbatch", &args)?;
+    parse_sbatch_id(&out).with_context(|| format!("sbatch printed `{}` instead of a job id", out.trim()))
+}
+
+/// The state of every task of these arrays, in one `squeue` call. Arrays Slurm has forgotten
+/// are absent (squeue fails when asked for one forgotten job alone: that is no entry).
+pub fn queue(job_ids: &[u64]) -> anyhow::Result<Vec<QueueEntry>> {
+    if job_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let args = squeue_args(job_ids);
+    let output = run("squeue", &args)?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        if stderr.contains("Invalid job id") {
+            return Ok(Vec::new());
+        }
+        bail!("`squeue {}` failed: {}", args.join(" "), stderr.trim());
+    }
+    parse_squeue(&String::from_utf8_lossy(&output.stdout)).map_err(|e| anyhow::anyhow!("squeue: {e}"))
+}
+
+/// The final state of these arrays' tasks from Slurm's accounting, in one `sacct` call;
+/// `None` when the cluster keeps no accounting (`sacct` then says it is disabled).
+pub fn accounting(job_ids: &[u64]) -> anyhow::Result<Option<Vec<QueueEntry>>> {
+    let args = sacct_args(job_ids);
+    let output = run("sacct", &args)?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if stderr.contains("accounting storage is disabled") {
+            return Ok(None);
+        }
+        bail!("`sacct {}` failed: {}", args.join(" "), stderr.trim());
+    }
+    parse_sacct(&String::from_utf8_lossy(&output.stdout)).map(Some).map_err(|e| anyhow::anyhow!("sacct: {e}"))
+}
+
+/// Cancels these arrays, all their tasks (`scancel`).
+pub fn cancel(job_ids: &[u64]) -> anyhow::Result<()> {
+    if job_ids.is_empty() {
+        return Ok(());
+    }
+    stdout("scancel", &job_ids.iter().map(u64::to_string).collect::<Vec<_>>()).map(drop)
+}

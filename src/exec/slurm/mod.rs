@@ -1,0 +1,400 @@
+//! The Slurm executor. The build prepares each pending job's folder as the local pool would and
+//! writes a launch file into it; jobs go to Slurm as arrays (one `sbatch` per group of jobs with
+//! the same settings), each task running `jobman __run-task MANIFEST N`, which writes the job's
+//! record on the compute node. The build then follows every array with one `squeue` call per
+//! poll; a task that leaves the queue without a record gets Slurm's verdict (timeout, out of
+//! memory, cancelled…) as its record.
+//!
+//! Each build's files live in `.jobman/slurm/<build>/`: manifests, scripts, Slurm's task logs,
+//! and `arrays.json`, the ids submitted. A later build or `jobman status` reads them to find the
+//! jobs still queued or running, which are neither resubmitted nor taken for done.
+
+pub mod command;
+pub mod files;
+pub mod queue;
+pub mod script;
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::commands::build::Finished;
+use crate::exec::request::Requests;
+use crate::exec::task::{self, TaskSpec};
+use crate::jobfile::Jobfile;
+use crate::plan::Job;
+use crate::plan::render::Renderer;
+use crate::store::build_log::{self, LogWriter};
+use crate::store::{self, JobRecord};
+use crate::util::console;
+use crate::util::diagnostic::Diagnostics;
+use files::SubmittedArray;
+use queue::TaskState;
+use script::ArrayScript;
+
+/// What the Slurm executor was asked besides the jobs.
+pub struct SlurmRun {
+    /// Submit and return at once.
+    pub detach: bool,
+    /// On Ctrl-C, leave the submitted jobs running instead of cancelling them.
+    pub no_cancel: bool,
+    /// Print each batch script instead of submitting it.
+    pub dry_run: bool,
+}
+
+/// How the jobs handed to Slurm ended, as far as this build saw.
+pub struct Outcome {
+    /// Job index → its record, for the jobs that ended.
+    pub records: Vec<(usize, JobRecord)>,
+    /// Jobs that could not be prepared or submitted: index and why.
+    pub not_started: Vec<(usize, String)>,
+    /// Ctrl-C: the build stopped following (and, unless `--no-cancel`, cancelled) its arrays.
+    pub interrupted: bool,
+}
+
+fn slurm_dir(jobfile: &Jobfile) -> PathBuf {
+    jobfile.workspace.state.join("slurm")
+}
+
+/// One array this build submitted and its jobs, in manifest order.
+struct Array {
+    job_id: u64,
+    build_dir: PathBuf,
+    /// Line → (job index, launch spec); task `t` runs lines `t*per_task` to `t*per_task + per_task - 1`.
+    jobs: Vec<(usize, TaskSpec)>,
+    per_task: usize,
+}
+
+/// Prepares and submits the `pending` jobs (indices into `jobs`), then follows them to their end
+/// unless detached.
+pub fn run(
+    run: &SlurmRun,
+    jobfile: &Jobfile,
+    jobs: &[Job],
+    pending: &[usize],
+    interrupted: &Arc<AtomicBool>,
+) -> anyhow::Result<Outcome> {
+    let mut outcome = Outcome { records: Vec::new(), not_started: Vec::new(), interrupted: false };
+    if !run.dry_run && !command::cluster_answers() {
+        anyhow::bail!(
+            "Slurm does not answer (`scontrol ping`): run the build on the cluster's login node, or start a local \
+             cluster for trying jobman with `bash scripts/slurm-up.sh`"
+        );
+    }
+    let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
+    let requests = Requests::new(jobfile).map_err(Diagnostics::from)?;
+    let build_dir = slurm_dir(jobfile).join(format!(
+        "{}-{}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        std::process::id()
+    ));
+    let mut log = if run.dry_run { None } else { LogWriter::open(&build_log::path(&jobfile.workspace.state)).ok() };
+
+    // Folders first: a task may start the moment its array is submitted.
+    // (job index, its launch spec: none in a dry run, which prepares no folder, its settings)
+    let mut prepared: Vec<(usize, Option<TaskSpec>, script::SlurmSettings)> = Vec::new();
+    for &index in pending {
+        let job = &jobs[index];
+        let settings = match requests.slurm(&job.planned.params) {
+            Ok(settings) => settings,
+            Err(diagnostic) => {
+                outcome.not_started.push((index, Diagnostics::from(diagnostic).to_string()));
+                continue;
+            }
+        };
+        if run.dry_run {
+            prepared.push((index, None, settings));
+            continue;
+        }
+        match crate::commands::build::prepare(&renderer, jobfile, &job.planned, &job.slot) {
+            Ok((spec, logged)) => {
+                if let Err(e) = task::write_launch(&job.slot.dir, &spec) {
+                    outcome.not_started.push((index, format!("cannot write its launch file: {e}")));
+                    continue;
+                }
+                if let Some(writer) = &mut log {
+                    let _ = writer.append(&logged);
+                }
+                prepared.push((index, Some(spec), settings));
+            }
+            Err(message) => outcome.not_started.push((index, message)),
+        }
+    }
+
+    let max_array_size = if run.dry_run { script::DEFAULT_MAX_ARRAY_SIZE } else { command::max_array_size() };
+    let settings: Vec<script::SlurmSettings> = prepared.iter().map(|(_, _, s)| s.clone()).collect();
+    let per_task = jobfile.executor.slurm.jobs_per_task.max(1) as usize;
+    let plans = script::plan_arrays(&settings, max_array_size * per_task);
+    let jobman = std::env::current_exe().context("cannot find the jobman binary to run on the nodes")?;
+    let job_name = format!(
+        "jobman-{}",
+        jobfile.root.file_name().map_or_else(|| "jobs".into(), |n| n.to_string_lossy().into_owned())
+    );
+    let mut arrays: Vec<Array> = Vec::new();
+    let mut submitted: Vec<SubmittedArray> = Vec::new();
+    for (n, plan) in plans.iter().enumerate() {
+        let dirs: Vec<PathBuf> = plan.jobs.iter().map(|&i| jobs[prepared[i].0].slot.dir.clone()).collect();
+        let tasks = plan.jobs.len().div_ceil(per_task);
+        let manifest = files::manifest_path(&build_dir, n);
+        let script = script::batch_script(&ArrayScript {
+            job_name: &job_name,
+            settings: &plan.settings,
+            tasks,
+            max_parallel: jobfile.executor.slurm.max_parallel,
+            jobs_per_task: per_task,
+            build_dir: &build_dir,
+            manifest: &manifest,
+            jobman: &jobman,
+        })
+        .map_err(anyhow::Error::msg)?;
+        if run.dry_run {
+            println!("# array {n}: {} ({})", plural_jobs(plan.jobs.len()), console::relative(&manifest, &jobfile.root));
+            print!("{script}");
+            continue;
+        }
+        files::write_manifest(&manifest, &dirs).with_context(|| format!("cannot write {}", manifest.display()))?;
+        let script_path = files::script_path(&build_dir, n);
+        store::write_atomic(&script_path, script.as_bytes())
+            .with_context(|| format!("cannot write {}", script_path.display()))?;
+        let array_jobs: Vec<(usize, TaskSpec)> =
+            plan.jobs.iter().filter_map(|&i| Some((prepared[i].0, prepared[i].1.clone()?))).collect();
+        let job_id = match command::submit(&script_path) {
+            Ok(id) => id,
+            Err(e) => {
+                // Arrays already submitted are followed as usual; these jobs did not start.
+                console::failure("Failed", &format!("to submit {}: {e:#}", plural_jobs(array_jobs.len())));
+                outcome.not_started.extend(array_jobs.iter().map(|(i, _)| (*i, format!("sbatch failed: {e:#}"))));
+                continue;
+            }
+        };
+        submitted.push(SubmittedArray {
+            job_id,
+            manifest: manifest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            tasks,
+            jobs_per_task: per_task,
+        });
+        files::write_submitted(&build_dir, &submitted)
+            .with_context(|| format!("cannot record the submitted arrays in {}", build_dir.display()))?;
+        console::status("Submitted", &format!("{} as Slurm array {job_id}", plural_jobs(array_jobs.len())));
+        arrays.push(Array { job_id, build_dir: build_dir.clone(), jobs: array_jobs, per_task });
+    }
+    if run.dry_run || arrays.is_empty() {
+        return Ok(outcome);
+    }
+    if run.detach {
+        console::status(
+            "Detached",
+            "the jobs run on Slurm; `jobman status` shows them, a later `jobman build` collects them",
+        );
+        return Ok(outcome);
+    }
+    follow(run, jobfile, jobs, &arrays, interrupted, &mut outcome)?;
+    Ok(outcome)
+}
+
+fn plural_jobs(n: usize) -> String {
+    crate::util::text::plural(n, "job")
+}
+
+/// Polls the queue until every task of `arrays` has ended (or Ctrl-C), collecting records.
+fn follow(
+    run: &SlurmRun,
+    jobfile: &Jobfile,
+    jobs: &[Job],
+    arrays: &[Array],
+    interrupted: &Arc<AtomicBool>,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
+    let ids: Vec<u64> = arrays.iter().map(|a| a.job_id).collect();
+    // (array, manifest line) of the jobs not ended yet.
+    let mut open: Vec<(usize, usize)> =
+        arrays.iter().enumerate().flat_map(|(a, array)| (0..array.jobs.len()).map(move |line| (a, line))).collect();
+    let mut backoff = queue::PollBackoff::new(jobfile.executor.slurm.poll_interval);
+    // A task that Slurm says completed may have written its record a moment before the shared
+    // filesystem shows it: it gets one more poll before it is judged.
+    let mut second_look: HashSet<(usize, usize)> = HashSet::new();
+    let progress = console::Progress::new(open.len());
+    let root = &jobfile.root;
+    loop {
+        if interrupted.load(Ordering::SeqCst) {
+            progress.clear();
+            outcome.interrupted = true;
+            if run.no_cancel {
+                console::failure("Interrupted", "the submitted jobs go on running on Slurm (--no-cancel)");
+            } else {
+                command::cancel(&ids).context("cannot cancel the submitted arrays")?;
+                console::failure("Cancelled", &format!("Slurm arrays {}", join(&ids)));
+            }
+            return Ok(());
+        }
+        let states = match command::queue(&ids) {
+            Ok(entries) => queue::task_states(&entries),
+            Err(e) => {
+                console::failure("Warning", &format!("{e:#}; trying again"));
+                sleep_unless_interrupted(backoff.next(false), interrupted);
+                continue;
+            }
+        };
+        let mut gone: Vec<(usize, usize)> = Vec::new();
+        let mut changed = false;
+        open.retain(|&(a, line)| {
+            let array = &arrays[a];
+            let (index, spec) = &array.jobs[line];
+            let dir = &jobs[*index].slot.dir;
+            let state = states.get(&(array.job_id, (line / array.per_task) as u32));
+            if state.is_some_and(|s| !s.state.is_finished()) {
+                return true;
+            }
+            if let Some(record) = store::read_record(dir).filter(|r| r.key == spec.key) {
+                changed = true;
+                report(&progress, *index, &record, dir, root);
+                outcome.records.push((*index, record));
+                return false;
+            }
+            if state.is_some_and(|s| s.state == queue::SlurmState::Completed) && second_look.insert((a, line)) {
+                return true;
+            }
+            gone.push((a, line));
+            false
+        });
+        if !gone.is_empty() {
+            changed = true;
+            // Tasks Slurm no longer lists: its accounting may still know how they ended.
+            let task_of = |a: usize, line: usize| (arrays[a].job_id, (line / arrays[a].per_task) as u32);
+            let forgotten: Vec<u64> = gone
+                .iter()
+                .filter(|&&(a, line)| !states.contains_key(&task_of(a, line)))
+                .map(|(a, _)| arrays[*a].job_id)
+                .collect();
+            let accounted = if forgotten.is_empty() {
+                HashMap::new()
+            } else {
+                command::accounting(&forgotten).ok().flatten().map(|e| queue::task_states(&e)).unwrap_or_default()
+            };
+            for (a, line) in gone {
+                let array = &arrays[a];
+                let (index, spec) = &array.jobs[line];
+                let key = task_of(a, line);
+                let state: Option<&TaskState> = states.get(&key).or_else(|| accounted.get(&key));
+                let log = files::task_log(&array.build_dir, key.0, key.1);
+                let dir = &jobs[*index].slot.dir;
+                let record = record_verdict(spec, dir, state, &log);
+                report(&progress, *index, &record, dir, root);
+                outcome.records.push((*index, record));
+            }
+        }
+        if open.is_empty() {
+            progress.clear();
+            return Ok(());
+        }
+        progress.message(&format!("{} on Slurm", plural_jobs(open.len())));
+        sleep_unless_interrupted(backoff.next(changed), interrupted);
+    }
+}
+
+fn report(progress: &console::Progress, index: usize, record: &JobRecord, dir: &Path, root: &Path) {
+    progress.finished(Finished::of_record(index, record.clone(), dir.to_path_buf()).line(root), true);
+}
+
+fn join(ids: &[u64]) -> String {
+    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn sleep_unless_interrupted(wait: Duration, interrupted: &AtomicBool) {
+    let until = Instant::now() + wait;
+    while Instant::now() < until && !interrupted.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+    }
+}
+
+/// The job folders that arrays submitted by earlier builds still have queued or running. Asks
+/// Slurm only when such arrays exist; a build folder whose tasks all ended is marked done
+/// (`retire`, for the build holding the lock) so that later builds stop asking.
+pub fn in_flight(jobfile: &Jobfile, retire: bool) -> HashSet<PathBuf> {
+    let Ok(entries) = fs::read_dir(slurm_dir(jobfile)) else { return HashSet::new() };
+    let builds: Vec<(PathBuf, Vec<SubmittedArray>)> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .map(|dir| {
+            let arrays = files::read_submitted(&dir);
+            (dir, arrays)
+        })
+        .filter(|(_, arrays)| !arrays.is_empty())
+        .collect();
+    if builds.is_empty() {
+        return HashSet::new();
+    }
+    let ids: Vec<u64> = builds.iter().flat_map(|(_, arrays)| arrays.iter().map(|a| a.job_id)).collect();
+    let states = match command::queue(&ids) {
+        Ok(entries) => queue::task_states(&entries),
+        Err(e) => {
+            console::failure(
+                "Warning",
+                &format!(
+                    "cannot ask Slurm about the jobs submitted earlier ({e:#}); they are taken for still running \
+                     (remove {} to forget them)",
+                    console::relative(&slurm_dir(jobfile), &jobfile.root)
+                ),
+            );
+            return builds.iter().flat_map(|(dir, arrays)| arrays.iter().flat_map(|a| manifest_dirs(dir, a))).collect();
+        }
+    };
+    let mut running = HashSet::new();
+    let mut ended = Vec::new();
+    for (dir, arrays) in &builds {
+        let mut any = false;
+        for array in arrays {
+            let dirs = manifest_dirs(dir, array);
+            for (line, job_dir) in dirs.into_iter().enumerate() {
+                let task = (line / array.jobs_per_task.max(1)) as u32;
+                let state = states.get(&(array.job_id, task));
+                if state.is_some_and(|s| !s.state.is_finished()) {
+                    running.insert(job_dir);
+                    any = true;
+                } else if retire {
+                    ended.push((job_dir, state, files::task_log(dir, array.job_id, task)));
+                }
+            }
+        }
+        if retire && !any {
+            let _ = fs::rename(dir.join(files::ARRAYS_FILE), dir.join(format!("{}.ended", files::ARRAYS_FILE)));
+        }
+    }
+    // A folder submitted again by a later build is that build's.
+    for (job_dir, state, log) in ended.into_iter().filter(|(dir, _, _)| !running.contains(dir)) {
+        settle(&job_dir, state, &log);
+    }
+    running
+}
+
+/// A task of an earlier (detached) build that ended without writing its record — stopped by
+/// Slurm — gets Slurm's verdict as its record, as the build that follows its arrays would do.
+fn settle(job_dir: &Path, state: Option<&TaskState>, log: &Path) {
+    let Some(spec) = task::read_launch(job_dir) else { return };
+    if store::read_record(job_dir).is_some_and(|r| r.key == spec.key) {
+        return;
+    }
+    record_verdict(&spec, job_dir, state, log);
+}
+
+/// Writes Slurm's verdict on a task that ended without the job's record as that record.
+fn record_verdict(spec: &TaskSpec, dir: &Path, state: Option<&TaskState>, log: &Path) -> JobRecord {
+    let verdict = queue::verdict(state, log);
+    let record = JobRecord {
+        attempts: task::attempts_in(dir),
+        ..task::verdict_record(spec, verdict.status, Some(verdict.message))
+    };
+    if let Err(e) = store::write_record(dir, &record) {
+        console::failure("Warning", &format!("cannot write the record of {}: {e}", spec.name));
+    }
+    record
+}
+
+fn manifest_dirs(build_dir: &Path, array: &SubmittedArray) -> Vec<PathBuf> {
+    let bytes = fs::read(build_dir.join(&array.manifest)).unwrap_or_default();
+    (0..array.tasks * array.jobs_per_task.max(1)).map_while(|line| files::manifest_entry(&bytes, line)).collect()
+}

@@ -1,0 +1,375 @@
+//! One run of one job in its prepared folder, wherever it runs: the command, the results check,
+//! and the record, written last. The local pool calls [`run`] on a worker thread; a Slurm array
+//! task calls [`run_task_main`] on a compute node (`jobman __run-task MANIFEST N`), which reads
+//! the launch file the submitting build wrote into the folder, so the node renders nothing and
+//! needs neither the Jobfile nor the workspace lock.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::exec::supervisor::{self, Launch, Outcome, Supervisor};
+use crate::key::KeyIngredients;
+use crate::store::{self, JobRecord, JobStatus, RECORD_FORMAT, STDERR_FILE, STDOUT_FILE};
+
+/// The launch file a cluster task reads.
+pub const LAUNCH_FILE: &str = "jobman-launch.json";
+pub const LAUNCH_FORMAT: u32 = 1;
+
+/// Everything needed to run a prepared job and write its record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub format: u32,
+    pub key: String,
+    pub id: String,
+    pub name: String,
+    pub index: usize,
+    /// Rendered with the job's real id and folder.
+    pub command: String,
+    pub timeout_secs: Option<f64>,
+    /// Declared results file: the job is done only if it exists and parses.
+    pub results: Option<String>,
+    /// Declared output files whose content hashes go into the record (results, series, outputs).
+    pub outputs: Vec<String>,
+    /// Files the job must have written to be done (`[job] outputs`).
+    #[serde(default)]
+    pub required: Vec<String>,
+    pub ingredients: KeyIngredients,
+    /// How many times a failed or timed-out run is tried again (`[job] retries`).
+    #[serde(default)]
+    pub retries: u32,
+}
+
+/// How a run ended, for the build's summary.
+pub struct Ran {
+    pub record: JobRecord,
+    pub seconds: f64,
+}
+
+/// Runs the job of `spec` in `dir` (already prepared) and writes its record, after trying it up
+/// to `spec.retries` more times when it fails or times out; `retrying` hears of each failed
+/// attempt that is tried again (its record, never written). Returns the final record; `None`
+/// when the run was interrupted and `record_interrupted` is false; or why no record could be
+/// written.
+///
+/// Each attempt runs in the same folder, which is not reset: a job may resume from what a
+/// failed attempt left. Its logs and declared outputs are moved aside first (`stdout.log` →
+/// `stdout.attempt-1.log`), so every attempt's logs are kept and a results file is only ever
+/// read from the attempt that wrote it. A job stopped by jobman's own Ctrl-C, or after
+/// `--fail-fast` stopped the build, is not tried again.
+pub fn run(
+    spec: &TaskSpec,
+    dir: &Path,
+    supervisor: &Supervisor,
+    extra_env: Vec<(&'static str, String)>,
+    record_interrupted: bool,
+    retrying: &dyn Fn(&JobRecord),
+) -> Result<Option<Ran>, String> {
+    let mut attempt = 1;
+    loop {
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let outcome = run_once(spec, dir, supervisor, &extra_env, attempt);
+        let seconds = clock.elapsed().as_secs_f64();
+        // On a cluster node, Slurm's SIGTERM (time limit, scancel) reaches the job and this
+        // process in either order, and its SIGKILL (memory) reaches the job alone: a job that dies
+        // of one of them was stopped by Slurm, which says why better than a record written here.
+        let stopped = matches!(outcome, Outcome::Signaled(s) if s == libc::SIGTERM || s == libc::SIGKILL);
+        let cut_off =
+            outcome == Outcome::Interrupted || stopped || supervisor.interrupted() && outcome != Outcome::Exited(0);
+        if cut_off && !record_interrupted {
+            return Ok(None);
+        }
+        let record = record(spec, dir, &outcome, started, seconds, attempt);
+        let failed = matches!(record.status, JobStatus::Failed | JobStatus::TimedOut);
+        if failed && attempt <= spec.retries && supervisor.accepting() {
+            retrying(&record);
+            keep_attempt(spec, dir, attempt)?;
+            attempt += 1;
+            continue;
+        }
+        store::write_record(dir, &record).map_err(|e| format!("cannot write its record: {e}"))?;
+        return Ok(Some(Ran { record, seconds }));
+    }
+}
+
+/// One run of the command, with fresh logs.
+fn run_once(
+    spec: &TaskSpec,
+    dir: &Path,
+    supervisor: &Supervisor,
+    extra_env: &[(&'static str, String)],
+    attempt: u32,
+) -> Outcome {
+    let open = |name: &str| fs::File::create(dir.join(name)).map_err(|e| format!("cannot create {name}: {e}"));
+    let mut env = vec![
+        ("JOBMAN_JOB_ID", spec.id.clone()),
+        ("JOBMAN_JOB_DIR", dir.display().to_string()),
+        ("JOBMAN_JOB_INDEX", spec.index.to_string()),
+        ("JOBMAN_JOB_NAME", spec.name.clone()),
+        ("JOBMAN_ATTEMPT", attempt.to_string()),
+    ];
+    env.extend(extra_env.iter().cloned());
+    match (open(STDOUT_FILE), open(STDERR_FILE)) {
+        (Ok(stdout), Ok(stderr)) => supervisor.run(Launch {
+            command: &spec.command,
+            dir,
+            env,
+            stdout,
+            stderr,
+            timeout: spec.timeout_secs.map(Duration::from_secs_f64),
+        }),
+        (Err(message), _) | (_, Err(message)) => Outcome::SpawnFailed(message),
+    }
+}
+
+/// Moves the logs and declared outputs of failed attempt `attempt` aside, to their
+/// [`attempt_name`]s.
+fn keep_attempt(spec: &TaskSpec, dir: &Path, attempt: u32) -> Result<(), String> {
+    for name in [STDOUT_FILE, STDERR_FILE].into_iter().chain(spec.outputs.iter().map(String::as_str)) {
+        let from = dir.join(name);
+        if !from.exists() {
+            continue;
+        }
+        let to = dir.join(attempt_name(name, attempt));
+        fs::rename(&from, &to)
+            .map_err(|e| format!("cannot keep attempt {attempt}'s {name} as {}: {e}", to.display()))?;
+    }
+    Ok(())
+}
+
+/// How many times the job ran in its folder: each failed attempt kept aside, and the last one.
+/// What a record written for the job by someone else (Slurm's verdict) counts.
+pub fn attempts_in(dir: &Path) -> u32 {
+    (1..u32::MAX).find(|&k| !dir.join(attempt_name(STDOUT_FILE, k)).exists()).unwrap_or(1)
+}
+
+/// The name a file of failed attempt `attempt` is kept under: `stdout.log` →
+/// `stdout.attempt-1.log`, `out/results.json` → `out/results.attempt-1.json`, `log` →
+/// `log.attempt-1`.
+pub fn attempt_name(name: &str, attempt: u32) -> String {
+    let (folder, file) = name.rsplit_once('/').map_or(("", name), |(folder, file)| (folder, file));
+    let file = match file.rsplit_once('.') {
+        Some((stem, extension)) if !stem.is_empty() => format!("{stem}.attempt-{attempt}.{extension}"),
+        _ => format!("{file}.attempt-{attempt}"),
+    };
+    if folder.is_empty() { file } else { format!("{folder}/{file}") }
+}
+
+/// The record of a run that ended with `outcome`.
+fn record(
+    spec: &TaskSpec,
+    dir: &Path,
+    outcome: &Outcome,
+    started: SystemTime,
+    seconds: f64,
+    attempts: u32,
+) -> JobRecord {
+    let (status, exit_code, signal, message) = match outcome {
+        Outcome::Exited(0) => {
+            match check_results(spec.results.as_deref(), dir).and_then(|()| check_required(&spec.required, dir)) {
+                Ok(()) => (JobStatus::Done, Some(0), None, None),
+                Err(message) => (JobStatus::Failed, Some(0), None, Some(message)),
+            }
+        }
+        Outcome::Exited(code) => (JobStatus::Failed, Some(*code), None, None),
+        Outcome::Signaled(signal) => {
+            (JobStatus::Failed, None, Some(*signal), Some(format!("killed by signal {signal}")))
+        }
+        Outcome::TimedOut => (
+            JobStatus::TimedOut,
+            None,
+            None,
+            spec.timeout_secs
+                .map(|t| format!("over its timeout of {}", humantime::format_duration(Duration::from_secs_f64(t)))),
+        ),
+        Outcome::Interrupted => (JobStatus::Interrupted, None, None, None),
+        Outcome::SpawnFailed(message) => (JobStatus::Failed, Some(127), None, Some(message.clone())),
+    };
+    let outputs = if status == JobStatus::Done { hash_outputs(&spec.outputs, dir) } else { BTreeMap::new() };
+    JobRecord {
+        exit_code,
+        signal,
+        outputs,
+        started: humantime::format_rfc3339_seconds(started).to_string(),
+        duration_secs: (seconds * 1000.0).round() / 1000.0,
+        attempts,
+        ..verdict_record(spec, status, message)
+    }
+}
+
+/// The record of a job that could not write one itself: a cluster task that Slurm stopped or
+/// lost, written by the build that follows it.
+pub fn verdict_record(spec: &TaskSpec, status: JobStatus, message: Option<String>) -> JobRecord {
+    let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    JobRecord {
+        format: RECORD_FORMAT,
+        key: spec.key.clone(),
+        id: spec.id.clone(),
+        name: spec.name.clone(),
+        status,
+        exit_code: None,
+        signal: None,
+        message,
+        command: spec.command.clone(),
+        started: now.clone(),
+        ended: now,
+        duration_secs: 0.0,
+        host: hostname(),
+        jobman_version: env!("CARGO_PKG_VERSION").to_string(),
+        ingredients: spec.ingredients.clone(),
+        outputs: BTreeMap::new(),
+        attempts: 1,
+    }
+}
+
+/// The launch file of a prepared folder, if it is whole and of this jobman's format.
+pub fn read_launch(dir: &Path) -> Option<TaskSpec> {
+    let bytes = fs::read(dir.join(LAUNCH_FILE)).ok()?;
+    serde_json::from_slice::<TaskSpec>(&bytes).ok().filter(|spec| spec.format == LAUNCH_FORMAT)
+}
+
+/// A job that exited 0 is done only if its declared results file exists and parses.
+fn check_results(results: Option<&str>, dir: &Path) -> Result<(), String> {
+    let Some(name) = results else { return Ok(()) };
+    let text = fs::read_to_string(dir.join(name)).map_err(|_| format!("results file {name} is missing"))?;
+    let parsed = if name.ends_with(".json") {
+        serde_json::from_str::<serde_json::Value>(&text).map(|_| ()).map_err(|e| e.to_string())
+    } else if name.ends_with(".toml") {
+        toml::from_str::<toml::Table>(&text).map(|_| ()).map_err(|e| e.message().to_string())
+    } else {
+        Ok(())
+    };
+    parsed.map_err(|e| format!("results file {name} does not parse: {e}"))
+}
+
+/// A job that exited 0 is done only if it wrote every file it declares as an output.
+fn check_required(required: &[String], dir: &Path) -> Result<(), String> {
+    match required.iter().find(|name| !dir.join(name).is_file()) {
+        Some(name) => Err(format!("declared output {name} is missing")),
+        None => Ok(()),
+    }
+}
+
+/// Content hashes of the declared outputs the job wrote.
+fn hash_outputs(outputs: &[String], dir: &Path) -> BTreeMap<String, String> {
+    outputs
+        .iter()
+        .filter_map(|name| {
+            let bytes = fs::read(dir.join(name)).ok()?;
+            Some((name.clone(), crate::key::content_hash(&bytes)))
+        })
+        .collect()
+}
+
+fn hostname() -> String {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+    })
+    .clone()
+}
+
+/// Writes the launch file of a prepared folder, for a cluster task.
+pub fn write_launch(dir: &Path, spec: &TaskSpec) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(spec).map_err(std::io::Error::other)?;
+    store::write_atomic(&dir.join(LAUNCH_FILE), &bytes)
+}
+
+/// `jobman __run-task MANIFEST N [--jobs-per-task K]`: runs the jobs of manifest lines `N*K` to
+/// `N*K + K - 1` on this node, one after the other. On SIGTERM (scancel, or Slurm's time limit)
+/// the running job is stopped, no record is written for it and no further job starts: the build
+/// that follows the array records Slurm's own verdict (cancelled, timeout) instead.
+pub fn run_task_main(manifest: &Path, task: &str, jobs_per_task: usize) -> anyhow::Result<i32> {
+    use anyhow::Context;
+    let task: usize = task
+        .parse()
+        .map_err(|_| anyhow::anyhow!("the array task id `{task}` is not a number (is SLURM_ARRAY_TASK_ID set?)"))?;
+    let per_task = jobs_per_task.max(1);
+    let lines: Vec<String> = (task * per_task..(task + 1) * per_task).map(|line| line.to_string()).collect();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted))?;
+    }
+    let supervisor = Supervisor::new(Arc::clone(&interrupted), None);
+    let mut code = 0;
+    for (n, line) in lines.iter().enumerate() {
+        // The last task of an array may have fewer lines than the others.
+        let dir = match crate::exec::slurm::files::read_manifest_entry(manifest, line) {
+            Ok(dir) => dir,
+            Err(_) if n > 0 => break,
+            Err(e) => return Err(e),
+        };
+        let spec = read_launch(&dir).with_context(|| {
+            format!("no readable {LAUNCH_FILE} in {} (written by another jobman version?)", dir.display())
+        })?;
+        let mut ran = None;
+        supervisor::run_pool(
+            &supervisor,
+            1,
+            vec![()],
+            |()| {
+                let retrying = |record: &JobRecord| {
+                    eprintln!(
+                        "jobman: {} attempt {} of {} {}{}; trying again",
+                        spec.name,
+                        record.attempts,
+                        spec.retries + 1,
+                        record.status.as_str(),
+                        crate::commands::build::failure_detail(&JobRecord { attempts: 1, ..record.clone() })
+                    );
+                };
+                run(&spec, &dir, &supervisor, Vec::new(), false, &retrying)
+            },
+            |r| ran = Some(r),
+        );
+        match ran {
+            Some(Ok(Some(ran))) => {
+                eprintln!(
+                    "jobman: {} {} in {:.1}s{}",
+                    spec.name,
+                    ran.record.status.as_str(),
+                    ran.seconds,
+                    crate::commands::build::attempt_note(ran.record.attempts)
+                );
+                if ran.record.status != JobStatus::Done {
+                    code = 1;
+                }
+            }
+            Some(Ok(None)) | None => return Ok(crate::commands::build::EXIT_INTERRUPTED),
+            Some(Err(message)) => {
+                eprintln!("jobman: {}: {message}", spec.name);
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{attempt_name, attempts_in};
+
+    #[test]
+    fn a_failed_attempts_files_are_kept_beside_the_originals_with_the_attempt_before_the_extension() {
+        assert_eq!(attempt_name("stdout.log", 1), "stdout.attempt-1.log");
+        assert_eq!(attempt_name("out/results.json", 2), "out/results.attempt-2.json");
+        assert_eq!(attempt_name("metrics", 3), "metrics.attempt-3");
+        assert_eq!(attempt_name(".hidden", 1), ".hidden.attempt-1");
+    }
+
+    #[test]
+    fn the_attempts_of_a_folder_are_its_kept_failed_attempts_and_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(attempts_in(dir.path()), 1);
+        for k in 1..=2 {
+            std::fs::write(dir.path().join(attempt_name("stdout.log", k)), "").unwrap();
+        }
+        assert_eq!(attempts_in(dir.path()), 3);
+    }
+}

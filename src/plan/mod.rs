@@ -1,0 +1,304 @@
+//! Stage 4: from a Jobfile to the jobs it names, each rendered, keyed and located in the store.
+
+pub mod needs;
+pub mod render;
+pub mod select;
+pub mod sweep;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::key::JobKey;
+use std::sync::Arc;
+
+use crate::jobfile::Jobfile;
+use crate::jobfile::ParamSet;
+use crate::plan::needs::{Matched, Needs, UpstreamStage};
+use crate::plan::render::{PlannedJob, Renderer};
+use crate::store::{IdMap, Slot, Store};
+use crate::util::diagnostic::{Diagnostic, Diagnostics};
+
+/// A job of the current Jobfile and where it stands.
+#[derive(Debug)]
+pub struct Job {
+    pub planned: PlannedJob,
+    pub slot: Slot,
+    /// Its stage: an index into the Jobfile's stages (0 without stages).
+    pub stage: usize,
+}
+
+/// The jobs of one stage: those that can be keyed, located, and those that wait for upstream
+/// jobs that are not done.
+pub struct StagePlan {
+    pub view: Jobfile,
+    pub jobs: Vec<Job>,
+    pub waiting: Vec<Waiting>,
+}
+
+/// A job of a stage that cannot be keyed yet: an upstream job it needs is not done.
+pub struct Waiting {
+    pub params: ParamSet,
+    /// The upstream job's stage and name.
+    pub stage: String,
+    pub name: String,
+    /// Whether that job failed (otherwise it has not run).
+    pub failed: bool,
+}
+
+/// Plans stage `view` (a Jobfile without stages is one), after the stages of `earlier`.
+pub fn plan_stage(view: Jobfile, store: &Store, earlier: &[StagePlan]) -> anyhow::Result<StagePlan> {
+    let stage = view.stage;
+    let needs = view.stages.get(stage).map_or(&[][..], |s| &s.needs[..]);
+    if needs.is_empty() {
+        let jobs = locate(store, plan(&view)?, stage);
+        return Ok(StagePlan { view, jobs, waiting: Vec::new() });
+    }
+    let upstream: HashMap<&str, UpstreamStage<'_>> = earlier
+        .iter()
+        .filter_map(|p| {
+            Some((p.view.stage_name()?, UpstreamStage { view: &p.view, jobs: &p.jobs, waiting: &p.waiting }))
+        })
+        .collect();
+    let points = sweep::expand(&view)?;
+    let matched = needs::match_points(&view, &points, &upstream)?;
+    let mut ready = Vec::with_capacity(points.len());
+    let mut waiting = Vec::new();
+    for ((index, params), matched) in points.into_iter().enumerate().zip(matched) {
+        match matched {
+            Matched::Ready(needs) => ready.push((index, params, Some(needs))),
+            Matched::Waiting { stage, name, failed } => waiting.push(Waiting { params, stage, name, failed }),
+        }
+    }
+    let renderer = Renderer::new(&view).map_err(Diagnostics::from)?;
+    let planned = plan_jobs(&renderer, ready)?;
+    check_names(&view, &planned)?;
+    let jobs = locate(store, planned, stage);
+    Ok(StagePlan { view, jobs, waiting })
+}
+
+/// Every stage planned, upstream first, without running anything.
+pub fn plan_all(jobfile: &Jobfile, store: &Store) -> anyhow::Result<Vec<StagePlan>> {
+    let mut plans: Vec<StagePlan> = Vec::new();
+    for view in jobfile.stage_views() {
+        let plan = plan_stage(view, store, &plans)?;
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+/// The jobs of every stage that can be keyed now, each located.
+pub fn current_jobs(jobfile: &Jobfile, store: &Store) -> anyhow::Result<Vec<Job>> {
+    Ok(plan_all(jobfile, store)?.into_iter().flat_map(|p| p.jobs).collect())
+}
+
+/// The jobs of `stage` among the jobs of every stage (which come stage by stage).
+pub fn stage_jobs(jobs: &[Job], stage: usize) -> &[Job] {
+    let start = jobs.iter().position(|j| j.stage == stage).unwrap_or(jobs.len());
+    let end = jobs[start..].iter().position(|j| j.stage != stage).map_or(jobs.len(), |n| start + n);
+    &jobs[start..end]
+}
+
+/// Renders and keys jobs (position in the sweep, params, upstream jobs), on all cores.
+pub fn plan_jobs(
+    renderer: &Renderer<'_>,
+    points: Vec<(usize, ParamSet, Option<Arc<Needs>>)>,
+) -> Result<Vec<PlannedJob>, Diagnostics> {
+    let results = parallel_map(points, |(index, params, needs)| renderer.plan(index, params, needs));
+    let mut jobs = Vec::with_capacity(results.len());
+    let mut diagnostics = Diagnostics::default();
+    let mut failing = 0usize;
+    for result in results {
+        match result {
+            Ok(job) => jobs.push(job),
+            Err(diagnostic) => {
+                failing += 1;
+                // The same template mistake repeats in every job: show it once.
+                if !diagnostics.0.iter().any(|d| d.message == diagnostic.message && d.label == diagnostic.label) {
+                    diagnostics.push(diagnostic);
+                }
+            }
+        }
+    }
+    if failing > 1
+        && let Some(last) = diagnostics.0.last_mut()
+        && last.help.is_none()
+    {
+        last.help = Some(format!("{failing} jobs failed to render"));
+    }
+    diagnostics.into_result(jobs)
+}
+
+/// Expands, renders and keys the Jobfile's jobs.
+///
+/// Rendering 100,000 jobs is most of a no-op build's time, so the keys and names are cached in
+/// `.jobman/plan` under a fingerprint of everything rendering reads besides the params: the
+/// Jobfile, every file under the templates folder, the declared inputs and env values, and
+/// jobman's version. Any change to one of them renders everything again.
+pub fn plan(jobfile: &Jobfile) -> anyhow::Result<Vec<PlannedJob>> {
+    let cache_path = match jobfile.stage_name() {
+        Some(stage) => jobfile.workspace.state.join(format!("plan-{stage}")),
+        None => jobfile.workspace.state.join("plan"),
+    };
+    let fingerprint = fingerprint(jobfile);
+    // The cache is read while the sweep expands: neither needs the other until they are zipped.
+    let (points, cached) = std::thread::scope(|scope| {
+        let cached = fingerprint.as_ref().map(|fingerprint| scope.spawn(|| read_cache(&cache_path, fingerprint)));
+        let points = sweep::expand(jobfile);
+        (points, cached.and_then(|reading| reading.join().ok()).flatten())
+    });
+    let points = points?;
+    if let Some(cached) = cached.filter(|cached| cached.len() == points.len()) {
+        return Ok(points
+            .into_iter()
+            .zip(cached)
+            .enumerate()
+            .map(|(index, (params, (key, name)))| PlannedJob { index, params, name, key, needs: None })
+            .collect());
+    }
+    let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
+    let jobs = plan_jobs(&renderer, points.into_iter().enumerate().map(|(i, p)| (i, p, None)).collect())?;
+    check_names(jobfile, &jobs)?;
+    if let Some(fingerprint) = fingerprint {
+        // A cache that cannot be written only costs the next build a full render.
+        let _ = write_cache(&cache_path, &fingerprint, &jobs);
+    }
+    Ok(jobs)
+}
+
+const CACHE_HEADER: &str = "jobman plan v1";
+
+/// What rendering reads besides the params; `None` when inputs are chosen per job (patterns with
+/// template syntax), which only rendering can tell.
+fn fingerprint(jobfile: &Jobfile) -> Option<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(CACHE_HEADER.as_bytes());
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hasher.update(jobfile.source.text.as_bytes());
+    hasher.update(jobfile.stage_name().unwrap_or_default().as_bytes());
+    let mut templates = Vec::new();
+    collect_files(&jobfile.workspace.templates, &mut templates);
+    templates.sort();
+    for path in templates {
+        hasher.update(path.as_os_str().as_encoded_bytes());
+        hasher.update(&std::fs::read(&path).ok()?);
+    }
+    for pattern in &jobfile.job.inputs {
+        let pattern = pattern.get_ref();
+        if pattern.contains('{') {
+            return None;
+        }
+        let mut paths: Vec<PathBuf> =
+            glob::glob(&jobfile.root.join(pattern).to_string_lossy()).ok()?.flatten().collect();
+        paths.sort();
+        for path in paths.into_iter().filter(|p| p.is_file()) {
+            hasher.update(path.as_os_str().as_encoded_bytes());
+            hasher.update_reader(std::fs::File::open(&path).ok()?).ok()?;
+        }
+    }
+    for var in &jobfile.job.env {
+        let value = std::env::var_os(var.get_ref());
+        hasher.update(var.get_ref().as_bytes());
+        hasher.update(&[u8::from(value.is_some())]);
+        hasher.update(value.unwrap_or_default().as_encoded_bytes());
+    }
+    Some(hasher.finalize().to_hex().to_string())
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() { collect_files(&path, out) } else { out.push(path) }
+    }
+}
+
+/// The cached key and name of each job, in sweep order, when the cache was written under this
+/// fingerprint.
+fn read_cache(path: &Path, fingerprint: &str) -> Option<Vec<(JobKey, String)>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    let count: usize = lines.next()?.strip_prefix(&format!("{CACHE_HEADER} {fingerprint} "))?.parse().ok()?;
+    let cached: Vec<(JobKey, String)> = lines
+        .map(|line| line.split_once('\t').and_then(|(key, name)| Some((JobKey::from_hex(key)?, name.to_string()))))
+        .collect::<Option<_>>()?;
+    (cached.len() == count).then_some(cached)
+}
+
+fn write_cache(path: &Path, fingerprint: &str, jobs: &[PlannedJob]) -> std::io::Result<()> {
+    // Names with a tab or newline cannot be cached in this format.
+    if jobs.iter().any(|j| j.name.contains(['\t', '\n'])) {
+        return Ok(());
+    }
+    let mut text = format!("{CACHE_HEADER} {fingerprint} {}\n", jobs.len());
+    for job in jobs {
+        text.push_str(&job.key.hex());
+        text.push('\t');
+        text.push_str(&job.name);
+        text.push('\n');
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    crate::store::write_atomic(path, text.as_bytes())
+}
+
+/// A readable name given by the Jobfile must tell jobs apart.
+fn check_names(jobfile: &Jobfile, jobs: &[PlannedJob]) -> Result<(), Diagnostics> {
+    let Some(template) = &jobfile.job.name else { return Ok(()) };
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for job in jobs {
+        if let Some(first) = seen.insert(&job.name, job.index) {
+            return Err(Diagnostic::new(format!("jobs {first} and {} are both named `{}`", job.index, job.name))
+                .at(&jobfile.source, template.span(), "this name must differ between jobs")
+                .help("use every swept parameter in the name, e.g. \"h{{hidden}}-lr{{lr}}-s{{seed}}\"")
+                .into());
+        }
+    }
+    Ok(())
+}
+
+/// Finds each job's folder; two current jobs whose ids collide both get longer ids.
+pub fn locate(store: &Store, planned: Vec<PlannedJob>, stage: usize) -> Vec<Job> {
+    let mut min_len = vec![0usize; planned.len()];
+    loop {
+        let pairs: Vec<(usize, &PlannedJob)> = planned.iter().enumerate().collect();
+        let slots = parallel_map(pairs, |(i, job)| store.locate(&job.key, min_len[i]));
+        let mut by_id: IdMap<&str, usize> = IdMap::with_capacity_and_hasher(slots.len(), Default::default());
+        let mut collided = false;
+        for (i, slot) in slots.iter().enumerate() {
+            if let Some(&other) = by_id.get(slot.id.as_str()) {
+                min_len[i] = slot.id.len() + 4;
+                min_len[other] = slot.id.len() + 4;
+                collided = true;
+            }
+            by_id.insert(&slot.id, i);
+        }
+        if !collided {
+            return planned.into_iter().zip(slots).map(|(planned, slot)| Job { planned, slot, stage }).collect();
+        }
+    }
+}
+
+/// `f` over `items` on every core, results in input order.
+pub fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 64 {
+        return items.into_iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::new();
+    let mut items = items.into_iter();
+    loop {
+        let part: Vec<T> = items.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        chunks.push(part);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            chunks.into_iter().map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    })
+}

@@ -1,0 +1,702 @@
+//! Stage 7: what is made from finished jobs — `report.csv`, each figure, `figures/index.html` —
+//! each remade only when what it reads changed.
+//!
+//! Each product is a node with a key, as jobs are; the last keys live in `.jobman/nodes.json`.
+//! - report: the report spec and, for each row, the job's id, name, key, status, duration,
+//!   attempts and results hash (from its record, so a fresh report costs no results file read). New bytes
+//!   equal to the old file's are not written: its mtime stays (early cutoff).
+//! - figure: its spec, jobman's version, and the hashes of the data columns it reads (curves:
+//!   and each job's series hash). A report change in a column a figure does not read does not
+//!   redraw it.
+//! - index: the figures listed and the report's bytes.
+
+pub mod html;
+pub mod plot;
+pub mod report;
+pub mod table;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::graph::{Node, Selection};
+use crate::jobfile::Jobfile;
+use crate::jobfile::ParamSet;
+use crate::jobfile::figure::{FigureKind, FigureSpec};
+use crate::key::{content_hash, write_canonical};
+use crate::plan::Job;
+use crate::plan::needs::Needed;
+use crate::plan::render::PlannedJob;
+use crate::products::report::ReportRow;
+use crate::products::table::Table;
+use crate::store::{SlotState, write_atomic};
+use crate::util::console;
+use crate::util::diagnostic::{Diagnostic, Diagnostics};
+use crate::util::text::plural;
+
+/// Bump when node keys change meaning: products are then remade once.
+const NODES_FORMAT: u32 = 2;
+
+/// A product's key, part by part (part name → hash), so that a stale product can say which part
+/// changed: the key is the whole map.
+type Parts = BTreeMap<String, String>;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct NodeState {
+    format: u32,
+    report: Option<ReportState>,
+    figures: BTreeMap<String, Parts>,
+    index: Option<Parts>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ReportState {
+    parts: Parts,
+    /// blake3 of the file as written, to notice a file edited or removed by hand.
+    bytes: String,
+    /// Column name → hash of its values over the done jobs: what figure keys are made of.
+    columns: BTreeMap<String, String>,
+}
+
+/// Why a product must be remade: `None` when it is fresh.
+fn stale_reason(old: Option<&Parts>, new: &Parts, files_missing: bool) -> Option<String> {
+    let Some(old) = old else { return Some("never made before".into()) };
+    if files_missing {
+        return Some("its file is missing or was changed by hand".into());
+    }
+    let changed: Vec<&String> = new
+        .iter()
+        .filter(|(name, hash)| old.get(*name) != Some(*hash))
+        .map(|(name, _)| name)
+        .chain(old.keys().filter(|name| !new.contains_key(*name)))
+        .collect();
+    let columns: Vec<String> =
+        changed.iter().filter_map(|name| name.strip_prefix("column:")).map(|c| format!("`{c}`")).collect();
+    let mut reasons: Vec<String> = changed
+        .iter()
+        .filter(|name| !name.starts_with("column:"))
+        .map(|name| match name.as_str() {
+            "settings" => "its settings in the Jobfile changed".into(),
+            "jobman" => "jobman's version changed".into(),
+            "jobs" => "the sweep's jobs changed".into(),
+            "statuses" => "jobs finished, failed or reran".into(),
+            "results" => "jobs' results changed".into(),
+            "series" => "jobs' series files changed".into(),
+            "figures" => "the figures drawn changed".into(),
+            "report" => "the report changed".into(),
+            other => format!("its {other} changed"),
+        })
+        .collect();
+    match columns.len() {
+        0 => {}
+        1 => reasons.insert(0, format!("report column {} changed", columns[0])),
+        n if n <= 3 => reasons.insert(0, format!("report columns {} changed", columns.join(", "))),
+        n => reasons.insert(0, format!("report columns {} and {} more changed", columns[..3].join(", "), n - 3)),
+    }
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
+impl NodeState {
+    fn load(path: &Path) -> NodeState {
+        fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<NodeState>(&bytes).ok())
+            .filter(|state| state.format == NODES_FORMAT)
+            .unwrap_or_default()
+    }
+}
+
+/// Builds the selected products from the jobs' current state. Mistakes in figure specs (a
+/// column that does not exist) are collected and returned after the other products are made.
+/// `waiting`: jobs of the report's stage that wait for upstream jobs (no row, no id yet).
+pub fn build_products(
+    jobfile: &Jobfile,
+    jobs: &[Job],
+    waiting: usize,
+    selection: &Selection,
+    explain: bool,
+) -> anyhow::Result<()> {
+    let state_path = jobfile.workspace.state.join("nodes.json");
+    let mut state = NodeState::load(&state_path);
+    state.format = NODES_FORMAT;
+    let mut data = LazyData { jobfile, jobs, report: None, done: None };
+    let root = &jobfile.root;
+    let missing_jobs = waiting + jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
+    let mut diagnostics = Diagnostics::default();
+
+    let report_path = &jobfile.workspace.report;
+    let report_parts = report_parts(jobfile, jobs);
+    let report_reason = stale_reason(
+        state.report.as_ref().map(|r| &r.parts),
+        &report_parts,
+        state.report.as_ref().is_some_and(|r| file_hash(report_path).as_ref() != Some(&r.bytes)),
+    );
+    let fresh_report = state.report.as_ref().filter(|_| report_reason.is_none());
+    // A report of a partial sweep says so, fresh or not.
+    let missing =
+        if missing_jobs > 0 { format!("{} not done yet", plural(missing_jobs, "job")) } else { String::new() };
+    let report_state = match fresh_report {
+        Some(report) => {
+            let note = if missing.is_empty() { String::new() } else { format!(" ({missing})") };
+            console::status("Fresh", &format!("{}{note}", console::relative(report_path, root)));
+            report.clone()
+        }
+        None => {
+            let view = report::select_columns(data.report_table(), &jobfile.report, &jobfile.source)
+                .map_err(Diagnostics::from)?;
+            let bytes = report::to_csv(&view);
+            let verb = write_if_changed(report_path, &bytes)?;
+            let note = if missing.is_empty() { String::new() } else { format!(", {missing}") };
+            let rows = plural(view.rows.len(), "row");
+            console::status(verb, &format!("{} ({rows}{note})", console::relative(report_path, root)));
+            because(explain, report_reason);
+            ReportState { parts: report_parts, bytes: content_hash(&bytes), columns: column_hashes(data.done_table()) }
+        }
+    };
+    state.report = Some(report_state.clone());
+
+    let figures_dir = &jobfile.workspace.figures;
+    for &i in &selection.figures {
+        let spec = &jobfile.figures[i];
+        let figure = spec.get_ref();
+        let parts = figure_parts(jobfile, figure, &report_state.columns, jobs);
+        let paths = figure_files(jobfile, &figure.name);
+        let Some(reason) = stale_reason(state.figures.get(&figure.name), &parts, !paths.iter().all(|p| p.exists()))
+        else {
+            console::status("Fresh", &console::relative(&paths[1], root));
+            continue;
+        };
+        let table = match figure_table(figure, &mut data) {
+            Ok(table) => table,
+            Err(message) => {
+                diagnostics.push(figure_error(jobfile, i, message));
+                continue;
+            }
+        };
+        match crate::products::plot::draw(figure, &table) {
+            Ok(drawn) => {
+                fs::create_dir_all(figures_dir)?;
+                for (path, bytes) in paths.iter().zip([drawn.svg.as_bytes(), &drawn.png, &drawn.pdf]) {
+                    write_if_changed(path, bytes)?;
+                }
+                console::status("Drew", &console::relative(&paths[1], root));
+                because(explain, Some(reason));
+                state.figures.insert(figure.name.clone(), parts);
+            }
+            Err(message) => diagnostics.push(figure_error(jobfile, i, message)),
+        }
+    }
+
+    if selection.index {
+        let index_path = index_file(jobfile);
+        let parts = index_parts(jobfile, &report_state);
+        let reason = stale_reason(state.index.as_ref(), &parts, !index_path.exists());
+        if reason.is_none() {
+            console::status("Fresh", &console::relative(&index_path, root));
+        } else {
+            let page = index_page(jobfile, data.report_table(), figures_dir)?;
+            fs::create_dir_all(figures_dir)?;
+            let verb = write_if_changed(&index_path, page.as_bytes())?;
+            console::status(verb, &console::relative(&index_path, root));
+            because(explain, reason);
+            state.index = Some(parts);
+        }
+    }
+
+    write_atomic(&state_path, &serde_json::to_vec_pretty(&state)?)?;
+    if diagnostics.is_empty() { Ok(()) } else { Err(diagnostics.into()) }
+}
+
+/// A product as a build would find it now.
+pub struct ProductState {
+    pub node: Node,
+    pub path: PathBuf,
+    pub freshness: Freshness,
+    /// Why it is not up to date.
+    pub reason: Option<String>,
+}
+
+/// What a build would do now with the selected products, and why. Jobs that are not done would
+/// run first: the report is then stale, and what reads it unsure.
+/// `waiting`: jobs of the report's stage that wait for upstream jobs (they would run first too).
+pub fn explain_products(jobfile: &Jobfile, jobs: &[Job], waiting: usize, selection: &Selection) -> Vec<ProductState> {
+    let state = NodeState::load(&jobfile.workspace.state.join("nodes.json"));
+    let report_path = &jobfile.workspace.report;
+    let mut out = Vec::new();
+    let jobs_to_run = waiting + jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
+    let upstream = (jobs_to_run > 0).then(|| format!("{} would run first", plural(jobs_to_run, "job")));
+    let report_reason = upstream.clone().or_else(|| {
+        stale_reason(
+            state.report.as_ref().map(|r| &r.parts),
+            &report_parts(jobfile, jobs),
+            state.report.as_ref().is_some_and(|r| file_hash(report_path).as_ref() != Some(&r.bytes)),
+        )
+    });
+    let judged = |reason: Option<String>, unsure: bool| match (&reason, unsure) {
+        (None, _) => (Freshness::UpToDate, None),
+        (Some(_), true) => (Freshness::Unsure, reason),
+        (Some(_), false) => (Freshness::Stale, reason),
+    };
+    if selection.report {
+        let (freshness, reason) = judged(report_reason.clone(), false);
+        out.push(ProductState { node: Node::Report, path: report_path.clone(), freshness, reason });
+    }
+    let mut any_stale = report_reason.is_some();
+    // The columns figures read, as the report has them now (read only when it is stale).
+    let columns = match (&report_reason, &state.report) {
+        (None, Some(report)) => report.columns.clone(),
+        _ if upstream.is_some() => BTreeMap::new(),
+        _ => column_hashes(LazyData { jobfile, jobs, report: None, done: None }.done_table()),
+    };
+    for &i in &selection.figures {
+        let figure = jobfile.figures[i].get_ref();
+        let paths = figure_files(jobfile, &figure.name);
+        let (freshness, reason) = match &upstream {
+            Some(upstream) => judged(Some(format!("{upstream}; redrawn if the report columns it reads change")), true),
+            None => judged(
+                stale_reason(
+                    state.figures.get(&figure.name),
+                    &figure_parts(jobfile, figure, &columns, jobs),
+                    !paths.iter().all(|p| p.exists()),
+                ),
+                false,
+            ),
+        };
+        any_stale |= reason.is_some();
+        out.push(ProductState { node: Node::Figure(i), path: paths[1].clone(), freshness, reason });
+    }
+    if selection.index {
+        let path = index_file(jobfile);
+        let (freshness, reason) = if any_stale {
+            judged(Some("the report or figures would be remade first".into()), true)
+        } else {
+            let parts = state.report.as_ref().map(|report| index_parts(jobfile, report));
+            judged(parts.and_then(|parts| stale_reason(state.index.as_ref(), &parts, !path.exists())), false)
+        };
+        out.push(ProductState { node: Node::Index, path, freshness, reason });
+    }
+    out
+}
+
+/// The files of a figure: SVG, PNG and PDF.
+pub fn figure_files(jobfile: &Jobfile, name: &str) -> [PathBuf; 3] {
+    ["svg", "png", "pdf"].map(|ext| jobfile.workspace.figures.join(format!("{name}.{ext}")))
+}
+
+pub fn index_file(jobfile: &Jobfile) -> PathBuf {
+    jobfile.workspace.figures.join("index.html")
+}
+
+/// Whether a product is up to date, as far as its stored key and its files tell without reading
+/// any job's results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    UpToDate,
+    /// Its key changed or a file of it is missing: a build makes it again.
+    Stale,
+    /// It reads a product a build makes again, and is remade only if what it reads changes.
+    Unsure,
+}
+
+/// Forgets the stored keys of the selected products, so that the next build makes them again.
+pub fn forget(jobfile: &Jobfile, selection: &Selection) -> anyhow::Result<()> {
+    let path = jobfile.workspace.state.join("nodes.json");
+    let mut state = NodeState::load(&path);
+    if state.format != NODES_FORMAT {
+        return Ok(());
+    }
+    if selection.report {
+        state.report = None;
+    }
+    for &i in &selection.figures {
+        state.figures.remove(&jobfile.figures[i].get_ref().name);
+    }
+    if selection.index {
+        state.index = None;
+    }
+    write_atomic(&path, &serde_json::to_vec_pretty(&state)?)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
+/// The jobs' data, read from their results files once, when first needed: the report's rows
+/// (with `unfinished`, every job), and the done jobs' rows that figures read.
+struct LazyData<'a> {
+    jobfile: &'a Jobfile,
+    jobs: &'a [Job],
+    report: Option<Table>,
+    done: Option<Table>,
+}
+
+impl LazyData<'_> {
+    fn report_table(&mut self) -> &Table {
+        let (jobfile, jobs) = (self.jobfile, self.jobs);
+        let params: Vec<&str> = jobfile.params.iter().map(|p| p.name.as_str()).collect();
+        self.report.get_or_insert_with(|| report::data_table(&params, report_rows(jobfile, jobs)))
+    }
+
+    fn done_table(&mut self) -> &Table {
+        if self.done.is_none() {
+            let mut table = self.report_table().clone();
+            if let Some(status) = table.column("status") {
+                table.rows.retain(|row| row[status] == "done");
+            }
+            self.done = Some(table);
+        }
+        self.done.as_ref().expect("set above")
+    }
+}
+
+/// The report's rows: the done jobs, or every job with `unfinished = true`, in sweep order.
+fn report_rows<'a>(jobfile: &Jobfile, jobs: &'a [Job]) -> Vec<ReportRow<'a>> {
+    jobs.iter()
+        .filter_map(|job| {
+            let (status, record) = match &job.slot.state {
+                SlotState::Done(record) => ("done", Some(record)),
+                SlotState::NotDone(record) => (record.status.key(), Some(record)),
+                SlotState::Incomplete | SlotState::Absent => ("pending", None),
+            };
+            if status != "done" && !jobfile.report.unfinished {
+                return None;
+            }
+            let results = match (status, &jobfile.job.results) {
+                ("done", Some(name)) => {
+                    let recorded = record.and_then(|r| r.outputs.get(name.get_ref()));
+                    let results = read_results(&job.slot.dir.join(name.get_ref()), recorded);
+                    if results.is_none() {
+                        // Shown as done without its results, the row would pass for a real one.
+                        let filter: Vec<String> = job
+                            .planned
+                            .params
+                            .0
+                            .iter()
+                            .map(|(n, v)| format!("{n} == {}", serde_json::to_string(v).unwrap_or_default()))
+                            .collect();
+                        console::failure(
+                            "Warning",
+                            &format!(
+                                "{}: {} is missing, unreadable or changed since the job's record; left out of the report\n  help: rerun it: jobman build --force --where '{}'",
+                                job.planned.name,
+                                name.get_ref(),
+                                filter.join(" and ")
+                            ),
+                        );
+                        return None;
+                    }
+                    results
+                }
+                ("done", None) => Some(Value::Object(Default::default())),
+                _ => None,
+            };
+            Some(ReportRow {
+                id: &job.slot.id,
+                name: &job.planned.name,
+                params: &job.planned.params.0,
+                results: results.map(|r| join_upstream(r, &job.planned)),
+                status,
+                duration: record.map(|r| r.duration_secs),
+                attempts: record.map(|r| r.attempts),
+            })
+        })
+        .collect()
+}
+
+/// A job's results joined with what it needs of one upstream job per stage: that job's results
+/// and the params this job lacks, under their own names, prefixed with the stage's name where a
+/// name is taken (`train.accuracy`).
+fn join_upstream(results: Value, job: &PlannedJob) -> Value {
+    let Some(needs) = &job.needs else { return results };
+    let mut joined = match results {
+        Value::Object(own) => own,
+        other => return other,
+    };
+    for (stage, needed) in &needs.0 {
+        let Needed::One(upstream) = needed else { continue };
+        let params = ParamSet::from_nested(&upstream.params, "params").0;
+        let lacked = params.into_iter().filter(|(name, _)| !job.params.0.iter().any(|(own, _)| own == name));
+        let upstream_results = upstream.results.as_object().into_iter().flatten().map(|(n, v)| (n.clone(), v.clone()));
+        for (name, value) in lacked.chain(upstream_results) {
+            let taken = joined.contains_key(&name) || job.params.0.iter().any(|(own, _)| *own == name);
+            joined.insert(if taken { format!("{stage}.{name}") } else { name }, value);
+        }
+    }
+    Value::Object(joined)
+}
+
+/// A results file, parsed; `None` when it is missing, does not parse, or no longer has the
+/// content hash `recorded` in its job's record (edited since the job ended, or cut short by a
+/// crash before it reached the disk).
+pub(crate) fn read_results(path: &Path, recorded: Option<&String>) -> Option<Value> {
+    let bytes = fs::read(path).ok()?;
+    if recorded.is_some_and(|hash| *hash != content_hash(&bytes)) {
+        return None;
+    }
+    let text = String::from_utf8(bytes).ok()?;
+    if path.extension().is_some_and(|e| e == "toml") {
+        toml::from_str::<Value>(&text).ok()
+    } else {
+        serde_json::from_str(&text).ok()
+    }
+}
+
+fn report_parts(jobfile: &Jobfile, jobs: &[Job]) -> Parts {
+    // Hashed field by field: building a JSON value per row cost 0.2 s at 100,000 jobs.
+    let [mut ids, mut statuses, mut results] = [(); 3].map(|_| blake3::Hasher::new());
+    let field = |hasher: &mut blake3::Hasher, text: &str| {
+        hasher.update(&(text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+    };
+    let results_file = jobfile.job.results.as_ref().map(|n| n.get_ref());
+    for job in jobs {
+        let (status, duration, attempts, output) = match &job.slot.state {
+            SlotState::Done(r) | SlotState::NotDone(r) => (
+                r.status.key(),
+                r.duration_secs.to_string(),
+                r.attempts.to_string(),
+                results_file.and_then(|n| r.outputs.get(n)),
+            ),
+            _ => ("pending", String::new(), String::new(), None),
+        };
+        field(&mut ids, &job.slot.id);
+        field(&mut ids, &job.planned.name);
+        ids.update(&job.planned.key.0);
+        field(&mut statuses, status);
+        field(&mut statuses, &duration);
+        field(&mut statuses, &attempts);
+        field(&mut results, output.map_or("", String::as_str));
+    }
+    let settings = serde_json::json!({
+        "format": NODES_FORMAT,
+        "spec": jobfile.report,
+        "results": jobfile.job.results.as_ref().map(|r| r.get_ref()),
+    });
+    Parts::from([
+        ("settings".into(), hash_value(&settings)),
+        ("jobs".into(), ids.finalize().to_hex().to_string()),
+        ("statuses".into(), statuses.finalize().to_hex().to_string()),
+        ("results".into(), results.finalize().to_hex().to_string()),
+    ])
+}
+
+/// Per column, a hash of its values over the done jobs in sweep order. Not of the ids: jobs that
+/// rerun under new ids with the same values do not change what a figure shows.
+fn column_hashes(table: &Table) -> BTreeMap<String, String> {
+    table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            let cells: Vec<Value> = table.rows.iter().map(|row| row[c].clone()).collect();
+            (name.clone(), hash_value(&Value::Array(cells)))
+        })
+        .collect()
+}
+
+fn figure_parts(jobfile: &Jobfile, figure: &FigureSpec, columns: &BTreeMap<String, String>, jobs: &[Job]) -> Parts {
+    // A filter may read any column; without one, only the named columns count.
+    let read: BTreeMap<&String, &String> = if figure.filter.is_some() {
+        columns.iter().collect()
+    } else {
+        [Some(&figure.x), Some(&figure.y), figure.group.as_ref(), figure.value.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|name| (name, columns.get(name).unwrap_or(name)))
+            .collect()
+    };
+    let series_file = jobfile.job.series.as_ref().map(|s| s.get_ref());
+    let series: Vec<(&str, Option<&String>)> = if figure.kind == FigureKind::Curve {
+        jobs.iter()
+            .filter_map(|job| match &job.slot.state {
+                SlotState::Done(record) => {
+                    Some((job.slot.id.as_str(), series_file.and_then(|f| record.outputs.get(f))))
+                }
+                _ => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut parts = Parts::from([
+        ("settings".into(), hash_value(&serde_json::json!({ "format": NODES_FORMAT, "spec": figure }))),
+        ("jobman".into(), env!("CARGO_PKG_VERSION").into()),
+        ("series".into(), hash_value(&serde_json::json!(series))),
+    ]);
+    parts.extend(read.into_iter().map(|(name, hash)| (format!("column:{name}"), hash.clone())));
+    parts
+}
+
+/// With `--explain`, why the product just made was stale.
+fn because(explain: bool, reason: Option<String>) {
+    if let Some(reason) = reason.filter(|_| explain) {
+        console::status("Because", &reason);
+    }
+}
+
+/// The rows a figure draws: the done jobs' data (curves: one row per job and step), filtered by
+/// its `where`.
+fn figure_table(figure: &FigureSpec, data: &mut LazyData<'_>) -> Result<Table, String> {
+    let jobfile = data.jobfile;
+    let jobs = data.jobs;
+    let mut table = data.done_table().clone();
+    if figure.kind == FigureKind::Curve {
+        table = series_table(jobfile, jobs, &table)?;
+    }
+    if let Some(filter) = &figure.filter {
+        let expression = crate::jobfile::expr::RowFilter::compile(filter)?;
+        let mut kept = Vec::new();
+        for row in table.rows {
+            if expression.matches(&table.columns, &row)? {
+                kept.push(row);
+            }
+        }
+        table.rows = kept;
+    }
+    Ok(table)
+}
+
+/// One row per (done job, line of its series file): the job's data columns, then the series'
+/// columns. A series column named like a data column (`test_loss` per epoch and at the end)
+/// takes its place: a curve is about the steps.
+fn series_table(jobfile: &Jobfile, jobs: &[Job], data: &Table) -> Result<Table, String> {
+    let Some(series) = &jobfile.job.series else { return Err("a curve needs `[job] series`".into()) };
+    let id_column = data.column("id").ok_or("no id column")?;
+    let mut series_columns: Vec<String> = Vec::new();
+    let mut steps: Vec<(usize, Vec<(usize, Value)>)> = Vec::new();
+    let by_id: std::collections::HashMap<&str, &Job> = jobs.iter().map(|j| (j.slot.id.as_str(), j)).collect();
+    for (r, row) in data.rows.iter().enumerate() {
+        let Some(job) = row[id_column].as_str().and_then(|id| by_id.get(id)) else { continue };
+        let Ok(mut reader) = csv::Reader::from_path(job.slot.dir.join(series.get_ref())) else { continue };
+        let header: Vec<String> = reader.headers().map_err(|e| e.to_string())?.iter().map(String::from).collect();
+        let at: Vec<usize> = header
+            .iter()
+            .map(|name| {
+                series_columns.iter().position(|c| c == name).unwrap_or_else(|| {
+                    series_columns.push(name.clone());
+                    series_columns.len() - 1
+                })
+            })
+            .collect();
+        for record in reader.records() {
+            let record = record.map_err(|e| format!("{}: {e}", series.get_ref()))?;
+            let cells = record.iter().zip(&at).map(|(field, &i)| (i, parse_cell(field))).collect();
+            steps.push((r, cells));
+        }
+    }
+    let kept: Vec<usize> = (0..data.columns.len()).filter(|&c| !series_columns.contains(&data.columns[c])).collect();
+    let mut columns: Vec<String> = kept.iter().map(|&c| data.columns[c].clone()).collect();
+    columns.extend(series_columns.iter().cloned());
+    let rows = steps
+        .into_iter()
+        .map(|(r, cells)| {
+            let mut row: Vec<Value> = kept.iter().map(|&c| data.rows[r][c].clone()).collect();
+            let mut step = vec![Value::Null; series_columns.len()];
+            for (i, value) in cells {
+                step[i] = value;
+            }
+            row.extend(step);
+            row
+        })
+        .collect();
+    Ok(Table { columns, rows })
+}
+
+/// A CSV field as a number when it is one.
+fn parse_cell(field: &str) -> Value {
+    field.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or_else(|| Value::from(field), Value::Number)
+}
+
+fn figure_error(jobfile: &Jobfile, i: usize, message: String) -> Diagnostic {
+    let spec = &jobfile.figures[i];
+    Diagnostic::new(format!("cannot draw figure `{}`", spec.get_ref().name)).at(&jobfile.source, spec.span(), message)
+}
+
+fn index_parts(jobfile: &Jobfile, report: &ReportState) -> Parts {
+    let figures: Vec<(&FigureSpec, String)> = jobfile
+        .figures
+        .iter()
+        .map(|f| (f.get_ref(), drawn(&jobfile.workspace.figures, &f.get_ref().name, "png")))
+        .collect();
+    Parts::from([
+        ("settings".into(), hash_value(&serde_json::json!({ "format": NODES_FORMAT, "jobs": jobfile.workspace.jobs }))),
+        ("jobman".into(), env!("CARGO_PKG_VERSION").into()),
+        ("figures".into(), hash_value(&serde_json::json!(figures))),
+        ("report".into(), report.bytes.clone()),
+    ])
+}
+
+fn index_page(jobfile: &Jobfile, data: &Table, figures_dir: &Path) -> anyhow::Result<String> {
+    let id = data.column("id").unwrap_or(0);
+    let links: Vec<String> = data
+        .rows
+        .iter()
+        .map(|row| {
+            let folder = jobfile.workspace.jobs.join(row[id].as_str().unwrap_or_default());
+            format!("{}/", relative_link(figures_dir, &folder))
+        })
+        .collect();
+    let view = report::select_columns(data, &jobfile.report, &jobfile.source).map_err(Diagnostics::from)?;
+    let entries: Vec<crate::products::html::FigureEntry> = jobfile
+        .figures
+        .iter()
+        .map(|f| {
+            let f = f.get_ref();
+            crate::products::html::FigureEntry {
+                name: f.name.clone(),
+                title: f.title.clone().unwrap_or_else(|| f.name.replace('_', " ")),
+                kind: serde_json::to_value(f.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                // A figure that could not be drawn is listed without links to files that are not there.
+                svg: drawn(figures_dir, &f.name, "svg"),
+                png: drawn(figures_dir, &f.name, "png"),
+                pdf: drawn(figures_dir, &f.name, "pdf"),
+            }
+        })
+        .collect();
+    let title = jobfile.root.file_name().map_or_else(|| "jobman".to_string(), |n| n.to_string_lossy().into_owned());
+    let report_link = relative_link(figures_dir, &jobfile.workspace.report);
+    Ok(crate::products::html::index_page(&title, &entries, &view, &links, &report_link))
+}
+
+/// `NAME.EXT` when that file exists in `dir`, else nothing.
+fn drawn(dir: &Path, name: &str, ext: &str) -> String {
+    let file = format!("{name}.{ext}");
+    if dir.join(&file).exists() { file } else { String::new() }
+}
+
+/// A relative link from folder `from` to `to` (both absolute).
+fn relative_link(from: &Path, to: &Path) -> String {
+    let from: Vec<_> = from.components().collect();
+    let to_parts: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to_parts).take_while(|(a, b)| a == b).count();
+    let mut link = PathBuf::new();
+    for _ in common..from.len() {
+        link.push("..");
+    }
+    for part in &to_parts[common..] {
+        link.push(part);
+    }
+    link.display().to_string()
+}
+
+/// Writes `bytes` unless the file already holds exactly them; says which it did.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> anyhow::Result<&'static str> {
+    if fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok("Unchanged");
+    }
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    write_atomic(path, bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok("Wrote")
+}
+
+fn file_hash(path: &Path) -> Option<String> {
+    fs::read(path).ok().map(|bytes| content_hash(&bytes))
+}
+
+fn hash_value(value: &Value) -> String {
+    let mut text = String::new();
+    write_canonical(value, &mut text);
+    content_hash(text.as_bytes())
+}

@@ -1,0 +1,88 @@
+//! Draws a [`FigureSpec`] from a [`Table`]: an 800 × 500 figure as a flattened SVG, a PNG at 2×
+//! and a PDF, the same picture in all three and the same bytes for the same input.
+//!
+//! Pipeline (docs CRATES.md §2): plotters draws an SVG (text measured with the embedded DejaVu
+//! Sans through ab_glyph) → `usvg` parses it with that one font and no system fonts → the tree is
+//! written back with text as paths (SVG), rasterised by resvg (PNG) and converted by krilla (PDF,
+//! font subset embedded, text selectable).
+//!
+//! - `data`: cells → numbers, ordered categories, aggregated points (mean/median/min/max with
+//!   ±1 sd or min–max spread).
+//! - `scale`: axis ranges, 1-2-5 and decade ticks, number labels.
+//! - `layout`: plot area and axes (no clipped or colliding labels), legend where it hides no
+//!   data (else outside at the right).
+//! - `chart`: the drawing of each kind.
+//! - `canvas`: drawing primitives in figure pixels, palette (Okabe–Ito), viridis.
+//! - `output`: SVG/PNG/PDF.
+//!
+//! `log_x` and `log_y` apply to numeric axes; a bar chart's x and a heatmap's axes are
+//! categories, so there they are ignored (a bar chart honours `log_y`).
+
+mod canvas;
+mod chart;
+mod data;
+mod layout;
+mod output;
+mod scale;
+
+use crate::jobfile::figure::{ErrorBars, FigureKind, FigureSpec};
+use crate::products::table::Table;
+use chart::XyKind;
+use layout::Labels;
+
+/// The drawn figure in the three formats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drawn {
+    /// Flattened and font-independent: text is drawn as paths.
+    pub svg: String,
+    /// 1600 × 1000 pixels (2× the SVG), white background.
+    pub png: Vec<u8>,
+    pub pdf: Vec<u8>,
+}
+
+/// Draws `spec` from `table`.
+///
+/// For kinds line, scatter, bar and heatmap, `table` has one row per job: the job's params and
+/// results. For `curve`, one row per (job, step): the job's params plus the series file's columns.
+/// Empty cells (`Null`) are skipped. Errors are messages for the user, e.g. "column `acc` not
+/// found (did you mean `accuracy`?); columns are: …" or "no numeric values of `accuracy` to plot".
+pub fn draw(spec: &FigureSpec, table: &Table) -> Result<Drawn, String> {
+    output::init_fonts()?;
+    if table.rows.is_empty() {
+        return Err(format!("figure `{}` has no rows to plot", spec.name));
+    }
+    let labels = labels(spec);
+    let grouped = spec.group.is_some();
+    let spread = spec.error != ErrorBars::None;
+    let svg = match spec.kind {
+        FigureKind::Line | FigureKind::Curve => {
+            let series = data::xy_series(spec, table, true)?;
+            let kind = if spec.kind == FigureKind::Line { XyKind::Line } else { XyKind::Curve };
+            chart::xy(&labels, &series, kind, spread, (spec.log_x, spec.log_y), grouped)?
+        }
+        FigureKind::Scatter => {
+            let series = data::xy_series(spec, table, false)?;
+            chart::xy(&labels, &series, XyKind::Scatter, false, (spec.log_x, spec.log_y), grouped)?
+        }
+        FigureKind::Bar => chart::bar(&labels, &data::bars(spec, table)?, spec.log_y, grouped)?,
+        FigureKind::Heatmap => chart::heatmap(&labels, &data::grid(spec, table)?)?,
+    };
+    output::render(&svg, canvas::INTERNAL, canvas::W, canvas::H)
+}
+
+/// Title: given, else the figure's name, else "y vs x". Axis labels: given, else the columns.
+fn labels(spec: &FigureSpec) -> Labels {
+    let title = match (&spec.title, spec.name.trim()) {
+        (Some(t), _) => t.clone(),
+        (None, "") => format!("{} vs {}", spec.y, spec.x),
+        (None, name) => name.to_string(),
+    };
+    Labels {
+        title,
+        x: spec.x_label.clone().unwrap_or_else(|| spec.x.clone()),
+        y: spec.y_label.clone().unwrap_or_else(|| spec.y.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,5 @@
+//! What every stage uses: diagnostics for the user's mistakes, and what the terminal shows.
+
+pub mod console;
+pub mod diagnostic;
+pub mod text;
