@@ -30,9 +30,6 @@ pub mod products;
 pub mod store;
 pub mod util;
 
-/// Exit code for a bad input or jobman unable to proceed.
-pub const EXIT_ERROR: i32 = 2;
-
 /// Runs jobman with these arguments and returns the exit code; errors are printed here.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     use clap::Parser;
@@ -40,7 +37,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { EXIT_ERROR } else { 0 };
+            return if e.use_stderr() { util::exit::ERROR } else { 0 };
         }
     };
     match cli::run(cli) {
@@ -53,7 +50,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
                     util::console::line(util::console::Tone::Bad, "error", &format!("{error:#}")).trim_start()
                 ),
             }
-            EXIT_ERROR
+            util::exit::ERROR
         }
     }
 }

@@ -14,6 +14,8 @@ use predicates::prelude::*;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+#[path = "cli/architecture.rs"]
+mod architecture;
 #[path = "cli/conditional.rs"]
 mod conditional;
 #[path = "cli/explain.rs"]

@@ -68,7 +68,7 @@ fn has_first_line(existing: &str, addition: &str) -> bool {
 }
 
 /// What became of one file, for the summary.
-enum Outcome {
+enum FileAction {
     Created,
     Replaced,
     Appended,
@@ -110,10 +110,10 @@ pub fn init(options: &InitOptions) -> anyhow::Result<i32> {
         let shown = if is_current(dir) { PathBuf::from(file.path) } else { path };
         let shown = shown.display();
         match outcome {
-            Outcome::Created => console::status("Created", &shown.to_string()),
-            Outcome::Replaced => console::status("Replaced", &shown.to_string()),
-            Outcome::Appended => console::status("Appended", &format!("to {shown}")),
-            Outcome::Kept => console::status("Kept", &format!("{shown} (it already has what jobman adds)")),
+            FileAction::Created => console::status("Created", &shown.to_string()),
+            FileAction::Replaced => console::status("Replaced", &shown.to_string()),
+            FileAction::Appended => console::status("Appended", &format!("to {shown}")),
+            FileAction::Kept => console::status("Kept", &format!("{shown} (it already has what jobman adds)")),
         }
     }
     let next = if is_current(dir) {
@@ -126,7 +126,7 @@ pub fn init(options: &InitOptions) -> anyhow::Result<i32> {
 }
 
 /// Writes one scaffold file; an existing file is a conflict only `--force` got past.
-fn place(path: &Path, file: &ScaffoldFile) -> std::io::Result<Outcome> {
+fn place(path: &Path, file: &ScaffoldFile) -> std::io::Result<FileAction> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
     }
@@ -139,15 +139,15 @@ fn place(path: &Path, file: &ScaffoldFile) -> std::io::Result<Outcome> {
         (None, _) => {
             // `create_new`: a file that appeared since the check above is not clobbered.
             fs::OpenOptions::new().write(true).create_new(true).open(path)?.write_all(file.text.as_bytes())?;
-            Ok(Outcome::Created)
+            Ok(FileAction::Created)
         }
         (Some(_), WhenPresent::Conflict) => {
             fs::write(path, file.text)?;
-            Ok(Outcome::Replaced)
+            Ok(FileAction::Replaced)
         }
         (Some(existing), WhenPresent::Append { covered }) => {
             if covered(&existing, file.text) {
-                return Ok(Outcome::Kept);
+                return Ok(FileAction::Kept);
             }
             let separator = match existing.as_str() {
                 "" => "",
@@ -158,7 +158,7 @@ fn place(path: &Path, file: &ScaffoldFile) -> std::io::Result<Outcome> {
                 .append(true)
                 .open(path)?
                 .write_all(format!("{separator}{}", file.text).as_bytes())?;
-            Ok(Outcome::Appended)
+            Ok(FileAction::Appended)
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// How a command ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum ProcessEnd {
     Exited(i32),
     Signaled(i32),
     TimedOut,
@@ -91,9 +91,9 @@ impl Supervisor {
     }
 
     /// Runs a command to its end in its own process group.
-    pub fn run(&self, launch: Launch<'_>) -> Outcome {
+    pub fn run(&self, launch: Launch<'_>) -> ProcessEnd {
         if !self.accepting() {
-            return Outcome::Interrupted;
+            return ProcessEnd::Interrupted;
         }
         let mut command = build_command(launch.command);
         command
@@ -105,7 +105,7 @@ impl Supervisor {
             .process_group(0);
         let mut child = match command.spawn() {
             Ok(child) => child,
-            Err(e) => return Outcome::SpawnFailed(spawn_error(launch.command, &e)),
+            Err(e) => return ProcessEnd::SpawnFailed(spawn_error(launch.command, &e)),
         };
         let group = child.id() as i32;
         self.track(group, launch.timeout.map(|t| Instant::now() + t));
@@ -114,11 +114,11 @@ impl Supervisor {
         kill_group(group, libc::SIGKILL);
         let timed_out = self.untrack(group);
         match status {
-            _ if timed_out => Outcome::TimedOut,
-            Some(status) if status.code().is_some() => Outcome::Exited(status.code().unwrap_or(-1)),
-            _ if self.interrupted() => Outcome::Interrupted,
-            Some(status) => Outcome::Signaled(status.signal().unwrap_or(0)),
-            None => Outcome::SpawnFailed("lost track of the process".into()),
+            _ if timed_out => ProcessEnd::TimedOut,
+            Some(status) if status.code().is_some() => ProcessEnd::Exited(status.code().unwrap_or(-1)),
+            _ if self.interrupted() => ProcessEnd::Interrupted,
+            Some(status) => ProcessEnd::Signaled(status.signal().unwrap_or(0)),
+            None => ProcessEnd::SpawnFailed("lost track of the process".into()),
         }
     }
 

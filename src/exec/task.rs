@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::exec::supervisor::{self, Launch, Outcome, Supervisor};
+use crate::exec::supervisor::{self, Launch, ProcessEnd, Supervisor};
 use crate::key::KeyIngredients;
 use crate::store::{self, JobRecord, JobStatus, RECORD_FORMAT, STDERR_FILE, STDOUT_FILE};
 
@@ -79,9 +79,10 @@ pub fn run(
         // On a cluster node, Slurm's SIGTERM (time limit, scancel) reaches the job and this
         // process in either order, and its SIGKILL (memory) reaches the job alone: a job that dies
         // of one of them was stopped by Slurm, which says why better than a record written here.
-        let stopped = matches!(outcome, Outcome::Signaled(s) if s == libc::SIGTERM || s == libc::SIGKILL);
-        let cut_off =
-            outcome == Outcome::Interrupted || stopped || supervisor.interrupted() && outcome != Outcome::Exited(0);
+        let stopped = matches!(outcome, ProcessEnd::Signaled(s) if s == libc::SIGTERM || s == libc::SIGKILL);
+        let cut_off = outcome == ProcessEnd::Interrupted
+            || stopped
+            || supervisor.interrupted() && outcome != ProcessEnd::Exited(0);
         if cut_off && !record_interrupted {
             return Ok(None);
         }
@@ -105,7 +106,7 @@ fn run_once(
     supervisor: &Supervisor,
     extra_env: &[(&'static str, String)],
     attempt: u32,
-) -> Outcome {
+) -> ProcessEnd {
     let open = |name: &str| fs::File::create(dir.join(name)).map_err(|e| format!("cannot create {name}: {e}"));
     let mut env = vec![
         ("JOBMAN_JOB_ID", spec.id.clone()),
@@ -124,7 +125,7 @@ fn run_once(
             stderr,
             timeout: spec.timeout_secs.map(Duration::from_secs_f64),
         }),
-        (Err(message), _) | (_, Err(message)) => Outcome::SpawnFailed(message),
+        (Err(message), _) | (_, Err(message)) => ProcessEnd::SpawnFailed(message),
     }
 }
 
@@ -165,31 +166,31 @@ pub fn attempt_name(name: &str, attempt: u32) -> String {
 fn record(
     spec: &TaskSpec,
     dir: &Path,
-    outcome: &Outcome,
+    outcome: &ProcessEnd,
     started: SystemTime,
     seconds: f64,
     attempts: u32,
 ) -> JobRecord {
     let (status, exit_code, signal, message) = match outcome {
-        Outcome::Exited(0) => {
+        ProcessEnd::Exited(0) => {
             match check_results(spec.results.as_deref(), dir).and_then(|()| check_required(&spec.required, dir)) {
                 Ok(()) => (JobStatus::Done, Some(0), None, None),
                 Err(message) => (JobStatus::Failed, Some(0), None, Some(message)),
             }
         }
-        Outcome::Exited(code) => (JobStatus::Failed, Some(*code), None, None),
-        Outcome::Signaled(signal) => {
+        ProcessEnd::Exited(code) => (JobStatus::Failed, Some(*code), None, None),
+        ProcessEnd::Signaled(signal) => {
             (JobStatus::Failed, None, Some(*signal), Some(format!("killed by signal {signal}")))
         }
-        Outcome::TimedOut => (
+        ProcessEnd::TimedOut => (
             JobStatus::TimedOut,
             None,
             None,
             spec.timeout_secs
                 .map(|t| format!("over its timeout of {}", humantime::format_duration(Duration::from_secs_f64(t)))),
         ),
-        Outcome::Interrupted => (JobStatus::Interrupted, None, None, None),
-        Outcome::SpawnFailed(message) => (JobStatus::Failed, Some(127), None, Some(message.clone())),
+        ProcessEnd::Interrupted => (JobStatus::Interrupted, None, None, None),
+        ProcessEnd::SpawnFailed(message) => (JobStatus::Failed, Some(127), None, Some(message.clone())),
     };
     let outputs = if status == JobStatus::Done { hash_outputs(&spec.outputs, dir) } else { BTreeMap::new() };
     JobRecord {
@@ -321,7 +322,7 @@ pub fn run_task_main(manifest: &Path, task: &str, jobs_per_task: usize) -> anyho
                         record.attempts,
                         spec.retries + 1,
                         record.status.as_str(),
-                        crate::commands::build::failure_detail(&JobRecord { attempts: 1, ..record.clone() })
+                        super::failure_detail(&JobRecord { attempts: 1, ..record.clone() })
                     );
                 };
                 run(&spec, &dir, &supervisor, Vec::new(), false, &retrying)
@@ -335,13 +336,13 @@ pub fn run_task_main(manifest: &Path, task: &str, jobs_per_task: usize) -> anyho
                     spec.name,
                     ran.record.status.as_str(),
                     ran.seconds,
-                    crate::commands::build::attempt_note(ran.record.attempts)
+                    super::attempt_note(ran.record.attempts)
                 );
                 if ran.record.status != JobStatus::Done {
                     code = 1;
                 }
             }
-            Some(Ok(None)) | None => return Ok(crate::commands::build::EXIT_INTERRUPTED),
+            Some(Ok(None)) | None => return Ok(crate::util::exit::INTERRUPTED),
             Some(Err(message)) => {
                 eprintln!("jobman: {}: {message}", spec.name);
                 code = 1;

@@ -16,6 +16,7 @@ use crate::jobfile::ParamSet;
 use crate::plan::needs::{Matched, Needs, UpstreamStage};
 use crate::plan::render::{PlannedJob, Renderer};
 use crate::store::{IdMap, Slot, Store};
+use crate::util::parallel::parallel_map;
 use crate::util::diagnostic::{Diagnostic, Diagnostics};
 
 /// A job of the current Jobfile and where it stands.
@@ -277,28 +278,4 @@ pub fn locate(store: &Store, planned: Vec<PlannedJob>, stage: usize) -> Vec<Job>
             return planned.into_iter().zip(slots).map(|(planned, slot)| Job { planned, slot, stage }).collect();
         }
     }
-}
-
-/// `f` over `items` on every core, results in input order.
-pub fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || items.len() < 64 {
-        return items.into_iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<T>> = Vec::new();
-    let mut items = items.into_iter();
-    loop {
-        let part: Vec<T> = items.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        chunks.push(part);
-    }
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            chunks.into_iter().map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-    })
 }

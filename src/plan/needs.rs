@@ -190,7 +190,7 @@ impl<'a> Matcher<'a> {
             let upstream = self.seen[i].get_or_insert_with(|| {
                 let results = self.up.view.job.results.as_ref().and_then(|name| {
                     let recorded = summary.outputs.get(name.get_ref());
-                    crate::products::read_results(&job.slot.dir.join(name.get_ref()), recorded)
+                    crate::store::read_results(&job.slot.dir.join(name.get_ref()), recorded)
                 });
                 Arc::new(Upstream {
                     id: job.slot.id.clone(),

@@ -32,7 +32,7 @@ use crate::plan::needs::Needed;
 use crate::plan::render::PlannedJob;
 use crate::products::report::ReportRow;
 use crate::products::table::Table;
-use crate::store::{SlotState, write_atomic};
+use crate::store::{self, SlotState, write_atomic};
 use crate::util::console;
 use crate::util::diagnostic::{Diagnostic, Diagnostics};
 use crate::util::text::plural;
@@ -364,7 +364,7 @@ fn report_rows<'a>(jobfile: &Jobfile, jobs: &'a [Job]) -> Vec<ReportRow<'a>> {
             let results = match (status, &jobfile.job.results) {
                 ("done", Some(name)) => {
                     let recorded = record.and_then(|r| r.outputs.get(name.get_ref()));
-                    let results = read_results(&job.slot.dir.join(name.get_ref()), recorded);
+                    let results = store::read_results(&job.slot.dir.join(name.get_ref()), recorded);
                     if results.is_none() {
                         // Shown as done without its results, the row would pass for a real one.
                         let filter: Vec<String> = job
@@ -423,22 +423,6 @@ fn join_upstream(results: Value, job: &PlannedJob) -> Value {
         }
     }
     Value::Object(joined)
-}
-
-/// A results file, parsed; `None` when it is missing, does not parse, or no longer has the
-/// content hash `recorded` in its job's record (edited since the job ended, or cut short by a
-/// crash before it reached the disk).
-pub(crate) fn read_results(path: &Path, recorded: Option<&String>) -> Option<Value> {
-    let bytes = fs::read(path).ok()?;
-    if recorded.is_some_and(|hash| *hash != content_hash(&bytes)) {
-        return None;
-    }
-    let text = String::from_utf8(bytes).ok()?;
-    if path.extension().is_some_and(|e| e == "toml") {
-        toml::from_str::<Value>(&text).ok()
-    } else {
-        serde_json::from_str(&text).ok()
-    }
 }
 
 fn report_parts(jobfile: &Jobfile, jobs: &[Job]) -> Parts {

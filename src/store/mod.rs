@@ -456,6 +456,22 @@ pub fn reset_dir(dir: &Path) -> io::Result<()> {
 /// No fsync per record (it would double the cost of a short job); the build syncs the
 /// filesystem once at its end. A record torn by a power cut does not parse and so reads as
 /// "not done": it costs a rerun, never a wrong result.
+/// A results file, parsed; `None` when it is missing, does not parse, or no longer has the
+/// content hash `recorded` in its job's record (edited since the job ended, or cut short by a
+/// crash before it reached the disk).
+pub fn read_results(path: &Path, recorded: Option<&String>) -> Option<serde_json::Value> {
+    let bytes = fs::read(path).ok()?;
+    if recorded.is_some_and(|hash| *hash != crate::key::content_hash(&bytes)) {
+        return None;
+    }
+    let text = String::from_utf8(bytes).ok()?;
+    if path.extension().is_some_and(|e| e == "toml") {
+        toml::from_str::<serde_json::Value>(&text).ok()
+    } else {
+        serde_json::from_str(&text).ok()
+    }
+}
+
 pub fn write_record(dir: &Path, record: &JobRecord) -> io::Result<()> {
     let bytes = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
     write_atomic(&dir.join(RECORD_FILE), &bytes)

@@ -183,7 +183,7 @@ pub fn write_json_with_list<I: Send, T: serde::Serialize>(
         }
     }
     let count = chunks.len();
-    let texts = crate::plan::parallel_map(chunks, |chunk| {
+    let texts = crate::util::parallel::parallel_map(chunks, |chunk| {
         let mut text = Vec::with_capacity(chunk.len() * 192);
         for item in chunk {
             text.extend_from_slice(b",\n    ");

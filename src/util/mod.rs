@@ -2,4 +2,6 @@
 
 pub mod console;
 pub mod diagnostic;
+pub mod exit;
 pub mod text;
+pub mod parallel;

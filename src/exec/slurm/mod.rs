@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::commands::build::Finished;
+use super::finish::Finished;
+use super::prepare::prepare;
 use crate::exec::request::Requests;
 use crate::exec::task::{self, TaskSpec};
 use crate::jobfile::Jobfile;
@@ -48,7 +49,7 @@ pub struct SlurmRun {
 }
 
 /// How the jobs handed to Slurm ended, as far as this build saw.
-pub struct Outcome {
+pub struct Followed {
     /// Job index → its record, for the jobs that ended.
     pub records: Vec<(usize, JobRecord)>,
     /// Jobs that could not be prepared or submitted: index and why.
@@ -78,8 +79,8 @@ pub fn run(
     jobs: &[Job],
     pending: &[usize],
     interrupted: &Arc<AtomicBool>,
-) -> anyhow::Result<Outcome> {
-    let mut outcome = Outcome { records: Vec::new(), not_started: Vec::new(), interrupted: false };
+) -> anyhow::Result<Followed> {
+    let mut outcome = Followed { records: Vec::new(), not_started: Vec::new(), interrupted: false };
     if !run.dry_run && !command::cluster_answers() {
         anyhow::bail!(
             "Slurm does not answer (`scontrol ping`): run the build on the cluster's login node, or start a local \
@@ -111,7 +112,7 @@ pub fn run(
             prepared.push((index, None, settings));
             continue;
         }
-        match crate::commands::build::prepare(&renderer, jobfile, &job.planned, &job.slot) {
+        match prepare(&renderer, jobfile, &job.planned, &job.slot) {
             Ok((spec, logged)) => {
                 if let Err(e) = task::write_launch(&job.slot.dir, &spec) {
                     outcome.not_started.push((index, format!("cannot write its launch file: {e}")));
@@ -208,7 +209,7 @@ fn follow(
     jobs: &[Job],
     arrays: &[Array],
     interrupted: &Arc<AtomicBool>,
-    outcome: &mut Outcome,
+    outcome: &mut Followed,
 ) -> anyhow::Result<()> {
     let ids: Vec<u64> = arrays.iter().map(|a| a.job_id).collect();
     // (array, manifest line) of the jobs not ended yet.
