@@ -136,7 +136,7 @@ fn scan(jobs_dir: &Path, jobs: &[Job], waiting: &HashSet<String>, options: &GcOp
         let Some(name) = entry.file_name().to_str().map(String::from) else { continue };
         // `file_type` does not follow symlinks: a symlink is never a folder here.
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if verdict(&name, is_dir, &current) != Verdict::Remove {
+        if fate(&name, is_dir, &current) != Fate::Remove {
             continue;
         }
         let removal = Removal::folder(entry.path());
@@ -196,7 +196,7 @@ impl Current {
 
 /// What gc does with one entry of the jobs folder.
 #[derive(Debug, PartialEq, Eq)]
-enum Verdict {
+enum Fate {
     /// A folder of the current Jobfile's jobs.
     Keep,
     /// A folder of a job the Jobfile no longer names, or a previous run that was superseded.
@@ -205,24 +205,24 @@ enum Verdict {
     Foreign,
 }
 
-fn verdict(name: &str, is_dir: bool, current: &Current) -> Verdict {
+fn fate(name: &str, is_dir: bool, current: &Current) -> Fate {
     if !is_dir {
-        return Verdict::Foreign;
+        return Fate::Foreign;
     }
     let (id, previous) = match name.strip_suffix(".previous") {
         Some(id) => (id, true),
         None => (name, false),
     };
     if !is_job_id(id) {
-        return Verdict::Foreign;
+        return Fate::Foreign;
     }
     match (current.done.get(id), previous) {
-        (Some(_), false) => Verdict::Keep,
+        (Some(_), false) => Fate::Keep,
         // The last finished result of a current job whose forced rerun did not finish.
-        (Some(false), true) => Verdict::Keep,
-        (Some(true), true) => Verdict::Remove,
-        (None, false) if current.blocking.contains(id) => Verdict::Keep,
-        (None, _) => Verdict::Remove,
+        (Some(false), true) => Fate::Keep,
+        (Some(true), true) => Fate::Remove,
+        (None, false) if current.blocking.contains(id) => Fate::Keep,
+        (None, _) => Fate::Remove,
     }
 }
 
@@ -422,23 +422,23 @@ mod tests {
     fn only_folders_named_like_job_ids_of_no_current_job_are_removed() {
         let current = current(&[("aaaaaaaaaaaa", true), ("bbbbbbbbbbbb", false)], &["cccccccccccc"]);
         let cases = [
-            ("aaaaaaaaaaaa", true, Verdict::Keep),
-            ("bbbbbbbbbbbb", true, Verdict::Keep),
-            ("0123456789ab", true, Verdict::Remove),
-            ("0123456789ab0123", true, Verdict::Remove),
-            ("0123456789ab.previous", true, Verdict::Remove),
-            ("aaaaaaaaaaaa.previous", true, Verdict::Remove),
-            ("bbbbbbbbbbbb.previous", true, Verdict::Keep),
-            ("cccccccccccc", true, Verdict::Keep),
-            ("0123456789ab", false, Verdict::Foreign),
-            ("0123456789a", true, Verdict::Foreign),
-            ("0123456789abc", true, Verdict::Foreign),
-            ("0123456789AB", true, Verdict::Foreign),
-            ("notes", true, Verdict::Foreign),
-            (".previous", true, Verdict::Foreign),
+            ("aaaaaaaaaaaa", true, Fate::Keep),
+            ("bbbbbbbbbbbb", true, Fate::Keep),
+            ("0123456789ab", true, Fate::Remove),
+            ("0123456789ab0123", true, Fate::Remove),
+            ("0123456789ab.previous", true, Fate::Remove),
+            ("aaaaaaaaaaaa.previous", true, Fate::Remove),
+            ("bbbbbbbbbbbb.previous", true, Fate::Keep),
+            ("cccccccccccc", true, Fate::Keep),
+            ("0123456789ab", false, Fate::Foreign),
+            ("0123456789a", true, Fate::Foreign),
+            ("0123456789abc", true, Fate::Foreign),
+            ("0123456789AB", true, Fate::Foreign),
+            ("notes", true, Fate::Foreign),
+            (".previous", true, Fate::Foreign),
         ];
         for (name, is_dir, expected) in cases {
-            assert_eq!(verdict(name, is_dir, &current), expected, "{name} (folder: {is_dir})");
+            assert_eq!(fate(name, is_dir, &current), expected, "{name} (folder: {is_dir})");
         }
     }
 }

@@ -33,7 +33,7 @@ pub struct GraphOptions {
 
 /// How a node stands, for its colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tone {
+enum Standing {
     Fresh,
     Pending,
     Failed,
@@ -44,7 +44,7 @@ enum Tone {
 struct Shown {
     what: String,
     state: String,
-    tone: Tone,
+    standing: Standing,
 }
 
 pub fn show_graph(options: &GraphOptions) -> anyhow::Result<i32> {
@@ -83,12 +83,12 @@ pub fn show_graph(options: &GraphOptions) -> anyhow::Result<i32> {
 }
 
 fn job(job: &Job) -> Shown {
-    let (state, tone) = match &job.slot.state {
-        SlotState::Done(_) => ("done", Tone::Fresh),
-        SlotState::NotDone(record) => (record.status.as_str(), Tone::Failed),
-        SlotState::Incomplete | SlotState::Absent => ("pending", Tone::Pending),
+    let (state, standing) = match &job.slot.state {
+        SlotState::Done(_) => ("done", Standing::Fresh),
+        SlotState::NotDone(record) => (record.status.as_str(), Standing::Failed),
+        SlotState::Incomplete | SlotState::Absent => ("pending", Standing::Pending),
     };
-    Shown { what: job.planned.name.clone(), state: state.to_string(), tone }
+    Shown { what: job.planned.name.clone(), state: state.to_string(), standing }
 }
 
 /// `12 jobs` with `10 done, 1 failed, 1 pending`.
@@ -103,23 +103,23 @@ fn all_jobs(jobs: &[Job], waiting: usize) -> Shown {
         parts.push(format!("{not_done} failed"));
     }
     parts.push(format!("{pending} pending"));
-    let tone = if not_done > 0 {
-        Tone::Failed
+    let standing = if not_done > 0 {
+        Standing::Failed
     } else if pending > 0 {
-        Tone::Pending
+        Standing::Pending
     } else {
-        Tone::Fresh
+        Standing::Fresh
     };
-    Shown { what: plural(jobs.len() + waiting, "job"), state: parts.join(", "), tone }
+    Shown { what: plural(jobs.len() + waiting, "job"), state: parts.join(", "), standing }
 }
 
 fn product(what: String, freshness: Freshness) -> Shown {
-    let (state, tone) = match freshness {
-        Freshness::UpToDate => ("up to date", Tone::Fresh),
-        Freshness::Stale => ("would rebuild", Tone::Pending),
-        Freshness::Unsure => ("may rebuild", Tone::Unsure),
+    let (state, standing) = match freshness {
+        Freshness::UpToDate => ("up to date", Standing::Fresh),
+        Freshness::Stale => ("would rebuild", Standing::Pending),
+        Freshness::Unsure => ("may rebuild", Standing::Unsure),
     };
-    Shown { what, state: state.into(), tone }
+    Shown { what, state: state.into(), standing }
 }
 
 /// What `node` reads, in graph order.
@@ -169,12 +169,12 @@ fn dot(graph: &BuildGraph, shown: &[Shown]) -> String {
         "digraph jobman {\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n",
     );
     for node in graph.graph.node_indices() {
-        let Shown { what, state, tone } = &shown[node.index()];
-        let colour = match tone {
-            Tone::Fresh => "#d4edda",
-            Tone::Pending => "#fff3cd",
-            Tone::Failed => "#f8d7da",
-            Tone::Unsure => "#e9ecef",
+        let Shown { what, state, standing } = &shown[node.index()];
+        let colour = match standing {
+            Standing::Fresh => "#d4edda",
+            Standing::Pending => "#fff3cd",
+            Standing::Failed => "#f8d7da",
+            Standing::Unsure => "#e9ecef",
         };
         let label = format!("{}\\n{}", dot_escape(what), dot_escape(state));
         let _ = writeln!(out, "  n{} [label=\"{label}\", fillcolor=\"{colour}\"];", node.index());

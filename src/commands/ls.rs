@@ -10,12 +10,12 @@ use serde::Serialize;
 
 use crate::jobfile::Jobfile;
 use crate::jobfile::display_value;
-use crate::plan::select::{self, CurrentJobs};
 use crate::plan::Job;
-use crate::util::parallel::parallel_map;
+use crate::plan::select::{self, CurrentJobs};
 use crate::products::report::cell_text;
-use crate::store::{self, SlotState};
+use crate::store::{self, JobStatus, SlotState};
 use crate::util::console;
+use crate::util::parallel::parallel_map;
 
 /// The version of the JSON shapes of `ls`, `status` and `show`: bumped when a field changes
 /// meaning or goes away (adding a field does not bump it).
@@ -145,14 +145,14 @@ pub fn ls(options: &LsOptions) -> anyhow::Result<i32> {
 }
 
 fn has_status(job: &Job, wanted: StatusFilter, stale: &HashSet<String>) -> bool {
-    let status = job.slot.state.status_key();
+    let status = job.slot.state.status();
     match wanted {
-        StatusFilter::Done => status == "done",
+        StatusFilter::Done => status == Some(JobStatus::Done),
         StatusFilter::Failed => matches!(job.slot.state, SlotState::NotDone(_)),
-        StatusFilter::TimedOut => status == "timed_out",
-        StatusFilter::Interrupted => status == "interrupted",
-        StatusFilter::Pending => status == "pending",
-        StatusFilter::Stale => status == "pending" && stale.contains(&job.planned.name),
+        StatusFilter::TimedOut => status == Some(JobStatus::TimedOut),
+        StatusFilter::Interrupted => status == Some(JobStatus::Interrupted),
+        StatusFilter::Pending => status.is_none(),
+        StatusFilter::Stale => status.is_none() && stale.contains(&job.planned.name),
     }
 }
 

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::commands::ls::{JSON_FORMAT, JobEntry};
 use crate::plan::select::CurrentJobs;
+use crate::store::JobStatus;
 use crate::util::console;
 use crate::util::text::plural;
 
@@ -46,14 +47,15 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
         on_slurm: 0,
     };
     for job in &jobs {
-        *match job.slot.state.status_key() {
-            "done" => &mut summary.done,
-            "failed" => &mut summary.failed,
-            "timed_out" => &mut summary.timed_out,
-            "interrupted" => &mut summary.interrupted,
-            _ => &mut summary.pending,
+        let status = job.slot.state.status();
+        *match status {
+            Some(JobStatus::Done) => &mut summary.done,
+            Some(JobStatus::Failed) => &mut summary.failed,
+            Some(JobStatus::TimedOut) => &mut summary.timed_out,
+            Some(JobStatus::Interrupted) => &mut summary.interrupted,
+            None => &mut summary.pending,
         } += 1;
-        if submitted.contains(&job.slot.dir) && job.slot.state.status_key() == "pending" {
+        if status.is_none() && submitted.contains(&job.slot.dir) {
             summary.on_slurm += 1;
         }
     }

@@ -16,8 +16,8 @@ use crate::jobfile::ParamSet;
 use crate::plan::needs::{Matched, Needs, UpstreamStage};
 use crate::plan::render::{PlannedJob, Renderer};
 use crate::store::{IdMap, Slot, Store};
-use crate::util::parallel::parallel_map;
 use crate::util::diagnostic::{Diagnostic, Diagnostics};
+use crate::util::parallel::parallel_map;
 
 /// A job of the current Jobfile and where it stands.
 #[derive(Debug)]

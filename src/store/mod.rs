@@ -197,14 +197,15 @@ impl SlotState {
         if summary.status == JobStatus::Done { SlotState::Done(summary) } else { SlotState::NotDone(summary) }
     }
 
+    /// The status its record of this key gives; `None` when pending (never ran, or cut off).
+    pub fn status(&self) -> Option<JobStatus> {
+        self.summary().map(|summary| summary.status)
+    }
+
     /// The job's status as output names it: `done`, `failed`, `timed_out`, `interrupted` or
-    /// `pending` (no record of this key: never ran, or cut off).
+    /// `pending`.
     pub fn status_key(&self) -> &'static str {
-        match self {
-            SlotState::Done(_) => "done",
-            SlotState::NotDone(summary) => summary.status.key(),
-            SlotState::Incomplete | SlotState::Absent => "pending",
-        }
+        self.status().map_or("pending", JobStatus::key)
     }
 
     /// The record's summary, when there is a record of this key.

@@ -3,5 +3,5 @@
 pub mod console;
 pub mod diagnostic;
 pub mod exit;
-pub mod text;
 pub mod parallel;
+pub mod text;

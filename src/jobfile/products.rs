@@ -1,0 +1,164 @@
+//! `[report]` and `[[figure]]`: what the report and the figures show.
+
+use serde::Serialize;
+use toml::Spanned;
+use toml::de::DeValue;
+
+use crate::jobfile::figure::{Aggregate, ErrorBars, FigureKind, FigureSpec};
+
+use super::walker::{Item, Walker, kind};
+
+pub(super) const REPORT_KEYS: &[&str] = &["stage", "columns", "rename", "unfinished"];
+pub(super) const FIGURE_KEYS: &[&str] = &[
+    "name",
+    "kind",
+    "x",
+    "y",
+    "group",
+    "value",
+    "aggregate",
+    "error",
+    "log_x",
+    "log_y",
+    "title",
+    "x_label",
+    "y_label",
+    "where",
+];
+
+/// `[report]`: which columns `report.csv` has, under which names, and which jobs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReportSpec {
+    /// The stage whose jobs are the rows (a Jobfile with stages; default: the last declared).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Spanned<String>>,
+    /// Chosen and ordered columns; `None`: id, name, params, results, status, duration.
+    pub columns: Option<Vec<Spanned<String>>>,
+    /// Column → name in the file.
+    pub rename: Vec<(String, String)>,
+    /// Also list failed and pending jobs, with empty result cells.
+    pub unfinished: bool,
+}
+
+impl Walker<'_> {
+    pub(super) fn report(&mut self, item: Option<&Item<'_>>) -> ReportSpec {
+        let Some(table) = self.table(item, "[report]") else { return ReportSpec::default() };
+        self.unknown_keys(table, REPORT_KEYS, "a [report] key");
+        let columns = table.get("columns").map(|_| self.strings(table, "columns", "a column name"));
+        let mut rename = Vec::new();
+        if let Some(renames) = self.table(table.get("rename"), "`rename`") {
+            for (from, to) in renames.iter() {
+                match to.get_ref() {
+                    DeValue::String(name) => rename.push((from.get_ref().to_string(), name.to_string())),
+                    other => {
+                        self.at(to.span(), "a new column name must be a string", format!("found {}", kind(other)));
+                    }
+                }
+            }
+        }
+        let unfinished = self.boolean(table, "unfinished").unwrap_or(false);
+        let stage = self.string(table, "stage", "the name of a stage");
+        ReportSpec { stage, columns, rename, unfinished }
+    }
+
+    pub(super) fn figures(&mut self, item: Option<&Item<'_>>) -> Vec<Spanned<FigureSpec>> {
+        let Some(item) = item else { return Vec::new() };
+        let DeValue::Array(entries) = item.get_ref() else {
+            self.at(item.span(), "figures are declared as [[figure]] entries", "expected [[figure]], not [figure]");
+            return Vec::new();
+        };
+        let mut figures: Vec<Spanned<FigureSpec>> = Vec::new();
+        for entry in entries.iter() {
+            let Some(table) = self.table(Some(entry), "a [[figure]] entry") else { continue };
+            self.unknown_keys(table, FIGURE_KEYS, "a [[figure]] key");
+            let kinds = [
+                ("line", FigureKind::Line),
+                ("scatter", FigureKind::Scatter),
+                ("bar", FigureKind::Bar),
+                ("heatmap", FigureKind::Heatmap),
+                ("curve", FigureKind::Curve),
+            ];
+            let name = self.string(table, "name", "a file name such as \"accuracy_vs_hidden\"");
+            let kind = self.choice(table, "kind", &kinds);
+            let aggregate = self.choice(
+                table,
+                "aggregate",
+                &[
+                    ("mean", Aggregate::Mean),
+                    ("median", Aggregate::Median),
+                    ("min", Aggregate::Min),
+                    ("max", Aggregate::Max),
+                ],
+            );
+            let error = self.choice(
+                table,
+                "error",
+                &[("std", ErrorBars::Std), ("min_max", ErrorBars::MinMax), ("none", ErrorBars::None)],
+            );
+            let column =
+                |walker: &mut Self, key: &str| walker.string(table, key, "a column name").map(Spanned::into_inner);
+            let x = column(self, "x");
+            let y = column(self, "y");
+            let group = column(self, "group");
+            let value = column(self, "value");
+            let title = column(self, "title");
+            let x_label = column(self, "x_label");
+            let y_label = column(self, "y_label");
+            let filter = column(self, "where");
+            let (log_x, log_y) = (self.boolean(table, "log_x"), self.boolean(table, "log_y"));
+            let Some(name) = name else {
+                self.at(entry.span(), "a [[figure]] needs a `name`", "expected `name = \"...\"`");
+                continue;
+            };
+            if !name.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                || name.get_ref().is_empty()
+            {
+                self.at(name.span(), "a figure name becomes a file name", "use letters, digits, `_` and `-`");
+                continue;
+            }
+            if figures.iter().any(|f| f.get_ref().name == *name.get_ref()) {
+                self.at(name.span(), format!("two figures are named `{}`", name.get_ref()), "names must differ");
+                continue;
+            }
+            let Some(kind) = kind.or_else(|| {
+                if table.get("kind").is_none() {
+                    self.at(
+                        entry.span(),
+                        "a [[figure]] needs a `kind`",
+                        "expected line, scatter, bar, heatmap or curve",
+                    );
+                }
+                None
+            }) else {
+                continue;
+            };
+            let (Some(x), Some(y)) = (x, y) else {
+                self.at(entry.span(), "a [[figure]] needs `x` and `y`", "the columns to plot");
+                continue;
+            };
+            if kind == FigureKind::Heatmap && value.is_none() {
+                self.at(entry.span(), "a heatmap needs a `value`", "the column shown in each cell").help =
+                    Some("e.g. x = \"hidden\", y = \"lr\", value = \"accuracy\"".into());
+                continue;
+            }
+            let spec = FigureSpec {
+                name: name.get_ref().clone(),
+                kind,
+                x,
+                y,
+                group,
+                value,
+                aggregate: aggregate.unwrap_or(Aggregate::Mean),
+                error: error.unwrap_or(ErrorBars::Std),
+                log_x: log_x.unwrap_or(false),
+                log_y: log_y.unwrap_or(false),
+                title,
+                x_label,
+                y_label,
+                filter,
+            };
+            figures.push(Spanned::new(entry.span(), spec));
+        }
+        figures
+    }
+}
