@@ -1,34 +1,29 @@
 //! jobman: experiment sweeps built the way make builds files.
 //!
-//! Modules in the order data flows (see docs/ARCHITECTURE.md):
-//! - [`jobfile`]: `Jobfile.toml` → validated [`jobfile::Jobfile`], every mistake a [`diagnostic`].
-//! - [`sweep`]: parameters → one [`sweep::ParamSet`] per job; [`expr`] evaluates `where` filters.
-//! - [`render`]: templates, command and name of each job, and its key ([`job_key`]).
-//! - [`plan`]: all jobs rendered, keyed and located in the [`store`] (one folder per job).
-//! - [`exec`]: the local worker pool, process groups, timeouts, Ctrl-C and the watchdog;
-//!   [`slots`]: GPUs and resources held by running jobs; [`task`]: one run of one job, its
-//!   retries and its record, wherever it runs.
-//! - [`request`]: what each job asks of its executor; [`slurm`]: batch scripts, arrays and the
-//!   queue of a Slurm cluster; [`cluster`]: the Slurm executor that submits and follows them.
-//! - [`build`], [`status`], [`explain`]: the user operations; [`dirty`] says why a job reruns,
-//!   against what earlier runs rendered ([`build_log`]).
-//! - [`gc`], [`clean`], [`show_graph`]: workspace upkeep — stale job folders, products, the graph.
-//! - [`ls`], [`show`], [`logs`]: inspecting jobs, named on the command line through [`select`].
-//! - [`cli`]: argument parsing; [`output`]: status lines and progress; [`lock`]: one build at a time.
-//! - [`init`]: a new project to start from; [`completions`], [`man`]: shell completions and man
-//!   pages, generated from the command line.
+//! The folders are the pipeline's stages, lowest layer first (docs/ARCHITECTURE.md; each module
+//! uses only the ones above it in this list):
+//! - [`util`]: diagnostics for the user's mistakes, status lines, text, exit codes.
+//! - [`key`]: what a job's key is made of, hashed.
+//! - [`store`]: job folders, records, the index, the build log, the lock; never sees a Jobfile.
+//! - [`jobfile`]: `Jobfile.toml` → a validated [`jobfile::Jobfile`], every mistake collected.
+//! - [`graph`]: the dependency graph and the one target grammar.
+//! - [`plan`]: the Jobfile → keyed jobs located in the store (sweep, needs, render); runs nothing.
+//! - [`exec`]: running jobs, on the local pool or on Slurm, each ending in its record.
+//! - [`products`]: the report, the figures and the index page, each made only when stale.
+//! - [`explain`]: why a job runs, as a value.
+//! - [`commands`]: one thin file per user command; [`cli`]: clap types → commands.
 
-pub mod cli;
-pub mod commands;
-pub mod exec;
-pub mod explain;
-pub mod graph;
-pub mod jobfile;
-pub mod key;
-pub mod plan;
-pub mod products;
-pub mod store;
-pub mod util;
+mod cli;
+mod commands;
+mod exec;
+mod explain;
+mod graph;
+mod jobfile;
+mod key;
+mod plan;
+mod products;
+mod store;
+mod util;
 
 /// Runs jobman with these arguments and returns the exit code; errors are printed here.
 pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {

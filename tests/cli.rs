@@ -20,8 +20,6 @@ mod architecture;
 mod conditional;
 #[path = "cli/explain.rs"]
 mod explain;
-#[path = "cli/html.rs"]
-mod html;
 #[path = "cli/inspect.rs"]
 mod inspect;
 #[path = "cli/maint.rs"]

@@ -10,7 +10,7 @@ use minijinja::value::Serde;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use toml::Spanned;
 
-use crate::exec::slurm::script::SlurmSettings;
+use crate::exec::slurm::SlurmSettings;
 use crate::jobfile::slurm::{extra_arg, memory, slurm_name, time_limit};
 use crate::jobfile::{Jobfile, PerJob};
 use crate::jobfile::{ParamSet, display_value};
@@ -209,7 +209,7 @@ mod tests {
 
     fn jobfile(text: &str) -> Jobfile {
         let source = Source { path: "Jobfile.toml".into(), text: text.into() };
-        crate::jobfile::parse(&source, Path::new("/w/Jobfile.toml"), Path::new("/w")).unwrap()
+        crate::jobfile::parse(&source, Path::new("/w")).unwrap()
     }
 
     fn params(pairs: &[(&str, serde_json::Value)]) -> ParamSet {

@@ -301,7 +301,7 @@ pub fn run_task_main(manifest: &Path, task: &str, jobs_per_task: usize) -> anyho
     let mut code = 0;
     for (n, line) in lines.iter().enumerate() {
         // The last task of an array may have fewer lines than the others.
-        let dir = match crate::exec::slurm::files::read_manifest_entry(manifest, line) {
+        let dir = match crate::exec::slurm::read_manifest_entry(manifest, line) {
             Ok(dir) => dir,
             Err(_) if n > 0 => break,
             Err(e) => return Err(e),

@@ -15,13 +15,13 @@ mod stages;
 mod sweep;
 mod walker;
 
-pub use executor::{ExecutorKind, ExecutorSpec, GpuPool, LocalSpec, SlurmSpec};
+pub use executor::{ExecutorKind, ExecutorSpec, GpuPool};
 pub use job::{JobSpec, PerJob, TemplateSpec, target_problem};
 pub use param_set::{ParamSet, display_params, display_value};
 pub use params::{Distribution, Param};
 pub use products::ReportSpec;
 pub use stages::{Need, Stage};
-pub use sweep::{Sampling, Sweep};
+pub use sweep::Sweep;
 use walker::{Item, Walker};
 
 use std::path::{Path, PathBuf};
@@ -41,7 +41,6 @@ pub const RESERVED_PARAMS: &[&str] = &["job", "needs"];
 /// A validated Jobfile. Paths are absolute.
 #[derive(Debug, Clone)]
 pub struct Jobfile {
-    pub path: PathBuf,
     /// The folder holding the Jobfile: relative paths start here.
     pub root: PathBuf,
     pub source: Source,
@@ -93,12 +92,12 @@ impl Jobfile {
             .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.display().to_string()))
             .unwrap_or_else(|| path.display().to_string());
         let source = Source { path: display, text: text.into() };
-        Ok(parse(&source, &path, &root)?)
+        Ok(parse(&source, &root)?)
     }
 }
 
 /// Parses Jobfile text; pure apart from the paths it is given.
-pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagnostics> {
+pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
     let (document, errors) = DeTable::parse_recoverable(&source.text);
     let mut walker = Walker { source, diagnostics: Diagnostics::default(), saw_distribution: false };
     for error in errors {
@@ -167,7 +166,6 @@ pub fn parse(source: &Source, path: &Path, root: &Path) -> Result<Jobfile, Diagn
     });
     let Some((params, sweep, templates, job)) = view else { return Err(walker.diagnostics) };
     walker.diagnostics.into_result(Jobfile {
-        path: path.to_path_buf(),
         root: root.to_path_buf(),
         source: source.clone(),
         workspace,

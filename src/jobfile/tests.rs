@@ -2,11 +2,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::sweep::Sampling;
 use super::*;
 
 fn parse_text(text: &str) -> Result<Jobfile, Diagnostics> {
     let source = Source { path: "Jobfile.toml".into(), text: text.into() };
-    parse(&source, Path::new("/w/Jobfile.toml"), Path::new("/w"))
+    parse(&source, Path::new("/w"))
 }
 
 #[test]

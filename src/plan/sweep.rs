@@ -298,7 +298,7 @@ mod tests {
     fn sweep(text: &str) -> Result<Vec<String>, Diagnostics> {
         let source =
             Source { path: "Jobfile.toml".into(), text: format!("{text}\n[job]\ncommand = \"true\"\n").into() };
-        let jobfile = crate::jobfile::parse(&source, Path::new("/w/Jobfile.toml"), Path::new("/w"))?;
+        let jobfile = crate::jobfile::parse(&source, Path::new("/w"))?;
         Ok(expand(&jobfile)?.iter().map(ParamSet::describe).collect())
     }
 

@@ -254,39 +254,39 @@ command = "echo {{job.name}} $JOBMAN_ATTEMPT >> ../../ran.log; sleep 30"
     assert_eq!(project.record_of("x1")["status"], "interrupted");
 }
 
+/// The launch file (JSON) that a build writes into a job folder for a cluster task.
+fn launch_file(command: &str, retries: Option<u32>) -> Value {
+    let mut launch = json!({
+        "format": 1,
+        "key": "0".repeat(64),
+        "id": "abc",
+        "name": "x1",
+        "index": 0,
+        "command": command,
+        "timeout_secs": null,
+        "results": null,
+        "outputs": [],
+        "required": [],
+        "ingredients": {
+            "format": 1, "params": {}, "command": "", "templates": {}, "params_file": null, "inputs": {}, "env": {}
+        },
+    });
+    if let Some(retries) = retries {
+        launch["retries"] = json!(retries);
+    }
+    launch
+}
+
 #[test]
 fn a_cluster_task_retries_from_its_launch_file() {
-    use jobman::exec::task::{LAUNCH_FORMAT, TaskSpec, write_launch};
     let project = Project::new();
     let dir = project.path().join("scratch_space/abc");
     fs::create_dir_all(&dir).unwrap();
-    let spec = TaskSpec {
-        format: LAUNCH_FORMAT,
-        key: "0".repeat(64),
-        id: "abc".into(),
-        name: "x1".into(),
-        index: 0,
-        command: "echo x1 $JOBMAN_ATTEMPT >> ../../ran.log; [ $JOBMAN_ATTEMPT = 3 ]".into(),
-        timeout_secs: None,
-        results: None,
-        outputs: Vec::new(),
-        required: Vec::new(),
-        ingredients: jobman::key::KeyIngredients {
-            format: jobman::key::KEY_FORMAT,
-            params: serde_json::json!({}),
-            command: String::new(),
-            templates: Default::default(),
-            params_file: None,
-            inputs: Default::default(),
-            env: Default::default(),
-            stage: None,
-            needs: Default::default(),
-        },
-        retries: 2,
-    };
-    write_launch(&dir, &spec).unwrap();
+    let third_time_lucky = "echo x1 $JOBMAN_ATTEMPT >> ../../ran.log; [ $JOBMAN_ATTEMPT = 3 ]";
+    fs::write(dir.join("jobman-launch.json"), launch_file(third_time_lucky, Some(2)).to_string()).unwrap();
+    // A manifest: one job folder per line, task N runs line N.
     let manifest = project.path().join("manifest-0");
-    jobman::exec::slurm::files::write_manifest(&manifest, std::slice::from_ref(&dir)).unwrap();
+    fs::write(&manifest, format!("{}\n", dir.display())).unwrap();
     let output = project.cmd(&["__run-task", manifest.to_str().unwrap(), "0"]).output().unwrap();
     assert_exit(&output, 0);
     assert_eq!(project.ran(), ["x1 1", "x1 2", "x1 3"]);
@@ -296,12 +296,11 @@ fn a_cluster_task_retries_from_its_launch_file() {
     assert!(text.contains("jobman: x1 attempt 1 of 3 failed, exit code 1; trying again\n"), "{text}");
     assert!(text.contains("jobman: x1 done in ") && text.contains("(3rd attempt)"), "{text}");
 
-    // A launch file from before retries reads as none.
-    let mut old: serde_json::Value =
-        serde_json::from_slice(&fs::read(dir.join("jobman-launch.json")).unwrap()).unwrap();
-    old.as_object_mut().unwrap().remove("retries");
-    fs::write(dir.join("jobman-launch.json"), old.to_string()).unwrap();
-    assert_eq!(jobman::exec::task::read_launch(&dir).map(|s| s.retries), Some(0));
+    // A launch file from before retries runs its job once.
+    fs::write(dir.join("jobman-launch.json"), launch_file(third_time_lucky, None).to_string()).unwrap();
+    let output = project.cmd(&["__run-task", manifest.to_str().unwrap(), "0"]).output().unwrap();
+    assert_exit(&output, 1);
+    assert_eq!(project.ran(), ["x1 1"]);
 }
 
 #[test]

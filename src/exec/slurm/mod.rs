@@ -9,10 +9,15 @@
 //! and `arrays.json`, the ids submitted. A later build or `jobman status` reads them to find the
 //! jobs still queued or running, which are neither resubmitted nor taken for done.
 
-pub mod command;
-pub mod files;
-pub mod queue;
-pub mod script;
+mod command;
+mod files;
+mod queue;
+mod script;
+#[cfg(test)]
+mod tests;
+
+pub use files::read_manifest_entry;
+pub use script::SlurmSettings;
 
 use std::collections::{HashMap, HashSet};
 use std::fs;

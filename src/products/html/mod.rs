@@ -478,6 +478,9 @@ const SCRIPT: &str = r#"(function () {
 "#;
 
 #[cfg(test)]
+mod browser_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -10,9 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use std::{env, fs};
 
-use jobman::products::html::{FigureEntry, index_page};
-use jobman::products::table::Table;
 use serde_json::{Value, json};
+
+use super::{FigureEntry, escape, index_page};
+use crate::products::table::Table;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const SCREENSHOT: &str = "/tmp/index-screenshot.png";
@@ -242,7 +243,7 @@ fn plot_svg(title: &str, kind: &str, seed: usize) -> String {
     }
     grid +=
         &format!(r#"<text x="{}" y="{}" text-anchor="middle" font-size="13">{kind} x</text>"#, w / 2.0, bottom + 40.0);
-    let title = jobman::products::html::escape(title);
+    let title = escape(title);
     format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif">
 <rect width="{w}" height="{h}" fill="white"/>{grid}
