@@ -701,6 +701,8 @@ fn kill_9_of_jobman_stops_its_jobs_and_the_next_build_reruns_only_the_unfinished
   [ID]  n3  interrupted last time (no record)
   [ID]  n4  interrupted last time (no record)
 up to date: 2 jobs
+report.csv would be remade: 2 jobs would run first
+figures/index.html would be remade: the report or figures would be remade first
 "
     );
 
@@ -838,14 +840,20 @@ command = "echo {{job.name}} >> ../../started.log; sleep ${JOB_SLEEP:-0}; echo {
 // Dry runs, --force, --where
 
 #[test]
-fn a_dry_run_runs_nothing_and_says_why_each_job_would_run() {
+fn a_dry_run_runs_nothing_and_says_why_each_job_and_product_would_be_made() {
     let project = Project::new();
     project.jobfile(&format!(
         "[params]\nx = [1]\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{RECORD_BY_ENV}; test -z \\\"$FAIL\\\"\"\n"
     ));
     let output = project.build(&["--dry-run"]);
     assert_exit(&output, 0);
-    assert_eq!(project.redact(&stdout(&output)), "would run 1 of 1 job:\n  [ID]  x1  new job\nup to date: 0 jobs\n");
+    assert_eq!(
+        project.redact(&stdout(&output)),
+        concat!(
+            "would run 1 of 1 job:\n  [ID]  x1  new job\nup to date: 0 jobs\n",
+            "report.csv would be remade: 1 job would run first\nfigures/index.html would be remade: the report or figures would be remade first\n"
+        )
+    );
     assert_eq!(project.ran(), Vec::<String>::new());
     assert!(project.job_dirs().is_empty(), "a dry run makes no job folder");
 
@@ -860,7 +868,10 @@ fn a_dry_run_runs_nothing_and_says_why_each_job_would_run() {
     assert_exit(&output, 0);
     assert_eq!(
         project.redact(&stdout(&output).replace(&old_id, "[OLD]")),
-        "would run 1 of 1 job:\n  [ID]  x2  param `x` changed 1 → 2 (closest previous job: [OLD] x1)\nup to date: 0 jobs\n"
+        concat!(
+            "would run 1 of 1 job:\n  [ID]  x2  param `x` changed 1 → 2 (closest previous job: [OLD] x1)\nup to date: 0 jobs\n",
+            "report.csv would be remade: 1 job would run first\nfigures/index.html would be remade: the report or figures would be remade first\n"
+        )
     );
     assert_eq!(project.ran(), Vec::<String>::new());
 
@@ -870,7 +881,10 @@ fn a_dry_run_runs_nothing_and_says_why_each_job_would_run() {
     assert_exit(&output, 0);
     assert_eq!(
         project.redact(&stdout(&output)),
-        "would run 1 of 1 job:\n  [ID]  x2  failed last time (exit code 1)\nup to date: 0 jobs\n"
+        concat!(
+            "would run 1 of 1 job:\n  [ID]  x2  failed last time (exit code 1)\nup to date: 0 jobs\n",
+            "report.csv would be remade: 1 job would run first\nfigures/index.html would be remade: the report or figures would be remade first\n"
+        )
     );
     assert_eq!(project.ran(), Vec::<String>::new());
 }

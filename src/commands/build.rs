@@ -8,8 +8,8 @@ use crate::exec::{self, Outcome, RunOptions, slurm, supervisor};
 use crate::explain::dirty::Dirty;
 use crate::explain::{self, JobExplainer};
 use crate::graph::BuildGraph;
-use crate::jobfile::figure::FigureSpec;
 use crate::jobfile::{ExecutorKind, Jobfile};
+use crate::plan::Workspace;
 use crate::plan::select;
 use crate::plan::{self, Job, StagePlan, Waiting};
 use crate::products;
@@ -42,19 +42,14 @@ pub struct BuildOptions {
 
 pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     let clock = Instant::now();
-    let mut jobfile = Jobfile::load(&options.jobfile)?;
+    let Workspace { mut jobfile, store } = Workspace::open(&options.jobfile)?;
     if let Some(retries) = options.retries {
         jobfile.job.retries = retries;
         for stage in &mut jobfile.stages {
             stage.job.retries = retries;
         }
     }
-    let figures: Vec<FigureSpec> = jobfile.figures.iter().map(|f| f.get_ref().clone()).collect();
-    let wanted_stages = jobfile.stages_for_targets(&options.targets);
-    crate::plan::needs::check_matches(&jobfile)?;
-    let selection =
-        BuildGraph::new(1, &figures).with_stages(jobfile.stage_names()).select(&options.targets, &figures)?;
-    let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
+    let selection = BuildGraph::of(&jobfile).select(&options.targets)?;
     let lock = if options.dry_run { None } else { Some(WorkspaceLock::acquire(&jobfile.workspace.state)?) };
     // Jobs an earlier build left on Slurm are neither run again nor taken for done.
     let on_slurm = match &lock {
@@ -66,15 +61,9 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     };
     let mut plans: Vec<StagePlan> = Vec::new();
     let mut outcome = Outcome::default();
-    let products = selection.report || !selection.figures.is_empty() || selection.index;
-    let for_report = if products && !jobfile.stages.is_empty() {
-        jobfile.stage_closure(jobfile.stage)
-    } else {
-        vec![false; wanted_stages.len()]
-    };
     // Stages run in waves, upstream first: a downstream job's key needs its upstream jobs' outputs.
     for view in jobfile.stage_views() {
-        let needed = wanted_stages[view.stage] || for_report[view.stage];
+        let needed = selection.stages[view.stage];
         // A stage this build does not need is planned only to keep its jobs in the index: a
         // mistake there is for the build that needs it.
         let mut plan = match plan::plan_stage(view, &store, &plans) {
@@ -83,12 +72,19 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
             Err(e) => return Err(e),
         };
         let stopped = outcome.interrupted || (options.fail_fast && outcome.failed);
-        if selection.jobs && wanted_stages[plan.view.stage] && !stopped {
+        if needed && !stopped {
             outcome = outcome.and(build_stage(options, &mut plan, &store, lock.as_ref(), &on_slurm, clock)?);
         }
         plans.push(plan);
     }
     if options.dry_run {
+        if selection.products()
+            && let Some(report) = plans.iter().find(|p| p.view.stage == jobfile.stage)
+        {
+            let (jobs, waiting) = (&report.jobs, report.waiting.len());
+            let mode = products::Mode::Predict { jobs_first: products::unfinished(jobs, waiting) };
+            explain::print_products(&products::decide(&report.view, jobs, waiting, &selection, mode)?, &jobfile.root);
+        }
         return Ok(exit::OK);
     }
     if let Err(e) = store.save_index(plans.iter().flat_map(|p| &p.jobs).map(|j| (&j.slot, &j.planned.key))) {
@@ -98,9 +94,12 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     if outcome.interrupted || outcome.submitted {
         return Ok(outcome.exit_code());
     }
-    if products && let Some(at) = plans.iter().position(|p| p.view.stage == jobfile.stage) {
+    if selection.products()
+        && let Some(at) = plans.iter().position(|p| p.view.stage == jobfile.stage)
+    {
         let report = plans.swap_remove(at);
-        products::build_products(&report.view, &report.jobs, report.waiting.len(), &selection, options.explain)?;
+        let mode = products::Mode::Make { explain: options.explain };
+        products::decide(&report.view, &report.jobs, report.waiting.len(), &selection, mode)?;
     }
     drop(lock);
     Ok(outcome.exit_code())

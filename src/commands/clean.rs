@@ -11,10 +11,8 @@ use std::path::{Path, PathBuf};
 use crate::commands::gc::{self, Consent, Removal};
 use crate::graph::{BuildGraph, Selection};
 use crate::jobfile::Jobfile;
-use crate::jobfile::figure::FigureSpec;
-use crate::plan;
+use crate::plan::{Job, Workspace};
 use crate::products;
-use crate::store::Store;
 use crate::store::lock::WorkspaceLock;
 use crate::util::console;
 use crate::util::diagnostic::{Diagnostic, Diagnostics};
@@ -29,9 +27,9 @@ pub struct CleanOptions {
 }
 
 pub fn clean(options: &CleanOptions) -> anyhow::Result<i32> {
-    let jobfile = Jobfile::load(&options.jobfile)?;
-    let figures: Vec<FigureSpec> = jobfile.figures.iter().map(|f| f.get_ref().clone()).collect();
-    let selection = products_named(&options.targets, &figures)?;
+    let workspace = Workspace::open(&options.jobfile)?;
+    let jobfile = &workspace.jobfile;
+    let selection = products_named(jobfile, &options.targets)?;
     let consent = if options.jobs { Consent::of(options.yes) } else { Consent::Given };
     let lock = match consent {
         Consent::ListOnly => None,
@@ -42,8 +40,7 @@ pub fn clean(options: &CleanOptions) -> anyhow::Result<i32> {
     let mut folders = Vec::new();
     let mut store = None;
     if options.jobs {
-        let opened = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
-        let jobs = plan::current_jobs(&jobfile, &opened)?;
+        let jobs: Vec<Job> = workspace.plan()?.into_iter().flat_map(|p| p.jobs).collect();
         for job in &jobs {
             // A forced rerun's kept folder belongs to the job as well.
             for dir in [job.slot.dir.clone(), job.slot.dir.with_extension("previous")] {
@@ -52,7 +49,7 @@ pub fn clean(options: &CleanOptions) -> anyhow::Result<i32> {
                 }
             }
         }
-        store = Some(opened);
+        store = Some(&workspace.store);
         if !folders.is_empty() {
             gc::print_list(root, &folders);
             println!("{}", gc::total(&folders));
@@ -68,8 +65,8 @@ pub fn clean(options: &CleanOptions) -> anyhow::Result<i32> {
         }
     }
 
-    let mut removed = remove_products(&jobfile, &selection)?;
-    products::forget(&jobfile, &selection)?;
+    let mut removed = remove_products(jobfile, &selection)?;
+    products::forget(jobfile, &selection)?;
     if !folders.is_empty() {
         gc::remove(root, &folders)?;
         removed += folders.len();
@@ -89,16 +86,16 @@ pub fn clean(options: &CleanOptions) -> anyhow::Result<i32> {
 }
 
 /// The products `targets` name, alone (not what they are made from); none: every product.
-fn products_named(targets: &[String], figures: &[FigureSpec]) -> Result<Selection, Diagnostics> {
-    if targets.is_empty() {
-        return Ok(Selection { jobs: false, report: true, figures: (0..figures.len()).collect(), index: true });
-    }
-    if targets.iter().any(|t| t.trim_end_matches('/') == "jobs") {
-        return Err(Diagnostic::new("`jobs` is not a product")
+fn products_named(jobfile: &Jobfile, targets: &[String]) -> Result<Selection, Diagnostics> {
+    let graph = BuildGraph::of(jobfile);
+    if let Some(jobs) = targets.iter().find(|t| graph.named(std::slice::from_ref(t)).is_ok_and(|s| s.jobs())) {
+        return Err(Diagnostic::new(format!("`{}` is not a product", jobs.trim_end_matches('/')))
             .help("`jobman clean --jobs` removes the current jobs' folders (it lists them and asks first)")
             .into());
     }
-    BuildGraph::new(0, figures).named(targets, figures)
+    let mut selection = graph.named(targets)?;
+    selection.stages.fill(false);
+    Ok(selection)
 }
 
 /// Removes the selected products' files; returns how many there were.

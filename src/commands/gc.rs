@@ -11,11 +11,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::jobfile::Jobfile;
 use crate::key::ID_LEN;
-use crate::plan::{self, Job};
+use crate::plan::Job;
+use crate::plan::Workspace;
 use crate::store::lock::WorkspaceLock;
-use crate::store::{RECORD_FILE, SlotState, Store};
+use crate::store::{RECORD_FILE, SlotState};
 use crate::util::console;
 use crate::util::text::plural;
 use crate::util::text::shell_word;
@@ -33,15 +33,15 @@ pub struct GcOptions {
 const STRAY_TEMP_AGE: Duration = Duration::from_secs(600);
 
 pub fn gc(options: &GcOptions) -> anyhow::Result<i32> {
-    let jobfile = Jobfile::load(&options.jobfile)?;
+    let workspace = Workspace::open(&options.jobfile)?;
+    let jobfile = &workspace.jobfile;
     let consent = Consent::of(options.yes);
     // Held from the listing to the removal, so that what is listed is what is removed.
     let lock = match consent {
         Consent::ListOnly => None,
         Consent::Given | Consent::Ask => Some(WorkspaceLock::acquire(&jobfile.workspace.state)?),
     };
-    let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
-    let plans = plan::plan_all(&jobfile, &store)?;
+    let plans = workspace.plan()?;
     // A job waiting for upstream jobs has no key yet: its folder may be any of its stage's.
     let waiting: HashSet<String> =
         plans.iter().filter(|p| !p.waiting.is_empty()).filter_map(|p| p.view.stage_name().map(String::from)).collect();
@@ -83,7 +83,7 @@ pub fn gc(options: &GcOptions) -> anyhow::Result<i32> {
     }
     let result = remove(root, &found.remove);
     let ids: HashSet<&str> = found.remove.iter().filter_map(|r| r.path.file_name()?.to_str()).collect();
-    if let Err(e) = store.forget(&ids) {
+    if let Err(e) = workspace.store.forget(&ids) {
         let index = jobfile.workspace.state.join("index");
         console::failure("Warning", &format!("cannot update {}: {e}", console::relative(&index, root)));
     }

@@ -1,18 +1,18 @@
 //! `jobman graph`: the build's dependency graph with each node's state, as an indented tree or
-//! as DOT for Graphviz. The jobs are one node unless `--jobs` asks for one node each.
+//! as DOT for Graphviz: each stage's jobs (one node per stage, or one per job with `--jobs`,
+//! each joined to the upstream jobs it needs), the report, each figure and the index page.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use petgraph::Direction;
-use petgraph::graph::NodeIndex;
+use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::graph::{BuildGraph, Node};
-use crate::jobfile::Jobfile;
-use crate::jobfile::figure::FigureSpec;
-use crate::plan::{self, Job};
+use crate::plan::Job;
+use crate::plan::Workspace;
 use crate::products::{self, Freshness};
-use crate::store::{SlotState, Store};
+use crate::store::SlotState;
 use crate::util::console;
 use crate::util::text::plural;
 
@@ -48,35 +48,74 @@ struct Shown {
 }
 
 pub fn show_graph(options: &GraphOptions) -> anyhow::Result<i32> {
-    let jobfile = Jobfile::load(&options.jobfile)?;
-    let figures: Vec<FigureSpec> = jobfile.figures.iter().map(|f| f.get_ref().clone()).collect();
-    let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
-    let plans = plan::plan_all(&jobfile, &store)?;
+    let (Workspace { jobfile, .. }, plans) = Workspace::open_planned(&options.jobfile)?;
+    let build = BuildGraph::of(&jobfile);
     let report = plans.iter().find(|p| p.view.stage == jobfile.stage);
     let (jobs, waiting) = report.map_or((&[][..], 0), |p| (&p.jobs[..], p.waiting.len()));
-    // Collapsed, the one job node stands for all of them.
-    let graph = BuildGraph::new(if options.jobs { jobs.len() } else { 1 }, &figures);
-    let everything = graph.select(&[], &figures)?;
-    let products = products::explain_products(&jobfile, jobs, waiting, &everything);
+    let mode = products::Mode::Predict { jobs_first: products::unfinished(jobs, waiting) };
+    let products = products::decide(&jobfile, jobs, waiting, &build.select(&[])?, mode)?;
     let freshness = |node: Node| products.iter().find(|p| p.node == node).map_or(Freshness::Unsure, |p| p.freshness);
     let root = &jobfile.root;
     let figures_dir = console::relative(&jobfile.workspace.figures, root);
-    let shown: Vec<Shown> = graph
-        .graph
-        .node_indices()
-        .map(|node| match graph.graph[node] {
-            Node::Job(i) if options.jobs => job(&jobs[i]),
-            Node::Job(_) => all_jobs(jobs, waiting),
-            Node::Report => product(console::relative(&jobfile.workspace.report, root), freshness(Node::Report)),
-            Node::Figure(i) => {
-                product(format!("{figures_dir}/{}.{{png,pdf,svg}}", figures[i].name), freshness(Node::Figure(i)))
+
+    // The build graph as shown: with `--jobs`, each stage node becomes its jobs.
+    let mut shown: DiGraph<Shown, ()> = DiGraph::new();
+    let mut shown_as: Vec<Vec<NodeIndex>> = Vec::new();
+    for node in build.graph.node_indices() {
+        let nodes = match build.graph[node] {
+            Node::Stage(s) => {
+                let plan = plans.iter().find(|p| p.view.stage == s);
+                let (jobs, waiting) = plan.map_or((&[][..], 0), |p| (&p.jobs[..], p.waiting.len()));
+                if options.jobs {
+                    let mut nodes: Vec<NodeIndex> = jobs.iter().map(|j| shown.add_node(job(j))).collect();
+                    if waiting > 0 {
+                        nodes.push(shown.add_node(waiting_jobs(waiting)));
+                    }
+                    nodes
+                } else {
+                    vec![shown.add_node(stage(plan.and_then(|p| p.view.stage_name()), jobs, waiting))]
+                }
             }
-            Node::Index => product(format!("{figures_dir}/index.html"), freshness(Node::Index)),
-        })
-        .collect();
+            Node::Report => {
+                vec![
+                    shown
+                        .add_node(product(console::relative(&jobfile.workspace.report, root), freshness(Node::Report))),
+                ]
+            }
+            Node::Figure(i) => vec![shown.add_node(product(
+                format!("{figures_dir}/{}.{{png,pdf,svg}}", jobfile.figures[i].get_ref().name),
+                freshness(Node::Figure(i)),
+            ))],
+            Node::Index => vec![shown.add_node(product(format!("{figures_dir}/index.html"), freshness(Node::Index)))],
+        };
+        shown_as.push(nodes);
+    }
+    for edge in build.graph.raw_edges() {
+        let (from, to) = (edge.source(), edge.target());
+        if let (Node::Stage(upstream), Node::Stage(downstream), true) =
+            (build.graph[from], build.graph[to], options.jobs)
+        {
+            // Job to job: each downstream job from the upstream jobs it needs.
+            let ids = plans.iter().find(|p| p.view.stage == upstream).map_or(&[][..], |p| &p.jobs[..]);
+            let jobs = plans.iter().find(|p| p.view.stage == downstream).map_or(&[][..], |p| &p.jobs[..]);
+            for (k, job) in jobs.iter().enumerate() {
+                for id in job.planned.needs.iter().flat_map(|needs| needs.upstream_ids()) {
+                    if let Some(u) = ids.iter().position(|j| j.slot.id == id) {
+                        shown.add_edge(shown_as[from.index()][u], shown_as[to.index()][k], ());
+                    }
+                }
+            }
+            continue;
+        }
+        for &a in &shown_as[from.index()] {
+            for &b in &shown_as[to.index()] {
+                shown.add_edge(a, b, ());
+            }
+        }
+    }
     let text = match options.format {
-        GraphFormat::Text => tree(&graph, &shown),
-        GraphFormat::Dot => dot(&graph, &shown),
+        GraphFormat::Text => tree(&shown),
+        GraphFormat::Dot => dot(&shown),
     };
     print!("{text}");
     Ok(0)
@@ -91,9 +130,9 @@ fn job(job: &Job) -> Shown {
     Shown { what: job.planned.name.clone(), state: state.to_string(), standing }
 }
 
-/// `12 jobs` with `10 done, 1 failed, 1 pending`.
-/// The jobs as one node; `waiting`: more jobs, waiting for upstream jobs (pending, unkeyed).
-fn all_jobs(jobs: &[Job], waiting: usize) -> Shown {
+/// A stage's jobs as one node, `12 jobs` (`train: 12 jobs` with stages) with `10 done, 1 failed,
+/// 1 pending`; `waiting`: more jobs, waiting for upstream jobs (pending, unkeyed).
+fn stage(name: Option<&str>, jobs: &[Job], waiting: usize) -> Shown {
     let count = |f: &dyn Fn(&SlotState) -> bool| jobs.iter().filter(|j| f(&j.slot.state)).count();
     let done = count(&|s| matches!(s, SlotState::Done(_)));
     let not_done = count(&|s| matches!(s, SlotState::NotDone(_)));
@@ -110,7 +149,21 @@ fn all_jobs(jobs: &[Job], waiting: usize) -> Shown {
     } else {
         Standing::Fresh
     };
-    Shown { what: plural(jobs.len() + waiting, "job"), state: parts.join(", "), standing }
+    let count = plural(jobs.len() + waiting, "job");
+    Shown {
+        what: name.map_or_else(|| count.clone(), |name| format!("{name}: {count}")),
+        state: parts.join(", "),
+        standing,
+    }
+}
+
+/// Jobs waiting for upstream jobs, as one node among a stage's jobs.
+fn waiting_jobs(waiting: usize) -> Shown {
+    Shown {
+        what: format!("{} waiting for upstream jobs", plural(waiting, "job")),
+        state: "pending".into(),
+        standing: Standing::Pending,
+    }
 }
 
 fn product(what: String, freshness: Freshness) -> Shown {
@@ -123,53 +176,53 @@ fn product(what: String, freshness: Freshness) -> Shown {
 }
 
 /// What `node` reads, in graph order.
-fn inputs(graph: &BuildGraph, node: NodeIndex) -> Vec<NodeIndex> {
-    let mut inputs: Vec<NodeIndex> = graph.graph.neighbors_directed(node, Direction::Incoming).collect();
+fn inputs(graph: &DiGraph<Shown, ()>, node: NodeIndex) -> Vec<NodeIndex> {
+    let mut inputs: Vec<NodeIndex> = graph.neighbors_directed(node, Direction::Incoming).collect();
     inputs.sort();
     inputs
 }
 
 /// From each final product down to the jobs; a node already shown is marked `(*)` and not
 /// expanded again, as `cargo tree` does.
-fn tree(graph: &BuildGraph, shown: &[Shown]) -> String {
-    fn walk(graph: &BuildGraph, shown: &[Shown], node: NodeIndex, prefix: &str, seen: &mut [bool], out: &mut String) {
+fn tree(graph: &DiGraph<Shown, ()>) -> String {
+    fn walk(graph: &DiGraph<Shown, ()>, node: NodeIndex, prefix: &str, seen: &mut [bool], out: &mut String) {
         let inputs = inputs(graph, node);
         for (i, &input) in inputs.iter().enumerate() {
             let last = i + 1 == inputs.len();
-            let Shown { what, state, .. } = &shown[input.index()];
+            let Shown { what, state, .. } = &graph[input];
             // Only a node with inputs of its own has something left out.
-            let repeat =
-                if seen[input.index()] && graph.graph.neighbors_directed(input, Direction::Incoming).next().is_some() {
-                    " (*)"
-                } else {
-                    ""
-                };
+            let repeat = if seen[input.index()] && graph.neighbors_directed(input, Direction::Incoming).next().is_some()
+            {
+                " (*)"
+            } else {
+                ""
+            };
             let _ = writeln!(out, "{prefix}{}{what} ({state}){repeat}", if last { "└── " } else { "├── " });
             if !seen[input.index()] {
                 seen[input.index()] = true;
-                walk(graph, shown, input, &format!("{prefix}{}", if last { "    " } else { "│   " }), seen, out);
+                walk(graph, input, &format!("{prefix}{}", if last { "    " } else { "│   " }), seen, out);
             }
         }
     }
     let mut out = String::new();
-    let mut seen = vec![false; shown.len()];
-    let finals = graph.graph.node_indices().filter(|&n| graph.graph.neighbors(n).next().is_none());
+    let mut seen = vec![false; graph.node_count()];
+    let finals = graph.node_indices().filter(|&n| graph.neighbors(n).next().is_none());
     for node in finals {
-        let Shown { what, state, .. } = &shown[node.index()];
+        let Shown { what, state, .. } = &graph[node];
         let _ = writeln!(out, "{what} ({state})");
         seen[node.index()] = true;
-        walk(graph, shown, node, "", &mut seen, &mut out);
+        walk(graph, node, "", &mut seen, &mut out);
     }
     out
 }
 
 /// Graphviz DOT: an edge from what is read to what reads it, coloured by state.
-fn dot(graph: &BuildGraph, shown: &[Shown]) -> String {
+fn dot(graph: &DiGraph<Shown, ()>) -> String {
     let mut out = String::from(
         "digraph jobman {\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n",
     );
-    for node in graph.graph.node_indices() {
-        let Shown { what, state, standing } = &shown[node.index()];
+    for node in graph.node_indices() {
+        let Shown { what, state, standing } = &graph[node];
         let colour = match standing {
             Standing::Fresh => "#d4edda",
             Standing::Pending => "#fff3cd",
@@ -179,7 +232,7 @@ fn dot(graph: &BuildGraph, shown: &[Shown]) -> String {
         let label = format!("{}\\n{}", dot_escape(what), dot_escape(state));
         let _ = writeln!(out, "  n{} [label=\"{label}\", fillcolor=\"{colour}\"];", node.index());
     }
-    for edge in graph.graph.raw_edges() {
+    for edge in graph.raw_edges() {
         let _ = writeln!(out, "  n{} -> n{};", edge.source().index(), edge.target().index());
     }
     out.push_str("}\n");

@@ -4,7 +4,7 @@
 pub mod dirty;
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -12,11 +12,11 @@ use crate::explain::dirty::Dirty;
 use crate::graph::BuildGraph;
 use crate::jobfile::Jobfile;
 use crate::jobfile::ParamSet;
-use crate::jobfile::figure::FigureSpec;
+use crate::plan::Workspace;
 use crate::plan::render::{Renderer, Rendering};
 use crate::plan::select;
 use crate::plan::{self, Job};
-use crate::products;
+use crate::products::{self, ProductState};
 use crate::store::build_log::{self, LogEntry};
 use crate::store::{self, SlotState, Store};
 use crate::util::console;
@@ -129,16 +129,13 @@ struct JobExplanation<'a> {
 }
 
 pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
-    let jobfile = Jobfile::load(&options.jobfile)?;
-    let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
-    let figures: Vec<FigureSpec> = jobfile.figures.iter().map(|f| f.get_ref().clone()).collect();
-    let mut plans = plan::plan_all(&jobfile, &store)?;
+    let (Workspace { jobfile, store }, mut plans) = Workspace::open_planned(&options.jobfile)?;
     let jobs: Vec<Job> = plans.iter_mut().flat_map(|p| std::mem::take(&mut p.jobs)).collect();
     let views: Vec<&Jobfile> = plans.iter().map(|p| &p.view).collect();
-    let graph = BuildGraph::new(jobs.len().max(1), &figures).with_stages(jobfile.stage_names());
+    let graph = BuildGraph::of(&jobfile);
     // Arguments that are not targets name jobs: those are explained one by one.
     let (targets, named): (Vec<String>, Vec<String>) =
-        options.targets.iter().cloned().partition(|t| is_target(t) || jobfile.stage_index(t).is_some());
+        options.targets.iter().cloned().partition(|t| graph.is_target(t));
     if !named.is_empty() {
         let chosen = named
             .iter()
@@ -147,24 +144,26 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
         let explainer = JobExplainer::new(&views, &store, &jobs)?;
         return explain_jobs(&jobs, &chosen, &explainer, options.json);
     }
-    let selection = graph.select(&targets, &figures)?;
+    let selection = graph.select(&targets)?;
     let explainer = JobExplainer::new(&views, &store, &jobs)?;
-    let wanted = jobfile.stages_for_targets(&targets);
-    let jobs: Vec<Job> = jobs.into_iter().filter(|j| wanted[j.stage]).collect();
+    let jobs: Vec<Job> = jobs.into_iter().filter(|j| selection.stages[j.stage]).collect();
     let pending = jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
     let mut reasons = Vec::with_capacity(jobs.len());
     for job in &jobs {
         reasons.push(explainer.why(job, pending)?);
     }
     let waiting = plans.iter().find(|p| p.view.stage == jobfile.stage).map_or(0, |p| p.waiting.len());
-    let products = products::explain_products(&jobfile, plan::stage_jobs(&jobs, jobfile.stage), waiting, &selection);
+    let report_jobs = plan::stage_jobs(&jobs, jobfile.stage);
+    let mode = products::Mode::Predict { jobs_first: products::unfinished(report_jobs, waiting) };
+    let products = products::decide(&jobfile, report_jobs, waiting, &selection, mode)?;
     let root = &jobfile.root;
     if options.json {
         let products: Vec<serde_json::Value> = products
             .iter()
             .map(|product| {
                 let path = console::relative(&product.path, root);
-                serde_json::json!({ "path": path, "up_to_date": product.reason.is_none(), "why": product.reason })
+                let message = product.reason.as_ref().map(ToString::to_string);
+                serde_json::json!({ "path": path, "up_to_date": product.reason.is_none(), "why": product.reason, "message": message })
             })
             .collect();
         let explained: Vec<JobExplanation> = jobs
@@ -178,28 +177,27 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
                 done_at: why.is_none().then(|| done_at(job)).flatten(),
             })
             .collect();
-        let explained = if selection.jobs { explained } else { Vec::new() };
+        let explained = if selection.jobs() { explained } else { Vec::new() };
         let json = serde_json::json!({ "format": 1, "jobs": explained, "products": products });
         println!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(0);
     }
-    if selection.jobs {
+    if selection.jobs() {
         print_reasons(&jobs, &reasons, true);
     }
-    for product in &products {
+    print_products(&products, root);
+    Ok(0)
+}
+
+/// What a build would do with each product, and why.
+pub fn print_products(products: &[ProductState], root: &Path) {
+    for product in products {
         let path = console::relative(&product.path, root);
         match &product.reason {
             Some(why) => println!("{path} would be remade: {why}"),
             None => println!("{path} is up to date"),
         }
     }
-    Ok(0)
-}
-
-/// Whether an argument of `explain` is a build target rather than a job.
-fn is_target(argument: &str) -> bool {
-    let argument = argument.trim_end_matches('/');
-    ["jobs", "report", "figures"].contains(&argument) || argument.starts_with("figures/")
 }
 
 /// Named jobs, each explained whether or not it would run.

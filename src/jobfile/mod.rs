@@ -44,7 +44,7 @@ pub struct Jobfile {
     /// The folder holding the Jobfile: relative paths start here.
     pub root: PathBuf,
     pub source: Source,
-    pub workspace: Workspace,
+    pub workspace: Folders,
     /// Flat parameters (nested tables become `a.b`), in declaration order.
     pub params: Vec<Param>,
     pub sweep: Sweep,
@@ -62,7 +62,7 @@ pub struct Jobfile {
 }
 
 #[derive(Debug, Clone)]
-pub struct Workspace {
+pub struct Folders {
     pub jobs: PathBuf,
     pub report: PathBuf,
     pub figures: PathBuf,
@@ -182,7 +182,7 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
 }
 
 impl Walker<'_> {
-    fn workspace(&mut self, item: Option<&Item<'_>>, root: &Path) -> Workspace {
+    fn workspace(&mut self, item: Option<&Item<'_>>, root: &Path) -> Folders {
         let path = |walker: &mut Self, table: Option<&DeTable<'_>>, key: &str, default: &str| {
             let value = table.and_then(|t| walker.string(t, key, "a path"));
             root.join(value.map_or_else(|| default.to_string(), Spanned::into_inner))
@@ -191,7 +191,7 @@ impl Walker<'_> {
         if let Some(table) = table {
             self.unknown_keys(table, WORKSPACE_KEYS, "a [workspace] key");
         }
-        Workspace {
+        Folders {
             jobs: path(self, table, "jobs", "scratch_space"),
             report: path(self, table, "report", "report.csv"),
             figures: path(self, table, "figures", "figures"),

@@ -72,49 +72,11 @@ impl Jobfile {
         self.stages.get(self.stage).map(|s| s.name.get_ref().as_str())
     }
 
-    /// The stages that `stage` needs, directly or not, and itself.
-    pub fn stage_closure(&self, stage: usize) -> Vec<bool> {
-        let mut wanted = vec![false; self.stages.len()];
-        wanted[stage] = true;
-        // Stages come after the stages they need: one backward pass reaches them all.
-        for i in (0..self.stages.len()).rev() {
-            if wanted[i] {
-                for need in &self.stages[i].needs {
-                    if let Some(j) = self.stage_index(need.stage.get_ref()) {
-                        wanted[j] = true;
-                    }
-                }
-            }
-        }
-        wanted
-    }
-
-    /// Which stages `targets` build: those named and the stages they need; every stage when no
-    /// stage is named.
-    pub fn stages_for_targets(&self, targets: &[String]) -> Vec<bool> {
-        let named: Vec<usize> = targets.iter().filter_map(|t| self.stage_index(t)).collect();
-        if named.is_empty() {
-            return vec![true; self.stages.len().max(1)];
-        }
-        let mut wanted = vec![false; self.stages.len()];
-        for stage in named {
-            for (i, needed) in self.stage_closure(stage).into_iter().enumerate() {
-                wanted[i] |= needed;
-            }
-        }
-        wanted
-    }
-
     /// The params of every stage, in build order (a param shared by several stages once per
     /// stage); those of the Jobfile without stages.
     pub fn params_of_every_stage(&self) -> impl Iterator<Item = &Param> {
         let own = self.stages.is_empty().then_some(&self.params[..]);
         own.into_iter().chain(self.stages.iter().map(|s| &s.params[..])).flatten()
-    }
-
-    /// The names of the stages, in build order.
-    pub fn stage_names(&self) -> Vec<String> {
-        self.stages.iter().map(|s| s.name.get_ref().clone()).collect()
     }
 
     pub fn stage_index(&self, name: &str) -> Option<usize> {

@@ -4,6 +4,9 @@ pub mod needs;
 pub mod render;
 pub mod select;
 pub mod sweep;
+mod workspace;
+
+pub use workspace::Workspace;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -85,11 +88,6 @@ pub fn plan_all(jobfile: &Jobfile, store: &Store) -> anyhow::Result<Vec<StagePla
         plans.push(plan);
     }
     Ok(plans)
-}
-
-/// The jobs of every stage that can be keyed now, each located.
-pub fn current_jobs(jobfile: &Jobfile, store: &Store) -> anyhow::Result<Vec<Job>> {
-    Ok(plan_all(jobfile, store)?.into_iter().flat_map(|p| p.jobs).collect())
 }
 
 /// The jobs of `stage` among the jobs of every stage (which come stage by stage).

@@ -64,6 +64,17 @@ impl Needs {
         Value::Object(stages.collect())
     }
 
+    /// The ids of the upstream jobs, every stage's.
+    pub fn upstream_ids(&self) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .flat_map(|(_, needed)| match needed {
+                Needed::One(upstream) => std::slice::from_ref(upstream),
+                Needed::Group(group) => &group[..],
+            })
+            .map(|upstream| upstream.id.as_str())
+    }
+
     /// What the key takes of them: per stage, each upstream job's key and output hashes.
     pub fn key_part(&self) -> BTreeMap<String, Vec<NeededKey>> {
         self.0

@@ -14,11 +14,12 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::Workspace;
 use crate::jobfile::Jobfile;
 use crate::jobfile::ParamSet;
 use crate::jobfile::expr::{Origin, ParamFilter};
-use crate::plan::{self, Job};
-use crate::store::{self, JobRecord, Store};
+use crate::plan::Job;
+use crate::store::{self, JobRecord};
 use crate::util::diagnostic::{Diagnostic, Diagnostics, Source, did_you_mean};
 
 /// The fewest hex characters accepted as the start of an id.
@@ -38,24 +39,10 @@ pub struct CurrentJobs {
 impl CurrentJobs {
     /// Loads the Jobfile, plans its jobs (from the plan cache when it fits) and locates them.
     pub fn load(jobfile: &Path) -> anyhow::Result<CurrentJobs> {
-        let jobfile = Jobfile::load(jobfile)?;
-        if !jobfile.stages.is_empty() {
-            let store = Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"));
-            let plans = plan::plan_all(&jobfile, &store)?;
-            let waiting = plans.iter().map(|p| p.waiting.len()).sum();
-            let jobs = plans.into_iter().flat_map(|p| p.jobs).collect();
-            return Ok(CurrentJobs { jobfile, jobs, waiting });
-        }
-        // The index is read while the jobs are planned: both take a tenth of `jobman status` at
-        // 100,000 jobs, and neither needs the other.
-        let (store, planned) = std::thread::scope(|scope| {
-            let store =
-                scope.spawn(|| Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index")));
-            let planned = plan::plan(&jobfile);
-            (store.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), planned)
-        });
-        let jobs = plan::locate(&store, planned?, 0);
-        Ok(CurrentJobs { jobfile, jobs, waiting: 0 })
+        let (workspace, plans) = Workspace::open_planned(jobfile)?;
+        let waiting = plans.iter().map(|p| p.waiting.len()).sum();
+        let jobs = plans.into_iter().flat_map(|p| p.jobs).collect();
+        Ok(CurrentJobs { jobfile: workspace.jobfile, jobs, waiting })
     }
 }
 

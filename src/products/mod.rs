@@ -10,10 +10,14 @@
 //!   redraw it.
 //! - index: the figures listed and the report's bytes.
 
+mod freshness;
 pub mod html;
 pub mod plot;
 pub mod report;
 pub mod table;
+
+pub use freshness::{Freshness, ProductDirty, ProductState};
+use freshness::{Part, Parts};
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -40,10 +44,6 @@ use crate::util::text::plural;
 /// Bump when node keys change meaning: products are then remade once.
 const NODES_FORMAT: u32 = 2;
 
-/// A product's key, part by part (part name → hash), so that a stale product can say which part
-/// changed: the key is the whole map.
-type Parts = BTreeMap<String, String>;
-
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct NodeState {
     format: u32,
@@ -61,44 +61,6 @@ struct ReportState {
     columns: BTreeMap<String, String>,
 }
 
-/// Why a product must be remade: `None` when it is fresh.
-fn stale_reason(old: Option<&Parts>, new: &Parts, files_missing: bool) -> Option<String> {
-    let Some(old) = old else { return Some("never made before".into()) };
-    if files_missing {
-        return Some("its file is missing or was changed by hand".into());
-    }
-    let changed: Vec<&String> = new
-        .iter()
-        .filter(|(name, hash)| old.get(*name) != Some(*hash))
-        .map(|(name, _)| name)
-        .chain(old.keys().filter(|name| !new.contains_key(*name)))
-        .collect();
-    let columns: Vec<String> =
-        changed.iter().filter_map(|name| name.strip_prefix("column:")).map(|c| format!("`{c}`")).collect();
-    let mut reasons: Vec<String> = changed
-        .iter()
-        .filter(|name| !name.starts_with("column:"))
-        .map(|name| match name.as_str() {
-            "settings" => "its settings in the Jobfile changed".into(),
-            "jobman" => "jobman's version changed".into(),
-            "jobs" => "the sweep's jobs changed".into(),
-            "statuses" => "jobs finished, failed or reran".into(),
-            "results" => "jobs' results changed".into(),
-            "series" => "jobs' series files changed".into(),
-            "figures" => "the figures drawn changed".into(),
-            "report" => "the report changed".into(),
-            other => format!("its {other} changed"),
-        })
-        .collect();
-    match columns.len() {
-        0 => {}
-        1 => reasons.insert(0, format!("report column {} changed", columns[0])),
-        n if n <= 3 => reasons.insert(0, format!("report columns {} changed", columns.join(", "))),
-        n => reasons.insert(0, format!("report columns {} and {} more changed", columns[..3].join(", "), n - 3)),
-    }
-    (!reasons.is_empty()).then(|| reasons.join("; "))
-}
-
 impl NodeState {
     fn load(path: &Path) -> NodeState {
         fs::read(path)
@@ -109,81 +71,125 @@ impl NodeState {
     }
 }
 
-/// Builds the selected products from the jobs' current state. Mistakes in figure specs (a
-/// column that does not exist) are collected and returned after the other products are made.
+/// What the decision pass does with a product that is not up to date.
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    /// Make it (a build, after its jobs ran); `explain`: say why.
+    Make { explain: bool },
+    /// Only say what a build would do and why (`explain`, `graph`, a dry run); `jobs_first`:
+    /// jobs of the report's stage that would run before the products.
+    Predict { jobs_first: usize },
+}
+
+/// The one decision pass over the selected products, report → figures → index: each is up to
+/// date or stale, and why, from its key part by part. A build makes the stale ones (`Mode::Make`);
+/// everything else only reports them (`Mode::Predict`), through the same decisions.
+///
 /// `waiting`: jobs of the report's stage that wait for upstream jobs (no row, no id yet).
-pub fn build_products(
+/// Mistakes in figure specs (a column that does not exist) are collected and returned after the
+/// other products are made.
+pub fn decide(
     jobfile: &Jobfile,
     jobs: &[Job],
     waiting: usize,
     selection: &Selection,
-    explain: bool,
-) -> anyhow::Result<()> {
+    mode: Mode,
+) -> anyhow::Result<Vec<ProductState>> {
     let state_path = jobfile.workspace.state.join("nodes.json");
     let mut state = NodeState::load(&state_path);
-    state.format = NODES_FORMAT;
     let mut data = LazyData { jobfile, jobs, report: None, done: None };
     let root = &jobfile.root;
-    let missing_jobs = waiting + jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
+    let mut decided = Vec::new();
     let mut diagnostics = Diagnostics::default();
+    let (making, explain, jobs_first) = match mode {
+        Mode::Make { explain } => (true, explain, 0),
+        Mode::Predict { jobs_first } => (false, false, jobs_first),
+    };
+    let judged = |reason: Option<ProductDirty>, unsure: bool| match (&reason, unsure) {
+        (None, _) => Freshness::UpToDate,
+        (Some(_), true) => Freshness::Unsure,
+        (Some(_), false) => Freshness::Stale,
+    };
 
     let report_path = &jobfile.workspace.report;
     let report_parts = report_parts(jobfile, jobs);
-    let report_reason = stale_reason(
-        state.report.as_ref().map(|r| &r.parts),
-        &report_parts,
-        state.report.as_ref().is_some_and(|r| file_hash(report_path).as_ref() != Some(&r.bytes)),
-    );
-    let fresh_report = state.report.as_ref().filter(|_| report_reason.is_none());
-    // A report of a partial sweep says so, fresh or not.
-    let missing =
-        if missing_jobs > 0 { format!("{} not done yet", plural(missing_jobs, "job")) } else { String::new() };
-    let report_state = match fresh_report {
-        Some(report) => {
-            let note = if missing.is_empty() { String::new() } else { format!(" ({missing})") };
-            console::status("Fresh", &format!("{}{note}", console::relative(report_path, root)));
-            report.clone()
+    let report_reason = if jobs_first > 0 {
+        Some(ProductDirty::JobsFirst { jobs: jobs_first })
+    } else {
+        ProductDirty::of(
+            state.report.as_ref().map(|r| &r.parts),
+            &report_parts,
+            state.report.as_ref().is_some_and(|r| file_hash(report_path).as_ref() != Some(&r.bytes)),
+        )
+    };
+    // The report as it stands after this pass; unknown while jobs would run first.
+    let report_state = match (&report_reason, &state.report) {
+        (None, Some(report)) => Some(report.clone()),
+        _ if jobs_first > 0 => None,
+        _ if !making => {
+            Some(ReportState { parts: report_parts, bytes: String::new(), columns: column_hashes(data.done_table()) })
         }
-        None => {
+        _ => {
             let view = report::select_columns(data.report_table(), &jobfile.report, &jobfile.source)
                 .map_err(Diagnostics::from)?;
             let bytes = report::to_csv(&view);
             let verb = write_if_changed(report_path, &bytes)?;
-            let note = if missing.is_empty() { String::new() } else { format!(", {missing}") };
             let rows = plural(view.rows.len(), "row");
+            let note = missing_note(jobs, waiting).map(|m| format!(", {m}")).unwrap_or_default();
             console::status(verb, &format!("{} ({rows}{note})", console::relative(report_path, root)));
-            because(explain, report_reason);
-            ReportState { parts: report_parts, bytes: content_hash(&bytes), columns: column_hashes(data.done_table()) }
+            because(explain, report_reason.as_ref());
+            Some(ReportState {
+                parts: report_parts,
+                bytes: content_hash(&bytes),
+                columns: column_hashes(data.done_table()),
+            })
         }
     };
-    state.report = Some(report_state.clone());
+    if making && report_reason.is_none() {
+        // A report of a partial sweep says so, fresh or not.
+        let note = missing_note(jobs, waiting).map(|m| format!(" ({m})")).unwrap_or_default();
+        console::status("Fresh", &format!("{}{note}", console::relative(report_path, root)));
+    }
+    if selection.report {
+        let freshness = judged(report_reason.clone(), false);
+        decided.push(ProductState {
+            node: Node::Report,
+            path: report_path.clone(),
+            freshness,
+            reason: report_reason.clone(),
+        });
+    }
+    let mut any_stale = report_reason.is_some();
 
     let figures_dir = &jobfile.workspace.figures;
     for &i in &selection.figures {
         let spec = &jobfile.figures[i];
         let figure = spec.get_ref();
-        let parts = figure_parts(jobfile, figure, &report_state.columns, jobs);
         let paths = figure_files(jobfile, &figure.name);
-        let Some(reason) = stale_reason(state.figures.get(&figure.name), &parts, !paths.iter().all(|p| p.exists()))
-        else {
+        let parts = report_state.as_ref().map(|report| figure_parts(jobfile, figure, &report.columns, jobs));
+        let reason = match &parts {
+            None => Some(ProductDirty::MaybeAfterJobs { jobs: jobs_first }),
+            Some(parts) => ProductDirty::of(state.figures.get(&figure.name), parts, !paths.iter().all(|p| p.exists())),
+        };
+        any_stale |= reason.is_some();
+        let freshness = judged(reason.clone(), parts.is_none());
+        decided.push(ProductState { node: Node::Figure(i), path: paths[1].clone(), freshness, reason: reason.clone() });
+        if !making {
+            continue;
+        }
+        let (Some(reason), Some(parts)) = (reason, parts) else {
             console::status("Fresh", &console::relative(&paths[1], root));
             continue;
         };
-        let table = match figure_table(figure, &mut data) {
-            Ok(table) => table,
-            Err(message) => {
-                diagnostics.push(figure_error(jobfile, i, message));
-                continue;
-            }
-        };
-        match crate::products::plot::draw(figure, &table) {
+        let drawn = figure_table(figure, &mut data).and_then(|table| crate::products::plot::draw(figure, &table));
+        match drawn {
             Ok(drawn) => {
                 fs::create_dir_all(figures_dir)?;
                 for (path, bytes) in paths.iter().zip([drawn.svg.as_bytes(), &drawn.png, &drawn.pdf]) {
                     write_if_changed(path, bytes)?;
                 }
                 console::status("Drew", &console::relative(&paths[1], root));
-                because(explain, Some(reason));
+                because(explain, Some(&reason));
                 state.figures.insert(figure.name.clone(), parts);
             }
             Err(message) => diagnostics.push(figure_error(jobfile, i, message)),
@@ -191,94 +197,49 @@ pub fn build_products(
     }
 
     if selection.index {
-        let index_path = index_file(jobfile);
-        let parts = index_parts(jobfile, &report_state);
-        let reason = stale_reason(state.index.as_ref(), &parts, !index_path.exists());
-        if reason.is_none() {
-            console::status("Fresh", &console::relative(&index_path, root));
-        } else {
-            let page = index_page(jobfile, data.report_table(), figures_dir)?;
-            fs::create_dir_all(figures_dir)?;
-            let verb = write_if_changed(&index_path, page.as_bytes())?;
-            console::status(verb, &console::relative(&index_path, root));
-            because(explain, reason);
-            state.index = Some(parts);
-        }
-    }
-
-    write_atomic(&state_path, &serde_json::to_vec_pretty(&state)?)?;
-    if diagnostics.is_empty() { Ok(()) } else { Err(diagnostics.into()) }
-}
-
-/// A product as a build would find it now.
-pub struct ProductState {
-    pub node: Node,
-    pub path: PathBuf,
-    pub freshness: Freshness,
-    /// Why it is not up to date.
-    pub reason: Option<String>,
-}
-
-/// What a build would do now with the selected products, and why. Jobs that are not done would
-/// run first: the report is then stale, and what reads it unsure.
-/// `waiting`: jobs of the report's stage that wait for upstream jobs (they would run first too).
-pub fn explain_products(jobfile: &Jobfile, jobs: &[Job], waiting: usize, selection: &Selection) -> Vec<ProductState> {
-    let state = NodeState::load(&jobfile.workspace.state.join("nodes.json"));
-    let report_path = &jobfile.workspace.report;
-    let mut out = Vec::new();
-    let jobs_to_run = waiting + jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
-    let upstream = (jobs_to_run > 0).then(|| format!("{} would run first", plural(jobs_to_run, "job")));
-    let report_reason = upstream.clone().or_else(|| {
-        stale_reason(
-            state.report.as_ref().map(|r| &r.parts),
-            &report_parts(jobfile, jobs),
-            state.report.as_ref().is_some_and(|r| file_hash(report_path).as_ref() != Some(&r.bytes)),
-        )
-    });
-    let judged = |reason: Option<String>, unsure: bool| match (&reason, unsure) {
-        (None, _) => (Freshness::UpToDate, None),
-        (Some(_), true) => (Freshness::Unsure, reason),
-        (Some(_), false) => (Freshness::Stale, reason),
-    };
-    if selection.report {
-        let (freshness, reason) = judged(report_reason.clone(), false);
-        out.push(ProductState { node: Node::Report, path: report_path.clone(), freshness, reason });
-    }
-    let mut any_stale = report_reason.is_some();
-    // The columns figures read, as the report has them now (read only when it is stale).
-    let columns = match (&report_reason, &state.report) {
-        (None, Some(report)) => report.columns.clone(),
-        _ if upstream.is_some() => BTreeMap::new(),
-        _ => column_hashes(LazyData { jobfile, jobs, report: None, done: None }.done_table()),
-    };
-    for &i in &selection.figures {
-        let figure = jobfile.figures[i].get_ref();
-        let paths = figure_files(jobfile, &figure.name);
-        let (freshness, reason) = match &upstream {
-            Some(upstream) => judged(Some(format!("{upstream}; redrawn if the report columns it reads change")), true),
-            None => judged(
-                stale_reason(
-                    state.figures.get(&figure.name),
-                    &figure_parts(jobfile, figure, &columns, jobs),
-                    !paths.iter().all(|p| p.exists()),
-                ),
-                false,
-            ),
-        };
-        any_stale |= reason.is_some();
-        out.push(ProductState { node: Node::Figure(i), path: paths[1].clone(), freshness, reason });
-    }
-    if selection.index {
         let path = index_file(jobfile);
-        let (freshness, reason) = if any_stale {
-            judged(Some("the report or figures would be remade first".into()), true)
-        } else {
-            let parts = state.report.as_ref().map(|report| index_parts(jobfile, report));
-            judged(parts.and_then(|parts| stale_reason(state.index.as_ref(), &parts, !path.exists())), false)
+        let (reason, unsure) = match &report_state {
+            // Before a build, what the index shows is not known once anything before it is stale.
+            _ if !making && any_stale => (Some(ProductDirty::InputsRemade), true),
+            None => (Some(ProductDirty::InputsRemade), true),
+            Some(report) => {
+                (ProductDirty::of(state.index.as_ref(), &index_parts(jobfile, report), !path.exists()), false)
+            }
         };
-        out.push(ProductState { node: Node::Index, path, freshness, reason });
+        if making {
+            match &reason {
+                None => console::status("Fresh", &console::relative(&path, root)),
+                Some(reason) => {
+                    let page = index_page(jobfile, data.report_table(), figures_dir)?;
+                    fs::create_dir_all(figures_dir)?;
+                    let verb = write_if_changed(&path, page.as_bytes())?;
+                    console::status(verb, &console::relative(&path, root));
+                    because(explain, Some(reason));
+                    state.index = report_state.as_ref().map(|report| index_parts(jobfile, report));
+                }
+            }
+        }
+        decided.push(ProductState { node: Node::Index, path, freshness: judged(reason.clone(), unsure), reason });
     }
-    out
+
+    if making {
+        state.format = NODES_FORMAT;
+        state.report = report_state;
+        write_atomic(&state_path, &serde_json::to_vec_pretty(&state)?)?;
+    }
+    if diagnostics.is_empty() { Ok(decided) } else { Err(diagnostics.into()) }
+}
+
+/// How many jobs of the report's stage are not done: `jobs` not done, and `waiting` for upstream
+/// jobs.
+pub fn unfinished(jobs: &[Job], waiting: usize) -> usize {
+    waiting + jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count()
+}
+
+/// `3 jobs not done yet`, for a report of a partial sweep.
+fn missing_note(jobs: &[Job], waiting: usize) -> Option<String> {
+    let missing = unfinished(jobs, waiting);
+    (missing > 0).then(|| format!("{} not done yet", plural(missing, "job")))
 }
 
 /// The files of a figure: SVG, PNG and PDF.
@@ -288,17 +249,6 @@ pub fn figure_files(jobfile: &Jobfile, name: &str) -> [PathBuf; 3] {
 
 pub fn index_file(jobfile: &Jobfile) -> PathBuf {
     jobfile.workspace.figures.join("index.html")
-}
-
-/// Whether a product is up to date, as far as its stored key and its files tell without reading
-/// any job's results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Freshness {
-    UpToDate,
-    /// Its key changed or a file of it is missing: a build makes it again.
-    Stale,
-    /// It reads a product a build makes again, and is remade only if what it reads changes.
-    Unsure,
 }
 
 /// Forgets the stored keys of the selected products, so that the next build makes them again.
@@ -457,10 +407,10 @@ fn report_parts(jobfile: &Jobfile, jobs: &[Job]) -> Parts {
         "results": jobfile.job.results.as_ref().map(|r| r.get_ref()),
     });
     Parts::from([
-        ("settings".into(), hash_value(&settings)),
-        ("jobs".into(), ids.finalize().to_hex().to_string()),
-        ("statuses".into(), statuses.finalize().to_hex().to_string()),
-        ("results".into(), results.finalize().to_hex().to_string()),
+        (Part::Settings, hash_value(&settings)),
+        (Part::Jobs, ids.finalize().to_hex().to_string()),
+        (Part::Statuses, statuses.finalize().to_hex().to_string()),
+        (Part::Results, results.finalize().to_hex().to_string()),
     ])
 }
 
@@ -503,18 +453,18 @@ fn figure_parts(jobfile: &Jobfile, figure: &FigureSpec, columns: &BTreeMap<Strin
         Vec::new()
     };
     let mut parts = Parts::from([
-        ("settings".into(), hash_value(&serde_json::json!({ "format": NODES_FORMAT, "spec": figure }))),
-        ("jobman".into(), env!("CARGO_PKG_VERSION").into()),
-        ("series".into(), hash_value(&serde_json::json!(series))),
+        (Part::Settings, hash_value(&serde_json::json!({ "format": NODES_FORMAT, "spec": figure }))),
+        (Part::Jobman, env!("CARGO_PKG_VERSION").into()),
+        (Part::Series, hash_value(&serde_json::json!(series))),
     ]);
-    parts.extend(read.into_iter().map(|(name, hash)| (format!("column:{name}"), hash.clone())));
+    parts.extend(read.into_iter().map(|(name, hash)| (Part::Column(name.clone()), hash.clone())));
     parts
 }
 
 /// With `--explain`, why the product just made was stale.
-fn because(explain: bool, reason: Option<String>) {
+fn because(explain: bool, reason: Option<&ProductDirty>) {
     if let Some(reason) = reason.filter(|_| explain) {
-        console::status("Because", &reason);
+        console::status("Because", &reason.to_string());
     }
 }
 
@@ -603,10 +553,10 @@ fn index_parts(jobfile: &Jobfile, report: &ReportState) -> Parts {
         .map(|f| (f.get_ref(), drawn(&jobfile.workspace.figures, &f.get_ref().name, "png")))
         .collect();
     Parts::from([
-        ("settings".into(), hash_value(&serde_json::json!({ "format": NODES_FORMAT, "jobs": jobfile.workspace.jobs }))),
-        ("jobman".into(), env!("CARGO_PKG_VERSION").into()),
-        ("figures".into(), hash_value(&serde_json::json!(figures))),
-        ("report".into(), report.bytes.clone()),
+        (Part::Settings, hash_value(&serde_json::json!({ "format": NODES_FORMAT, "jobs": jobfile.workspace.jobs }))),
+        (Part::Jobman, env!("CARGO_PKG_VERSION").into()),
+        (Part::Figures, hash_value(&serde_json::json!(figures))),
+        (Part::Report, report.bytes.clone()),
     ])
 }
 

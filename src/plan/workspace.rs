@@ -1,0 +1,60 @@
+//! A project opened for a command: its Jobfile, read and checked before anything runs, and the
+//! store of its job folders. Every command opens its workspace here.
+
+use std::path::Path;
+
+use crate::jobfile::Jobfile;
+use crate::store::Store;
+
+use super::{StagePlan, needs, plan, plan_all};
+
+pub struct Workspace {
+    pub jobfile: Jobfile,
+    pub store: Store,
+}
+
+impl Workspace {
+    /// Reads the Jobfile at `path`, checks every mistake that can be known before a job runs
+    /// (each downstream job matching its upstream jobs included), and opens the store.
+    pub fn open(path: &Path) -> anyhow::Result<Workspace> {
+        let jobfile = load(path)?;
+        let store = open_store(&jobfile);
+        Ok(Workspace { jobfile, store })
+    }
+
+    /// The workspace with every stage planned, upstream first, nothing run.
+    pub fn open_planned(path: &Path) -> anyhow::Result<(Workspace, Vec<StagePlan>)> {
+        let jobfile = load(path)?;
+        if !jobfile.stages.is_empty() {
+            let workspace = Workspace { store: open_store(&jobfile), jobfile };
+            let plans = workspace.plan()?;
+            return Ok((workspace, plans));
+        }
+        // The index is read while the jobs are planned: both take a tenth of `jobman status` at
+        // 100,000 jobs, and neither needs the other.
+        let (store, planned) = std::thread::scope(|scope| {
+            let store = scope.spawn(|| open_store(&jobfile));
+            let planned = plan(&jobfile);
+            (store.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), planned)
+        });
+        let jobs = super::locate(&store, planned?, 0);
+        let workspace = Workspace { jobfile, store };
+        let view = workspace.jobfile.clone();
+        Ok((workspace, vec![StagePlan { view, jobs, waiting: Vec::new() }]))
+    }
+
+    /// Every stage planned, upstream first, nothing run.
+    pub fn plan(&self) -> anyhow::Result<Vec<StagePlan>> {
+        plan_all(&self.jobfile, &self.store)
+    }
+}
+
+fn load(path: &Path) -> anyhow::Result<Jobfile> {
+    let jobfile = Jobfile::load(path)?;
+    needs::check_matches(&jobfile)?;
+    Ok(jobfile)
+}
+
+fn open_store(jobfile: &Jobfile) -> Store {
+    Store::open(jobfile.workspace.jobs.clone(), jobfile.workspace.state.join("index"))
+}
