@@ -61,9 +61,9 @@ impl Selection {
 
 impl BuildGraph {
     pub fn of(jobfile: &Jobfile) -> BuildGraph {
-        let stage_names: Vec<String> = jobfile.stages.iter().map(|s| s.name.get_ref().clone()).collect();
+        let stage_names: Vec<String> = jobfile.stage_views().filter_map(|s| s.name().map(String::from)).collect();
         let mut graph = DiGraph::new();
-        let stages: Vec<NodeIndex> = (0..stage_names.len().max(1)).map(|s| graph.add_node(Node::Stage(s))).collect();
+        let stages: Vec<NodeIndex> = (0..jobfile.stages.len()).map(|s| graph.add_node(Node::Stage(s))).collect();
         for (s, stage) in jobfile.stages.iter().enumerate() {
             for need in &stage.needs {
                 if let Some(upstream) = jobfile.stage_index(need.stage.get_ref()) {

@@ -8,7 +8,7 @@ use crate::exec::{self, Outcome, RunOptions, slurm, supervisor};
 use crate::explain::dirty::Dirty;
 use crate::explain::{self, JobExplainer};
 use crate::graph::BuildGraph;
-use crate::jobfile::{ExecutorKind, Jobfile};
+use crate::jobfile::{ExecutorKind, StageView};
 use crate::plan::Workspace;
 use crate::plan::select;
 use crate::plan::{self, Job, StagePlan, Waiting};
@@ -44,7 +44,6 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     let clock = Instant::now();
     let Workspace { mut jobfile, store } = Workspace::open(&options.jobfile)?;
     if let Some(retries) = options.retries {
-        jobfile.job.retries = retries;
         for stage in &mut jobfile.stages {
             stage.job.retries = retries;
         }
@@ -63,7 +62,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     let mut outcome = Outcome::default();
     // Stages run in waves, upstream first: a downstream job's key needs its upstream jobs' outputs.
     for view in jobfile.stage_views() {
-        let needed = selection.stages[view.stage];
+        let needed = selection.stages[view.index];
         // A stage this build does not need is planned only to keep its jobs in the index: a
         // mistake there is for the build that needs it.
         let mut plan = match plan::plan_stage(view, &store, &plans) {
@@ -73,17 +72,18 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
         };
         let stopped = outcome.interrupted || (options.fail_fast && outcome.failed);
         if needed && !stopped {
-            outcome = outcome.and(build_stage(options, &mut plan, &store, lock.as_ref(), &on_slurm, clock)?);
+            outcome = outcome.and(build_stage(options, view, &mut plan, &store, lock.as_ref(), &on_slurm, clock)?);
         }
         plans.push(plan);
     }
     if options.dry_run {
         if selection.products()
-            && let Some(report) = plans.iter().find(|p| p.view.stage == jobfile.stage)
+            && let Some(report) = plans.iter().find(|p| p.stage == jobfile.stage)
         {
             let (jobs, waiting) = (&report.jobs, report.waiting.len());
             let mode = products::Mode::Predict { jobs_first: products::unfinished(jobs, waiting) };
-            explain::print_products(&products::decide(&report.view, jobs, waiting, &selection, mode)?, &jobfile.root);
+            let products = products::decide(jobfile.report_stage(), jobs, waiting, &selection, mode)?;
+            explain::print_products(&products, &jobfile.root);
         }
         return Ok(exit::OK);
     }
@@ -95,11 +95,11 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
         return Ok(outcome.exit_code());
     }
     if selection.products()
-        && let Some(at) = plans.iter().position(|p| p.view.stage == jobfile.stage)
+        && let Some(at) = plans.iter().position(|p| p.stage == jobfile.stage)
     {
         let report = plans.swap_remove(at);
         let mode = products::Mode::Make { explain: options.explain };
-        products::decide(&report.view, &report.jobs, report.waiting.len(), &selection, mode)?;
+        products::decide(jobfile.report_stage(), &report.jobs, report.waiting.len(), &selection, mode)?;
     }
     drop(lock);
     Ok(outcome.exit_code())
@@ -109,20 +109,20 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
 /// jobs wait for upstream jobs.
 fn build_stage(
     options: &BuildOptions,
+    jobfile: StageView<'_>,
     plan: &mut StagePlan,
     store: &Store,
     lock: Option<&WorkspaceLock>,
     on_slurm: &HashSet<PathBuf>,
     clock: Instant,
 ) -> anyhow::Result<Outcome> {
-    let StagePlan { view: jobfile, jobs, waiting } = plan;
-    let jobfile = &*jobfile;
-    let chosen = select::matching(jobfile, jobs.iter().map(|j| &j.planned.params), options.filter.as_deref())?;
+    let StagePlan { jobs, waiting, .. } = plan;
+    let chosen = select::matching(&jobfile, jobs.iter().map(|j| &j.planned.params), options.filter.as_deref())?;
     let mut pending: Vec<usize> = (0..jobs.len())
         .filter(|&i| chosen[i] && (options.force || !matches!(jobs[i].slot.state, SlotState::Done(_))))
         .collect();
     let executor = options.executor.unwrap_or(jobfile.executor.kind);
-    if let Some(stage) = jobfile.stage_name() {
+    if let Some(stage) = jobfile.name() {
         console::status("Stage", &format!("{stage} ({})", plural(jobs.len() + waiting.len(), "job")));
     }
     let Some(lock) = lock else {
@@ -196,7 +196,7 @@ fn report_waiting(waiting: &[Waiting]) -> bool {
 
 /// Why each of the `pending` jobs (indices into `jobs`) runs; `None` for the others.
 fn reasons(
-    jobfile: &Jobfile,
+    jobfile: StageView<'_>,
     store: &Store,
     jobs: &[Job],
     pending: &[usize],

@@ -43,8 +43,11 @@ pub fn gc(options: &GcOptions) -> anyhow::Result<i32> {
     };
     let plans = workspace.plan()?;
     // A job waiting for upstream jobs has no key yet: its folder may be any of its stage's.
-    let waiting: HashSet<String> =
-        plans.iter().filter(|p| !p.waiting.is_empty()).filter_map(|p| p.view.stage_name().map(String::from)).collect();
+    let waiting: HashSet<String> = plans
+        .iter()
+        .filter(|p| !p.waiting.is_empty())
+        .filter_map(|p| jobfile.stage(p.stage).name().map(String::from))
+        .collect();
     let jobs: Vec<Job> = plans.into_iter().flat_map(|p| p.jobs).collect();
     let found = scan(&jobfile.workspace.jobs, &jobs, &waiting, options);
 

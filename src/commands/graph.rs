@@ -50,10 +50,10 @@ struct Shown {
 pub fn show_graph(options: &GraphOptions) -> anyhow::Result<i32> {
     let (Workspace { jobfile, .. }, plans) = Workspace::open_planned(&options.jobfile)?;
     let build = BuildGraph::of(&jobfile);
-    let report = plans.iter().find(|p| p.view.stage == jobfile.stage);
+    let report = plans.iter().find(|p| p.stage == jobfile.stage);
     let (jobs, waiting) = report.map_or((&[][..], 0), |p| (&p.jobs[..], p.waiting.len()));
     let mode = products::Mode::Predict { jobs_first: products::unfinished(jobs, waiting) };
-    let products = products::decide(&jobfile, jobs, waiting, &build.select(&[])?, mode)?;
+    let products = products::decide(jobfile.report_stage(), jobs, waiting, &build.select(&[])?, mode)?;
     let freshness = |node: Node| products.iter().find(|p| p.node == node).map_or(Freshness::Unsure, |p| p.freshness);
     let root = &jobfile.root;
     let figures_dir = console::relative(&jobfile.workspace.figures, root);
@@ -64,7 +64,7 @@ pub fn show_graph(options: &GraphOptions) -> anyhow::Result<i32> {
     for node in build.graph.node_indices() {
         let nodes = match build.graph[node] {
             Node::Stage(s) => {
-                let plan = plans.iter().find(|p| p.view.stage == s);
+                let plan = plans.iter().find(|p| p.stage == s);
                 let (jobs, waiting) = plan.map_or((&[][..], 0), |p| (&p.jobs[..], p.waiting.len()));
                 if options.jobs {
                     let mut nodes: Vec<NodeIndex> = jobs.iter().map(|j| shown.add_node(job(j))).collect();
@@ -73,7 +73,7 @@ pub fn show_graph(options: &GraphOptions) -> anyhow::Result<i32> {
                     }
                     nodes
                 } else {
-                    vec![shown.add_node(stage(plan.and_then(|p| p.view.stage_name()), jobs, waiting))]
+                    vec![shown.add_node(stage(plan.and_then(|p| jobfile.stage(p.stage).name()), jobs, waiting))]
                 }
             }
             Node::Report => {
@@ -96,8 +96,8 @@ pub fn show_graph(options: &GraphOptions) -> anyhow::Result<i32> {
             (build.graph[from], build.graph[to], options.jobs)
         {
             // Job to job: each downstream job from the upstream jobs it needs.
-            let ids = plans.iter().find(|p| p.view.stage == upstream).map_or(&[][..], |p| &p.jobs[..]);
-            let jobs = plans.iter().find(|p| p.view.stage == downstream).map_or(&[][..], |p| &p.jobs[..]);
+            let ids = plans.iter().find(|p| p.stage == upstream).map_or(&[][..], |p| &p.jobs[..]);
+            let jobs = plans.iter().find(|p| p.stage == downstream).map_or(&[][..], |p| &p.jobs[..]);
             for (k, job) in jobs.iter().enumerate() {
                 for id in job.planned.needs.iter().flat_map(|needs| needs.upstream_ids()) {
                     if let Some(u) = ids.iter().position(|j| j.slot.id == id) {

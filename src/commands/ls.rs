@@ -74,7 +74,7 @@ impl<'a> JobEntry<'a> {
     pub(crate) fn of(job: &'a Job, jobfile: &'a Jobfile) -> JobEntry<'a> {
         JobEntry {
             id: &job.slot.id,
-            stage: jobfile.stages.get(job.stage).map(|s| s.name.get_ref().as_str()),
+            stage: jobfile.stage(job.stage).name(),
             name: &job.planned.name,
             status: job.slot.state.status_key(),
             duration_secs: job.slot.state.summary().map(|s| s.duration_secs),
@@ -207,7 +207,7 @@ fn varying_params<'f>(jobfile: &'f Jobfile, jobs: &[Job]) -> Vec<&'f str> {
 }
 
 fn write_table(out: &mut dyn Write, jobfile: &Jobfile, jobs: &[&Job], shown: &[&str]) -> io::Result<()> {
-    let staged = !jobfile.stages.is_empty();
+    let staged = jobfile.has_stages();
     let mut header: Vec<String> = ["ID", "NAME", "STATUS", "DURATION"].map(String::from).to_vec();
     if staged {
         header.insert(1, "STAGE".into());
@@ -251,7 +251,7 @@ fn write_table(out: &mut dyn Write, jobfile: &Jobfile, jobs: &[&Job], shown: &[&
 
 fn write_csv(out: &mut dyn Write, jobfile: &Jobfile, jobs: &[&Job]) -> io::Result<()> {
     let mut writer = csv::Writer::from_writer(out);
-    let staged = !jobfile.stages.is_empty();
+    let staged = jobfile.has_stages();
     let params: Vec<&str> = all_params(jobfile).into_iter().map(|(name, _)| name).collect();
     let mut header: Vec<&str> = vec!["id", "name", "status", "duration"];
     if staged {

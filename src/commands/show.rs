@@ -81,8 +81,7 @@ pub fn show(options: &ShowOptions) -> anyhow::Result<i32> {
             let ingredients = match &record {
                 Some(record) => record.ingredients.clone(),
                 None => {
-                    let view = jobfile.view_of(job.stage);
-                    let renderer = Renderer::new(&view).map_err(Diagnostics::from)?;
+                    let renderer = Renderer::new(jobfile.stage(job.stage)).map_err(Diagnostics::from)?;
                     renderer
                         .rendering(job.planned.index, &job.planned.params, job.planned.needs.as_deref())
                         .map_err(Diagnostics::from)?

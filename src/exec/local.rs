@@ -16,7 +16,7 @@ use super::slots::{self, Held, Slots};
 use super::supervisor::{self, Supervisor};
 use super::task::{self, Ran};
 use super::{RunOptions, apply_records};
-use crate::jobfile::Jobfile;
+use crate::jobfile::StageView;
 use crate::plan::Job;
 use crate::plan::render::Renderer;
 use crate::store::build_log;
@@ -29,7 +29,7 @@ use crate::util::diagnostic::Diagnostics;
 /// state as records come in.
 pub fn run(
     options: &RunOptions,
-    jobfile: &Jobfile,
+    jobfile: StageView<'_>,
     lock: &WorkspaceLock,
     jobs: &mut [Job],
     pending: &[usize],
@@ -124,7 +124,7 @@ fn retry_line(record: &JobRecord, retries: u32, dir: &Path, root: &Path) -> Stri
 /// The GPU and resource pool of the local executor, and what each pending job asks of it; none
 /// when the Jobfile asks for neither (jobs then see the environment as it is).
 fn local_slots(
-    jobfile: &Jobfile,
+    jobfile: StageView<'_>,
     jobs: &[Job],
     pending: &[usize],
 ) -> anyhow::Result<(Option<Slots>, HashMap<usize, LocalRequest>)> {
@@ -151,7 +151,7 @@ fn local_slots(
 /// attempt that is tried again.
 fn run_job(
     renderer: &Renderer<'_>,
-    jobfile: &Jobfile,
+    jobfile: StageView<'_>,
     supervisor: &Supervisor,
     slots: Option<(&Slots, &LocalRequest)>,
     index: usize,

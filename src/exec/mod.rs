@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::jobfile::{ExecutorKind, Jobfile};
+use crate::jobfile::{ExecutorKind, StageView};
 use crate::plan::Job;
 use crate::store::lock::WorkspaceLock;
 use crate::store::{self, FileStamp, JobRecord, JobStatus, RecordSummary, SlotState};
@@ -44,7 +44,7 @@ pub struct RunOptions {
 pub fn run(
     executor: ExecutorKind,
     options: &RunOptions,
-    jobfile: &Jobfile,
+    jobfile: StageView<'_>,
     lock: &WorkspaceLock,
     jobs: &mut [Job],
     pending: &[usize],
@@ -58,7 +58,7 @@ pub fn run(
 }
 
 /// Prints the batch scripts that a Slurm build of the `pending` jobs would submit.
-pub fn print_slurm_scripts(jobfile: &Jobfile, jobs: &[Job], pending: &[usize]) -> anyhow::Result<()> {
+pub fn print_slurm_scripts(jobfile: StageView<'_>, jobs: &[Job], pending: &[usize]) -> anyhow::Result<()> {
     let run = slurm::SlurmRun { detach: false, no_cancel: false, dry_run: true };
     slurm::run(&run, jobfile, jobs, pending, &Arc::new(AtomicBool::new(false)))?;
     Ok(())
@@ -87,7 +87,7 @@ fn apply_records(jobs: &mut [Job], records: Vec<(usize, JobRecord)>) {
 /// Runs the `pending` jobs on Slurm and counts how they ended, as the local pool does.
 fn on_slurm(
     options: &RunOptions,
-    jobfile: &Jobfile,
+    jobfile: StageView<'_>,
     jobs: &mut [Job],
     pending: &[usize],
     interrupted: &Arc<AtomicBool>,

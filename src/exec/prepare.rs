@@ -5,7 +5,7 @@ use std::fs;
 use std::time::SystemTime;
 
 use crate::exec::task::{self, TaskSpec};
-use crate::jobfile::Jobfile;
+use crate::jobfile::StageView;
 use crate::plan::render::{PlannedJob, Renderer};
 use crate::store::build_log::LogEntry;
 use crate::store::{self, SlotState};
@@ -14,7 +14,7 @@ use crate::util::diagnostic::Diagnostics;
 /// A fresh folder with the rendered files: what runs there, and what the build log keeps of it.
 pub fn prepare(
     renderer: &Renderer<'_>,
-    jobfile: &Jobfile,
+    jobfile: StageView<'_>,
     job: &PlannedJob,
     slot: &store::Slot,
 ) -> Result<(TaskSpec, LogEntry), String> {

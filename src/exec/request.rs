@@ -12,8 +12,8 @@ use toml::Spanned;
 
 use crate::exec::slurm::SlurmSettings;
 use crate::jobfile::slurm::{extra_arg, memory, slurm_name, time_limit};
-use crate::jobfile::{Jobfile, PerJob};
 use crate::jobfile::{ParamSet, display_value};
+use crate::jobfile::{PerJob, StageView};
 use crate::util::diagnostic::Diagnostic;
 
 /// What a job holds while it runs on the local executor.
@@ -26,12 +26,12 @@ pub struct LocalRequest {
 
 /// The Jobfile's per-job settings, their templates compiled once for all jobs.
 pub struct Requests<'j> {
-    jobfile: &'j Jobfile,
+    jobfile: StageView<'j>,
     env: Environment<'static>,
 }
 
 impl<'j> Requests<'j> {
-    pub fn new(jobfile: &'j Jobfile) -> Result<Requests<'j>, Diagnostic> {
+    pub fn new(jobfile: StageView<'j>) -> Result<Requests<'j>, Diagnostic> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| AutoEscape::None);
@@ -207,7 +207,7 @@ mod tests {
     use super::*;
     use crate::util::diagnostic::Source;
 
-    fn jobfile(text: &str) -> Jobfile {
+    fn jobfile(text: &str) -> crate::jobfile::Jobfile {
         let source = Source { path: "Jobfile.toml".into(), text: text.into() };
         crate::jobfile::parse(&source, Path::new("/w")).unwrap()
     }
@@ -225,10 +225,10 @@ mod tests {
             "{SWEEP}gpus = 1\nresources = {{ mem_gb = 8 }}\n[executor]\nkind = \"slurm\"\n[executor.local]\ngpus = [0, 1]\nresources = {{ mem_gb = 64 }}\n[executor.slurm]\npartition = \"gpu\"\ntime = \"{{{{ model }}}}\"\nmem = \"4G\"\nsetup = \"module load cuda\"\nmax_parallel = 2\n"
         ));
         let job = params(&[("model", json!("large"))]);
-        let key = |jobfile: &Jobfile| {
+        let key = |jobfile: StageView<'_>| {
             crate::plan::render::Renderer::new(jobfile).unwrap().plan(0, job.clone(), None).unwrap().key
         };
-        assert_eq!(key(&plain), key(&dressed));
+        assert_eq!(key(plain.stage(0)), key(dressed.stage(0)));
     }
 
     #[test]
@@ -236,7 +236,7 @@ mod tests {
         let jobfile = jobfile(&format!(
             "{SWEEP}gpus = \"{{{{ 2 if model == 'large' else 0 }}}}\"\n[executor.slurm]\npartition = \"cpu\"\ntime = \"{{{{ '04:00:00' if model == 'large' else '30m' }}}}\"\nextra_args = [\"{{% if model == 'large' %}}--constraint=a100{{% endif %}}\", \"--exclusive\"]\nsetup = \"module load python/{{{{ model }}}}\"\n"
         ));
-        let requests = Requests::new(&jobfile).unwrap();
+        let requests = Requests::new(jobfile.stage(0)).unwrap();
         let small = requests.slurm(&params(&[("model", json!("small"))])).unwrap();
         let large = requests.slurm(&params(&[("model", json!("large"))])).unwrap();
         assert_eq!(
@@ -259,7 +259,7 @@ mod tests {
     #[test]
     fn a_template_that_renders_a_wrong_value_names_the_job_and_what_was_expected() {
         let jobfile = jobfile(&format!("{SWEEP}[executor.slurm]\nmem = \"{{{{ model }}}}\"\n"));
-        let error = Requests::new(&jobfile).unwrap().slurm(&params(&[("model", json!("large"))])).unwrap_err();
+        let error = Requests::new(jobfile.stage(0)).unwrap().slurm(&params(&[("model", json!("large"))])).unwrap_err();
         let text = crate::util::diagnostic::Diagnostics::from(error).to_string();
         assert!(text.contains("this mem renders as `large` for the job with model=large"), "{text}");
         assert!(text.contains("expected an amount of memory such as \"4G\""), "{text}");
@@ -271,7 +271,7 @@ mod tests {
         let jobfile = jobfile(&format!(
             "{SWEEP}resources = {{ mem_gb = \"{{{{ 64 if model == 'large' else 8 }}}}\" }}\n[executor.local]\nresources = {{ mem_gb = 32 }}\n"
         ));
-        let requests = Requests::new(&jobfile).unwrap();
+        let requests = Requests::new(jobfile.stage(0)).unwrap();
         let small = requests.local(&params(&[("model", json!("small"))])).unwrap();
         assert_eq!(small, LocalRequest { gpus: 0, resources: vec![("mem_gb".into(), 8.0)] });
         let error = requests.local(&params(&[("model", json!("large"))])).unwrap_err();

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::explain::dirty::Dirty;
 use crate::graph::BuildGraph;
-use crate::jobfile::Jobfile;
 use crate::jobfile::ParamSet;
+use crate::jobfile::StageView;
 use crate::plan::Workspace;
 use crate::plan::render::{Renderer, Rendering};
 use crate::plan::select;
@@ -48,12 +48,12 @@ pub struct JobExplainer<'j> {
 
 impl<'j> JobExplainer<'j> {
     /// `jobs` are the jobs the Jobfile names now, of the stages `views` show.
-    pub fn new(views: &[&'j Jobfile], store: &Store, jobs: &[Job]) -> Result<JobExplainer<'j>, Diagnostics> {
+    pub fn new(views: &[StageView<'j>], store: &Store, jobs: &[Job]) -> Result<JobExplainer<'j>, Diagnostics> {
         let renderers = views
             .iter()
-            .map(|view| Ok((view.stage, Renderer::new(view).map_err(Diagnostics::from)?)))
+            .map(|&view| Ok((view.index, Renderer::new(view).map_err(Diagnostics::from)?)))
             .collect::<Result<Vec<_>, Diagnostics>>()?;
-        let jobfile = views[0];
+        let jobfile = views[0].jobfile;
         // Only a job with a new key is compared with earlier ones.
         let any_new = jobs.iter().any(|j| matches!(j.slot.state, SlotState::Absent));
         let mut previous =
@@ -131,7 +131,7 @@ struct JobExplanation<'a> {
 pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
     let (Workspace { jobfile, store }, mut plans) = Workspace::open_planned(&options.jobfile)?;
     let jobs: Vec<Job> = plans.iter_mut().flat_map(|p| std::mem::take(&mut p.jobs)).collect();
-    let views: Vec<&Jobfile> = plans.iter().map(|p| &p.view).collect();
+    let views: Vec<StageView<'_>> = plans.iter().map(|p| jobfile.stage(p.stage)).collect();
     let graph = BuildGraph::of(&jobfile);
     // Arguments that are not targets name jobs: those are explained one by one.
     let (targets, named): (Vec<String>, Vec<String>) =
@@ -152,10 +152,10 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
     for job in &jobs {
         reasons.push(explainer.why(job, pending)?);
     }
-    let waiting = plans.iter().find(|p| p.view.stage == jobfile.stage).map_or(0, |p| p.waiting.len());
+    let waiting = plans.iter().find(|p| p.stage == jobfile.stage).map_or(0, |p| p.waiting.len());
     let report_jobs = plan::stage_jobs(&jobs, jobfile.stage);
     let mode = products::Mode::Predict { jobs_first: products::unfinished(report_jobs, waiting) };
-    let products = products::decide(&jobfile, report_jobs, waiting, &selection, mode)?;
+    let products = products::decide(jobfile.report_stage(), report_jobs, waiting, &selection, mode)?;
     let root = &jobfile.root;
     if options.json {
         let products: Vec<serde_json::Value> = products

@@ -16,12 +16,11 @@ mod sweep;
 mod walker;
 
 pub use executor::{ExecutorKind, ExecutorSpec, GpuPool};
-pub use job::{JobSpec, PerJob, TemplateSpec, target_problem};
+pub use job::{PerJob, target_problem};
 pub use param_set::{ParamSet, display_params, display_value};
-pub use params::{Distribution, Param};
+pub use params::Distribution;
 pub use products::ReportSpec;
-pub use stages::{Need, Stage};
-pub use sweep::Sweep;
+pub use stages::{Need, Stage, StageView};
 use walker::{Item, Walker};
 
 use std::path::{Path, PathBuf};
@@ -45,19 +44,13 @@ pub struct Jobfile {
     pub root: PathBuf,
     pub source: Source,
     pub workspace: Folders,
-    /// Flat parameters (nested tables become `a.b`), in declaration order.
-    pub params: Vec<Param>,
-    pub sweep: Sweep,
-    pub templates: Vec<TemplateSpec>,
-    pub job: JobSpec,
     pub executor: ExecutorSpec,
     pub report: ReportSpec,
     pub figures: Vec<Spanned<FigureSpec>>,
-    /// `[stage.NAME]` tables, each after the stages it needs. Empty for a Jobfile of one stage
-    /// (`[job]`); otherwise `params`, `sweep`, `templates` and `job` above are those of
-    /// `stages[stage]`, and [`Jobfile::stage_view`] gives the others.
+    /// The stages, each after the stages it needs: the `[stage.NAME]` tables, or the one unnamed
+    /// stage of a Jobfile with a single `[job]`. Never empty. [`Jobfile::stage`] views one.
     pub stages: Vec<Stage>,
-    /// Which of `stages` the fields above are: the report's stage, until a view chooses another.
+    /// The report's stage.
     pub stage: usize,
 }
 
@@ -123,15 +116,10 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
         None => (Vec::new(), Vec::new()),
         Some(item) => walker.stages(item, &params, &document, &shared_templates, &executor),
     };
-    let (view, stage) = if document.get("stage").is_some() {
-        // The report's stage, checked; the fields of a Jobfile with stages are its view.
+    let (stages, stage) = if document.get("stage").is_some() {
+        // The report's stage, checked.
         let chosen = walker.report_stage(&report, &stages, &declared);
-        match stages.get(chosen) {
-            Some(stage) => {
-                (Some((stage.params.clone(), stage.sweep.clone(), stage.templates.clone(), stage.job.clone())), chosen)
-            }
-            None => (None, 0),
-        }
+        (stages, chosen)
     } else {
         if let Some(stage) = report.stage.take() {
             walker.at(stage.span(), "`stage` needs [stage.NAME] tables", "this Jobfile has a single [job]");
@@ -146,10 +134,18 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
                     .help("add:\n[job]\ncommand = \"python3 train.py\""),
             );
         }
-        (job.map(|job| (params.clone(), sweep, shared_templates.clone(), job)), 0)
+        let only = job.map(|job| Stage {
+            name: Spanned::new(0..0, String::new()),
+            needs: Vec::new(),
+            params,
+            sweep,
+            templates: shared_templates,
+            job,
+        });
+        (only.into_iter().collect(), 0)
     };
-    if let Some((_, _, _, job)) = &view
-        && job.series.is_none()
+    if let Some(report_stage) = stages.get(stage)
+        && report_stage.job.series.is_none()
         && let Some(curve) = figures.iter().find(|f| f.get_ref().kind == FigureKind::Curve)
     {
         walker.error(
@@ -164,15 +160,13 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
     walker.diagnostics.0.dedup_by(|a, b| {
         a.message == b.message && a.location.as_ref().map(|l| &l.1) == b.location.as_ref().map(|l| &l.1)
     });
-    let Some((params, sweep, templates, job)) = view else { return Err(walker.diagnostics) };
+    if stages.get(stage).is_none() {
+        return Err(walker.diagnostics);
+    }
     walker.diagnostics.into_result(Jobfile {
         root: root.to_path_buf(),
         source: source.clone(),
         workspace,
-        params,
-        sweep,
-        templates,
-        job,
         executor,
         report,
         figures,

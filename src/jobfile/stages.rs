@@ -26,6 +26,8 @@ pub(super) const TARGET_NAMES: &[&str] = &["jobs", "report", "figures"];
 /// templates merged in.
 #[derive(Debug, Clone)]
 pub struct Stage {
+    /// Empty for the one stage of a Jobfile without `[stage.NAME]` tables (a declared stage's
+    /// name is an identifier, never empty).
     pub name: Spanned<String>,
     pub needs: Vec<Need>,
     pub params: Vec<Param>,
@@ -43,44 +45,77 @@ pub struct Need {
     pub group_by: Option<Vec<String>>,
 }
 
+/// One stage as planning, running and the products see it: its own params, sweep, templates and
+/// job, and (through `Deref`) the Jobfile's shared settings. Borrowed, never cloned.
+#[derive(Debug, Clone, Copy)]
+pub struct StageView<'j> {
+    pub jobfile: &'j Jobfile,
+    /// Its index in the Jobfile's stages.
+    pub index: usize,
+    /// Flat parameters (nested tables become `a.b`), in declaration order.
+    pub params: &'j [Param],
+    pub sweep: &'j Sweep,
+    pub templates: &'j [TemplateSpec],
+    pub job: &'j JobSpec,
+}
+
+impl<'j> StageView<'j> {
+    /// The stage's name; `None` in a Jobfile without stages.
+    pub fn name(&self) -> Option<&'j str> {
+        Some(self.jobfile.stages[self.index].name.get_ref().as_str()).filter(|name| !name.is_empty())
+    }
+
+    /// The stages whose jobs its jobs need.
+    pub fn needs(&self) -> &'j [Need] {
+        &self.jobfile.stages[self.index].needs
+    }
+}
+
+impl std::ops::Deref for StageView<'_> {
+    type Target = Jobfile;
+
+    fn deref(&self) -> &Jobfile {
+        self.jobfile
+    }
+}
+
 impl Jobfile {
-    /// The Jobfile as stage `index` sees it: its params, sweep, templates and job.
-    pub fn stage_view(&self, index: usize) -> Jobfile {
+    /// Stage `index` as its jobs see it.
+    pub fn stage(&self, index: usize) -> StageView<'_> {
         let stage = &self.stages[index];
-        Jobfile {
-            params: stage.params.clone(),
-            sweep: stage.sweep.clone(),
-            templates: stage.templates.clone(),
-            job: stage.job.clone(),
-            stage: index,
-            ..self.clone()
+        StageView {
+            jobfile: self,
+            index,
+            params: &stage.params,
+            sweep: &stage.sweep,
+            templates: &stage.templates,
+            job: &stage.job,
         }
     }
 
-    /// One view per stage, upstream stages first; a Jobfile without stages is its own only view.
-    pub fn stage_views(&self) -> Vec<Jobfile> {
-        (0..self.stages.len().max(1)).map(|i| self.view_of(i)).collect()
+    /// Every stage, upstream stages first.
+    pub fn stage_views(&self) -> impl Iterator<Item = StageView<'_>> {
+        (0..self.stages.len()).map(|i| self.stage(i))
     }
 
-    /// The view of the stage of a job (`Job::stage`), whether or not the Jobfile has stages.
-    pub fn view_of(&self, stage: usize) -> Jobfile {
-        if self.stages.is_empty() { self.clone() } else { self.stage_view(stage) }
+    /// The stage whose jobs are the report's rows.
+    pub fn report_stage(&self) -> StageView<'_> {
+        self.stage(self.stage)
     }
 
-    /// The name of the stage this view is of; `None` without stages.
-    pub fn stage_name(&self) -> Option<&str> {
-        self.stages.get(self.stage).map(|s| s.name.get_ref().as_str())
+    /// Whether the Jobfile has `[stage.NAME]` tables.
+    pub fn has_stages(&self) -> bool {
+        !self.stages[0].name.get_ref().is_empty()
     }
 
     /// The params of every stage, in build order (a param shared by several stages once per
     /// stage); those of the Jobfile without stages.
     pub fn params_of_every_stage(&self) -> impl Iterator<Item = &Param> {
-        let own = self.stages.is_empty().then_some(&self.params[..]);
-        own.into_iter().chain(self.stages.iter().map(|s| &s.params[..])).flatten()
+        self.stages.iter().flat_map(|s| &s.params)
     }
 
     pub fn stage_index(&self, name: &str) -> Option<usize> {
-        self.stages.iter().position(|s| s.name.get_ref() == name)
+        self.stages.iter().position(|s| !name.is_empty() && s.name.get_ref() == name)
     }
 }
 

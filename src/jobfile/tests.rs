@@ -16,7 +16,8 @@ fn generated_axes_give_the_numbers_a_user_would_write() {
         "[params]\na = { range = [0, 6, 2] }\nb = { linspace = [0, 1, 3] }\nc = { logspace = [-3, -1, 3] }\nd = { range = [0.1, 0.4, 0.1] }\n[job]\ncommand = \"true\"\n",
     )
     .unwrap();
-    let values: Vec<String> = jobfile.params.iter().map(|p| serde_json::to_string(&p.values).unwrap()).collect();
+    let values: Vec<String> =
+        jobfile.report_stage().params.iter().map(|p| serde_json::to_string(&p.values).unwrap()).collect();
     assert_eq!(values, ["[0,2,4]", "[0.0,0.5,1.0]", "[0.001,0.01,0.1]", "[0.1,0.2,0.3]"]);
 }
 
@@ -24,7 +25,7 @@ fn generated_axes_give_the_numbers_a_user_would_write() {
 fn nested_tables_flatten_into_dotted_names() {
     let jobfile =
         parse_text("[params]\nepochs = 3\n[params.model]\nwidth = [1, 2]\n[job]\ncommand = \"true\"\n").unwrap();
-    let names: Vec<_> = jobfile.params.iter().map(|p| (p.name.as_str(), p.swept)).collect();
+    let names: Vec<_> = jobfile.report_stage().params.iter().map(|p| (p.name.as_str(), p.swept)).collect();
     assert_eq!(names, [("epochs", false), ("model.width", true)]);
 }
 
@@ -48,8 +49,9 @@ fn executor_settings_parse_into_their_types() {
     assert_eq!(executor.local.gpus, GpuPool::Ids(vec![0, 2]));
     let capacities: Vec<_> = executor.local.resources.iter().map(|(n, c)| (n.get_ref().as_str(), *c)).collect();
     assert_eq!(capacities, [("mem_gb", 64.0), ("licenses", 2.0)]);
-    assert_eq!(jobfile.job.gpus, Some(PerJob::Value(1)));
-    let needs: Vec<_> = jobfile.job.resources.iter().map(|(n, a)| (n.get_ref().as_str(), a.clone())).collect();
+    assert_eq!(jobfile.report_stage().job.gpus, Some(PerJob::Value(1)));
+    let needs: Vec<_> =
+        jobfile.report_stage().job.resources.iter().map(|(n, a)| (n.get_ref().as_str(), a.clone())).collect();
     assert_eq!(needs, [("mem_gb", PerJob::Value(8.0)), ("licenses", PerJob::Value(0.5))]);
     let slurm = &executor.slurm;
     let value = |text: &str| Some(PerJob::Value(text.to_string()));
@@ -70,7 +72,7 @@ fn without_an_executor_section_jobs_run_locally_on_auto_detected_gpus() {
     assert_eq!(jobfile.executor.kind, ExecutorKind::Local);
     assert_eq!(jobfile.executor.local.gpus, GpuPool::Auto);
     assert_eq!(jobfile.executor.slurm.poll_interval, crate::jobfile::slurm::DEFAULT_POLL_INTERVAL);
-    assert_eq!(jobfile.job.gpus, None);
+    assert_eq!(jobfile.report_stage().job.gpus, None);
 }
 
 #[test]
@@ -79,7 +81,7 @@ fn a_setting_with_template_syntax_is_kept_for_rendering_per_job() {
         "{JOB}gpus = \"{{{{ 2 if model == 'large' else 1 }}}}\"\n[executor.slurm]\ntime = \"{{{{ '04:00:00' if model == 'large' else '00:30:00' }}}}\"\nsetup = \"echo ${{HOME}}\"\n"
     ))
     .unwrap();
-    assert!(matches!(jobfile.job.gpus, Some(PerJob::Template(_))));
+    assert!(matches!(jobfile.report_stage().job.gpus, Some(PerJob::Template(_))));
     assert!(matches!(jobfile.executor.slurm.time, Some(PerJob::Template(_))));
     // `${HOME}` is shell, not a template.
     assert_eq!(jobfile.executor.slurm.setup, Some(PerJob::Value("echo ${HOME}".into())));
@@ -119,7 +121,7 @@ fn a_misspelt_distribution_is_a_mistake_not_a_nested_param() {
     assert!(text.contains("did you mean `linspace`?"), "{text}");
     // A real nested param stays one.
     let jobfile = parse_text("[params]\nmodel = { width = [1, 2] }\n[job]\ncommand = \"true\"\n").unwrap();
-    assert_eq!(jobfile.params[0].name, "model.width");
+    assert_eq!(jobfile.report_stage().params[0].name, "model.width");
 }
 
 #[test]
@@ -256,7 +258,8 @@ fn distributions_and_sampling_parse_into_their_types() {
         "{SAMPLED}a = {{ uniform = [0, 0.5] }}\nb = {{ loguniform = [1e-4, 1e-1] }}\nc = {{ randint = [1, 8] }}\nd = {{ choice = [\"x\", 2] }}\n[sweep]\nsamples = 20\nseed = -3\n"
     ))
     .unwrap();
-    let distributions: Vec<_> = jobfile.params.iter().map(|p| (p.swept, p.distribution.clone().unwrap())).collect();
+    let distributions: Vec<_> =
+        jobfile.report_stage().params.iter().map(|p| (p.swept, p.distribution.clone().unwrap())).collect();
     assert_eq!(
         distributions,
         [
@@ -266,9 +269,9 @@ fn distributions_and_sampling_parse_into_their_types() {
             (true, Distribution::Choice(vec![Value::from("x"), Value::from(2)])),
         ]
     );
-    assert_eq!(jobfile.sweep.sampling, Some(Sampling { samples: 20, seed: -3 }));
+    assert_eq!(jobfile.report_stage().sweep.sampling, Some(Sampling { samples: 20, seed: -3 }));
     let unseeded = parse_text(&format!("{SAMPLED}a = {{ uniform = [0, 1] }}\n[sweep]\nsamples = 2\n")).unwrap();
-    assert_eq!(unseeded.sweep.sampling, Some(Sampling { samples: 2, seed: 0 }));
+    assert_eq!(unseeded.report_stage().sweep.sampling, Some(Sampling { samples: 2, seed: 0 }));
 }
 
 #[test]

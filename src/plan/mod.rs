@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use crate::key::JobKey;
 use std::sync::Arc;
 
-use crate::jobfile::Jobfile;
 use crate::jobfile::ParamSet;
+use crate::jobfile::{Jobfile, StageView};
 use crate::plan::needs::{Matched, Needs, UpstreamStage};
 use crate::plan::render::{PlannedJob, Renderer};
 use crate::store::{IdMap, Slot, Store};
@@ -34,7 +34,8 @@ pub struct Job {
 /// The jobs of one stage: those that can be keyed, located, and those that wait for upstream
 /// jobs that are not done.
 pub struct StagePlan {
-    pub view: Jobfile,
+    /// Its index in the Jobfile's stages.
+    pub stage: usize,
     pub jobs: Vec<Job>,
     pub waiting: Vec<Waiting>,
 }
@@ -49,22 +50,22 @@ pub struct Waiting {
     pub failed: bool,
 }
 
-/// Plans stage `view` (a Jobfile without stages is one), after the stages of `earlier`.
-pub fn plan_stage(view: Jobfile, store: &Store, earlier: &[StagePlan]) -> anyhow::Result<StagePlan> {
-    let stage = view.stage;
-    let needs = view.stages.get(stage).map_or(&[][..], |s| &s.needs[..]);
-    if needs.is_empty() {
-        let jobs = locate(store, plan(&view)?, stage);
-        return Ok(StagePlan { view, jobs, waiting: Vec::new() });
+/// Plans stage `view`, after the stages of `earlier`.
+pub fn plan_stage(view: StageView<'_>, store: &Store, earlier: &[StagePlan]) -> anyhow::Result<StagePlan> {
+    let stage = view.index;
+    if view.needs().is_empty() {
+        let jobs = locate(store, plan(view)?, stage);
+        return Ok(StagePlan { stage, jobs, waiting: Vec::new() });
     }
     let upstream: HashMap<&str, UpstreamStage<'_>> = earlier
         .iter()
         .filter_map(|p| {
-            Some((p.view.stage_name()?, UpstreamStage { view: &p.view, jobs: &p.jobs, waiting: &p.waiting }))
+            let view = view.jobfile.stage(p.stage);
+            Some((view.name()?, UpstreamStage { view, jobs: &p.jobs, waiting: &p.waiting }))
         })
         .collect();
-    let points = sweep::expand(&view)?;
-    let matched = needs::match_points(&view, &points, &upstream)?;
+    let points = sweep::expand(view)?;
+    let matched = needs::match_points(view, &points, &upstream)?;
     let mut ready = Vec::with_capacity(points.len());
     let mut waiting = Vec::new();
     for ((index, params), matched) in points.into_iter().enumerate().zip(matched) {
@@ -73,11 +74,11 @@ pub fn plan_stage(view: Jobfile, store: &Store, earlier: &[StagePlan]) -> anyhow
             Matched::Waiting { stage, name, failed } => waiting.push(Waiting { params, stage, name, failed }),
         }
     }
-    let renderer = Renderer::new(&view).map_err(Diagnostics::from)?;
+    let renderer = Renderer::new(view).map_err(Diagnostics::from)?;
     let planned = plan_jobs(&renderer, ready)?;
-    check_names(&view, &planned)?;
+    check_names(view, &planned)?;
     let jobs = locate(store, planned, stage);
-    Ok(StagePlan { view, jobs, waiting })
+    Ok(StagePlan { stage, jobs, waiting })
 }
 
 /// Every stage planned, upstream first, without running anything.
@@ -133,8 +134,8 @@ pub fn plan_jobs(
 /// `.jobman/plan` under a fingerprint of everything rendering reads besides the params: the
 /// Jobfile, every file under the templates folder, the declared inputs and env values, and
 /// jobman's version. Any change to one of them renders everything again.
-pub fn plan(jobfile: &Jobfile) -> anyhow::Result<Vec<PlannedJob>> {
-    let cache_path = match jobfile.stage_name() {
+pub fn plan(jobfile: StageView<'_>) -> anyhow::Result<Vec<PlannedJob>> {
+    let cache_path = match jobfile.name() {
         Some(stage) => jobfile.workspace.state.join(format!("plan-{stage}")),
         None => jobfile.workspace.state.join("plan"),
     };
@@ -168,12 +169,12 @@ const CACHE_HEADER: &str = "jobman plan v1";
 
 /// What rendering reads besides the params; `None` when inputs are chosen per job (patterns with
 /// template syntax), which only rendering can tell.
-fn fingerprint(jobfile: &Jobfile) -> Option<String> {
+fn fingerprint(jobfile: StageView<'_>) -> Option<String> {
     let mut hasher = blake3::Hasher::new();
     hasher.update(CACHE_HEADER.as_bytes());
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
     hasher.update(jobfile.source.text.as_bytes());
-    hasher.update(jobfile.stage_name().unwrap_or_default().as_bytes());
+    hasher.update(jobfile.name().unwrap_or_default().as_bytes());
     let mut templates = Vec::new();
     collect_files(&jobfile.workspace.templates, &mut templates);
     templates.sort();
@@ -242,7 +243,7 @@ fn write_cache(path: &Path, fingerprint: &str, jobs: &[PlannedJob]) -> std::io::
 }
 
 /// A readable name given by the Jobfile must tell jobs apart.
-fn check_names(jobfile: &Jobfile, jobs: &[PlannedJob]) -> Result<(), Diagnostics> {
+fn check_names(jobfile: StageView<'_>, jobs: &[PlannedJob]) -> Result<(), Diagnostics> {
     let Some(template) = &jobfile.job.name else { return Ok(()) };
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for job in jobs {

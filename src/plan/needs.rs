@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::jobfile::{Jobfile, Need};
+use crate::jobfile::{Jobfile, Need, StageView};
 use crate::jobfile::{ParamSet, display_value};
 use crate::key::NeededKey;
 use crate::plan::{Job, Waiting};
@@ -92,7 +92,7 @@ impl Needs {
 
 /// The located jobs of a stage planned before, for the stages that need it.
 pub struct UpstreamStage<'a> {
-    pub view: &'a Jobfile,
+    pub view: StageView<'a>,
     pub jobs: &'a [Job],
     /// Its jobs that wait for jobs of their own upstream stages.
     pub waiting: &'a [Waiting],
@@ -109,13 +109,12 @@ pub enum Matched {
 /// Matches each point of stage `view` to the upstream jobs it needs. A point that matches no
 /// upstream job, or several where it needs one, is a mistake of the Jobfile.
 pub fn match_points(
-    view: &Jobfile,
+    view: StageView<'_>,
     points: &[ParamSet],
     upstream: &HashMap<&str, UpstreamStage<'_>>,
 ) -> Result<Vec<Matched>, Diagnostics> {
-    let stage = &view.stages[view.stage];
-    let mut matchers = Vec::with_capacity(stage.needs.len());
-    for need in &stage.needs {
+    let mut matchers = Vec::with_capacity(view.needs().len());
+    for need in view.needs() {
         // Stages are planned after the stages they need, unless one could not be planned.
         let Some(up) = upstream.get(need.stage.get_ref().as_str()) else {
             let message = format!("stage `{}` could not be planned", need.stage.get_ref());
@@ -146,7 +145,7 @@ pub fn match_points(
 
 /// One `needs` entry of a stage, with the upstream jobs indexed by the params it matches on.
 struct Matcher<'a> {
-    view: &'a Jobfile,
+    view: StageView<'a>,
     need: &'a Need,
     up: &'a UpstreamStage<'a>,
     /// The params a downstream job and its upstream jobs agree on.
@@ -159,7 +158,7 @@ struct Matcher<'a> {
 }
 
 impl<'a> Matcher<'a> {
-    fn new(view: &'a Jobfile, need: &'a Need, up: &'a UpstreamStage<'a>) -> Matcher<'a> {
+    fn new(view: StageView<'a>, need: &'a Need, up: &'a UpstreamStage<'a>) -> Matcher<'a> {
         let on = shared_params(view, need, up.view);
         let params: Vec<&ParamSet> =
             up.jobs.iter().map(|j| &j.planned.params).chain(up.waiting.iter().map(|w| &w.params)).collect();
@@ -219,7 +218,7 @@ impl<'a> Matcher<'a> {
 }
 
 /// The params a job of stage `view` shares with the jobs of the stage `need` names.
-fn shared_params(view: &Jobfile, need: &Need, upstream: &Jobfile) -> Vec<String> {
+fn shared_params(view: StageView<'_>, need: &Need, upstream: StageView<'_>) -> Vec<String> {
     match &need.group_by {
         Some(names) => names.clone(),
         None => view
@@ -233,13 +232,13 @@ fn shared_params(view: &Jobfile, need: &Need, upstream: &Jobfile) -> Vec<String>
 
 /// The mistake of a job (`point`) that found `count` upstream jobs, if it is one: none, or
 /// several where it needs one.
-fn unmatched(view: &Jobfile, need: &Need, on: &[String], point: &ParamSet, count: usize) -> Option<Diagnostic> {
+fn unmatched(view: StageView<'_>, need: &Need, on: &[String], point: &ParamSet, count: usize) -> Option<Diagnostic> {
     let one = need.group_by.is_none();
     if count > 0 && !(one && count > 1) {
         return None;
     }
     let stage = need.stage.get_ref();
-    let this = view.stage_name().unwrap_or_default();
+    let this = view.name().unwrap_or_default();
     let values: Vec<String> = on
         .iter()
         .filter_map(|name| point.0.iter().find(|(n, _)| n == name))
@@ -278,15 +277,16 @@ fn unmatched(view: &Jobfile, need: &Need, on: &[String], point: &ParamSet, count
 
 /// Checks, before anything runs, that every job of every stage finds the upstream jobs it needs.
 pub fn check_matches(jobfile: &Jobfile) -> anyhow::Result<()> {
-    if jobfile.stages.is_empty() {
+    if !jobfile.has_stages() {
         return Ok(());
     }
-    let views = jobfile.stage_views();
-    let points: Vec<Vec<ParamSet>> = views.iter().map(crate::plan::sweep::expand).collect::<Result<_, _>>()?;
-    for (view, stage_points) in views.iter().zip(&points) {
-        for need in &view.stages[view.stage].needs {
+    let views: Vec<StageView<'_>> = jobfile.stage_views().collect();
+    let points: Vec<Vec<ParamSet>> =
+        views.iter().map(|&view| crate::plan::sweep::expand(view)).collect::<Result<_, _>>()?;
+    for (&view, stage_points) in views.iter().zip(&points) {
+        for need in view.needs() {
             let Some(up) = jobfile.stage_index(need.stage.get_ref()) else { continue };
-            let on = shared_params(view, need, &views[up]);
+            let on = shared_params(view, need, views[up]);
             let mut counts: HashMap<String, usize> = HashMap::new();
             for point in &points[up] {
                 *counts.entry(values_of(point, &on)).or_default() += 1;

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use minijinja::value::{Enumerator, Object, Serde};
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
-use crate::jobfile::Jobfile;
 use crate::jobfile::ParamSet;
+use crate::jobfile::StageView;
 use crate::jobfile::expr::{Origin, ParamFilter};
 use crate::key::{JobKey, KEY_FORMAT, KeyIngredients, content_hash};
 use crate::plan::needs::Needs;
@@ -52,7 +52,7 @@ pub struct Rendering {
 }
 
 pub struct Renderer<'j> {
-    jobfile: &'j Jobfile,
+    stage: StageView<'j>,
     env: Environment<'static>,
     /// Input file → content hash, shared by all jobs of a build.
     input_hashes: Mutex<HashMap<String, Result<String, String>>>,
@@ -61,7 +61,7 @@ pub struct Renderer<'j> {
 }
 
 impl<'j> Renderer<'j> {
-    pub fn new(jobfile: &'j Jobfile) -> Result<Renderer<'j>, Diagnostic> {
+    pub fn new(stage: StageView<'j>) -> Result<Renderer<'j>, Diagnostic> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_debug(true);
@@ -70,23 +70,23 @@ impl<'j> Renderer<'j> {
         if let Ok(syntax) = syntax {
             env.set_syntax(syntax);
         }
-        env.set_loader(minijinja::path_loader(&jobfile.workspace.templates));
-        let names: Vec<&str> = jobfile.params.iter().map(|p| p.name.as_str()).collect();
-        let template_filters = jobfile
+        env.set_loader(minijinja::path_loader(&stage.workspace.templates));
+        let names: Vec<&str> = stage.params.iter().map(|p| p.name.as_str()).collect();
+        let template_filters = stage
             .templates
             .iter()
             .map(|t| {
                 t.filter.as_ref().map_or(Ok(None), |filter| {
-                    let origin = Origin { source: &jobfile.source, span: filter.span() };
+                    let origin = Origin { source: &stage.source, span: filter.span() };
                     ParamFilter::compile(filter.get_ref(), &names, &origin).map(Some)
                 })
             })
             .collect::<Result<_, _>>()?;
-        let mut renderer = Renderer { jobfile, env, input_hashes: Mutex::new(HashMap::new()), template_filters };
-        let job = &jobfile.job;
+        let mut renderer = Renderer { stage, env, input_hashes: Mutex::new(HashMap::new()), template_filters };
+        let job = stage.job;
         let mut strings = vec![("job.command".to_string(), &job.command)];
         strings.extend(job.name.iter().map(|n| ("job.name".to_string(), n)));
-        for (i, t) in jobfile.templates.iter().enumerate() {
+        for (i, t) in stage.templates.iter().enumerate() {
             strings.push((format!("template.{i}.src"), &t.src));
             strings.push((format!("template.{i}.target"), &t.target));
         }
@@ -113,7 +113,7 @@ impl<'j> Renderer<'j> {
         let nested = params.nested();
         let needs_context = needs.map(|n| n.context(false));
         let context = |job| context(&nested, job, needs_context.as_ref());
-        let mut name = match &self.jobfile.job.name {
+        let mut name = match &self.stage.job.name {
             Some(_) => self.render_string("job.name", &context(JobContext::new(index, String::new(), None)))?,
             None => params
                 .0
@@ -130,11 +130,11 @@ impl<'j> Renderer<'j> {
         let files = self.render_files(&ctx, &nested)?;
         let command = self.render_string("job.command", &ctx)?;
         let mut inputs = BTreeMap::new();
-        for (i, pattern) in self.jobfile.job.inputs.iter().enumerate() {
+        for (i, pattern) in self.stage.job.inputs.iter().enumerate() {
             let pattern_text = self.render_string(&format!("job.inputs.{i}"), &ctx)?;
             for (path, hash) in self.hash_inputs(&pattern_text).map_err(|message| {
                 Diagnostic::new(format!("input `{pattern_text}`: {message}")).at(
-                    &self.jobfile.source,
+                    &self.stage.source,
                     pattern.span(),
                     "declared here",
                 )
@@ -143,7 +143,7 @@ impl<'j> Renderer<'j> {
             }
         }
         let env = self
-            .jobfile
+            .stage
             .job
             .env
             .iter()
@@ -156,10 +156,10 @@ impl<'j> Renderer<'j> {
             params: nested,
             command,
             templates: files.iter().map(|(target, text)| (target.clone(), content_hash(text.as_bytes()))).collect(),
-            params_file: self.jobfile.job.params_file.as_ref().map(|f| f.get_ref().clone()),
+            params_file: self.stage.job.params_file.as_ref().map(|f| f.get_ref().clone()),
             inputs,
             env,
-            stage: self.jobfile.stage_name().map(str::to_string),
+            stage: self.stage.name().map(str::to_string),
             needs: needs.map(Needs::key_part).unwrap_or_default(),
         };
         Ok(Rendering { name, ingredients, files })
@@ -172,24 +172,24 @@ impl<'j> Renderer<'j> {
         let needs = job.needs.as_ref().map(|n| n.context(true));
         let ctx = context(&params, located, needs.as_ref());
         let mut files = self.render_files(&ctx, &params)?;
-        if let Some(params_file) = &self.jobfile.job.params_file {
+        if let Some(params_file) = &self.stage.job.params_file {
             files.push((params_file.get_ref().clone(), params_file_text(params_file.get_ref(), &params)));
         }
         Ok(Materialized { command: self.render_string("job.command", &ctx)?, files })
     }
 
     fn is_swept(&self, name: &str) -> bool {
-        self.jobfile.params.iter().any(|p| p.name == name && p.swept)
+        self.stage.params.iter().any(|p| p.name == name && p.swept)
     }
 
     /// The job's files: the templates whose `where` its `params` meet, rendered with `ctx`.
     fn render_files(&self, ctx: &Value, params: &serde_json::Value) -> Result<Vec<(String, String)>, Diagnostic> {
-        let mut files: Vec<(String, String)> = Vec::with_capacity(self.jobfile.templates.len());
-        for (i, spec) in self.jobfile.templates.iter().enumerate() {
+        let mut files: Vec<(String, String)> = Vec::with_capacity(self.stage.templates.len());
+        for (i, spec) in self.stage.templates.iter().enumerate() {
             if let Some(filter) = &self.template_filters[i] {
                 let wanted = filter.matches(params).map_err(|message| {
                     let span = spec.filter.as_ref().map_or(spec.src.span(), |f| f.span());
-                    Diagnostic::new("a [[template]] `where` failed").at(&self.jobfile.source, span, message)
+                    Diagnostic::new("a [[template]] `where` failed").at(&self.stage.source, span, message)
                 })?;
                 if !wanted {
                     continue;
@@ -197,25 +197,25 @@ impl<'j> Renderer<'j> {
             }
             let src = self.render_string(&format!("template.{i}.src"), ctx)?;
             let target = self.render_string(&format!("template.{i}.target"), ctx)?;
-            if let Some(problem) = crate::jobfile::target_problem(&target, self.jobfile.job.params_file.as_ref()) {
+            if let Some(problem) = crate::jobfile::target_problem(&target, self.stage.job.params_file.as_ref()) {
                 return Err(Diagnostic::new(format!("template target `{target}` is refused")).at(
-                    &self.jobfile.source,
+                    &self.stage.source,
                     spec.target.span(),
                     problem,
                 ));
             }
             if files.iter().any(|(t, _)| *t == target) {
                 return Err(Diagnostic::new(format!("two templates write `{target}`")).at(
-                    &self.jobfile.source,
+                    &self.stage.source,
                     spec.target.span(),
                     "each target must be a different file",
                 ));
             }
             let template = self.env.get_template(&src).map_err(|e| {
                 if e.kind() == ErrorKind::TemplateNotFound {
-                    let dir = &self.jobfile.workspace.templates;
+                    let dir = &self.stage.workspace.templates;
                     Diagnostic::new(format!("template `{src}` not found in {}", dir.display()))
-                        .at(&self.jobfile.source, spec.src.span(), "no such file")
+                        .at(&self.stage.source, spec.src.span(), "no such file")
                         .help_opt(did_you_mean(&src, list_templates(dir).iter().map(String::as_str)))
                 } else {
                     self.template_error(&e)
@@ -241,8 +241,8 @@ impl<'j> Renderer<'j> {
             return self.jobfile_error(error, span);
         }
         let text: Arc<str> = error.template_source().unwrap_or("").into();
-        let path = self.jobfile.workspace.templates.join(name);
-        let path = path.strip_prefix(&self.jobfile.root).unwrap_or(&path).display().to_string();
+        let path = self.stage.workspace.templates.join(name);
+        let path = path.strip_prefix(&self.stage.root).unwrap_or(&path).display().to_string();
         let source = Source { path, text: text.clone() };
         let span = error.range().unwrap_or(0..0);
         let help = self.undefined_help(error, &text[span.start.min(text.len())..span.end.min(text.len())]);
@@ -253,7 +253,7 @@ impl<'j> Renderer<'j> {
 
     fn jobfile_error(&self, error: &minijinja::Error, span: std::ops::Range<usize>) -> Diagnostic {
         // Narrow the span to the failing part when the TOML string holds the template verbatim.
-        let text = &self.jobfile.source.text;
+        let text = &self.stage.source.text;
         let inner = span.start + 1..span.end.saturating_sub(1);
         let (span, snippet) = match (error.range(), error.template_source(), text.get(inner.clone())) {
             (Some(range), Some(template), Some(written)) if written == template && range.end <= template.len() => {
@@ -263,7 +263,7 @@ impl<'j> Renderer<'j> {
         };
         let help = self.undefined_help(error, snippet);
         Diagnostic::new(format!("cannot render this Jobfile string: {}", kind_message(error)))
-            .at(&self.jobfile.source, span, error.detail().unwrap_or("here").to_string())
+            .at(&self.stage.source, span, error.detail().unwrap_or("here").to_string())
             .help_opt(help)
     }
 
@@ -273,9 +273,9 @@ impl<'j> Renderer<'j> {
             return None;
         }
         let mut names: Vec<String> =
-            self.jobfile.params.iter().map(|p| p.name.split('.').next().unwrap_or("").to_string()).collect();
+            self.stage.params.iter().map(|p| p.name.split('.').next().unwrap_or("").to_string()).collect();
         names.extend(["job.id", "job.dir", "job.index", "job.name"].map(String::from));
-        for need in self.jobfile.stages.get(self.jobfile.stage).map_or(&[][..], |s| &s.needs[..]) {
+        for need in self.stage.needs() {
             let stage = need.stage.get_ref();
             names.push(format!("needs.{stage}"));
             if need.group_by.is_none() {
@@ -292,16 +292,14 @@ impl<'j> Renderer<'j> {
     }
 
     fn jobfile_span(&self, field: &str) -> std::ops::Range<usize> {
-        let job = &self.jobfile.job;
+        let job = &self.stage.job;
         let spanned = match field.split('.').collect::<Vec<_>>().as_slice() {
             ["job", "command"] => Some(&job.command),
             ["job", "name"] => job.name.as_ref(),
             ["job", "inputs", i] => i.parse::<usize>().ok().and_then(|i| job.inputs.get(i)),
-            ["template", i, "src"] => {
-                i.parse::<usize>().ok().and_then(|i| self.jobfile.templates.get(i)).map(|t| &t.src)
-            }
+            ["template", i, "src"] => i.parse::<usize>().ok().and_then(|i| self.stage.templates.get(i)).map(|t| &t.src),
             ["template", i, "target"] => {
-                i.parse::<usize>().ok().and_then(|i| self.jobfile.templates.get(i)).map(|t| &t.target)
+                i.parse::<usize>().ok().and_then(|i| self.stage.templates.get(i)).map(|t| &t.target)
             }
             _ => None,
         };
@@ -310,7 +308,7 @@ impl<'j> Renderer<'j> {
 
     /// The files a glob names, each with its content hash; a pattern that names nothing is an error.
     fn hash_inputs(&self, pattern: &str) -> Result<Vec<(String, String)>, String> {
-        let root = &self.jobfile.root;
+        let root = &self.stage.root;
         let full = root.join(pattern);
         let paths = glob::glob(&full.to_string_lossy()).map_err(|e| format!("invalid pattern: {e}"))?;
         let mut found = Vec::new();

@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 
 use crate::jobfile::expr::{Origin, ParamFilter};
-use crate::jobfile::{Distribution, Jobfile, ParamSet};
+use crate::jobfile::{Distribution, ParamSet, StageView};
 use crate::util::diagnostic::{Diagnostic, Diagnostics};
 /// A point's values, hashed and compared as JSON values (`0.0` and `-0.0` are the same value)
 /// without copying them: at 100,000 points, writing each point out as a string key was a tenth
@@ -41,30 +41,30 @@ impl Eq for PointValues<'_> {}
 
 /// Expands the sweep. Fails with diagnostics on zip length mismatches, filter errors,
 /// incomplete include points and duplicate points.
-pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
+pub fn expand(stage: StageView<'_>) -> Result<Vec<ParamSet>, Diagnostics> {
     let mut diagnostics = Diagnostics::default();
-    let source = &jobfile.source;
-    let swept: Vec<usize> = (0..jobfile.params.len()).filter(|&i| jobfile.params[i].swept).collect();
+    let source = &stage.source;
+    let swept: Vec<usize> = (0..stage.params.len()).filter(|&i| stage.params[i].swept).collect();
 
     // Dimensions of the product: lists of parameter indices that advance together.
     let mut dimensions: Vec<Vec<usize>> = Vec::new();
     let mut zipped: HashMap<usize, usize> = HashMap::new();
-    for group in &jobfile.sweep.zip {
+    for group in &stage.sweep.zip {
         let members: Vec<usize> =
-            group.get_ref().iter().filter_map(|name| jobfile.params.iter().position(|p| &p.name == name)).collect();
-        if let Some(&i) = members.iter().find(|&&i| jobfile.params[i].distribution.is_some()) {
+            group.get_ref().iter().filter_map(|name| stage.params.iter().position(|p| &p.name == name)).collect();
+        if let Some(&i) = members.iter().find(|&&i| stage.params[i].distribution.is_some()) {
             diagnostics.push(
-                Diagnostic::new(format!("`{}` is sampled and cannot be zipped", jobfile.params[i].name))
+                Diagnostic::new(format!("`{}` is sampled and cannot be zipped", stage.params[i].name))
                     .at(source, group.span(), "zip groups advance listed values together")
                     .help("each sample already draws all sampled parameters together; remove it from the group"),
             );
             continue;
         }
-        let lengths: Vec<usize> = members.iter().map(|&i| jobfile.params[i].values.len()).collect();
+        let lengths: Vec<usize> = members.iter().map(|&i| stage.params[i].values.len()).collect();
         if lengths.windows(2).any(|w| w[0] != w[1]) {
             let detail = members
                 .iter()
-                .map(|&i| format!("{} has {}", jobfile.params[i].name, jobfile.params[i].values.len()))
+                .map(|&i| format!("{} has {}", stage.params[i].name, stage.params[i].values.len()))
                 .collect::<Vec<_>>()
                 .join(", ");
             diagnostics.push(
@@ -77,20 +77,18 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
             if let Some(previous) = zipped.insert(member, dimensions.len())
                 && previous != dimensions.len()
             {
-                diagnostics.push(
-                    Diagnostic::new(format!("`{}` is in two zip groups", jobfile.params[member].name)).at(
-                        source,
-                        group.span(),
-                        "a parameter may be zipped with one group only",
-                    ),
-                );
+                diagnostics.push(Diagnostic::new(format!("`{}` is in two zip groups", stage.params[member].name)).at(
+                    source,
+                    group.span(),
+                    "a parameter may be zipped with one group only",
+                ));
             }
         }
         dimensions.push(members);
     }
     // Place each dimension at its first declared member; unzipped axes are dimensions of their own.
     let mut ordered: Vec<Vec<usize>> = Vec::new();
-    for &i in swept.iter().filter(|&&i| jobfile.params[i].distribution.is_none()) {
+    for &i in swept.iter().filter(|&&i| stage.params[i].distribution.is_none()) {
         match zipped.get(&i) {
             Some(&d) => {
                 if dimensions[d].iter().min() == Some(&i) {
@@ -101,19 +99,19 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
         }
     }
     for &i in zipped.keys() {
-        if !jobfile.params[i].swept {
+        if !stage.params[i].swept {
             diagnostics.push(
-                Diagnostic::new(format!("`{}` is a constant and cannot be zipped", jobfile.params[i].name)).at(
+                Diagnostic::new(format!("`{}` is a constant and cannot be zipped", stage.params[i].name)).at(
                     source,
-                    jobfile.params[i].span.clone(),
+                    stage.params[i].span.clone(),
                     "expected a list of values",
                 ),
             );
         }
     }
 
-    let names: Vec<&str> = jobfile.params.iter().map(|p| p.name.as_str()).collect();
-    let filter = jobfile.sweep.filter.as_ref().and_then(|text| {
+    let names: Vec<&str> = stage.params.iter().map(|p| p.name.as_str()).collect();
+    let filter = stage.sweep.filter.as_ref().and_then(|text| {
         let origin = Origin { source, span: text.span() };
         ParamFilter::compile(text.get_ref(), &names, &origin).map_err(|d| diagnostics.push(d)).ok()
     });
@@ -124,18 +122,18 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
     // Grid points, each with the names of the sampled parameters it fixes itself (an `include`
     // point may give them); the others are drawn for it.
     let mut grid: Vec<(ParamSet, Vec<&str>)> = Vec::new();
-    let lengths: Vec<usize> = ordered.iter().map(|d| jobfile.params[d[0]].values.len()).collect();
+    let lengths: Vec<usize> = ordered.iter().map(|d| stage.params[d[0]].values.len()).collect();
     let total: usize = lengths.iter().product();
     let mut position = vec![0usize; ordered.len()];
     for _ in 0..total {
-        let mut chosen: Vec<usize> = vec![0; jobfile.params.len()];
+        let mut chosen: Vec<usize> = vec![0; stage.params.len()];
         for (dimension, &at) in ordered.iter().zip(&position) {
             for &param in dimension {
                 chosen[param] = at;
             }
         }
         let set = ParamSet(
-            jobfile
+            stage
                 .params
                 .iter()
                 .zip(&chosen)
@@ -154,12 +152,12 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
     }
     let from_product = grid.len();
 
-    for include in &jobfile.sweep.include {
+    for include in &stage.sweep.include {
         let given = include.get_ref();
         let missing: Vec<&str> = swept
             .iter()
-            .filter(|&&i| jobfile.params[i].distribution.is_none())
-            .map(|&i| jobfile.params[i].name.as_str())
+            .filter(|&&i| stage.params[i].distribution.is_none())
+            .map(|&i| stage.params[i].name.as_str())
             .filter(|name| !given.iter().any(|(n, _)| n == name))
             .collect();
         if !missing.is_empty() {
@@ -173,7 +171,7 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
             continue;
         }
         let set = ParamSet(
-            jobfile
+            stage
                 .params
                 .iter()
                 .map(|p| {
@@ -189,15 +187,15 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
         grid.push((set, fixed));
     }
 
-    let sampled: Vec<usize> = swept.iter().copied().filter(|&i| jobfile.params[i].distribution.is_some()).collect();
+    let sampled: Vec<usize> = swept.iter().copied().filter(|&i| stage.params[i].distribution.is_some()).collect();
     // Sample k's draws, the same for every grid point.
-    let draws: Vec<Vec<Value>> = match jobfile.sweep.sampling {
+    let draws: Vec<Vec<Value>> = match stage.sweep.sampling {
         Some(sampling) => (0..sampling.samples)
             .map(|k| {
                 sampled
                     .iter()
                     .map(|&i| {
-                        let param = &jobfile.params[i];
+                        let param = &stage.params[i];
                         let distribution = param.distribution.as_ref().expect("sampled params have a distribution");
                         draw(distribution, sampling.seed, k, &param.name)
                     })
@@ -216,7 +214,7 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
         for (k, values) in draws.iter().enumerate() {
             let mut set = if k + 1 < draws.len() { grid_point.clone() } else { std::mem::take(&mut grid_point) };
             for (&i, value) in sampled.iter().zip(values) {
-                if !fixed.contains(&jobfile.params[i].name.as_str()) {
+                if !fixed.contains(&stage.params[i].name.as_str()) {
                     set.0[i].1 = value.clone();
                 }
             }
@@ -226,7 +224,7 @@ pub fn expand(jobfile: &Jobfile) -> Result<Vec<ParamSet>, Diagnostics> {
             // `include` points are added as written: the filter does not apply to them.
             let keep = match &filter {
                 Some(filter) if at < from_product => filter.matches(&set.nested()).map_err(|message| {
-                    let text = jobfile.sweep.filter.as_ref().expect("a filter has its text");
+                    let text = stage.sweep.filter.as_ref().expect("a filter has its text");
                     Diagnostic::new(format!("the `where` filter failed for {}", set.describe())).at(
                         source,
                         text.span(),
@@ -299,7 +297,7 @@ mod tests {
         let source =
             Source { path: "Jobfile.toml".into(), text: format!("{text}\n[job]\ncommand = \"true\"\n").into() };
         let jobfile = crate::jobfile::parse(&source, Path::new("/w"))?;
-        Ok(expand(&jobfile)?.iter().map(ParamSet::describe).collect())
+        Ok(expand(jobfile.stage(0))?.iter().map(ParamSet::describe).collect())
     }
 
     #[test]

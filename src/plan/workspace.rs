@@ -25,7 +25,7 @@ impl Workspace {
     /// The workspace with every stage planned, upstream first, nothing run.
     pub fn open_planned(path: &Path) -> anyhow::Result<(Workspace, Vec<StagePlan>)> {
         let jobfile = load(path)?;
-        if !jobfile.stages.is_empty() {
+        if jobfile.has_stages() {
             let workspace = Workspace { store: open_store(&jobfile), jobfile };
             let plans = workspace.plan()?;
             return Ok((workspace, plans));
@@ -34,13 +34,12 @@ impl Workspace {
         // 100,000 jobs, and neither needs the other.
         let (store, planned) = std::thread::scope(|scope| {
             let store = scope.spawn(|| open_store(&jobfile));
-            let planned = plan(&jobfile);
+            let planned = plan(jobfile.stage(0));
             (store.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), planned)
         });
         let jobs = super::locate(&store, planned?, 0);
         let workspace = Workspace { jobfile, store };
-        let view = workspace.jobfile.clone();
-        Ok((workspace, vec![StagePlan { view, jobs, waiting: Vec::new() }]))
+        Ok((workspace, vec![StagePlan { stage: 0, jobs, waiting: Vec::new() }]))
     }
 
     /// Every stage planned, upstream first, nothing run.

@@ -27,9 +27,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::graph::{Node, Selection};
-use crate::jobfile::Jobfile;
 use crate::jobfile::ParamSet;
 use crate::jobfile::figure::{FigureKind, FigureSpec};
+use crate::jobfile::{Jobfile, StageView};
 use crate::key::{content_hash, write_canonical};
 use crate::plan::Job;
 use crate::plan::needs::Needed;
@@ -89,7 +89,7 @@ pub enum Mode {
 /// Mistakes in figure specs (a column that does not exist) are collected and returned after the
 /// other products are made.
 pub fn decide(
-    jobfile: &Jobfile,
+    jobfile: StageView<'_>,
     jobs: &[Job],
     waiting: usize,
     selection: &Selection,
@@ -165,7 +165,7 @@ pub fn decide(
     for &i in &selection.figures {
         let spec = &jobfile.figures[i];
         let figure = spec.get_ref();
-        let paths = figure_files(jobfile, &figure.name);
+        let paths = figure_files(&jobfile, &figure.name);
         let parts = report_state.as_ref().map(|report| figure_parts(jobfile, figure, &report.columns, jobs));
         let reason = match &parts {
             None => Some(ProductDirty::MaybeAfterJobs { jobs: jobs_first }),
@@ -192,18 +192,18 @@ pub fn decide(
                 because(explain, Some(&reason));
                 state.figures.insert(figure.name.clone(), parts);
             }
-            Err(message) => diagnostics.push(figure_error(jobfile, i, message)),
+            Err(message) => diagnostics.push(figure_error(&jobfile, i, message)),
         }
     }
 
     if selection.index {
-        let path = index_file(jobfile);
+        let path = index_file(&jobfile);
         let (reason, unsure) = match &report_state {
             // Before a build, what the index shows is not known once anything before it is stale.
             _ if !making && any_stale => (Some(ProductDirty::InputsRemade), true),
             None => (Some(ProductDirty::InputsRemade), true),
             Some(report) => {
-                (ProductDirty::of(state.index.as_ref(), &index_parts(jobfile, report), !path.exists()), false)
+                (ProductDirty::of(state.index.as_ref(), &index_parts(&jobfile, report), !path.exists()), false)
             }
         };
         if making {
@@ -215,7 +215,7 @@ pub fn decide(
                     let verb = write_if_changed(&path, page.as_bytes())?;
                     console::status(verb, &console::relative(&path, root));
                     because(explain, Some(reason));
-                    state.index = report_state.as_ref().map(|report| index_parts(jobfile, report));
+                    state.index = report_state.as_ref().map(|report| index_parts(&jobfile, report));
                 }
             }
         }
@@ -274,7 +274,7 @@ pub fn forget(jobfile: &Jobfile, selection: &Selection) -> anyhow::Result<()> {
 /// The jobs' data, read from their results files once, when first needed: the report's rows
 /// (with `unfinished`, every job), and the done jobs' rows that figures read.
 struct LazyData<'a> {
-    jobfile: &'a Jobfile,
+    jobfile: StageView<'a>,
     jobs: &'a [Job],
     report: Option<Table>,
     done: Option<Table>,
@@ -300,7 +300,7 @@ impl LazyData<'_> {
 }
 
 /// The report's rows: the done jobs, or every job with `unfinished = true`, in sweep order.
-fn report_rows<'a>(jobfile: &Jobfile, jobs: &'a [Job]) -> Vec<ReportRow<'a>> {
+fn report_rows<'a>(jobfile: StageView<'_>, jobs: &'a [Job]) -> Vec<ReportRow<'a>> {
     jobs.iter()
         .filter_map(|job| {
             let (status, record) = match &job.slot.state {
@@ -375,7 +375,7 @@ fn join_upstream(results: Value, job: &PlannedJob) -> Value {
     Value::Object(joined)
 }
 
-fn report_parts(jobfile: &Jobfile, jobs: &[Job]) -> Parts {
+fn report_parts(jobfile: StageView<'_>, jobs: &[Job]) -> Parts {
     // Hashed field by field: building a JSON value per row cost 0.2 s at 100,000 jobs.
     let [mut ids, mut statuses, mut results] = [(); 3].map(|_| blake3::Hasher::new());
     let field = |hasher: &mut blake3::Hasher, text: &str| {
@@ -428,7 +428,12 @@ fn column_hashes(table: &Table) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn figure_parts(jobfile: &Jobfile, figure: &FigureSpec, columns: &BTreeMap<String, String>, jobs: &[Job]) -> Parts {
+fn figure_parts(
+    jobfile: StageView<'_>,
+    figure: &FigureSpec,
+    columns: &BTreeMap<String, String>,
+    jobs: &[Job],
+) -> Parts {
     // A filter may read any column; without one, only the named columns count.
     let read: BTreeMap<&String, &String> = if figure.filter.is_some() {
         columns.iter().collect()
@@ -493,7 +498,7 @@ fn figure_table(figure: &FigureSpec, data: &mut LazyData<'_>) -> Result<Table, S
 /// One row per (done job, line of its series file): the job's data columns, then the series'
 /// columns. A series column named like a data column (`test_loss` per epoch and at the end)
 /// takes its place: a curve is about the steps.
-fn series_table(jobfile: &Jobfile, jobs: &[Job], data: &Table) -> Result<Table, String> {
+fn series_table(jobfile: StageView<'_>, jobs: &[Job], data: &Table) -> Result<Table, String> {
     let Some(series) = &jobfile.job.series else { return Err("a curve needs `[job] series`".into()) };
     let id_column = data.column("id").ok_or("no id column")?;
     let mut series_columns: Vec<String> = Vec::new();
@@ -560,7 +565,7 @@ fn index_parts(jobfile: &Jobfile, report: &ReportState) -> Parts {
     ])
 }
 
-fn index_page(jobfile: &Jobfile, data: &Table, figures_dir: &Path) -> anyhow::Result<String> {
+fn index_page(jobfile: StageView<'_>, data: &Table, figures_dir: &Path) -> anyhow::Result<String> {
     let id = data.column("id").unwrap_or(0);
     let links: Vec<String> = data
         .rows

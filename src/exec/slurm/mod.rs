@@ -32,7 +32,7 @@ use super::finish::Finished;
 use super::prepare::prepare;
 use crate::exec::request::Requests;
 use crate::exec::task::{self, TaskSpec};
-use crate::jobfile::Jobfile;
+use crate::jobfile::{Jobfile, StageView};
 use crate::plan::Job;
 use crate::plan::render::Renderer;
 use crate::store::build_log::{self, LogWriter};
@@ -80,7 +80,7 @@ struct Array {
 /// unless detached.
 pub fn run(
     run: &SlurmRun,
-    jobfile: &Jobfile,
+    jobfile: StageView<'_>,
     jobs: &[Job],
     pending: &[usize],
     interrupted: &Arc<AtomicBool>,
@@ -94,7 +94,7 @@ pub fn run(
     }
     let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
     let requests = Requests::new(jobfile).map_err(Diagnostics::from)?;
-    let build_dir = slurm_dir(jobfile).join(format!(
+    let build_dir = slurm_dir(&jobfile).join(format!(
         "{}-{}",
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         std::process::id()
@@ -210,7 +210,7 @@ fn plural_jobs(n: usize) -> String {
 /// Polls the queue until every task of `arrays` has ended (or Ctrl-C), collecting records.
 fn follow(
     run: &SlurmRun,
-    jobfile: &Jobfile,
+    jobfile: StageView<'_>,
     jobs: &[Job],
     arrays: &[Array],
     interrupted: &Arc<AtomicBool>,
