@@ -82,6 +82,22 @@ pub struct NeededKey {
 }
 
 impl KeyIngredients {
+    /// The ingredients of a job that runs `command` with these params and nothing else, for tests.
+    #[cfg(test)]
+    pub fn of_command(command: &str, params: Value) -> KeyIngredients {
+        KeyIngredients {
+            format: KEY_FORMAT,
+            params,
+            command: command.into(),
+            templates: BTreeMap::new(),
+            params_file: None,
+            inputs: BTreeMap::new(),
+            env: BTreeMap::new(),
+            stage: None,
+            needs: BTreeMap::new(),
+        }
+    }
+
     pub fn key(&self) -> JobKey {
         let mut hasher = blake3::Hasher::new_derive_key("jobman job key");
         let mut text = String::new();

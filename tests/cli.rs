@@ -58,6 +58,24 @@ impl Project {
         Project { dir: tempfile::Builder::new().prefix("jobman-test-").tempdir().expect("a temp dir") }
     }
 
+    /// A new project holding this Jobfile (a raw string, written as a user would).
+    fn with_jobfile(text: &str) -> Project {
+        let project = Project::new();
+        project.jobfile(text);
+        project
+    }
+
+    /// `jobman build ARGS`, run to its end, for assertions that read as sentences:
+    /// `project.builds(&[]).ok().ran(["x1", "x2"])`.
+    fn builds(&self, args: &[&str]) -> Exited<'_> {
+        Exited { project: self, output: self.build(args) }
+    }
+
+    /// `jobman ARGS`, run to its end.
+    fn runs(&self, args: &[&str]) -> Exited<'_> {
+        Exited { project: self, output: self.cmd(args).output().expect("jobman runs") }
+    }
+
     fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -205,12 +223,85 @@ fn assert_exit(output: &Output, code: i32) {
     assert!(!stderr(output).contains("panicked"), "jobman panicked:\n{}", stderr(output));
 }
 
+/// A jobman command that ended, and its project; each check fails the test with the whole output.
+struct Exited<'p> {
+    project: &'p Project,
+    output: Output,
+}
+
+impl Exited<'_> {
+    /// It exited with 0.
+    #[track_caller]
+    fn ok(self) -> Self {
+        assert_exit(&self.output, 0);
+        self
+    }
+
+    /// It exited with 1: a job failed.
+    #[track_caller]
+    fn job_failed(self) -> Self {
+        assert_exit(&self.output, 1);
+        self
+    }
+
+    /// It exited with 2: a mistake in the input, nothing run.
+    #[track_caller]
+    fn refused(self) -> Self {
+        assert_exit(&self.output, 2);
+        self
+    }
+
+    /// Exactly these jobs ran (as they logged themselves), in any order.
+    #[track_caller]
+    fn ran<const N: usize>(self, names: [&str; N]) -> Self {
+        let mut expected = names.to_vec();
+        expected.sort();
+        assert_eq!(self.project.ran(), expected, "the jobs that ran");
+        self
+    }
+
+    /// No job ran.
+    #[track_caller]
+    fn ran_nothing(self) -> Self {
+        assert_eq!(self.project.ran(), Vec::<String>::new(), "no job should have run");
+        self
+    }
+
+    /// Its standard error (where jobman's status lines and errors go) holds `text`.
+    #[track_caller]
+    fn says(self, text: &str) -> Self {
+        let said = stderr(&self.output);
+        assert!(said.contains(text), "expected {text:?} on stderr:\n{said}");
+        self
+    }
+
+    fn stdout(&self) -> String {
+        stdout(&self.output)
+    }
+}
+
 /// A jobman running in the background; killed if a failing test leaves it running.
 struct Background(Child);
 
 impl Background {
     fn id(&self) -> u32 {
         self.0.id()
+    }
+
+    /// Waits (at most `limit`) until `log` in `project` has `lines` lines: jobs started.
+    #[track_caller]
+    fn once_logged(self, project: &Project, log: &str, lines: usize, limit: Duration) -> Self {
+        wait_until(&format!("{lines} lines in {log}"), limit, || project.lines(log).len() >= lines);
+        self
+    }
+
+    /// Ctrl-C, then its exit within `limit`: 130, as any interrupted build.
+    #[track_caller]
+    fn interrupted(mut self, limit: Duration) -> ExitStatus {
+        send_signal("INT", self.id());
+        let status = self.wait(limit);
+        assert_eq!(status.code(), Some(130), "an interrupted build exits with 130");
+        status
     }
 
     /// Polls until it exits; fails the test after `limit`.
@@ -279,12 +370,18 @@ fn sweep_x(x: &str, extra_job_keys: &str) -> String {
 
 #[test]
 fn a_record_removed_or_edited_by_hand_is_not_trusted_from_the_index() {
-    let project = Project::new();
-    project.jobfile(&format!("[params]\nx = [1, 2, 3]\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{RECORD_RUN}\"\n"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2", "x3"]);
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new(), "the second build reads the index");
+    let project = Project::with_jobfile(
+        r#"
+[params]
+x = [1, 2, 3]
+
+[job]
+name = "x{{x}}"
+command = "echo {{job.name}} >> ../../ran.log"
+"#,
+    );
+    project.builds(&[]).ok().ran(["x1", "x2", "x3"]);
+    project.builds(&[]).ok().ran_nothing(); // the second build reads the index
 
     let record = |name: &str| {
         let id = project.record_of(name)["id"].as_str().expect("an id").to_string();
@@ -293,72 +390,68 @@ fn a_record_removed_or_edited_by_hand_is_not_trusted_from_the_index() {
     fs::remove_file(record("x1")).unwrap();
     let edited = fs::read_to_string(record("x2")).unwrap().replace("\"status\": \"done\"", "\"status\": \"failed\"");
     fs::write(record("x2"), edited).unwrap();
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2"], "the index never outvotes the records");
+    project.builds(&[]).ok().ran(["x1", "x2"]); // the index never outvotes the records
 }
 
 #[test]
 fn a_rebuild_runs_nothing_and_changing_one_param_reruns_only_its_jobs() {
-    let project = Project::new();
-    let jobfile = |x: &str| {
-        format!(
-            "[params]\nx = {x}\ny = [\"a\", \"b\"]\n\n[job]\nname = \"x{{{{x}}}}-y{{{{y}}}}\"\ncommand = \"{RECORD_RUN}\"\n"
-        )
-    };
-    project.jobfile(&jobfile("[1, 2]"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1-ya", "x1-yb", "x2-ya", "x2-yb"]);
+    const JOBFILE: &str = r#"
+[params]
+x = [1, 2]
+y = ["a", "b"]
 
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new(), "a rebuild runs nothing");
+[job]
+name = "x{{x}}-y{{y}}"
+command = "echo {{job.name}} >> ../../ran.log"
+"#;
+    let project = Project::with_jobfile(JOBFILE);
+    project.builds(&[]).ok().ran(["x1-ya", "x1-yb", "x2-ya", "x2-yb"]);
+    project.builds(&[]).ok().ran_nothing();
 
-    project.jobfile(&jobfile("[1, 3]"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x3-ya", "x3-yb"]);
+    project.jobfile(&JOBFILE.replace("x = [1, 2]", "x = [1, 3]"));
+    project.builds(&[]).ok().ran(["x3-ya", "x3-yb"]);
 
-    project.jobfile(&jobfile("[1, 2]"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new(), "reverting reruns nothing");
-    let status = project.cmd(&["status"]).output().unwrap();
-    assert_exit(&status, 0);
-    assert_eq!(stdout(&status), "4 jobs: 4 done, 0 pending\n");
+    project.jobfile(JOBFILE);
+    project.builds(&[]).ok().ran_nothing(); // reverting reruns nothing
+    assert_eq!(project.runs(&["status"]).ok().stdout(), "4 jobs: 4 done, 0 pending\n");
 }
+
+/// Jobs `hN` that render `templates/cfg.txt.j2` into their folder.
+const HIDDEN_WITH_CONFIG: &str = r#"
+[params]
+hidden = [4, 8, 16, 32]
+
+[[template]]
+src = "cfg.txt.j2"
+
+[job]
+name = "h{{hidden}}"
+command = "echo {{job.name}} >> ../../ran.log"
+"#;
 
 #[test]
 fn editing_a_template_branch_reruns_only_the_jobs_that_take_it() {
-    let project = Project::new();
-    project
-        .jobfile(&format!(
-            "[params]\nhidden = [4, 8, 16, 32]\n\n[[template]]\nsrc = \"cfg.txt.j2\"\n\n[job]\nname = \"h{{{{hidden}}}}\"\ncommand = \"{RECORD_RUN}\"\n"
-        ))
-        .template("cfg.txt.j2", "hidden = {{ hidden }}\n{% if hidden > 8 %}wide{% endif %}\n");
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["h16", "h32", "h4", "h8"]);
+    let project = Project::with_jobfile(HIDDEN_WITH_CONFIG);
+    project.template("cfg.txt.j2", "hidden = {{ hidden }}\n{% if hidden > 8 %}wide{% endif %}\n");
+    project.builds(&[]).ok().ran(["h4", "h8", "h16", "h32"]);
     let dir = project.record_of("h16")["id"].as_str().unwrap().to_string();
     assert_eq!(project.read(&format!("scratch_space/{dir}/cfg.txt")).unwrap(), "hidden = 16\nwide\n");
 
     project.template("cfg.txt.j2", "hidden = {{ hidden }}\n{% if hidden > 8 %}wider{% endif %}\n");
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["h16", "h32"]);
+    project.builds(&[]).ok().ran(["h16", "h32"]);
 }
 
 #[test]
 fn a_template_edit_that_renders_the_same_bytes_reruns_nothing() {
-    let project = Project::new();
-    project
-        .jobfile(&format!(
-            "[params]\nhidden = [4, 16]\n\n[[template]]\nsrc = \"cfg.txt.j2\"\n\n[job]\nname = \"h{{{{hidden}}}}\"\ncommand = \"{RECORD_RUN}\"\n"
-        ))
-        .template("cfg.txt.j2", "hidden = {{ hidden }}\n{% if hidden > 8 %}wide{% endif %}\n");
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["h16", "h4"]);
+    let project = Project::with_jobfile(&HIDDEN_WITH_CONFIG.replace("[4, 8, 16, 32]", "[4, 16]"));
+    project.template("cfg.txt.j2", "hidden = {{ hidden }}\n{% if hidden > 8 %}wide{% endif %}\n");
+    project.builds(&[]).ok().ran(["h4", "h16"]);
 
     project.template(
         "cfg.txt.j2",
         "hidden = {{hidden}}{# spacing changed #}\n{% if hidden > 8 %}wide{% endif %}{# only the wide ones #}\n",
     );
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new());
+    project.builds(&[]).ok().ran_nothing();
 }
 
 #[test]
@@ -366,40 +459,33 @@ fn changing_a_constant_param_reruns_every_job_and_rewriting_the_same_values_reru
     let project = Project::new();
     let body = format!("\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{RECORD_RUN}\"\n");
     project.jobfile(&format!("[params]\nx = [1, 2]\nlr = 0.1\n[params.model]\nwidth = 3\n{body}"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2"]);
+    project.builds(&[]).ok().ran(["x1", "x2"]);
 
     // The same values spelt differently: spacing, comments, an inline table for the nested one.
     project.jobfile(&format!(
         "# a comment\n[params]\nx = [ 1,\n      2 ]  # the axis\nlr = 1e-1\nmodel = {{ width = 3 }}\n{body}"
     ));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new());
+    project.builds(&[]).ok().ran_nothing();
 
     project.jobfile(&format!("[params]\nx = [1, 2]\nlr = 0.2\n[params.model]\nwidth = 3\n{body}"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2"]);
+    project.builds(&[]).ok().ran(["x1", "x2"]);
 
     project.jobfile(&format!("[params]\nx = [1, 2]\nlr = 0.2\n[params.model]\nwidth = 4\n{body}"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2"]);
+    project.builds(&[]).ok().ran(["x1", "x2"]);
 }
 
 #[test]
 fn changing_the_command_reruns_every_job_and_requoting_it_reruns_none() {
     let project = Project::new();
     project.jobfile(&sweep_x("[1, 2]", ""));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2"]);
+    project.builds(&[]).ok().ran(["x1", "x2"]);
 
     // A TOML literal string holding the same command.
     project.jobfile(&format!("[params]\nx = [1, 2]\n\n[job]\nname = 'x{{{{x}}}}'\ncommand = '{RECORD_RUN}'\n"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new());
+    project.builds(&[]).ok().ran_nothing();
 
     project.jobfile(&format!("[params]\nx = [1, 2]\n\n[job]\nname = 'x{{{{x}}}}'\ncommand = 'true; {RECORD_RUN}'\n"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2"]);
+    project.builds(&[]).ok().ran(["x1", "x2"]);
 }
 
 #[test]
@@ -409,22 +495,18 @@ fn changing_an_input_file_reruns_and_touching_it_or_an_undeclared_file_does_not(
         .jobfile(&sweep_x("[1, 2]", "inputs = [\"data/*.csv\"]\n"))
         .file("data/a.csv", "a,b\n1,2\n")
         .file("data/notes.txt", "not an input\n");
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2"]);
+    project.builds(&[]).ok().ran(["x1", "x2"]);
 
     // Rewritten with the same bytes: a new mtime, the same content.
     project.file("data/a.csv", "a,b\n1,2\n");
     project.file("data/notes.txt", "still not an input, longer\n");
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new());
+    project.builds(&[]).ok().ran_nothing();
 
     project.file("data/a.csv", "a,b\n1,3\n");
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2"]);
+    project.builds(&[]).ok().ran(["x1", "x2"]);
 
     project.file("data/b.csv", "c\n");
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2"], "a new file matching the glob is a new input");
+    project.builds(&[]).ok().ran(["x1", "x2"]); // a new file matching the glob is a new input
 }
 
 #[test]
@@ -433,8 +515,7 @@ fn an_input_edited_right_after_a_build_with_the_same_size_is_detected() {
     project
         .jobfile("[params]\nx = 1\n\n[job]\nname = \"only\"\ninputs = [\"data/*.csv\"]\ncommand = \"cat ../../data/a.csv >> ../../ran.log\"\n")
         .file("data/a.csv", "v00\n");
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["v00"]);
+    project.builds(&[]).ok().ran(["v00"]);
     for i in 1..=20 {
         // Same size, written within milliseconds of the previous build's end.
         let content = format!("v{i:02}\n");
@@ -465,16 +546,13 @@ fn changing_a_declared_env_var_reruns_and_an_undeclared_one_does_not() {
 fn changing_the_params_file_name_reruns_and_naming_the_default_does_not() {
     let project = Project::new();
     project.jobfile(&sweep_x("[1, 2]", ""));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2"]);
+    project.builds(&[]).ok().ran(["x1", "x2"]);
 
     project.jobfile(&sweep_x("[1, 2]", "params_file = \"params.json\"\n"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new());
+    project.builds(&[]).ok().ran_nothing();
 
     project.jobfile(&sweep_x("[1, 2]", "params_file = \"params.toml\"\n"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2"]);
+    project.builds(&[]).ok().ran(["x1", "x2"]);
     let mut written: Vec<String> =
         project.job_dirs().iter().filter_map(|dir| fs::read_to_string(dir.join("params.toml")).ok()).collect();
     written.sort();
@@ -485,12 +563,10 @@ fn changing_the_params_file_name_reruns_and_naming_the_default_does_not() {
 fn reordering_an_axis_reruns_nothing() {
     let project = Project::new();
     project.jobfile(&sweep_x("[1, 2, 3]", ""));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2", "x3"]);
+    project.builds(&[]).ok().ran(["x1", "x2", "x3"]);
 
     project.jobfile(&sweep_x("[3, 1, 2]", ""));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new());
+    project.builds(&[]).ok().ran_nothing();
 }
 
 #[test]
@@ -506,24 +582,20 @@ fn adding_a_value_to_an_axis_runs_only_the_new_jobs() {
     assert_eq!(project.ran().len(), 4);
 
     project.jobfile(&jobfile("[1, 5, 2]"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x5-s0", "x5-s1"]);
+    project.builds(&[]).ok().ran(["x5-s0", "x5-s1"]);
 }
 
 #[test]
 fn changing_the_timeout_reruns_nothing() {
     let project = Project::new();
     project.jobfile(&sweep_x("[1, 2]", ""));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2"]);
+    project.builds(&[]).ok().ran(["x1", "x2"]);
 
     project.jobfile(&sweep_x("[1, 2]", "timeout = \"1h\"\n"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new());
+    project.builds(&[]).ok().ran_nothing();
 
     project.jobfile(&sweep_x("[1, 2]", "timeout = 600\n"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new());
+    project.builds(&[]).ok().ran_nothing();
 }
 
 #[test]
@@ -535,12 +607,10 @@ fn changing_the_results_file_name_reruns_nothing() {
         )
     };
     project.jobfile(&jobfile("a.json"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2"]);
+    project.builds(&[]).ok().ran(["x1", "x2"]);
 
     project.jobfile(&jobfile("b.json"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new());
+    project.builds(&[]).ok().ran_nothing();
 }
 
 #[test]
@@ -646,14 +716,12 @@ command = "{RECORD_RUN}; if [ -n \"$WRITE_RESULTS\" ]; then echo '{{\"loss\": 1}
     assert!(stderr(&output).contains("results file out.json is missing"), "{}", stderr(&output));
     assert_eq!(project.record_of("x1")["status"], "failed");
 
-    assert_exit(&project.build(&[]), 1);
-    assert_eq!(project.ran(), ["x1", "x2"], "jobs without their results rerun");
+    project.builds(&[]).job_failed().ran(["x1", "x2"]); // jobs without their results rerun
 
     assert_exit(&project.build_with(&[], &[("WRITE_RESULTS", "1")]), 0);
     assert_eq!(project.ran(), ["x1", "x2"]);
 
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new());
+    project.builds(&[]).ok().ran_nothing();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -746,9 +814,7 @@ command = "echo {{{{job.name}}}} >> {root}/started.log; sleep ${{JOB_SLEEP:-0}};
     send_signal("KILL", jobman.id());
     jobman.wait(Duration::from_secs(5));
 
-    let output = project.build(&[]);
-    assert_exit(&output, 0);
-    assert!(stderr(&output).contains("left running by an earlier build"), "{}", stderr(&output));
+    project.builds(&[]).ok().says("left running by an earlier build");
     assert_eq!(project.ran(), ["n1", "n2"]);
     // The orphaned jobs would write `late` 3 s after they started.
     let window = Duration::from_millis(3800).saturating_sub(started.elapsed());
@@ -817,12 +883,10 @@ name = "n{{n}}"
 command = "echo {{job.name}} >> ../../started.log; sleep ${JOB_SLEEP:-0}; echo {{job.name}} >> ../../ran.log"
 "#,
     );
-    let mut jobman = project.spawn_build(&["-j", "2"], &[("JOB_SLEEP", "2")]);
-    wait_until("both jobs started", Duration::from_secs(20), || project.lines("started.log").len() == 2);
+    let jobman = project.spawn_build(&["-j", "2"], &[("JOB_SLEEP", "2")]);
+    let jobman = jobman.once_logged(&project, "started.log", 2, Duration::from_secs(20));
     let signalled = Instant::now();
-    send_signal("INT", jobman.id());
-    let status = jobman.wait(Duration::from_secs(10));
-    assert_eq!(status.code(), Some(130));
+    jobman.interrupted(Duration::from_secs(10));
     assert!(signalled.elapsed() < Duration::from_millis(1500), "jobman took {:?} to stop", signalled.elapsed());
     assert_eq!(project.record_of("n3")["status"], "interrupted");
     let status = project.cmd(&["status"]).output().unwrap();
@@ -832,8 +896,7 @@ command = "echo {{job.name}} >> ../../started.log; sleep ${JOB_SLEEP:-0}; echo {
         project.read("ran.log").is_none()
     });
 
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["n3", "n4"]);
+    project.builds(&[]).ok().ran(["n3", "n4"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -857,8 +920,7 @@ fn a_dry_run_runs_nothing_and_says_why_each_job_and_product_would_be_made() {
     assert_eq!(project.ran(), Vec::<String>::new());
     assert!(project.job_dirs().is_empty(), "a dry run makes no job folder");
 
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1"]);
+    project.builds(&[]).ok().ran(["x1"]);
     let old_id = project.record_of("x1")["id"].as_str().unwrap().to_string();
 
     project.jobfile(&format!(
@@ -893,17 +955,13 @@ fn a_dry_run_runs_nothing_and_says_why_each_job_and_product_would_be_made() {
 fn force_reruns_done_jobs_and_where_selects_them() {
     let project = Project::new();
     project.jobfile(&sweep_x("[1, 2, 3]", ""));
-    assert_exit(&project.build(&["--where", "x == 1"]), 0);
-    assert_eq!(project.ran(), ["x1"]);
+    project.builds(&["--where", "x == 1"]).ok().ran(["x1"]);
 
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x2", "x3"]);
+    project.builds(&[]).ok().ran(["x2", "x3"]);
 
-    assert_exit(&project.build(&["--force"]), 0);
-    assert_eq!(project.ran(), ["x1", "x2", "x3"]);
+    project.builds(&["--force"]).ok().ran(["x1", "x2", "x3"]);
 
-    assert_exit(&project.build(&["--force", "--where", "x >= 2"]), 0);
-    assert_eq!(project.ran(), ["x2", "x3"]);
+    project.builds(&["--force", "--where", "x >= 2"]).ok().ran(["x2", "x3"]);
 }
 
 #[test]
@@ -1356,9 +1414,7 @@ command = "echo {{job.name}} >> ../../started.log; sleep ${JOB_SLEEP:-0}; echo {
     );
     let mut first = project.spawn_build(&["-j", "2"], &[("JOB_SLEEP", "1")]);
     wait_until("the first build started a job", Duration::from_secs(20), || !project.lines("started.log").is_empty());
-    let second = project.build(&["-j", "2"]);
-    assert_exit(&second, 0);
-    assert!(stderr(&second).contains("waiting for the lock"), "{}", stderr(&second));
+    project.builds(&["-j", "2"]).ok().says("waiting for the lock");
     let status = first.wait(Duration::from_secs(20));
     assert_eq!(status.code(), Some(0));
 

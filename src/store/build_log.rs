@@ -175,17 +175,7 @@ mod tests {
             name: name.into(),
             index: 0,
             at: "2026-01-01T00:00:00Z".into(),
-            ingredients: KeyIngredients {
-                format: 1,
-                params: serde_json::json!({"x": 1}),
-                command: "true".into(),
-                templates: BTreeMap::new(),
-                params_file: None,
-                inputs: BTreeMap::new(),
-                env: BTreeMap::new(),
-                stage: None,
-                needs: BTreeMap::new(),
-            },
+            ingredients: KeyIngredients::of_command("true", serde_json::json!({"x": 1})),
             rendered: LogEntry::rendered_files(&[("a.txt".into(), "x = 1\n".into())]),
         }
     }

@@ -503,7 +503,6 @@ pub fn sync_filesystem(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::key::KEY_FORMAT;
 
     fn record(key: &JobKey, id: &str, status: JobStatus) -> JobRecord {
         JobRecord {
@@ -521,17 +520,7 @@ mod tests {
             duration_secs: 0.5,
             host: String::new(),
             jobman_version: String::new(),
-            ingredients: KeyIngredients {
-                format: KEY_FORMAT,
-                params: serde_json::json!({}),
-                command: "true".into(),
-                templates: BTreeMap::new(),
-                params_file: None,
-                inputs: BTreeMap::new(),
-                env: BTreeMap::new(),
-                stage: None,
-                needs: BTreeMap::new(),
-            },
+            ingredients: KeyIngredients::of_command("true", serde_json::json!({})),
             outputs: BTreeMap::new(),
             attempts: 1,
         }

@@ -105,17 +105,14 @@ fn a_build_after_gc_reruns_nothing_and_a_job_whose_folder_was_removed_runs_again
     project.jobfile(&sweep_x("[1, 2]", ""));
     assert_exit(&project.build(&[]), 0);
     project.jobfile(&sweep_x("[2, 3]", ""));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2", "x3"]);
+    project.builds(&[]).ok().ran(["x1", "x2", "x3"]);
 
     assert_exit(&project.cmd(&["gc", "--yes"]).output().unwrap(), 0);
     assert_eq!(project.job_dirs().len(), 2);
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new(), "the current jobs are still done");
+    project.builds(&[]).ok().ran_nothing(); // the current jobs are still done
 
     project.jobfile(&sweep_x("[1, 2]", ""));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1"], "x1's folder is gone: nothing vouches for it");
+    project.builds(&[]).ok().ran(["x1"]); // x1's folder is gone: nothing vouches for it
 }
 
 #[test]
@@ -361,8 +358,7 @@ fn clean_jobs_without_yes_off_a_terminal_removes_nothing_and_with_yes_removes_th
     assert_exit(&project.cmd(&["clean", "--jobs", "--yes"]).output().unwrap(), 0);
     assert!(!project.path().join("report.csv").exists());
     assert_eq!(entries(&project), BTreeSet::from(["notes.txt".to_string()]));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1", "x2"]);
+    project.builds(&[]).ok().ran(["x1", "x2"]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -61,8 +61,7 @@ fn a_job_failing_twice_is_done_on_its_third_attempt_and_every_attempts_logs_are_
     assert!(text.contains("(3rd attempt)\n"), "{text}");
     assert!(text.contains("2 jobs: 2 ran, 0 cached, 0 failed in "), "{text}");
 
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new(), "a job done on a retry is done");
+    project.builds(&[]).ok().ran_nothing(); // a job done on a retry is done
 }
 
 #[test]
@@ -93,8 +92,7 @@ fn a_job_still_failing_after_its_retries_is_failed_with_its_exit_code_and_the_bu
     assert!(text.contains("2 jobs: 1 ran, 0 cached, 1 failed in "), "{text}");
 
     // The next build tries it again, with its retries, from attempt 1.
-    assert_exit(&project.build(&[]), 1);
-    assert_eq!(project.ran(), ["f9 1", "f9 2", "f9 3"]);
+    project.builds(&[]).job_failed().ran(["f9 1", "f9 2", "f9 3"]);
 }
 
 #[test]
@@ -115,17 +113,14 @@ fn without_retries_a_failed_job_runs_once_as_attempt_1() {
 fn retries_on_the_command_line_override_the_jobfile_and_are_not_part_of_the_key() {
     let project = Project::new();
     project.jobfile(&failing_first("[1]", "retries = 5\n"));
-    assert_exit(&project.build(&["--retries", "0"]), 1);
-    assert_eq!(project.ran(), ["f1 1"], "--retries 0 turns the Jobfile's retries off");
+    project.builds(&["--retries", "0"]).job_failed().ran(["f1 1"]); // --retries 0 turns the Jobfile's retries off
 
     project.jobfile(&failing_first("[1]", ""));
-    assert_exit(&project.build(&["--retries", "1"]), 0);
-    assert_eq!(project.ran(), ["f1 1", "f1 2"], "--retries 1 gives a Jobfile without retries one");
+    project.builds(&["--retries", "1"]).ok().ran(["f1 1", "f1 2"]); // --retries 1 gives a Jobfile without retries one
     assert_eq!(project.record_of("f1")["attempts"], 2);
 
     project.jobfile(&failing_first("[1]", "retries = 4\n"));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), Vec::<String>::new(), "changing retries reruns nothing");
+    project.builds(&[]).ok().ran_nothing(); // changing retries reruns nothing
 }
 
 #[test]
@@ -152,8 +147,7 @@ command = "echo {{job.name}} $JOBMAN_ATTEMPT >> ../../ran.log; if [ {{x}} = 2 ] 
     assert_eq!(project.ran(), ["x1 1", "x2 1", "x2 2"]);
     assert_eq!(attempts(&project), ["x1 1", "x2 2"]);
 
-    assert_exit(&project.build(&["--force", "--where", "x == 2"]), 0);
-    assert_eq!(project.ran(), ["x2 1"]);
+    project.builds(&["--force", "--where", "x == 2"]).ok().ran(["x2 1"]);
     assert_eq!(attempts(&project), ["x1 1", "x2 1"], "the report follows the new record");
 }
 
@@ -202,8 +196,7 @@ retries = 1
 command = "echo {{job.name}} $JOBMAN_ATTEMPT >> ../../ran.log; if [ $JOBMAN_ATTEMPT = 2 ]; then echo '{\"loss\": 2}' > out.json; fi"
 "#,
     );
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["x1 1", "x1 2"]);
+    project.builds(&[]).ok().ran(["x1 1", "x1 2"]);
     assert_eq!(project.record_of("x1")["attempts"], 2);
     assert_eq!(read(&dir_of(&project, "x1"), "out.json"), "{\"loss\": 2}\n");
 }
@@ -246,10 +239,10 @@ retries = 3
 command = "echo {{job.name}} $JOBMAN_ATTEMPT >> ../../ran.log; sleep 30"
 "#,
     );
-    let mut jobman = project.spawn_build(&[], &[]);
-    wait_until("the job started", Duration::from_secs(20), || project.lines("ran.log").len() == 1);
-    send_signal("INT", jobman.id());
-    assert_eq!(jobman.wait(Duration::from_secs(10)).code(), Some(130));
+    project
+        .spawn_build(&[], &[])
+        .once_logged(&project, "ran.log", 1, Duration::from_secs(20))
+        .interrupted(Duration::from_secs(10));
     assert_eq!(project.ran(), ["x1 1"], "no second attempt after Ctrl-C");
     assert_eq!(project.record_of("x1")["status"], "interrupted");
 }
@@ -315,9 +308,7 @@ fn retries_that_are_not_a_whole_number_from_0_are_refused() {
     assert!(text.contains("e.g. `retries = 2`"), "{text}");
 
     project.jobfile(&failing_first("[1]", "retries = \"two\"\n"));
-    let output = project.build(&[]);
-    assert_exit(&output, 2);
-    assert!(stderr(&output).contains("found a string"), "{}", stderr(&output));
+    project.builds(&[]).refused().says("found a string");
 
     let output = project.build(&["--retries", "-2"]);
     assert_exit(&output, 2);

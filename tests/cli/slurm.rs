@@ -10,7 +10,7 @@ use std::{env, fs};
 
 use serde_json::Value;
 
-use super::{Project, assert_exit, send_signal, stderr, stdout, wait_until};
+use super::{Project, assert_exit, stderr, stdout, wait_until};
 
 /// Whether Slurm is installed and its controller answers. Otherwise `false` after saying how to
 /// start a local cluster, or a failure when `CI` is set: CI must run this test.
@@ -117,9 +117,7 @@ fn a_failing_task_is_reported_failed_with_its_exit_code_and_only_it_is_submitted
     }
     let project = Project::new();
     project.jobfile(&sweep("[1, 2, 3]", "; test {{x}} != 2 || exit 3", ON_SLURM));
-    let out = project.build(&[]);
-    assert_exit(&out, 1);
-    assert!(stderr(&out).contains("Failed x2 (failed, exit code 3)"), "{}", stderr(&out));
+    project.builds(&[]).job_failed().says("Failed x2 (failed, exit code 3)");
     assert_eq!(project.record_of("x2")["exit_code"], 3);
     assert_eq!(project.ran(), ["x1", "x2", "x3"]);
 
@@ -157,9 +155,7 @@ fn a_detached_build_is_followed_by_status_and_collected_by_the_next_build_withou
     let project = Project::new();
     // Each job waits for a file the test writes, so that it is still running when looked at.
     project.jobfile(&sweep("[1, 2]", "; while [ ! -e ../../go ]; do sleep 0.2; done", ON_SLURM));
-    let out = project.build(&["--detach"]);
-    assert_exit(&out, 0);
-    assert!(stderr(&out).contains("Submitted 2 jobs as Slurm array"), "{}", stderr(&out));
+    project.builds(&["--detach"]).ok().says("Submitted 2 jobs as Slurm array");
     wait_until("both tasks to start", Duration::from_secs(60), || project.lines("ran.log").len() == 2);
 
     let status = project.cmd(&["status", "--json"]).output().unwrap();
@@ -168,9 +164,7 @@ fn a_detached_build_is_followed_by_status_and_collected_by_the_next_build_withou
     assert_eq!((status["done"].as_u64(), status["on_slurm"].as_u64()), (Some(0), Some(2)), "{status:#}");
 
     // A build while they run neither submits them again nor takes them for done.
-    let out = project.build(&["jobs"]);
-    assert_exit(&out, 0);
-    assert!(stderr(&out).contains("2 jobs still on Slurm"), "{}", stderr(&out));
+    project.builds(&["jobs"]).ok().says("2 jobs still on Slurm");
     assert_eq!(submitted_arrays(&project).len(), 1);
 
     project.file("go", "");
@@ -234,17 +228,13 @@ fn ctrl_c_cancels_the_submitted_arrays_and_no_cancel_leaves_them_running() {
     project.jobfile(&sweep("[1]", "; while [ ! -e ../../go ]; do sleep 0.2; done", ON_SLURM));
     let queued = |id: u64| live_tasks(&[id]);
 
-    let mut build = project.spawn_build(&[], &[]);
-    wait_until("the task to start", Duration::from_secs(60), || project.lines("ran.log").len() == 1);
-    send_signal("INT", build.id());
-    assert_eq!(build.wait(Duration::from_secs(30)).code(), Some(130));
+    let build = project.spawn_build(&[], &[]).once_logged(&project, "ran.log", 1, Duration::from_secs(60));
+    build.interrupted(Duration::from_secs(30));
     let first = submitted_arrays(&project)[0]["job_id"].as_u64().unwrap();
     wait_until("Slurm to cancel the task", Duration::from_secs(30), || queued(first) == 0);
 
-    let mut build = project.spawn_build(&["--no-cancel"], &[]);
-    wait_until("the task to start again", Duration::from_secs(60), || project.lines("ran.log").len() == 2);
-    send_signal("INT", build.id());
-    assert_eq!(build.wait(Duration::from_secs(30)).code(), Some(130));
+    let build = project.spawn_build(&["--no-cancel"], &[]).once_logged(&project, "ran.log", 2, Duration::from_secs(60));
+    build.interrupted(Duration::from_secs(30));
     let second = submitted_arrays(&project).iter().map(|a| a["job_id"].as_u64().unwrap()).max().unwrap();
     assert_ne!(first, second);
     assert_eq!(queued(second), 1, "--no-cancel leaves the task running");

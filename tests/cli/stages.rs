@@ -104,20 +104,17 @@ fn an_upstream_rerun_with_the_same_outputs_reruns_nothing_downstream() {
     assert_exit(&project.build(&[]), 0);
     project.ran();
     // Forced, train runs again and writes the same weights and results: eval and ensemble stay.
-    assert_exit(&project.build(&["train", "--force"]), 0);
-    assert_eq!(project.ran(), ["train-lr1-s0", "train-lr1-s1", "train-lr2-s0", "train-lr2-s1"]);
+    project.builds(&["train", "--force"]).ok().ran(["train-lr1-s0", "train-lr1-s1", "train-lr2-s0", "train-lr2-s1"]);
     assert_exit(&project.build(&[]), 0);
     assert!(project.ran().is_empty(), "identical upstream outputs keep downstream keys");
 
     // Now one train job writes other weights under the same key: exactly its dependents rerun.
     project.file("data.txt", "w2\n");
-    assert_exit(&project.build(&["train", "--force", "--where", "lr == 1 and seed == 0"]), 0);
-    assert_eq!(project.ran(), ["train-lr1-s0"]);
+    project.builds(&["train", "--force", "--where", "lr == 1 and seed == 0"]).ok().ran(["train-lr1-s0"]);
     let out = project.cmd(&["explain", "eval"]).output().unwrap();
     assert!(stdout(&out).contains("eval-lr1-s0-n0  upstream `train`: job "), "{}", stdout(&out));
     assert!(stdout(&out).contains("reran: output `weights.txt` changed"), "{}", stdout(&out));
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["ensemble-lr1", "eval-lr1-s0-n0", "eval-lr1-s0-n5"]);
+    project.builds(&[]).ok().ran(["ensemble-lr1", "eval-lr1-s0-n0", "eval-lr1-s0-n5"]);
     assert_eq!(fs::read_to_string(folder(&project, "eval-lr1-s0-n0").join("seen.txt")).unwrap(), "w2\n");
 }
 
@@ -209,9 +206,7 @@ fn stage_mistakes_are_clear_errors() {
         "[params]\nx = [1, 7]\ny = [1, 2]\n[sweep]\nwhere = \"x > 5\"\n[stage.a]\ncommand = \"true\"\n\
          [stage.agg]\nneeds = [{ stage = \"a\", group_by = [\"y\"] }]\ncommand = \"true\"\n",
     );
-    let out = project.build(&[]);
-    assert_exit(&out, 2);
-    assert!(stderr(&out).contains("unknown parameter `x` in `x > 5` (in stage `agg`)"), "{}", stderr(&out));
+    project.builds(&[]).refused().says("unknown parameter `x` in `x > 5` (in stage `agg`)");
 
     // A misspelt upstream stage in a template is found once the upstream jobs are done.
     let project = Project::new();
@@ -219,15 +214,11 @@ fn stage_mistakes_are_clear_errors() {
         "[params]\nseed = [0, 1]\n[stage.train]\ncommand = \"true\"\n\
          [stage.eval]\nneeds = [\"train\"]\ncommand = \"echo {{ seed }} {{ needs.trian.dir }}\"\n",
     );
-    let out = project.build(&[]);
-    assert_exit(&out, 2);
-    assert!(stderr(&out).contains("did you mean `needs.train`?"), "{}", stderr(&out));
+    project.builds(&[]).refused().says("did you mean `needs.train`?");
 
     let project = Project::new();
     project.jobfile("[stage]\n");
-    let out = project.build(&[]);
-    assert_exit(&out, 2);
-    assert!(stderr(&out).contains("[stage] declares no stage"), "{}", stderr(&out));
+    project.builds(&[]).refused().says("[stage] declares no stage");
 
     // eval overrides seed with a value train does not have: its jobs need a train job that is not there.
     project.jobfile(
@@ -286,8 +277,7 @@ fn a_stage_needing_a_waiting_stage_waits_and_never_runs_on_part_of_its_inputs() 
     );
 
     fs::remove_file(project.path().join("fail-s1")).unwrap();
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["eval-s1", "summary 2", "train-s1"]);
+    project.builds(&[]).ok().ran(["eval-s1", "summary 2", "train-s1"]);
 }
 
 #[test]
@@ -318,8 +308,7 @@ fn gc_keeps_the_folders_of_jobs_that_wait_for_upstream_jobs() {
 
     fs::remove_file(project.path().join("fail-lr2")).unwrap();
     project.ran();
-    assert_exit(&project.build(&[]), 0);
-    assert_eq!(project.ran(), ["train-lr2-s0", "train-lr2-s1"], "the same weights bring the downstream jobs back");
+    project.builds(&[]).ok().ran(["train-lr2-s0", "train-lr2-s1"]); // the same weights bring the downstream jobs back
 }
 
 #[test]
