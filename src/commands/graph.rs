@@ -2,6 +2,7 @@
 //! as DOT for Graphviz: each stage's jobs (one node per stage, or one per job with `--jobs`,
 //! each joined to the upstream jobs it needs), the report, each figure and the index page.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -95,14 +96,23 @@ pub fn show_graph(options: &GraphOptions) -> anyhow::Result<i32> {
         if let (Node::Stage(upstream), Node::Stage(downstream), true) =
             (build.graph[from], build.graph[to], options.jobs)
         {
-            // Job to job: each downstream job from the upstream jobs it needs.
-            let ids = plans.iter().find(|p| p.stage == upstream).map_or(&[][..], |p| &p.jobs[..]);
+            // Job to job: each downstream job from the upstream jobs it needs; the downstream jobs
+            // still waiting (one node, after the jobs) from every upstream job.
+            let (from, to) = (&shown_as[from.index()], &shown_as[to.index()]);
+            let upstream = plans.iter().find(|p| p.stage == upstream).map_or(&[][..], |p| &p.jobs[..]);
+            let node_of: HashMap<&str, NodeIndex> =
+                upstream.iter().zip(from).map(|(job, &node)| (job.slot.id.as_str(), node)).collect();
             let jobs = plans.iter().find(|p| p.stage == downstream).map_or(&[][..], |p| &p.jobs[..]);
-            for (k, job) in jobs.iter().enumerate() {
+            for (job, &node) in jobs.iter().zip(to) {
                 for id in job.planned.needs.iter().flat_map(|needs| needs.upstream_ids()) {
-                    if let Some(u) = ids.iter().position(|j| j.slot.id == id) {
-                        shown.add_edge(shown_as[from.index()][u], shown_as[to.index()][k], ());
+                    if let Some(&upstream_node) = node_of.get(id) {
+                        shown.add_edge(upstream_node, node, ());
                     }
+                }
+            }
+            if let Some(&waiting) = to.get(jobs.len()) {
+                for &upstream_node in &from[..upstream.len()] {
+                    shown.add_edge(upstream_node, waiting, ());
                 }
             }
             continue;

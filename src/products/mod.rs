@@ -303,16 +303,13 @@ impl LazyData<'_> {
 fn report_rows<'a>(jobfile: StageView<'_>, jobs: &'a [Job]) -> Vec<ReportRow<'a>> {
     jobs.iter()
         .filter_map(|job| {
-            let (status, record) = match &job.slot.state {
-                SlotState::Done(record) => ("done", Some(record)),
-                SlotState::NotDone(record) => (record.status.key(), Some(record)),
-                SlotState::Incomplete | SlotState::Absent => ("pending", None),
-            };
-            if status != "done" && !jobfile.report.unfinished {
+            let done = matches!(job.slot.state, SlotState::Done(_));
+            if !done && !jobfile.report.unfinished {
                 return None;
             }
-            let results = match (status, &jobfile.job.results) {
-                ("done", Some(name)) => {
+            let record = job.slot.state.summary();
+            let results = match (done, &jobfile.job.results) {
+                (true, Some(name)) => {
                     let recorded = record.and_then(|r| r.outputs.get(name.get_ref()));
                     let results = store::read_results(&job.slot.dir.join(name.get_ref()), recorded);
                     if results.is_none() {
@@ -337,15 +334,15 @@ fn report_rows<'a>(jobfile: StageView<'_>, jobs: &'a [Job]) -> Vec<ReportRow<'a>
                     }
                     results
                 }
-                ("done", None) => Some(Value::Object(Default::default())),
-                _ => None,
+                (true, None) => Some(Value::Object(Default::default())),
+                (false, _) => None,
             };
             Some(ReportRow {
                 id: &job.slot.id,
                 name: &job.planned.name,
                 params: &job.planned.params.0,
                 results: results.map(|r| join_upstream(r, &job.planned)),
-                status,
+                status: job.slot.state.status_key(),
                 duration: record.map(|r| r.duration_secs),
                 attempts: record.map(|r| r.attempts),
             })

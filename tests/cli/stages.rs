@@ -320,3 +320,47 @@ fn before_anything_ran_the_report_would_wait_for_every_job_of_its_stage() {
     let out = project.cmd(&["graph"]).output().unwrap();
     assert!(stdout(&out).contains("8 jobs (0 done, 8 pending)"), "{}", stdout(&out));
 }
+
+#[test]
+fn the_report_builds_its_stage_and_what_it_needs_and_not_a_stage_it_does_not_read() {
+    let project = project();
+    project.builds(&["report"]).ok();
+    let ran = project.ran();
+    assert_eq!(ran.iter().filter(|j| j.starts_with("train")).count(), 4, "{ran:?}");
+    assert_eq!(ran.iter().filter(|j| j.starts_with("eval")).count(), 8, "{ran:?}");
+    assert!(!ran.iter().any(|j| j.starts_with("ensemble")), "the report does not read ensemble: {ran:?}");
+    assert!(project.read("report.csv").is_some_and(|csv| csv.lines().count() == 1 + 8));
+    project.builds(&[]).ok().ran(["ensemble-lr1", "ensemble-lr2"]);
+}
+
+#[test]
+fn graph_draws_each_stage_under_the_stages_it_needs_and_each_job_under_its_upstream_jobs() {
+    let project = project();
+    let text = project.runs(&["graph"]).ok().stdout();
+    // A stage that nothing reads (ensemble) is a tree of its own, beside the index's.
+    assert_eq!(
+        text,
+        "ensemble: 2 jobs (0 done, 2 pending)
+└── train: 4 jobs (0 done, 4 pending)
+figures/index.html (may rebuild)
+└── report.csv (would rebuild)
+    └── eval: 8 jobs (0 done, 8 pending)
+        └── train: 4 jobs (0 done, 4 pending)
+"
+    );
+    project.builds(&["train"]).ok();
+    project.ran();
+
+    let text = project.runs(&["graph", "--jobs"]).ok().stdout();
+    // Each eval job hangs under the one train job it needs, and under no other.
+    for (lr, seed) in [(1, 0), (1, 1), (2, 0), (2, 1)] {
+        let eval = format!("eval-lr{lr}-s{seed}-n0 (pending)\n");
+        let at = text.find(&eval).unwrap_or_else(|| panic!("{eval} in {text}"));
+        let below = &text[at + eval.len()..];
+        let next_line = below.lines().next().unwrap_or_default();
+        assert!(next_line.ends_with(&format!("train-lr{lr}-s{seed} (done)")), "{next_line:?} in {text}");
+    }
+    let dot = project.runs(&["graph", "--format", "dot"]).ok().stdout();
+    // train → eval, train → ensemble, eval → report → index.
+    assert_eq!(dot.matches(" -> ").count(), 4, "{dot}");
+}
