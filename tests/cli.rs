@@ -278,6 +278,10 @@ impl Exited<'_> {
     fn stdout(&self) -> String {
         stdout(&self.output)
     }
+
+    fn stderr(&self) -> String {
+        stderr(&self.output)
+    }
 }
 
 /// A jobman running in the background; killed if a failing test leaves it running.
@@ -627,13 +631,11 @@ fn moving_the_project_folder_reruns_nothing() {
     for entry in ["Jobfile.toml", "templates", "data"] {
         fs::rename(project.path().join(entry), project.path().join("before").join(entry)).unwrap();
     }
-    let output = project.cmd(&["-f", "before/Jobfile.toml", "build"]).output().unwrap();
-    assert_exit(&output, 0);
+    project.runs(&["-f", "before/Jobfile.toml", "build"]).ok();
     assert_eq!(project.lines("before/ran.log").len(), 2);
     fs::rename(project.path().join("before"), project.path().join("after")).unwrap();
 
-    let output = project.cmd(&["-f", "after/Jobfile.toml", "build"]).output().unwrap();
-    assert_exit(&output, 0);
+    project.runs(&["-f", "after/Jobfile.toml", "build"]).ok();
     assert_eq!(project.lines("after/ran.log").len(), 2, "moving the project reran jobs");
     let output = project.cmd(&["-f", "after/Jobfile.toml", "status"]).output().unwrap();
     assert_eq!(stdout(&output), "2 jobs: 2 done, 0 pending\n");
@@ -654,10 +656,9 @@ name = "x{{{{x}}}}"
 command = "{RECORD_RUN}; if [ {{{{x}}}} = 2 ]; then echo 'loading data' >&2; echo 'boom: x is two' >&2; exit 1; fi"
 "#
     ));
-    let output = project.build(&["-j", "1"]);
-    assert_exit(&output, 1);
+    let output = project.builds(&["-j", "1"]).job_failed();
     assert_eq!(project.ran(), ["x1", "x2", "x3"]);
-    let text = project.redact(&stderr(&output));
+    let text = project.redact(&output.stderr());
     assert!(
         text.contains(
             "  x2 (failed, exit code 1)\n    log: scratch_space/[ID]/stderr.log\n      | loading data\n      | boom: x is two\n"
@@ -668,10 +669,9 @@ command = "{RECORD_RUN}; if [ {{{{x}}}} = 2 ]; then echo 'loading data' >&2; ech
     assert_eq!(project.record_of("x2")["status"], "failed");
     assert_eq!(project.record_of("x2")["exit_code"], 1);
 
-    let output = project.build(&[]);
-    assert_exit(&output, 1);
+    let output = project.builds(&[]).job_failed();
     assert_eq!(project.ran(), ["x2"], "only the failed job reruns");
-    assert!(stderr(&output).contains("3 jobs: 0 ran, 2 cached, 1 failed in "), "{}", stderr(&output));
+    assert!(output.stderr().contains("3 jobs: 0 ran, 2 cached, 1 failed in "), "{}", output.stderr());
 }
 
 #[test]
@@ -687,13 +687,11 @@ name = "x{{{{x}}}}"
 command = "{RECORD_RUN}; if [ {{{{x}}}} = 2 ]; then yes 'a long log line' | head -c 20000000 >&2; exit 1; fi"
 "#
     ));
-    let output = project.build(&["-j", "1", "--fail-fast"]);
-    assert_exit(&output, 1);
+    project.builds(&["-j", "1", "--fail-fast"]).job_failed();
     assert_eq!(project.ran(), ["x1", "x2"], "no job may start after x2 failed");
 
     // The jobs it skipped are still pending, and run next time with the failed one.
-    let output = project.build(&["-j", "1"]);
-    assert_exit(&output, 1);
+    project.builds(&["-j", "1"]).job_failed();
     assert_eq!(project.ran(), ["x2", "x3", "x4"]);
 }
 
@@ -710,10 +708,9 @@ results = "out.json"
 command = "{RECORD_RUN}; if [ -n \"$WRITE_RESULTS\" ]; then echo '{{\"loss\": 1}}' > out.json; fi"
 "#
     ));
-    let output = project.build(&[]);
-    assert_exit(&output, 1);
+    let output = project.builds(&[]).job_failed();
     assert_eq!(project.ran(), ["x1", "x2"]);
-    assert!(stderr(&output).contains("results file out.json is missing"), "{}", stderr(&output));
+    assert!(output.stderr().contains("results file out.json is missing"), "{}", output.stderr());
     assert_eq!(project.record_of("x1")["status"], "failed");
 
     project.builds(&[]).job_failed().ran(["x1", "x2"]); // jobs without their results rerun
@@ -761,10 +758,9 @@ fn kill_9_of_jobman_stops_its_jobs_and_the_next_build_reruns_only_the_unfinished
 
     let status = project.cmd(&["status"]).output().unwrap();
     assert_eq!(stdout(&status), "4 jobs: 2 done, 2 pending\n");
-    let output = project.build(&["--dry-run"]);
-    assert_exit(&output, 0);
+    let output = project.builds(&["--dry-run"]).ok();
     assert_eq!(
-        project.redact(&stdout(&output)),
+        project.redact(&output.stdout()),
         "would run 2 of 4 jobs:
   [ID]  n3  interrupted last time (no record)
   [ID]  n4  interrupted last time (no record)
@@ -774,8 +770,7 @@ figures/index.html would be remade: the report or figures would be remade first
 "
     );
 
-    let output = project.build(&[]);
-    assert_exit(&output, 0);
+    project.builds(&[]).ok();
     assert_eq!(project.ran(), ["n3", "n4"]);
 }
 
@@ -864,8 +859,7 @@ command = "trap '' TERM; sleep 30; echo {{job.name}} >> ../../ran.log"
 "#,
     );
     let started = Instant::now();
-    let output = project.build(&[]);
-    assert_exit(&output, 1);
+    project.builds(&[]).job_failed();
     assert!(started.elapsed() < Duration::from_secs(10), "the timeout took {:?}", started.elapsed());
     assert_eq!(project.record_of("x1")["status"], "timed_out");
     assert_eq!(project.ran(), Vec::<String>::new());
@@ -908,10 +902,9 @@ fn a_dry_run_runs_nothing_and_says_why_each_job_and_product_would_be_made() {
     project.jobfile(&format!(
         "[params]\nx = [1]\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{RECORD_BY_ENV}; test -z \\\"$FAIL\\\"\"\n"
     ));
-    let output = project.build(&["--dry-run"]);
-    assert_exit(&output, 0);
+    let output = project.builds(&["--dry-run"]).ok();
     assert_eq!(
-        project.redact(&stdout(&output)),
+        project.redact(&output.stdout()),
         concat!(
             "would run 1 of 1 job:\n  [ID]  x1  new job\nup to date: 0 jobs\n",
             "report.csv would be remade: 1 job would run first\nfigures/index.html would be remade: the report or figures would be remade first\n"
@@ -926,10 +919,9 @@ fn a_dry_run_runs_nothing_and_says_why_each_job_and_product_would_be_made() {
     project.jobfile(&format!(
         "[params]\nx = [2]\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{RECORD_BY_ENV}; test -z \\\"$FAIL\\\"\"\n"
     ));
-    let output = project.build(&["-n"]);
-    assert_exit(&output, 0);
+    let output = project.builds(&["-n"]).ok();
     assert_eq!(
-        project.redact(&stdout(&output).replace(&old_id, "[OLD]")),
+        project.redact(&output.stdout().replace(&old_id, "[OLD]")),
         concat!(
             "would run 1 of 1 job:\n  [ID]  x2  param `x` changed 1 → 2 (closest previous job: [OLD] x1)\nup to date: 0 jobs\n",
             "report.csv would be remade: 1 job would run first\nfigures/index.html would be remade: the report or figures would be remade first\n"
@@ -939,10 +931,9 @@ fn a_dry_run_runs_nothing_and_says_why_each_job_and_product_would_be_made() {
 
     assert_exit(&project.build_with(&[], &[("FAIL", "1")]), 1);
     assert_eq!(project.ran(), ["x2"]);
-    let output = project.build(&["-n"]);
-    assert_exit(&output, 0);
+    let output = project.builds(&["-n"]).ok();
     assert_eq!(
-        project.redact(&stdout(&output)),
+        project.redact(&output.stdout()),
         concat!(
             "would run 1 of 1 job:\n  [ID]  x2  failed last time (exit code 1)\nup to date: 0 jobs\n",
             "report.csv would be remade: 1 job would run first\nfigures/index.html would be remade: the report or figures would be remade first\n"
@@ -989,10 +980,9 @@ fn an_unknown_param_in_where_is_refused_with_a_suggestion() {
     project.jobfile(&format!(
         "[params]\nhidden = [1, 2]\n\n[job]\nname = \"h{{{{hidden}}}}\"\ncommand = \"{RECORD_RUN}\"\n"
     ));
-    let output = project.build(&["--where", "hiden == 1"]);
-    assert_exit(&output, 2);
+    let output = project.builds(&["--where", "hiden == 1"]).refused();
     assert_eq!(
-        stderr(&output),
+        output.stderr(),
         "error: unknown parameter `hiden` in `hiden == 1`
  --> --where:1:1
   |
@@ -1083,11 +1073,10 @@ fn duplicate_points_are_an_error_naming_both_jobs() {
 #[track_caller]
 fn refused(project: &Project, jobfile: &str) -> String {
     project.jobfile(jobfile);
-    let output = project.build(&[]);
-    assert_exit(&output, 2);
+    let output = project.builds(&[]).refused();
     assert_eq!(project.ran(), Vec::<String>::new());
     assert!(project.job_dirs().is_empty(), "nothing may run on bad input");
-    project.redact(&stderr(&output))
+    project.redact(&output.stderr())
 }
 
 #[test]
@@ -1433,15 +1422,13 @@ fn status_counts_done_failed_and_pending_jobs() {
         format!("[params]\nx = {x}\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{RECORD_RUN}; test {{{{x}}}} != 2\"\n")
     };
     project.jobfile(&jobfile("[1, 2, 3]"));
-    let output = project.cmd(&["status"]).output().unwrap();
-    assert_exit(&output, 0);
-    assert_eq!(stdout(&output), "3 jobs: 0 done, 3 pending\n");
+    let output = project.runs(&["status"]).ok();
+    assert_eq!(output.stdout(), "3 jobs: 0 done, 3 pending\n");
 
     assert_exit(&project.build(&[]), 1);
     project.jobfile(&jobfile("[1, 2, 3, 4]"));
-    let output = project.cmd(&["status"]).output().unwrap();
-    assert_exit(&output, 0);
-    assert_eq!(stdout(&output), "4 jobs: 2 done, 1 failed, 1 pending\n");
+    let output = project.runs(&["status"]).ok();
+    assert_eq!(output.stdout(), "4 jobs: 2 done, 1 failed, 1 pending\n");
 
     let output = project.cmd(&["status", "--json"]).output().unwrap();
     assert_exit(&output, 0);

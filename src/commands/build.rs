@@ -58,6 +58,9 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
         }
         None => HashSet::new(),
     };
+    for warning in products::unknown_figure_columns(jobfile.report_stage(), &selection) {
+        console::failure("Warning", &warning);
+    }
     let mut plans: Vec<StagePlan> = Vec::new();
     let mut outcome = Outcome::default();
     // Stages run in waves, upstream first: a downstream job's key needs its upstream jobs' outputs.

@@ -38,7 +38,7 @@ use crate::products::report::ReportRow;
 use crate::products::table::Table;
 use crate::store::{self, SlotState, write_atomic};
 use crate::util::console;
-use crate::util::diagnostic::{Diagnostic, Diagnostics};
+use crate::util::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::util::text::plural;
 
 /// Bump when node keys change meaning: products are then remade once.
@@ -228,6 +228,36 @@ pub fn decide(
         write_atomic(&state_path, &serde_json::to_vec_pretty(&state)?)?;
     }
     if diagnostics.is_empty() { Ok(decided) } else { Err(diagnostics.into()) }
+}
+
+/// Figure columns that neither a param nor the last report had, told before any job runs: a
+/// misspelt column is seen at once, not after the whole sweep. Only warnings, since the jobs
+/// about to run may write results with new columns. Curves read their `x` and `y` from the series
+/// files, which no report holds.
+pub fn unknown_figure_columns(jobfile: StageView<'_>, selection: &Selection) -> Vec<String> {
+    let state = NodeState::load(&jobfile.workspace.state.join("nodes.json"));
+    let Some(report) = state.report.filter(|r| !r.columns.is_empty()) else { return Vec::new() };
+    let known: Vec<&str> =
+        report.columns.keys().map(String::as_str).chain(jobfile.params.iter().map(|p| p.name.as_str())).collect();
+    let mut warnings = Vec::new();
+    for &i in &selection.figures {
+        let figure = jobfile.figures[i].get_ref();
+        let series = figure.kind == FigureKind::Curve;
+        let read = [
+            (!series).then_some(&figure.x),
+            (!series).then_some(&figure.y),
+            figure.group.as_ref(),
+            figure.value.as_ref(),
+        ];
+        for column in read.into_iter().flatten().filter(|c| !known.contains(&c.as_str())) {
+            let hint = did_you_mean(column, known.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
+            warnings.push(format!(
+                "figure `{}` reads `{column}`, which no param and no column of the last report has{hint}; it is drawn once a job's results have it",
+                figure.name
+            ));
+        }
+    }
+    warnings
 }
 
 /// How many jobs of the report's stage are not done: `jobs` not done, and `waiting` for upstream

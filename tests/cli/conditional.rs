@@ -15,9 +15,8 @@ fn jobfile(filter: &str) -> String {
 fn folder_of(project: &Project, name: &str) -> PathBuf {
     let (model, seed) = name.split_once("-s").unwrap();
     let filter = format!("model == '{model}' and seed == {seed}");
-    let out = project.cmd(&["ls", "--where", &filter, "--format", "paths"]).output().unwrap();
-    assert_exit(&out, 0);
-    PathBuf::from(stdout(&out).trim())
+    let out = project.runs(&["ls", "--where", &filter, "--format", "paths"]).ok();
+    PathBuf::from(out.stdout().trim())
 }
 
 #[test]
@@ -50,9 +49,8 @@ fn a_conditional_template_is_rendered_only_where_its_expression_is_true() {
 fn a_template_where_with_an_unknown_param_is_a_clear_error() {
     let project = Project::new();
     project.jobfile(&jobfile("modle == 'cnn'")).template("common.txt.j2", "x\n").template("cnn.py.j2", "y\n");
-    let out = project.build(&[]);
-    assert_exit(&out, 2);
-    let text = stderr(&out);
+    let out = project.builds(&[]).refused();
+    let text = out.stderr();
     assert!(text.contains("Jobfile.toml:10:"), "{text}");
     assert!(text.contains("did you mean `model`?"), "{text}");
     assert_eq!(project.ran(), Vec::<String>::new());

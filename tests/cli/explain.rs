@@ -57,9 +57,8 @@ fn explain_shows_a_diff_of_an_edited_template_apart_from_parameter_changes() {
     assert!(!text.contains("-lr=0.1"), "the param change is not shown as a template edit:\n{text}");
 
     // The same through `build --explain`, which then runs the jobs.
-    let out = project.build(&["--explain"]);
-    assert_exit(&out, 0);
-    assert!(stdout(&out).contains("+epochs=20"), "{}", stdout(&out));
+    let out = project.builds(&["--explain"]).ok();
+    assert!(out.stdout().contains("+epochs=20"), "{}", out.stdout());
     project.ran();
     assert_eq!(project.ran(), Vec::<String>::new());
     project.builds(&[]).ok().ran_nothing(); // build --explain ran the jobs
@@ -180,8 +179,7 @@ fn explain_of_a_named_job_says_why_it_is_up_to_date_or_why_it_would_run() {
     assert!(text.starts_with("lr0.1-s0 ([ID]) would run: template `train.sh` changed"), "{text}");
     assert!(text.contains("+epochs=20"), "{text}");
 
-    let out = project.cmd(&["explain", "lr0.2-s7"]).output().unwrap();
-    assert_exit(&out, 2);
-    assert!(stderr(&out).contains("no job is named `lr0.2-s7`"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("did you mean"), "{}", stderr(&out));
+    let out = project.runs(&["explain", "lr0.2-s7"]).refused();
+    assert!(out.stderr().contains("no job is named `lr0.2-s7`"), "{}", out.stderr());
+    assert!(out.stderr().contains("did you mean"), "{}", out.stderr());
 }

@@ -232,13 +232,11 @@ fn show_finds_a_job_by_name_id_prefix_and_full_key() {
     let record = project.record_of("x2-yb");
     let id = record["id"].as_str().unwrap();
     let key = record["key"].as_str().unwrap();
-    let by_name = project.cmd(&["show", "x2-yb"]).output().unwrap();
-    assert_exit(&by_name, 0);
-    let text = stdout(&by_name);
+    let by_name = project.runs(&["show", "x2-yb"]).ok();
+    let text = by_name.stdout();
     for reference in [&id[..4], id, key, &id[..6].to_uppercase()] {
-        let output = project.cmd(&["show", reference]).output().unwrap();
-        assert_exit(&output, 0);
-        assert_eq!(stdout(&output), text, "show {reference}");
+        let output = project.runs(&["show", reference]).ok();
+        assert_eq!(output.stdout(), text, "show {reference}");
     }
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "name       x2-yb");
@@ -277,9 +275,8 @@ fn show_refuses_an_ambiguous_prefix_listing_the_jobs_it_fits() {
     // With 2000 ids, two share their first 4 characters (all but surely: 1 - e^-30).
     let pair = jobs.windows(2).find(|w| w[0].0[..4] == w[1].0[..4]).expect("two ids sharing 4 characters");
     let prefix = &pair[0].0[..4];
-    let output = project.cmd(&["show", prefix]).output().unwrap();
-    assert_exit(&output, 2);
-    let text = stderr(&output);
+    let output = project.runs(&["show", prefix]).refused();
+    let text = output.stderr();
     let fitting: Vec<&(String, String)> = jobs.iter().filter(|(id, _)| id.starts_with(prefix)).collect();
     assert!(text.starts_with(&format!("error: `{prefix}` fits {} jobs:\n", fitting.len())), "{text}");
     for (id, name) in fitting {
@@ -293,15 +290,13 @@ fn show_refuses_an_ambiguous_prefix_listing_the_jobs_it_fits() {
 fn show_of_an_unknown_job_suggests_the_closest_name() {
     let project = Project::new();
     project.jobfile(&grid(WRITES_BOTH));
-    let output = project.cmd(&["show", "x2_ya"]).output().unwrap();
-    assert_exit(&output, 2);
+    let output = project.runs(&["show", "x2_ya"]).refused();
     assert_eq!(
-        stderr(&output),
+        output.stderr(),
         "error: no job is named `x2_ya`\n |\nhelp: did you mean `x2-ya`? `jobman ls` lists the jobs with their ids and names\n"
     );
-    let output = project.cmd(&["show", "abc"]).output().unwrap();
-    assert_exit(&output, 2);
-    assert!(stderr(&output).contains("an id prefix needs at least 4 characters"), "{}", stderr(&output));
+    let output = project.runs(&["show", "abc"]).refused();
+    assert!(output.stderr().contains("an id prefix needs at least 4 characters"), "{}", output.stderr());
 }
 
 #[test]
@@ -316,11 +311,9 @@ fn show_and_logs_read_a_job_that_is_no_longer_in_the_jobfile() {
     let text = stdout(&output);
     assert!(text.contains("status     done (not part of the current Jobfile)\n"), "{text}");
     assert!(text.contains("\nparams\n  c  5\n  x  2\n  y  b\n"), "{text}");
-    let output = project.cmd(&["logs", &id]).output().unwrap();
-    assert_exit(&output, 0);
-    assert_eq!(stdout(&output), "out-x2-yb\n");
-    let output = project.cmd(&["show", "x2-yb"]).output().unwrap();
-    assert_exit(&output, 2);
+    let output = project.runs(&["logs", &id]).ok();
+    assert_eq!(output.stdout(), "out-x2-yb\n");
+    project.runs(&["show", "x2-yb"]).refused();
 }
 
 #[test]
@@ -351,9 +344,8 @@ fn logs_prints_what_the_job_wrote_to_stdout_or_stderr() {
     let project = Project::new();
     project.jobfile(&grid(WRITES_BOTH));
     assert_exit(&project.build(&[]), 0);
-    let output = project.cmd(&["logs", "x1-yb"]).output().unwrap();
-    assert_exit(&output, 0);
-    assert_eq!(stdout(&output), "out-x1-yb\n");
+    let output = project.runs(&["logs", "x1-yb"]).ok();
+    assert_eq!(output.stdout(), "out-x1-yb\n");
     let output = project.cmd(&["logs", &id_of(&project, "x2-ya")[..5], "--stderr"]).output().unwrap();
     assert_exit(&output, 0);
     assert_eq!(stdout(&output), "err-x2-ya\n");
@@ -363,9 +355,8 @@ fn logs_prints_what_the_job_wrote_to_stdout_or_stderr() {
 fn logs_of_a_job_that_never_ran_is_an_error_saying_so() {
     let project = Project::new();
     project.jobfile(&grid(WRITES_BOTH));
-    let output = project.cmd(&["logs", "x1-ya"]).output().unwrap();
-    assert_exit(&output, 2);
-    let text = project.redact(&stderr(&output));
+    let output = project.runs(&["logs", "x1-ya"]).refused();
+    let text = project.redact(&output.stderr());
     assert!(
         text.starts_with("error: job x1-ya has no log yet: scratch_space/[ID]/stdout.log does not exist\n"),
         "{text}"
@@ -386,17 +377,15 @@ fn logs_follow_prints_as_the_job_writes_and_ends_when_the_job_ends() {
     let record = dir(&project).unwrap().join("jobman-record.json");
     assert!(!record.exists(), "the job is still running");
     let started = Instant::now();
-    let output = project.cmd(&["logs", "slow", "--follow"]).output().unwrap();
-    assert_exit(&output, 0);
-    assert_eq!(stdout(&output), "one\ntwo\nthree\n", "everything the job wrote, the later lines as written");
+    let output = project.runs(&["logs", "slow", "--follow"]).ok();
+    assert_eq!(output.stdout(), "one\ntwo\nthree\n", "everything the job wrote, the later lines as written");
     assert!(record.exists(), "--follow ended only once the job's record was written");
     assert!(started.elapsed() >= Duration::from_millis(1500), "it waited for the job: {:?}", started.elapsed());
     assert!(build.wait(Duration::from_secs(30)).success());
 
     // A finished job: its whole log, at once.
-    let output = project.cmd(&["logs", "slow", "--follow"]).output().unwrap();
-    assert_exit(&output, 0);
-    assert_eq!(stdout(&output), "one\ntwo\nthree\n");
+    let output = project.runs(&["logs", "slow", "--follow"]).ok();
+    assert_eq!(output.stdout(), "one\ntwo\nthree\n");
 }
 
 #[test]
@@ -409,10 +398,9 @@ fn logs_follow_of_a_job_no_build_runs_ends_by_itself() {
     fs::remove_file(dir.join("jobman-record.json")).unwrap();
 
     let started = Instant::now();
-    let output = project.cmd(&["logs", "cut", "--follow"]).output().unwrap();
-    assert_exit(&output, 0);
-    assert_eq!(stdout(&output), "started\n");
-    assert!(stderr(&output).contains("no build is running job cut"), "{}", stderr(&output));
+    let output = project.runs(&["logs", "cut", "--follow"]).ok();
+    assert_eq!(output.stdout(), "started\n");
+    assert!(output.stderr().contains("no build is running job cut"), "{}", output.stderr());
     assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
 }
 
@@ -521,15 +509,11 @@ fn show_and_logs_take_a_where_filter_that_names_exactly_one_job() {
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["name"], "x1-yb");
 
-    let out = project.cmd(&["show", "--where", "x == 2"]).output().unwrap();
-    assert_exit(&out, 2);
-    assert!(stderr(&out).contains("`x == 2` fits 2 jobs:"), "{}", stderr(&out));
-    let out = project.cmd(&["show", "--where", "x == 3"]).output().unwrap();
-    assert_exit(&out, 2);
-    assert!(stderr(&out).contains("no job has params that meet `x == 3`"), "{}", stderr(&out));
-    let out = project.cmd(&["show", "--where", "z == 3"]).output().unwrap();
-    assert_exit(&out, 2);
-    assert!(stderr(&out).contains("unknown parameter `z`"), "{}", stderr(&out));
-    let out = project.cmd(&["show"]).output().unwrap();
-    assert_exit(&out, 2);
+    let out = project.runs(&["show", "--where", "x == 2"]).refused();
+    assert!(out.stderr().contains("`x == 2` fits 2 jobs:"), "{}", out.stderr());
+    let out = project.runs(&["show", "--where", "x == 3"]).refused();
+    assert!(out.stderr().contains("no job has params that meet `x == 3`"), "{}", out.stderr());
+    let out = project.runs(&["show", "--where", "z == 3"]).refused();
+    assert!(out.stderr().contains("unknown parameter `z`"), "{}", out.stderr());
+    project.runs(&["show"]).refused();
 }

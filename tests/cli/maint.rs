@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use super::{Project, RECORD_RUN, assert_exit, stderr, stdout, sweep_x};
+use super::{Project, RECORD_RUN, assert_exit, stdout, sweep_x};
 
 /// The names in the jobs folder, whatever they are (folders, files, symlinks).
 fn entries(project: &Project) -> BTreeSet<String> {
@@ -62,16 +62,14 @@ fn gc_lists_without_removing_and_yes_removes_exactly_the_stale_folders() {
     project.file("scratch_space/fedcba987654", "a file named like an id");
     let before = entries(&project);
 
-    let output = project.cmd(&["gc"]).output().unwrap();
-    assert_exit(&output, 0);
+    let output = project.runs(&["gc"]).ok();
     assert_eq!(entries(&project), before, "without --yes gc removes nothing");
-    let listing = stdout(&output);
+    let listing = output.stdout();
     assert!(listing.contains(&format!("scratch_space/{x1}/")), "{listing}");
     assert!(listing.contains(&format!("scratch_space/{x2}.previous/")), "{listing}");
     assert!(listing.contains("run `jobman gc --yes` to remove them"), "{listing}");
 
-    let output = project.cmd(&["gc", "--yes"]).output().unwrap();
-    assert_exit(&output, 0);
+    project.runs(&["gc", "--yes"]).ok();
     let mut expected = before.clone();
     expected.remove(&x1);
     expected.remove(&format!("{x2}.previous"));
@@ -94,8 +92,7 @@ fn gc_keeps_the_previous_run_of_a_current_job_whose_forced_rerun_failed() {
     let before = entries(&project);
     assert!(before.contains(&format!("{id}.previous")));
 
-    let output = project.cmd(&["gc", "--yes"]).output().unwrap();
-    assert_exit(&output, 0);
+    project.runs(&["gc", "--yes"]).ok();
     assert_eq!(entries(&project), before, "the previous run is the job's only finished result");
 }
 
@@ -142,14 +139,12 @@ fn older_than_removes_only_folders_whose_record_is_older() {
     age_file(&project.path().join("scratch_space").join(&x1).join("jobman-record.json"), 10 * DAY);
     project.jobfile(&sweep_x("[3]", ""));
 
-    let output = project.cmd(&["gc", "--older-than", "7d", "--yes"]).output().unwrap();
-    assert_exit(&output, 0);
+    let output = project.runs(&["gc", "--older-than", "7d", "--yes"]).ok();
     assert_eq!(entries(&project), BTreeSet::from([x2]), "x1 is 10 days old, x2 new");
-    assert!(stdout(&output).contains("1 folder newer than 7days"), "{}", stdout(&output));
+    assert!(output.stdout().contains("1 folder newer than 7days"), "{}", output.stdout());
 
-    let output = project.cmd(&["gc", "--older-than", "7 parsecs"]).output().unwrap();
-    assert_exit(&output, 2);
-    assert!(stderr(&output).contains("--older-than"), "{}", stderr(&output));
+    let output = project.runs(&["gc", "--older-than", "7 parsecs"]).refused();
+    assert!(output.stderr().contains("--older-than"), "{}", output.stderr());
 }
 
 #[test]
@@ -158,14 +153,12 @@ fn gc_notes_when_no_current_job_has_a_folder_and_not_otherwise() {
     project.jobfile(&sweep_x("[1, 2]", ""));
     assert_exit(&project.build(&[]), 0);
     project.jobfile(&sweep_x("[3]", ""));
-    let output = project.cmd(&["gc"]).output().unwrap();
-    assert_exit(&output, 0);
-    assert!(stderr(&output).contains("no job of this Jobfile has a folder yet"), "{}", stderr(&output));
+    let output = project.runs(&["gc"]).ok();
+    assert!(output.stderr().contains("no job of this Jobfile has a folder yet"), "{}", output.stderr());
 
     project.jobfile(&sweep_x("[2, 3]", ""));
-    let output = project.cmd(&["gc"]).output().unwrap();
-    assert_exit(&output, 0);
-    assert!(!stderr(&output).contains("no job of this Jobfile"), "x2 is current: {}", stderr(&output));
+    let output = project.runs(&["gc"]).ok();
+    assert!(!output.stderr().contains("no job of this Jobfile"), "x2 is current: {}", output.stderr());
     assert_eq!(project.job_dirs().len(), 2);
 }
 
@@ -326,15 +319,13 @@ fn clean_removes_the_named_products_and_a_build_makes_exactly_those_again() {
 fn clean_refuses_an_unknown_target_with_a_suggestion_and_removes_nothing() {
     let project = figures_project();
     project.file("report.csv", "x\n");
-    let output = project.cmd(&["clean", "report", "figures/acx"]).output().unwrap();
-    assert_exit(&output, 2);
-    assert!(stderr(&output).contains("no figure named `acx`"), "{}", stderr(&output));
-    assert!(stderr(&output).contains("did you mean `acc`?"), "{}", stderr(&output));
+    let output = project.runs(&["clean", "report", "figures/acx"]).refused();
+    assert!(output.stderr().contains("no figure named `acx`"), "{}", output.stderr());
+    assert!(output.stderr().contains("did you mean `acc`?"), "{}", output.stderr());
     assert!(project.path().join("report.csv").exists(), "a refused command removes nothing");
 
-    let output = project.cmd(&["clean", "jobs"]).output().unwrap();
-    assert_exit(&output, 2);
-    assert!(stderr(&output).contains("jobman clean --jobs"), "{}", stderr(&output));
+    let output = project.runs(&["clean", "jobs"]).refused();
+    assert!(output.stderr().contains("jobman clean --jobs"), "{}", output.stderr());
 }
 
 #[test]
@@ -390,10 +381,9 @@ y = "loss"
 fn graph_text_is_a_tree_from_the_index_down_naming_every_figure_with_its_state() {
     let project = Project::new();
     project.jobfile(GRAPH_JOBFILE);
-    let output = project.cmd(&["graph"]).output().unwrap();
-    assert_exit(&output, 0);
+    let output = project.runs(&["graph"]).ok();
     assert_eq!(
-        stdout(&output),
+        output.stdout(),
         "figures/index.html (may rebuild)
 ├── report.csv (would rebuild)
 │   └── 2 jobs (0 done, 2 pending)
@@ -407,10 +397,9 @@ fn graph_text_is_a_tree_from_the_index_down_naming_every_figure_with_its_state()
     assert!(project.job_dirs().is_empty(), "graph runs nothing");
 
     assert_exit(&project.build(&["report"]), 0);
-    let output = project.cmd(&["graph", "--jobs"]).output().unwrap();
-    assert_exit(&output, 0);
+    let output = project.runs(&["graph", "--jobs"]).ok();
     assert_eq!(
-        stdout(&output),
+        output.stdout(),
         "figures/index.html (may rebuild)
 ├── report.csv (up to date)
 │   ├── x1 (done)
@@ -430,10 +419,9 @@ fn graph_says_up_to_date_after_a_build() {
     let project = Project::new();
     project.jobfile(&sweep_x("[1]", ""));
     assert_exit(&project.build(&[]), 0);
-    let output = project.cmd(&["graph"]).output().unwrap();
-    assert_exit(&output, 0);
+    let output = project.runs(&["graph"]).ok();
     assert_eq!(
-        stdout(&output),
+        output.stdout(),
         "figures/index.html (up to date)\n└── report.csv (up to date)\n    └── 1 job (1 done, 0 pending)\n"
     );
 }
@@ -443,9 +431,8 @@ fn graph_dot_is_accepted_by_graphviz() {
     let project = Project::new();
     // Quotes and backslashes in a label must not end the DOT string.
     project.jobfile(&GRAPH_JOBFILE.replace(r#"name = "x{{x}}""#, r#"name = 'x{{x}} "q" \'"#));
-    let output = project.cmd(&["graph", "--format", "dot", "--jobs"]).output().unwrap();
-    assert_exit(&output, 0);
-    let text = stdout(&output);
+    let output = project.runs(&["graph", "--format", "dot", "--jobs"]).ok();
+    let text = output.stdout();
     assert!(text.starts_with("digraph jobman {") && text.ends_with("}\n"), "{text}");
     assert!(text.contains(r#"label="x1 \"q\" \\\npending""#), "{text}");
     for name in ["report.csv", "figures/acc.{png,pdf,svg}", "figures/loss_curve.{png,pdf,svg}", "figures/index.html"] {

@@ -206,15 +206,13 @@ rename = {{ acc = "accuracy", status = "state" }}
         )
     };
     project.jobfile(&jobfile(""));
-    let output = project.build(&[]);
-    assert_exit(&output, 1);
+    project.builds(&[]).job_failed();
     assert_eq!(project.read("report.csv").unwrap(), "accuracy,x,name,state\n10,1,x1,done\n30,3,x3,done\n");
 
     // x3 is left pending: `--where` keeps it from running in a fresh project.
     let project = Project::new();
     project.jobfile(&jobfile("unfinished = true"));
-    let output = project.build(&["--where", "x != 3"]);
-    assert_exit(&output, 1);
+    project.builds(&["--where", "x != 3"]).job_failed();
     assert_eq!(
         project.read("report.csv").unwrap(),
         "accuracy,x,name,state\n10,1,x1,done\n,2,x2,failed\n,3,x3,pending\n",
@@ -238,9 +236,8 @@ results = "results.json"
 columns = ["x", "acx"]
 "#,
     );
-    let output = project.build(&[]);
-    assert_exit(&output, 2);
-    let text = stderr(&output);
+    let output = project.builds(&[]).refused();
+    let text = output.stderr();
     assert!(text.contains("no column `acx`"), "{text}");
     assert!(text.contains("did you mean `acc`?"), "{text}");
     assert!(!exists(&project, "report.csv"), "no report is written");
@@ -262,9 +259,8 @@ results = "results.json"
 columns = ["x", "acx"]
 "#,
     );
-    let output = project.build(&[]);
-    assert_exit(&output, 2);
-    let text = stderr(&output);
+    let output = project.builds(&[]).refused();
+    let text = output.stderr();
     // docs/jobfile.md: "Every mistake is reported with its file, line and column".
     assert!(text.contains("--> Jobfile.toml:10:"), "{text}");
 }
@@ -304,13 +300,11 @@ fn a_sweep_with_no_done_job_still_writes_a_report_with_its_param_columns() {
         )
     };
     project.jobfile(&jobfile(""));
-    let output = project.build(&[]);
-    assert_exit(&output, 1);
-    assert_eq!(project.read("report.csv").unwrap(), "id,name,x,status,duration,attempts\n", "{}", stderr(&output));
+    let output = project.builds(&[]).job_failed();
+    assert_eq!(project.read("report.csv").unwrap(), "id,name,x,status,duration,attempts\n", "{}", output.stderr());
 
     project.jobfile(&jobfile("\n[report]\ncolumns = [\"name\", \"x\"]\n"));
-    let output = project.build(&[]);
-    assert_exit(&output, 1);
+    project.builds(&[]).job_failed();
     assert_eq!(project.read("report.csv").unwrap(), "name,x\n");
 }
 
@@ -390,8 +384,7 @@ fn editing_a_figure_redraws_it_alone_and_a_report_change_redraws_only_the_figure
     // Renaming a report column changes the file, not the data any figure reads.
     let report = stamps(&project, &["report.csv".into()]);
     project.jobfile(&two_figures("title = \"Accuracy per x\"\n", "rename = { other = \"other_metric\" }\n"));
-    let output = project.build(&[]);
-    assert_exit(&output, 0);
+    project.builds(&[]).ok();
     assert_eq!(project.read("report.csv").unwrap(), "x,acc,other_metric\n1,1,7\n2,2,7\n3,3,7\n");
     assert_rewritten(&project, &report, "a column was renamed");
     assert_untouched(&project, &acc, "its data did not change");
@@ -471,16 +464,14 @@ y = "loss"
 #[test]
 fn targets_build_the_report_one_figure_or_all_figures_and_the_index() {
     let project = two_figures_project();
-    let output = project.build(&["jobs"]);
-    assert_exit(&output, 0);
+    project.builds(&["jobs"]).ok();
     assert_eq!(project.ran(), ["x1", "x2", "x3"]);
     assert!(!exists(&project, "report.csv"), "`build jobs` writes no report");
     assert!(!exists(&project, "figures"), "`build jobs` draws no figure");
 
-    let output = project.build(&["report"]);
-    assert_exit(&output, 0);
+    let output = project.builds(&["report"]).ok();
     assert_eq!(project.read("report.csv").unwrap(), "x,acc,other\n1,1,0\n2,2,0\n3,3,0\n");
-    assert!(!exists(&project, "figures"), "`build report` draws no figure:\n{}", stderr(&output));
+    assert!(!exists(&project, "figures"), "`build report` draws no figure:\n{}", output.stderr());
 
     // One figure and what it depends on; the index depends on every figure, so it is not made.
     let output = project.build(&["figures/acc"]);
@@ -505,9 +496,8 @@ fn targets_build_the_report_one_figure_or_all_figures_and_the_index() {
     assert_says(&output, "Drew", "figures/other.png");
     assert_says(&output, "Fresh", "figures/acc.png");
 
-    let output = project.build(&["figures/acx"]);
-    assert_exit(&output, 2);
-    let text = stderr(&output);
+    let output = project.builds(&["figures/acx"]).refused();
+    let text = output.stderr();
     assert!(text.contains("no figure named `acx`"), "{text}");
     assert!(text.contains("did you mean `acc`?"), "{text}");
     assert_eq!(project.ran(), Vec::<String>::new(), "a bad target runs nothing");
@@ -705,4 +695,28 @@ fn a_results_file_changed_since_its_record_is_left_out_of_the_report() {
     assert!(err.contains("jobman build --force --where 'lr == 0.2'"), "{err}");
     let report = project.read("report.csv").unwrap();
     assert!(!report.contains("0.99") && !report.contains(",0.2,"), "{report}");
+}
+
+#[test]
+fn a_misspelt_figure_column_is_told_before_the_jobs_run() {
+    let project = two_figures_project();
+    project.builds(&[]).ok().ran(["x1", "x2", "x3"]);
+
+    // A misspelt column and a new job: the warning comes before the job runs, the mistake after.
+    let text = two_figures("", "").replace("y = \"acc\"", "y = \"accc\"").replace("[1, 2, 3]", "[1, 2, 3, 4]");
+    project.jobfile(&text);
+    let out = project.build(&[]);
+    assert_exit(&out, 2);
+    assert_eq!(project.ran(), ["x4"]);
+    let said = stderr(&out);
+    let warned = said.find("figure `acc` reads `accc`").unwrap_or_else(|| panic!("no warning in:\n{said}"));
+    assert!(
+        said[warned..].starts_with(
+            "figure `acc` reads `accc`, which no param and no column of the last report has (did you mean `acc`?)"
+        ),
+        "{said}"
+    );
+    let ran = said.find("Ran x4").unwrap_or_else(|| panic!("no Ran line in:\n{said}"));
+    assert!(warned < ran, "the warning comes first:\n{said}");
+    assert!(said.contains("cannot draw figure `acc`"), "{said}");
 }

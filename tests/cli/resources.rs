@@ -85,10 +85,9 @@ fn a_job_asking_for_more_gpus_than_the_machine_has_is_a_clear_error() {
     project.jobfile(&format!(
         "[params]\nx = [1]\n\n[executor.local]\ngpus = [0]\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{RECORD_RUN}\"\ngpus = 2\n"
     ));
-    let out = project.build(&[]);
-    assert_exit(&out, 2);
-    assert!(stderr(&out).contains("each job needs 2 GPUs, but [executor.local] lists 1"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("Jobfile.toml:10:8"), "{}", stderr(&out));
+    let out = project.builds(&[]).refused();
+    assert!(out.stderr().contains("each job needs 2 GPUs, but [executor.local] lists 1"), "{}", out.stderr());
+    assert!(out.stderr().contains("Jobfile.toml:10:8"), "{}", out.stderr());
 
     // Known only per job, and on a machine where `nvidia-smi` finds none.
     project.jobfile(&format!(

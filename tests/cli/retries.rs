@@ -32,8 +32,7 @@ fn read(dir: &Path, file: &str) -> String {
 fn a_job_failing_twice_is_done_on_its_third_attempt_and_every_attempts_logs_are_kept() {
     let project = Project::new();
     project.jobfile(&failing_first("[0, 2]", "retries = 2\n"));
-    let output = project.build(&["-j", "1"]);
-    assert_exit(&output, 0);
+    let output = project.builds(&["-j", "1"]).ok();
     assert_eq!(project.ran(), ["f0 1", "f2 1", "f2 2", "f2 3"], "f2 ran three times, f0 once");
 
     let record = project.record_of("f2");
@@ -52,7 +51,7 @@ fn a_job_failing_twice_is_done_on_its_third_attempt_and_every_attempts_logs_are_
     assert!(!dir.join("stdout.attempt-3.log").exists());
     assert!(!dir_of(&project, "f0").join("stdout.attempt-1.log").exists(), "a job that ran once has no attempt logs");
 
-    let text = project.redact(&stderr(&output));
+    let text = project.redact(&output.stderr());
     assert!(
         text.contains("    Retrying f2 (attempt 1 of 3 failed, exit code 3): scratch_space/[ID]\n"),
         "each failed attempt that is tried again is said: {text}"
@@ -68,8 +67,7 @@ fn a_job_failing_twice_is_done_on_its_third_attempt_and_every_attempts_logs_are_
 fn a_job_still_failing_after_its_retries_is_failed_with_its_exit_code_and_the_build_exits_1() {
     let project = Project::new();
     project.jobfile(&failing_first("[0, 9]", "retries = 2\n"));
-    let output = project.build(&["-j", "1"]);
-    assert_exit(&output, 1);
+    let output = project.builds(&["-j", "1"]).job_failed();
     assert_eq!(project.ran(), ["f0 1", "f9 1", "f9 2", "f9 3"], "one run and two retries, no more");
 
     let record = project.record_of("f9");
@@ -81,7 +79,7 @@ fn a_job_still_failing_after_its_retries_is_failed_with_its_exit_code_and_the_bu
     assert_eq!(read(&dir, "stderr.attempt-2.log"), "err 2\n");
     assert_eq!(read(&dir, "stderr.log"), "err 3\n");
 
-    let text = project.redact(&stderr(&output));
+    let text = project.redact(&output.stderr());
     assert!(text.contains("Failed f9 (failed after 3 attempts, exit code 3) in "), "{text}");
     assert!(
         text.contains(
@@ -99,12 +97,11 @@ fn a_job_still_failing_after_its_retries_is_failed_with_its_exit_code_and_the_bu
 fn without_retries_a_failed_job_runs_once_as_attempt_1() {
     let project = Project::new();
     project.jobfile(&failing_first("[0, 1]", ""));
-    let output = project.build(&["-j", "1"]);
-    assert_exit(&output, 1);
+    let output = project.builds(&["-j", "1"]).job_failed();
     assert_eq!(project.ran(), ["f0 1", "f1 1"]);
     assert_eq!(project.record_of("f1")["attempts"], 1);
     assert_eq!(project.record_of("f1")["exit_code"], 3);
-    let text = stderr(&output);
+    let text = output.stderr();
     assert!(!text.contains("Retrying") && !text.contains("attempt"), "{text}");
     assert!(!dir_of(&project, "f1").join("stdout.attempt-1.log").exists());
 }
@@ -166,16 +163,15 @@ retries = 1
 command = "echo {{job.name}} $JOBMAN_ATTEMPT >> ../../ran.log; if [ $JOBMAN_ATTEMPT = 1 ]; then echo '{\"loss\": 1}' > out.json; exit 1; fi"
 "#,
     );
-    let output = project.build(&[]);
-    assert_exit(&output, 1);
+    let output = project.builds(&[]).job_failed();
     assert_eq!(project.ran(), ["x1 1", "x1 2"]);
     let record = project.record_of("x1");
     assert_eq!(record["status"], "failed");
     assert_eq!(record["attempts"], 2);
     assert!(
-        stderr(&output).contains("(failed after 2 attempts: results file out.json is missing)"),
+        output.stderr().contains("(failed after 2 attempts: results file out.json is missing)"),
         "{}",
-        stderr(&output)
+        output.stderr()
     );
     let dir = dir_of(&project, "x1");
     assert_eq!(read(&dir, "out.attempt-1.json"), "{\"loss\": 1}\n", "the failed attempt's results are kept aside");
@@ -215,14 +211,13 @@ retries = 1
 command = "echo {{job.name}} $JOBMAN_ATTEMPT >> ../../ran.log; if [ $JOBMAN_ATTEMPT = 1 ]; then sleep 30; fi"
 "#,
     );
-    let output = project.build(&[]);
-    assert_exit(&output, 0);
+    let output = project.builds(&[]).ok();
     assert_eq!(project.ran(), ["x1 1", "x1 2"]);
     assert_eq!(project.record_of("x1")["attempts"], 2);
     assert!(
-        stderr(&output).contains("Retrying x1 (attempt 1 of 2 timed out: over its timeout of 100ms)"),
+        output.stderr().contains("Retrying x1 (attempt 1 of 2 timed out: over its timeout of 100ms)"),
         "{}",
-        stderr(&output)
+        output.stderr()
     );
 }
 
@@ -280,19 +275,17 @@ fn a_cluster_task_retries_from_its_launch_file() {
     // A manifest: one job folder per line, task N runs line N.
     let manifest = project.path().join("manifest-0");
     fs::write(&manifest, format!("{}\n", dir.display())).unwrap();
-    let output = project.cmd(&["__run-task", manifest.to_str().unwrap(), "0"]).output().unwrap();
-    assert_exit(&output, 0);
+    let output = project.runs(&["__run-task", manifest.to_str().unwrap(), "0"]).ok();
     assert_eq!(project.ran(), ["x1 1", "x1 2", "x1 3"]);
     assert_eq!(project.record_of("x1")["attempts"], 3);
     assert!(dir.join("stderr.attempt-2.log").exists());
-    let text = stderr(&output);
+    let text = output.stderr();
     assert!(text.contains("jobman: x1 attempt 1 of 3 failed, exit code 1; trying again\n"), "{text}");
     assert!(text.contains("jobman: x1 done in ") && text.contains("(3rd attempt)"), "{text}");
 
     // A launch file from before retries runs its job once.
     fs::write(dir.join("jobman-launch.json"), launch_file(third_time_lucky, None).to_string()).unwrap();
-    let output = project.cmd(&["__run-task", manifest.to_str().unwrap(), "0"]).output().unwrap();
-    assert_exit(&output, 1);
+    project.runs(&["__run-task", manifest.to_str().unwrap(), "0"]).job_failed();
     assert_eq!(project.ran(), ["x1 1"]);
 }
 
@@ -300,9 +293,8 @@ fn a_cluster_task_retries_from_its_launch_file() {
 fn retries_that_are_not_a_whole_number_from_0_are_refused() {
     let project = Project::new();
     project.jobfile(&failing_first("[1]", "retries = -1\n"));
-    let output = project.build(&[]);
-    assert_exit(&output, 2);
-    let text = stderr(&output);
+    let output = project.builds(&[]).refused();
+    let text = output.stderr();
     assert!(text.contains("invalid `retries`"), "{text}");
     assert!(text.contains("expected a whole number from 0, found `-1`"), "{text}");
     assert!(text.contains("e.g. `retries = 2`"), "{text}");
@@ -310,8 +302,7 @@ fn retries_that_are_not_a_whole_number_from_0_are_refused() {
     project.jobfile(&failing_first("[1]", "retries = \"two\"\n"));
     project.builds(&[]).refused().says("found a string");
 
-    let output = project.build(&["--retries", "-2"]);
-    assert_exit(&output, 2);
+    project.builds(&["--retries", "-2"]).refused();
 }
 
 #[test]
@@ -321,10 +312,9 @@ fn a_job_on_slurm_is_retried_in_its_array_task() {
     }
     let project = Project::new();
     project.jobfile(&format!("{}\n{}", failing_first("[0, 1]", "retries = 1\n"), super::slurm::ON_SLURM));
-    let output = project.build(&[]);
-    assert_exit(&output, 0);
+    let output = project.builds(&[]).ok();
     assert_eq!(project.ran(), ["f0 1", "f1 1", "f1 2"]);
     assert_eq!(project.record_of("f1")["attempts"], 2);
     assert_eq!(read(&dir_of(&project, "f1"), "stdout.attempt-1.log"), "out 1\n");
-    assert!(stderr(&output).contains("(2nd attempt)"), "{}", stderr(&output));
+    assert!(output.stderr().contains("(2nd attempt)"), "{}", output.stderr());
 }

@@ -85,8 +85,7 @@ fn a_sweep_runs_as_one_array_and_its_report_matches_the_same_sweep_run_locally()
     }
     let on_slurm = Project::new();
     on_slurm.jobfile(&sweep("[1, 2, 3, 4]", "", ON_SLURM));
-    let out = on_slurm.build(&["report"]);
-    assert_exit(&out, 0);
+    on_slurm.builds(&["report"]).ok();
     assert_eq!(on_slurm.ran(), ["x1", "x2", "x3", "x4"]);
     let arrays = submitted_arrays(&on_slurm);
     assert_eq!(arrays.len(), 1, "one sbatch for the whole sweep: {arrays:?}");
@@ -101,12 +100,10 @@ fn a_sweep_runs_as_one_array_and_its_report_matches_the_same_sweep_run_locally()
     assert!(on_slurm.read("report.csv").unwrap().contains("x3,3,9,done"));
 
     // Done is done, wherever it ran: nothing is submitted again.
-    let out = on_slurm.build(&["--executor", "local"]);
-    assert_exit(&out, 0);
+    on_slurm.builds(&["--executor", "local"]).ok();
     assert_eq!(on_slurm.ran(), Vec::<String>::new());
-    let out = on_slurm.build(&[]);
-    assert_exit(&out, 0);
-    assert!(!stderr(&out).contains("Submitted"), "{}", stderr(&out));
+    let out = on_slurm.builds(&[]).ok();
+    assert!(!out.stderr().contains("Submitted"), "{}", out.stderr());
     assert_eq!(submitted_arrays(&on_slurm).len(), 1);
 }
 
@@ -121,8 +118,7 @@ fn a_failing_task_is_reported_failed_with_its_exit_code_and_only_it_is_submitted
     assert_eq!(project.record_of("x2")["exit_code"], 3);
     assert_eq!(project.ran(), ["x1", "x2", "x3"]);
 
-    let out = project.build(&[]);
-    assert_exit(&out, 1);
+    project.builds(&[]).job_failed();
     assert_eq!(project.ran(), ["x2"], "only the failed job is submitted again");
     let arrays = submitted_arrays(&project);
     assert_eq!(arrays.iter().map(|a| a["tasks"].as_u64().unwrap()).collect::<Vec<_>>(), [3, 1], "{arrays:?}");
@@ -158,9 +154,7 @@ fn a_detached_build_is_followed_by_status_and_collected_by_the_next_build_withou
     project.builds(&["--detach"]).ok().says("Submitted 2 jobs as Slurm array");
     wait_until("both tasks to start", Duration::from_secs(60), || project.lines("ran.log").len() == 2);
 
-    let status = project.cmd(&["status", "--json"]).output().unwrap();
-    assert_exit(&status, 0);
-    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let status: Value = serde_json::from_str(&project.runs(&["status", "--json"]).ok().stdout()).unwrap();
     assert_eq!((status["done"].as_u64(), status["on_slurm"].as_u64()), (Some(0), Some(2)), "{status:#}");
 
     // A build while they run neither submits them again nor takes them for done.
@@ -171,8 +165,7 @@ fn a_detached_build_is_followed_by_status_and_collected_by_the_next_build_withou
     wait_until("both records", Duration::from_secs(60), || {
         project.job_dirs().iter().filter(|d| d.join("jobman-record.json").exists()).count() == 2
     });
-    let out = project.build(&[]);
-    assert_exit(&out, 0);
+    project.builds(&[]).ok();
     assert_eq!(project.ran(), ["x1", "x2"], "each job ran once");
     assert!(project.read("report.csv").unwrap().contains("x2,2,4,done"));
     assert_eq!(submitted_arrays(&project).len(), 1);
@@ -193,8 +186,7 @@ fn a_cancelled_job_is_submitted_again_by_the_next_build() {
     wait_until("the task to leave the queue", Duration::from_secs(60), || live_tasks(&[id]) == 0);
 
     project.file("go", "");
-    let out = project.build(&[]);
-    assert_exit(&out, 0);
+    project.builds(&[]).ok();
     assert_eq!(project.ran(), ["x1", "x1"], "cancelled, then run again");
     assert_eq!(submitted_arrays(&project).len(), 2);
     assert!(stdout(&project.cmd(&["status"]).output().unwrap()).contains("1 done"));
@@ -208,8 +200,7 @@ fn packed_jobs_share_array_tasks_and_each_gets_its_own_record() {
     let project = Project::new();
     let executor = format!("{ON_SLURM}jobs_per_task = 3\n");
     project.jobfile(&sweep("[1, 2, 3, 4, 5, 6, 7]", "; test {{x}} != 5 || exit 4", &executor));
-    let out = project.build(&[]);
-    assert_exit(&out, 1);
+    project.builds(&[]).job_failed();
     assert_eq!(project.ran(), ["x1", "x2", "x3", "x4", "x5", "x6", "x7"], "a failing job does not stop its task");
     let arrays = submitted_arrays(&project);
     assert_eq!((arrays.len(), arrays[0]["tasks"].as_u64()), (1, Some(3)), "7 jobs, 3 per task: {arrays:?}");
@@ -243,8 +234,7 @@ fn ctrl_c_cancels_the_submitted_arrays_and_no_cancel_leaves_them_running() {
     wait_until("its record", Duration::from_secs(60), || {
         project.job_dirs().iter().any(|d| d.join("jobman-record.json").exists())
     });
-    let out = project.build(&[]);
-    assert_exit(&out, 0);
+    project.builds(&[]).ok();
     assert_eq!(project.ran(), ["x1", "x1"], "cancelled once, then run to its end by the task left running");
     assert_eq!(submitted_arrays(&project).len(), 2, "nothing submitted after --no-cancel");
 }
@@ -256,9 +246,8 @@ fn a_dry_run_prints_the_exact_batch_scripts_one_array_per_distinct_setting() {
     let executor = "[executor.slurm]\ntime = \"{% if x > 2 %}00:10:00{% else %}00:05:00{% endif %}\"\n\
                     partition = \"debug\"\nmax_parallel = 2\n";
     project.jobfile(&sweep("[1, 2, 3]", "", executor));
-    let out = project.build(&["-n", "--executor", "slurm"]);
-    assert_exit(&out, 0);
-    let text = stdout(&out);
+    let out = project.builds(&["-n", "--executor", "slurm"]).ok();
+    let text = out.stdout();
     assert_eq!(text.matches("#!/bin/bash").count(), 2, "{text}");
     assert!(text.contains("# array 0: 2 jobs"), "{text}");
     assert!(text.contains("#SBATCH --array=0-1%2\n"), "{text}");
@@ -279,13 +268,12 @@ fn stages_go_to_slurm_in_waves_and_a_failed_upstream_task_leaves_nothing_queued(
     }
     let project = Project::new();
     project.jobfile(&format!("{}\n{ON_SLURM}", super::stages::STAGES)).file("data.txt", "w1\n").file("fail-lr2", "");
-    let out = project.build(&[]);
-    assert_exit(&out, 1);
+    let out = project.builds(&[]).job_failed();
     let ran = project.ran();
     assert_eq!(ran.iter().filter(|j| j.starts_with("train")).count(), 4, "{ran:?}");
     assert!(ran.iter().all(|j| j.starts_with("train") || j.contains("lr1")), "only lr1's dependents ran: {ran:?}");
     assert_eq!(ran.len(), 4 + 4 + 1, "{ran:?}");
-    assert!(stderr(&out).contains("upstream failed (train job train-lr2-s0)"), "{}", stderr(&out));
+    assert!(out.stderr().contains("upstream failed (train job train-lr2-s0)"), "{}", out.stderr());
     // One array per stage, each submitted after the one before had ended.
     let arrays = submitted_arrays(&project);
     assert_eq!(arrays.len(), 3, "{arrays:#?}");

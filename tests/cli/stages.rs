@@ -42,9 +42,8 @@ fn project() -> Project {
 
 /// The folder of the current job of this name.
 fn folder(project: &Project, name: &str) -> PathBuf {
-    let out = project.cmd(&["ls", "--format", "json"]).output().unwrap();
-    assert_exit(&out, 0);
-    let jobs: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let out = project.runs(&["ls", "--format", "json"]).ok();
+    let jobs: Value = serde_json::from_str(&out.stdout()).unwrap();
     let job = jobs["jobs"].as_array().unwrap().iter().find(|j| j["name"] == name).expect(name);
     project.path().join("scratch_space").join(job["id"].as_str().unwrap())
 }
@@ -52,8 +51,7 @@ fn folder(project: &Project, name: &str) -> PathBuf {
 #[test]
 fn downstream_jobs_run_after_and_see_their_upstream_jobs() {
     let project = project();
-    let out = project.build(&[]);
-    assert_exit(&out, 0);
+    project.builds(&[]).ok();
     let ran = project.lines("ran.log");
     // Every train job ran before any job that needs train.
     let last_train = ran.iter().rposition(|j| j.starts_with("train")).unwrap();
@@ -76,9 +74,8 @@ fn downstream_jobs_run_after_and_see_their_upstream_jobs() {
     assert!(report.contains(",eval-lr2-s1-n5,2,1,5,0.5,1,0.21,done,"), "{report}");
 
     // ls lists the jobs of every stage, each with its stage and the params it has.
-    let out = project.cmd(&["ls", "--format", "csv"]).output().unwrap();
-    assert_exit(&out, 0);
-    let listing = stdout(&out);
+    let out = project.runs(&["ls", "--format", "csv"]).ok();
+    let listing = out.stdout();
     assert_eq!(listing.lines().next(), Some("id,stage,name,status,duration,lr,seed,noise"), "{listing}");
     assert_eq!(listing.lines().count(), 1 + 4 + 8 + 2, "{listing}");
     assert!(listing.lines().any(|l| l.contains(",ensemble,ensemble-lr2,done,") && l.ends_with(",2,,")), "{listing}");
@@ -130,18 +127,16 @@ fn building_a_stage_builds_what_it_needs_and_nothing_else() {
     assert!(project.ran().is_empty());
 
     // explain takes a stage as a target too: its jobs alone.
-    let out = project.cmd(&["explain", "ensemble"]).output().unwrap();
-    assert_exit(&out, 0);
-    let text = stdout(&out);
+    let out = project.runs(&["explain", "ensemble"]).ok();
+    let text = out.stdout();
     // ensemble and the train jobs it needs; the new ensemble jobs are compared with no train job.
     assert!(text.contains("would run 2 of 6 jobs") && !text.contains("eval-"), "{text}");
     assert!(text.contains("ensemble-lr1  new job") && !text.contains("closest previous job"), "{text}");
-    let out = project.build(&["evl"]);
-    assert_exit(&out, 2);
+    let out = project.builds(&["evl"]).refused();
     assert!(
-        stderr(&out).contains("unknown target `evl`") && stderr(&out).contains("did you mean `eval`?"),
+        out.stderr().contains("unknown target `evl`") && out.stderr().contains("did you mean `eval`?"),
         "{}",
-        stderr(&out)
+        out.stderr()
     );
 }
 
@@ -149,20 +144,18 @@ fn building_a_stage_builds_what_it_needs_and_nothing_else() {
 fn a_failed_upstream_job_skips_only_its_dependents() {
     let project = project();
     project.file("fail-lr2", "");
-    let out = project.build(&[]);
-    assert_exit(&out, 1);
+    let out = project.builds(&[]).job_failed();
     let ran = project.ran();
     // The lr=2 train jobs failed: their eval and ensemble jobs were skipped, the rest ran.
     assert!(ran.contains(&"eval-lr1-s0-n5".to_string()) && ran.contains(&"ensemble-lr1".to_string()), "{ran:?}");
     assert!(!ran.iter().any(|j| j.starts_with("eval-lr2") || j == "ensemble-lr2"), "{ran:?}");
-    let err = stderr(&out);
+    let err = out.stderr();
     assert!(err.contains("upstream failed (train job train-lr2-s0)"), "{err}");
     assert_eq!(err.matches("Skipped").count(), 4 + 1, "{err}");
     // Jobs that wait for a failed upstream job are pending, not missing from the count.
     // A filter naming a param of one stage lists that stage's jobs only.
-    let out = project.cmd(&["ls", "--where", "noise == 5", "--format", "paths"]).output().unwrap();
-    assert_exit(&out, 0);
-    assert_eq!(stdout(&out).lines().count(), 2, "the done lr=1 eval jobs with noise 5: {}", stdout(&out));
+    let out = project.runs(&["ls", "--where", "noise == 5", "--format", "paths"]).ok();
+    assert_eq!(out.stdout().lines().count(), 2, "the done lr=1 eval jobs with noise 5: {}", out.stdout());
     let status = project.cmd(&["status"]).output().unwrap();
     assert_eq!(stdout(&status).trim(), "14 jobs: 7 done, 2 failed, 5 pending (5 waiting for upstream jobs)");
 
@@ -185,9 +178,8 @@ fn stage_mistakes_are_clear_errors() {
         project.jobfile(&format!(
             "[params]\nseed = [0, 1]\n[stage.train]\ncommand = \"true\"\n[stage.eval]\n{needs}\ncommand = \"true\"\n"
         ));
-        let out = project.build(&[]);
-        assert_exit(&out, 2);
-        let err = stderr(&out);
+        let out = project.builds(&[]).refused();
+        let err = out.stderr();
         assert!(err.contains(message) && err.contains(help) && err.contains("Jobfile.toml:"), "{err}");
     }
 
@@ -196,10 +188,9 @@ fn stage_mistakes_are_clear_errors() {
         "[stage.c]\nneeds = [\"a\"]\ncommand = \"true\"\n[stage.a]\nneeds = [\"b\"]\ncommand = \"true\"\n\
          [stage.b]\nneeds = [\"a\"]\ncommand = \"true\"\n",
     );
-    let out = project.build(&[]);
-    assert_exit(&out, 2);
-    assert!(stderr(&out).contains("stage `a` needs itself: a → b → a"), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("stage `c`"), "{}", stderr(&out));
+    let out = project.builds(&[]).refused();
+    assert!(out.stderr().contains("stage `a` needs itself: a → b → a"), "{}", out.stderr());
+    assert!(!out.stderr().contains("stage `c`"), "{}", out.stderr());
 
     // A shared [sweep] that one stage cannot read (it groups `x` away) says which stage.
     project.jobfile(
@@ -225,9 +216,8 @@ fn stage_mistakes_are_clear_errors() {
         "[params]\nseed = [0, 1]\n[stage.train]\ncommand = \"true\"\n\
          [stage.eval]\nneeds = [\"train\"]\ncommand = \"true\"\n[stage.eval.params]\nseed = 7\n",
     );
-    let out = project.build(&[]);
-    assert_exit(&out, 2);
-    let err = stderr(&out);
+    let out = project.builds(&[]).refused();
+    let err = out.stderr();
     assert!(
         err.contains("a job of `eval` with seed=7 needs a job of `train` with the same values, and there is none"),
         "{err}"
@@ -260,20 +250,18 @@ fn a_stage_needing_a_waiting_stage_waits_and_never_runs_on_part_of_its_inputs() 
     let project = Project::new();
     project.jobfile(CHAIN);
     // Nothing has run: status and a dry run plan all three stages without a mistake.
-    let out = project.cmd(&["status"]).output().unwrap();
-    assert_exit(&out, 0);
-    assert_eq!(stdout(&out).trim(), "5 jobs: 0 done, 5 pending (3 waiting for upstream jobs)");
+    let out = project.runs(&["status"]).ok();
+    assert_eq!(out.stdout().trim(), "5 jobs: 0 done, 5 pending (3 waiting for upstream jobs)");
     assert_exit(&project.build(&["--dry-run"]), 0);
 
     project.file("fail-s1", "");
-    let out = project.build(&[]);
-    assert_exit(&out, 1);
+    let out = project.builds(&[]).job_failed();
     // summary needs both eval jobs; one of them waits for a failed train job: summary is skipped.
     assert_eq!(project.ran(), ["eval-s0", "train-s0", "train-s1"]);
     assert!(
-        stderr(&out).contains("Skipped ") && stderr(&out).contains("upstream failed (eval job seed=1)"),
+        out.stderr().contains("Skipped ") && out.stderr().contains("upstream failed (eval job seed=1)"),
         "{}",
-        stderr(&out)
+        out.stderr()
     );
 
     fs::remove_file(project.path().join("fail-s1")).unwrap();
@@ -300,9 +288,8 @@ fn gc_keeps_the_folders_of_jobs_that_wait_for_upstream_jobs() {
     // folders are what a successful rerun with the same outputs would bring back.
     project.file("fail-lr2", "");
     assert_exit(&project.build(&["train", "--force", "--where", "lr == 2"]), 1);
-    let out = project.cmd(&["gc"]).output().unwrap();
-    assert_exit(&out, 0);
-    let text = stdout(&out) + &stderr(&out);
+    let out = project.runs(&["gc"]).ok();
+    let text = out.stdout() + &out.stderr();
     assert!(text.contains("5 folders of stages with jobs waiting for upstream jobs"), "{text}");
     assert!(!text.contains("eval-lr2") && !text.contains("ensemble-lr2"), "{text}");
 
@@ -314,9 +301,8 @@ fn gc_keeps_the_folders_of_jobs_that_wait_for_upstream_jobs() {
 #[test]
 fn before_anything_ran_the_report_would_wait_for_every_job_of_its_stage() {
     let project = project();
-    let out = project.cmd(&["explain", "report"]).output().unwrap();
-    assert_exit(&out, 0);
-    assert!(stdout(&out).contains("report.csv would be remade: 8 jobs would run first"), "{}", stdout(&out));
+    let out = project.runs(&["explain", "report"]).ok();
+    assert!(out.stdout().contains("report.csv would be remade: 8 jobs would run first"), "{}", out.stdout());
     let out = project.cmd(&["graph"]).output().unwrap();
     assert!(stdout(&out).contains("8 jobs (0 done, 8 pending)"), "{}", stdout(&out));
 }
