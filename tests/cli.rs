@@ -16,6 +16,8 @@ use tempfile::TempDir;
 
 #[path = "cli/architecture.rs"]
 mod architecture;
+#[path = "cli/bad_input.rs"]
+mod bad_input;
 #[path = "cli/conditional.rs"]
 mod conditional;
 #[path = "cli/explain.rs"]

@@ -16,7 +16,7 @@ use crate::jobfile::StageView;
 use crate::jobfile::expr::{Origin, ParamFilter};
 use crate::key::{JobKey, KEY_FORMAT, KeyIngredients, content_hash};
 use crate::plan::needs::Needs;
-use crate::util::diagnostic::{Diagnostic, Source, did_you_mean};
+use crate::util::diagnostic::{Diagnostic, Source, char_span, did_you_mean, snippet};
 
 const ID_PLACEHOLDER: &str = "<job.id>";
 const DIR_PLACEHOLDER: &str = "<job.dir>";
@@ -245,7 +245,7 @@ impl<'j> Renderer<'j> {
         let path = path.strip_prefix(&self.stage.root).unwrap_or(&path).display().to_string();
         let source = Source { path, text: text.clone() };
         let span = error.range().unwrap_or(0..0);
-        let help = self.undefined_help(error, &text[span.start.min(text.len())..span.end.min(text.len())]);
+        let help = self.undefined_help(error, snippet(&text, span.clone()));
         Diagnostic::new(format!("cannot render template `{name}`: {}", kind_message(error)))
             .at(&source, span, error.detail().unwrap_or("here").to_string())
             .help_opt(help)
@@ -257,6 +257,7 @@ impl<'j> Renderer<'j> {
         let inner = span.start + 1..span.end.saturating_sub(1);
         let (span, snippet) = match (error.range(), error.template_source(), text.get(inner.clone())) {
             (Some(range), Some(template), Some(written)) if written == template && range.end <= template.len() => {
+                let range = char_span(template, range);
                 (inner.start + range.start..inner.start + range.end, &template[range])
             }
             _ => (span, ""),

@@ -30,7 +30,10 @@ impl Diagnostic {
         Diagnostic { message: message.into(), location: None, label: String::new(), help: None }
     }
 
+    /// Points at `span` of `source`, widened to whole characters: a byte range from a parser may
+    /// end inside a character (`{{ é }}`), and a diagnostic never cuts one.
     pub fn at(mut self, source: &Source, span: Range<usize>, label: impl Into<String>) -> Self {
+        let span = char_span(&source.text, span);
         self.location = Some(Box::new((source.clone(), span)));
         self.label = label.into();
         self
@@ -45,6 +48,24 @@ impl Diagnostic {
         self.help = help;
         self
     }
+}
+
+/// `span` within `text`, its start moved back and its end moved on to character boundaries.
+pub fn char_span(text: &str, span: Range<usize>) -> Range<usize> {
+    let mut start = span.start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = span.end.clamp(start, text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    start..end
+}
+
+/// The text of `span` within `text`, widened to whole characters (see [`char_span`]).
+pub fn snippet(text: &str, span: Range<usize>) -> &str {
+    &text[char_span(text, span)]
 }
 
 /// All mistakes found in one pass; the error type of every stage that reads user input.
