@@ -15,6 +15,7 @@ use crate::commands::ls::{Format, LsOptions, StatusFilter, ls};
 use crate::commands::man::man;
 use crate::commands::show::{ShowOptions, show};
 use crate::commands::status::{StatusOptions, status};
+use crate::commands::verify::{VerifyOptions, verify};
 use crate::explain::{ExplainOptions, explain};
 use crate::jobfile::ExecutorKind;
 use crate::plan::select::JobRef;
@@ -56,6 +57,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check every done job's outputs against the hashes its record took; a job that fails is
+    /// done no more (its record says why: the next build reruns it, `explain` tells).
+    Verify,
     /// List the jobs: id, name, status, duration and params, one line each.
     Ls {
         /// Only the jobs whose params match this expression, e.g. 'lr < 0.1 and seed == 0'.
@@ -269,6 +273,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Build(args) => build(&args.options(cli.jobfile)),
         Command::Explain { targets, json } => explain(&ExplainOptions { jobfile: cli.jobfile, targets, json }),
         Command::Status { jobs, json } => status(&StatusOptions { jobfile: cli.jobfile, jobs, json }),
+        Command::Verify => verify(&VerifyOptions { jobfile: cli.jobfile }),
         Command::Ls { filter, statuses, format, json } => {
             let format = if json { Format::Json } else { format };
             ls(&LsOptions { jobfile: cli.jobfile, filter, statuses, format })

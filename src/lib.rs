@@ -42,7 +42,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
                 Some(diagnostics) => eprintln!("{diagnostics}"),
                 None => eprintln!(
                     "{}",
-                    util::console::line(util::console::Tone::Bad, "error", &format!("{error:#}")).trim_start()
+                    util::console::line(util::console::Tone::Bad, "error:", &format!("{error:#}")).trim_start()
                 ),
             }
             util::exit::ERROR

@@ -1271,7 +1271,7 @@ fn a_template_target_outside_the_job_folder_is_refused() {
             text.contains(&format!("error: template target `{target}` is refused\n --> Jobfile.toml:6:10\n")),
             "{text}"
         );
-        assert!(text.contains("a target must stay inside the job folder (no `..`, not absolute)"), "{text}");
+        assert!(text.contains("it must stay inside the job folder (no `..`, not absolute)"), "{text}");
         assert!(project.read("escape.txt").is_none() && project.read("scratch_space/escape.txt").is_none());
     }
     assert!(!Path::new("/tmp/jobman-absolute-target.txt").exists());

@@ -54,6 +54,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     let on_slurm = match &lock {
         Some(_) => {
             supervisor::stop_leftover_jobs(&store.jobs_dir);
+            super::verify::check_after_unclean_end(&jobfile.workspace.state, &store.jobs_dir, &jobfile.root)?;
             slurm::in_flight(&jobfile, true)
         }
         None => HashSet::new(),

@@ -21,6 +21,7 @@ use crate::plan::Job;
 use crate::plan::render::Renderer;
 use crate::store::build_log;
 use crate::store::lock::WorkspaceLock;
+use crate::store::verify::Unsynced;
 use crate::store::{self, JobRecord, JobStatus};
 use crate::util::console::{self, Progress, Tone};
 use crate::util::diagnostic::Diagnostics;
@@ -53,6 +54,11 @@ pub fn run(
                 &format!("cannot write {} (explanations will lack it): {e}", log_path.display()),
             )
         })
+        .ok();
+    // Records are not synced one by one (that would halve the speed of short jobs): a marker
+    // tells a later build which ones to check if this one never reaches its final sync.
+    let unsynced = Unsynced::begin(&jobfile.workspace.state)
+        .inspect_err(|e| console::failure("Warning", &format!("cannot mark the build as unsynced: {e}")))
         .ok();
     let progress = Progress::new(pending.len());
     let items: Vec<(usize, &Job)> = pending.iter().map(|&i| (i, &jobs[i])).collect();
@@ -96,7 +102,10 @@ pub fn run(
         },
     );
     progress.clear();
-    store::sync_filesystem(jobs_dir);
+    match unsynced {
+        Some(unsynced) => unsynced.end(jobs_dir),
+        None => store::sync_filesystem(jobs_dir),
+    }
     let was_interrupted = supervisor.interrupted();
     drop(supervisor);
     apply_records(jobs, records);

@@ -313,10 +313,11 @@ impl Walker<'_> {
     }
 
     /// A duration: `"90s"`, `"10m"`, `"2h"` or a whole number of seconds.
+    /// A positive duration: `"90s"`, `"10m"`, `"2h"`, or whole seconds.
     pub(super) fn duration(&mut self, table: &DeTable<'_>, key: &str) -> Option<Duration> {
         let item = table.get(key)?;
         let message = format!("invalid {key}");
-        match item.get_ref() {
+        let duration = match item.get_ref() {
             DeValue::String(text) => match humantime::parse_duration(text) {
                 Ok(duration) => Some(duration),
                 Err(e) => {
@@ -335,7 +336,13 @@ impl Walker<'_> {
                 self.at(item.span(), message, format!("expected a duration such as \"10m\", found {}", kind(other)));
                 None
             }
+        }?;
+        if duration.is_zero() {
+            self.at(item.span(), format!("invalid {key}"), "a duration of 0 would stop everything at once").help =
+                Some("write how long, e.g. \"10m\"".into());
+            return None;
         }
+        Some(duration)
     }
 
     /// What can only be checked with the whole file read: resources named in `[job]` are declared,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::DeValue;
 
-use super::walker::{Item, Walker, kind};
+use super::walker::{Item, Walker, is_identifier, kind};
 
 pub(super) const TEMPLATE_KEYS: &[&str] = &["src", "target", "where"];
 pub(super) const JOB_KEYS: &[&str] = &[
@@ -107,6 +107,10 @@ impl Walker<'_> {
             self.unknown_keys(table, JOB_KEYS, "a [job] key");
         }
         let command = self.string(table, "command", "the command that runs a job");
+        if let Some(command) = command.as_ref().filter(|c| c.get_ref().trim().is_empty()) {
+            self.at(command.span(), "the command is empty", "a job needs something to run").help =
+                Some("e.g. `command = \"python3 train.py\"`".into());
+        }
         if command.is_none() && table.get("command").is_none() {
             self.at(item?.span(), format!("{section} needs a `command`"), "expected `command = \"...\"`").help =
                 Some("add e.g. `command = \"python3 train.py\"`".into());
@@ -150,11 +154,19 @@ impl Walker<'_> {
                 })
                 .collect(),
         };
+        let env = self.strings(table, "env", "an environment variable name");
+        for var in env.iter().filter(|v| !is_identifier(v.get_ref())) {
+            self.at(var.span(), format!("`{}` is not a variable name", var.get_ref()), "expected a name such as `CUDA_HOME`")
+                .help = Some(
+                "`env` names variables whose values are part of the key; to set one for the jobs, write it in the command: `A=B python3 train.py`"
+                    .into(),
+            );
+        }
         Some(JobSpec {
             command: command?,
             name: self.string(table, "name", "a template such as \"h{{hidden}}-lr{{lr}}\""),
             inputs: self.strings(table, "inputs", "a glob relative to the Jobfile"),
-            env: self.strings(table, "env", "an environment variable name"),
+            env,
             results: self.string(table, "results", "a file the job writes, e.g. \"results.json\""),
             series: self.string(table, "series", "a CSV file the job writes, e.g. \"metrics.csv\""),
             outputs: self.strings(table, "outputs", "a file the job writes, e.g. \"weights.json\""),
@@ -167,16 +179,25 @@ impl Walker<'_> {
     }
 }
 
+/// Why a path in the job folder (a target, an output, the results) is not allowed, if it is not:
+/// it names a file inside the folder.
+pub fn folder_path_problem(path: &str) -> Option<String> {
+    if !Path::new(path).components().any(|c| matches!(c, Component::Normal(_))) {
+        return Some("expected a file inside the job folder, found none".into());
+    }
+    if !Path::new(path).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return Some("it must stay inside the job folder (no `..`, not absolute)".into());
+    }
+    None
+}
+
 /// Why a template target is not allowed, if it is not: it must stay inside the job folder and
 /// leave jobman's own files alone.
 pub fn target_problem(target: &str, params_file: Option<&Spanned<String>>) -> Option<String> {
+    if let Some(problem) = folder_path_problem(target) {
+        return Some(problem);
+    }
     let path = Path::new(target);
-    if target.is_empty() {
-        return Some("the target is empty".into());
-    }
-    if !path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
-        return Some("a target must stay inside the job folder (no `..`, not absolute)".into());
-    }
     let reserved = crate::store::RESERVED_FILES.iter().copied().chain(params_file.map(|f| f.get_ref().as_str()));
     for name in reserved {
         if path == Path::new(name) {

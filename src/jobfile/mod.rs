@@ -19,11 +19,11 @@ pub use executor::{ExecutorKind, ExecutorSpec, GpuPool};
 pub use job::{PerJob, target_problem};
 pub use param_set::{ParamSet, display_params, display_value};
 pub use params::Distribution;
-pub use products::ReportSpec;
+pub use products::{FIXED_COLUMNS, ID_COLUMNS, ReportSpec};
 pub use stages::{Need, Stage, StageView};
 use walker::{Item, Walker};
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use toml::Spanned;
 use toml::de::DeTable;
@@ -64,10 +64,91 @@ pub struct Folders {
     pub state: PathBuf,
 }
 
+/// `path` with its `.` and `..` parts resolved as written (no file system lookup).
+fn normalized(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `path` relative to the project folder `root`; `None` when it leaves the folder or is the
+/// folder itself.
+fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
+    let relative = normalized(path).strip_prefix(root).ok()?.to_path_buf();
+    (!relative.as_os_str().is_empty()).then_some(relative)
+}
+
+impl Folders {
+    /// Where the job folders may not be: the project folder or around it (they would hold its
+    /// files), or mixed with its templates, figures or jobman's state.
+    fn jobs_problem(&self, root: &Path) -> Option<String> {
+        let jobs = normalized(&self.jobs);
+        if root.starts_with(&jobs) {
+            return Some("the job folders would hold the project itself (its Jobfile, its templates)".into());
+        }
+        for (name, folder) in
+            [("templates", &self.templates), ("figures", &self.figures), ("jobman's state", &self.state)]
+        {
+            let folder = normalized(folder);
+            if jobs.starts_with(&folder) || folder.starts_with(&jobs) {
+                return Some(format!("the job folders would mix with the {name} folder"));
+            }
+        }
+        None
+    }
+
+    /// The report is a file of the project, and not one of its inputs.
+    fn report_problem(&self, root: &Path) -> Option<String> {
+        let Some(report) = inside(root, &self.report) else {
+            return Some("the report is written inside the project folder (no `..`, not absolute)".into());
+        };
+        let report = root.join(report);
+        if report.extension().is_none_or(|e| e != "csv") {
+            return Some("the report is a `.csv` file (this would overwrite another kind of file)".into());
+        }
+        self.product_problem(&report, "report")
+    }
+
+    /// The figures are a folder of the project of their own.
+    fn figures_problem(&self, root: &Path) -> Option<String> {
+        let Some(figures) = inside(root, &self.figures) else {
+            return Some("the figures are written inside the project folder, in a folder of their own (no `..`, not absolute, not the project folder)".into());
+        };
+        self.product_problem(&root.join(figures), "figures")
+    }
+
+    fn product_problem(&self, product: &Path, what: &str) -> Option<String> {
+        for (name, folder) in
+            [("templates", &self.templates), ("job folders", &self.jobs), ("jobman's state", &self.state)]
+        {
+            let folder = normalized(folder);
+            if product.starts_with(&folder) || (what == "figures" && folder.starts_with(product)) {
+                return Some(format!("the {what} would be written among the {name}"));
+            }
+        }
+        None
+    }
+}
+
 impl Jobfile {
     /// Reads and validates the Jobfile at `path`. I/O failures are `anyhow` errors; every mistake in
     /// the file itself is a diagnostic.
     pub fn load(path: &Path) -> anyhow::Result<Jobfile> {
+        if path.is_dir() {
+            anyhow::bail!(
+                "{} is a folder, not a Jobfile\n  help: name the file: jobman --file {}",
+                path.display(),
+                path.join("Jobfile.toml").display()
+            );
+        }
         let text = std::fs::read_to_string(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 anyhow::anyhow!(
@@ -144,6 +225,17 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
         });
         (only.into_iter().collect(), 0)
     };
+    // A product may never replace what a job reads.
+    for input in stages.iter().flat_map(|s| &s.job.inputs).filter(|i| !i.get_ref().contains('{')) {
+        let Ok(pattern) = glob::Pattern::new(&root.join(input.get_ref()).to_string_lossy()) else { continue };
+        if pattern.matches_path(&workspace.report) || pattern.matches_path(&workspace.figures.join("index.html")) {
+            walker.at(
+                input.span(),
+                "this input is a product of the build",
+                "the report or the figures' index would overwrite it",
+            );
+        }
+    }
     if let Some(report_stage) = stages.get(stage)
         && report_stage.job.series.is_none()
         && let Some(curve) = figures.iter().find(|f| f.get_ref().kind == FigureKind::Curve)
@@ -176,22 +268,35 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
 }
 
 impl Walker<'_> {
+    /// `[workspace]`. The products (report, figures) stay inside the project folder, apart from
+    /// its Jobfile, templates, job folders and jobman's state; the job folders may be anywhere
+    /// (a cluster's scratch file system) but not around the project; templates are only read.
     fn workspace(&mut self, item: Option<&Item<'_>>, root: &Path) -> Folders {
-        let path = |walker: &mut Self, table: Option<&DeTable<'_>>, key: &str, default: &str| {
-            let value = table.and_then(|t| walker.string(t, key, "a path"));
-            root.join(value.map_or_else(|| default.to_string(), Spanned::into_inner))
-        };
         let table = self.table(item, "[workspace]");
         if let Some(table) = table {
             self.unknown_keys(table, WORKSPACE_KEYS, "a [workspace] key");
         }
-        Folders {
-            jobs: path(self, table, "jobs", "scratch_space"),
-            report: path(self, table, "report", "report.csv"),
-            figures: path(self, table, "figures", "figures"),
-            templates: path(self, table, "templates", "templates"),
-            state: root.join(".jobman"),
+        let mut path = |key: &str, default: &str| {
+            let value = table.and_then(|t| self.string(t, key, "a path"));
+            let span = value.as_ref().map(Spanned::span);
+            (root.join(value.map_or_else(|| default.to_string(), Spanned::into_inner)), span)
+        };
+        let (jobs, jobs_at) = path("jobs", "scratch_space");
+        let (report, report_at) = path("report", "report.csv");
+        let (figures, figures_at) = path("figures", "figures");
+        let (templates, _) = path("templates", "templates");
+        let folders = Folders { jobs, report, figures, templates, state: root.join(".jobman") };
+        for (at, problem) in [
+            (jobs_at, folders.jobs_problem(root)),
+            (report_at, folders.report_problem(root)),
+            (figures_at, folders.figures_problem(root)),
+        ] {
+            if let (Some(at), Some(problem)) = (at, problem) {
+                self.at(at, "this path is refused", problem).help =
+                    Some("see \"Where the workspace lives\" in docs/jobfile.md".into());
+            }
         }
+        folders
     }
 }
 

@@ -7,6 +7,10 @@ use serde_json::{Map, Value};
 pub struct ParamSet(pub Vec<(String, Value)>);
 
 impl ParamSet {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
     /// Nested object (`model.width` becomes `{"model": {"width": …}}`): what templates and the
     /// params file see.
     pub fn nested(&self) -> Value {

@@ -81,6 +81,11 @@ impl Walker<'_> {
                     }
                 }
                 DeValue::Table(inner) if self.misspelt_generator(&name, inner) => {}
+                DeValue::Table(inner) if inner.is_empty() => {
+                    self.at(span, format!("parameter `{name}` is an empty table"), "declares no parameter").help = Some(
+                        format!("give it values, e.g. `{name} = [1, 2]`, or nested ones: `{name} = {{ width = 3 }}`"),
+                    );
+                }
                 DeValue::Table(inner) => self.params(inner, &format!("{name}."), out),
                 DeValue::Array(items) if items.is_empty() => {
                     self.at(span, format!("parameter `{name}` has no values"), "an axis needs at least one value");

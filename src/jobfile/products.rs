@@ -8,6 +8,10 @@ use crate::jobfile::figure::{Aggregate, ErrorBars, FigureKind, FigureSpec};
 
 use super::walker::{Item, Walker, kind};
 
+/// Columns every report has before the params: each job's id and name.
+pub const ID_COLUMNS: [&str; 2] = ["id", "name"];
+/// Columns every report has after the results; a result of the same name gets a prefix.
+pub const FIXED_COLUMNS: [&str; 3] = ["status", "duration", "attempts"];
 pub(super) const REPORT_KEYS: &[&str] = &["stage", "columns", "rename", "unfinished"];
 pub(super) const FIGURE_KEYS: &[&str] = &[
     "name",
@@ -54,6 +58,24 @@ impl Walker<'_> {
                         self.at(to.span(), "a new column name must be a string", format!("found {}", kind(other)));
                     }
                 }
+            }
+        }
+        // Two columns of one name would leave the report ambiguous.
+        for (i, (from, to)) in rename.iter().enumerate() {
+            let taken = rename[..i].iter().any(|(_, other)| other == to)
+                || (ID_COLUMNS.iter().chain(&FIXED_COLUMNS).any(|c| c == to) && !rename.iter().any(|(f, _)| f == to));
+            if taken
+                && let Some((key, _)) = table.get("rename").and_then(|r| match r.get_ref() {
+                    DeValue::Table(t) => t.get_key_value(from.as_str()),
+                    _ => None,
+                })
+            {
+                self.at(
+                    key.span(),
+                    format!("`{from}` would be renamed to `{to}`, a name another column has"),
+                    "two columns of one name",
+                )
+                .help = Some("choose a name no other column has".into());
             }
         }
         let unfinished = self.boolean(table, "unfinished").unwrap_or(false);

@@ -10,7 +10,7 @@ use crate::util::diagnostic::did_you_mean;
 
 use super::Jobfile;
 use super::executor::ExecutorSpec;
-use super::job::{JOB_KEYS, JobSpec, TemplateSpec, target_problem};
+use super::job::{JOB_KEYS, JobSpec, TemplateSpec, folder_path_problem, target_problem};
 use super::params::Param;
 use super::products::ReportSpec;
 use super::sweep::Sweep;
@@ -140,6 +140,17 @@ impl Walker<'_> {
         self.per_job_settings(job, job_item, executor, params);
         // Checked even when the job table has mistakes of its own: all mistakes are shown at once.
         let params_file = job.and_then(|j| j.params_file.as_ref());
+        // What jobman writes or moves in the job folder stays in it, whatever the path.
+        let written = job
+            .into_iter()
+            .flat_map(|j| [("params_file", &j.params_file), ("results", &j.results), ("series", &j.series)]);
+        for (key, path) in written {
+            if let Some(path) = path
+                && let Some(problem) = folder_path_problem(path.get_ref())
+            {
+                self.at(path.span(), format!("`{key}` is refused"), problem);
+            }
+        }
         let outputs = job.map_or(&[][..], |j| &j.outputs[..]);
         for output in outputs {
             if let Some(problem) = target_problem(output.get_ref(), params_file) {

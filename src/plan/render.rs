@@ -123,6 +123,24 @@ impl<'j> Renderer<'j> {
                 .collect::<Vec<_>>()
                 .join(","),
         };
+        if let Some(template) = &self.stage.job.name {
+            let problem = if name.trim().is_empty() {
+                Some("it renders empty".to_string())
+            } else if name == "." || name == ".." {
+                Some(format!("it renders `{name}`, which reads as a folder"))
+            } else if name.chars().any(char::is_control) {
+                Some(format!("it renders {name:?}, with a line break or another control character"))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(Diagnostic::new(format!("job {index} ({}) has no usable name", params.describe()))
+                    .at(&self.stage.source, template.span(), problem)
+                    .help(
+                        "a name is one line that tells the job apart: use its params, e.g. \"h{{hidden}}-lr{{lr}}\"",
+                    ));
+            }
+        }
         if name.is_empty() {
             name = format!("job{index}");
         }

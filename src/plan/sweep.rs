@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 
 use crate::jobfile::expr::{Origin, ParamFilter};
-use crate::jobfile::{Distribution, ParamSet, StageView};
+use crate::jobfile::{Distribution, ParamSet, StageView, display_value};
 use crate::util::diagnostic::{Diagnostic, Diagnostics};
 /// A point's values, hashed and compared as JSON values (`0.0` and `-0.0` are the same value)
 /// without copying them: at 100,000 points, writing each point out as a string key was a tenth
@@ -38,6 +38,35 @@ impl PartialEq for PointValues<'_> {
 }
 
 impl Eq for PointValues<'_> {}
+
+/// The most jobs one stage may have: counted before a single point is built, so that a grid of
+/// ten axes of ten values is a mistake shown at once, not memory exhausted.
+const MAX_JOBS: u128 = 1_000_000;
+
+/// The grid's size (the product of the axes' lengths), after checking that the stage's jobs
+/// (grid and `include` points, each drawn `samples` times) are at most [`MAX_JOBS`].
+fn count_points(stage: StageView<'_>, ordered: &[Vec<usize>], lengths: &[usize]) -> Result<usize, Diagnostics> {
+    let grid: u128 = lengths.iter().fold(1u128, |n, &len| n.saturating_mul(len as u128));
+    let samples = stage.sweep.sampling.map_or(1, |s| s.samples as u128);
+    let jobs = grid.saturating_add(stage.sweep.include.len() as u128).saturating_mul(samples);
+    if jobs <= MAX_JOBS {
+        return Ok(grid as usize);
+    }
+    // The first of the widest axes.
+    let widest = ordered.iter().zip(lengths).rev().max_by_key(|(_, len)| **len).map(|(d, _)| &stage.params[d[0]]);
+    let axes: Vec<String> = lengths.iter().map(usize::to_string).collect();
+    let count = if jobs == u128::MAX { "more than 10^38".to_string() } else { jobs.to_string() };
+    let drawn = if samples > 1 { format!(", each point drawn {samples} times") } else { String::new() };
+    let mut diagnostic =
+        Diagnostic::new(format!("this sweep makes {count} jobs; the limit is {MAX_JOBS} per stage")).help(format!(
+            "the axes have {} values{drawn}; use fewer values, `zip` axes that go together, or `[sweep] samples` for a random search",
+            axes.join(" × ")
+        ));
+    if let Some(param) = widest {
+        diagnostic = diagnostic.at(&stage.source, param.span.clone(), format!("{} values", param.values.len()));
+    }
+    Err(diagnostic.into())
+}
 
 /// Expands the sweep. Fails with diagnostics on zip length mismatches, filter errors,
 /// incomplete include points and duplicate points.
@@ -123,7 +152,7 @@ pub fn expand(stage: StageView<'_>) -> Result<Vec<ParamSet>, Diagnostics> {
     // point may give them); the others are drawn for it.
     let mut grid: Vec<(ParamSet, Vec<&str>)> = Vec::new();
     let lengths: Vec<usize> = ordered.iter().map(|d| stage.params[d[0]].values.len()).collect();
-    let total: usize = lengths.iter().product();
+    let total = count_points(stage, &ordered, &lengths)?;
     let mut position = vec![0usize; ordered.len()];
     for _ in 0..total {
         let mut chosen: Vec<usize> = vec![0; stage.params.len()];
@@ -243,13 +272,33 @@ pub fn expand(stage: StageView<'_>) -> Result<Vec<ParamSet>, Diagnostics> {
     let mut seen: HashMap<PointValues<'_>, usize> = HashMap::with_capacity(points.len());
     for (index, set) in points.iter().enumerate() {
         if let Some(first) = seen.insert(PointValues(set), index) {
-            diagnostics.push(
-                Diagnostic::new(format!("jobs {first} and {index} have the same parameters: {}", set.describe()))
-                    .help("remove the repeated value from its axis or the repeated `include` point"),
-            );
+            let message = format!("jobs {first} and {index} have the same parameters: {}", set.describe());
+            diagnostics.push(repeated_point(stage, set, message));
+            break;
         }
     }
     diagnostics.into_result(points)
+}
+
+/// Two jobs with the same params, shown where the repetition is written: an axis that lists a
+/// value twice, or an `include` point that repeats a job.
+fn repeated_point(stage: StageView<'_>, set: &ParamSet, message: String) -> Diagnostic {
+    let diagnostic = Diagnostic::new(message);
+    for param in stage.params.iter().filter(|p| p.swept) {
+        let values = &param.values;
+        if let Some(repeated) = values.iter().enumerate().find(|&(i, v)| values[..i].contains(v)).map(|(_, v)| v) {
+            return diagnostic
+                .at(&stage.source, param.span.clone(), format!("`{}` is listed twice", display_value(repeated)))
+                .help("remove the repeated value");
+        }
+    }
+    let repeats = |point: &Vec<(String, Value)>| point.iter().all(|(name, value)| set.get(name) == Some(value));
+    match stage.sweep.include.iter().find(|point| repeats(point.get_ref())) {
+        Some(point) => diagnostic
+            .at(&stage.source, point.span(), "this point is already a job of the sweep")
+            .help("remove the repeated `include` point"),
+        None => diagnostic.help("remove the repeated value from its axis or the repeated `include` point"),
+    }
 }
 
 /// Sample `k` of the parameter `name`: a function of the seed, `k` and the name alone, so a

@@ -181,8 +181,30 @@ pub fn decide(
             console::status("Fresh", &console::relative(&paths[1], root));
             continue;
         };
-        let drawn = figure_table(figure, &mut data).and_then(|table| crate::products::plot::draw(figure, &table));
-        match drawn {
+        let table = match figure_table(figure, &mut data) {
+            Ok(table) => table,
+            Err(message) => {
+                diagnostics.push(figure_error(&jobfile, i, message));
+                continue;
+            }
+        };
+        if table.rows.is_empty() {
+            // Nothing to draw is no mistake of the Jobfile: the jobs failed, or have not run.
+            // Its key is not kept, so the next build draws it once there are rows.
+            let not_done = unfinished(jobs, waiting);
+            let why = if jobs.len() + waiting == 0 {
+                "the sweep has no job".to_string()
+            } else if not_done == jobs.len() + waiting {
+                format!("no done job to plot ({} not done)", plural(not_done, "job"))
+            } else if figure.filter.is_some() {
+                "its `where` keeps no row".to_string()
+            } else {
+                "no row to plot".to_string()
+            };
+            console::failure("Skipped", &format!("{}: {why}", console::relative(&paths[1], root)));
+            continue;
+        }
+        match crate::products::plot::draw(figure, &table) {
             Ok(drawn) => {
                 fs::create_dir_all(figures_dir)?;
                 for (path, bytes) in paths.iter().zip([drawn.svg.as_bytes(), &drawn.png, &drawn.pdf]) {

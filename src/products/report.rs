@@ -10,7 +10,7 @@ use serde_json::Value;
 use toml::Spanned;
 
 use crate::jobfile::ParamSet;
-use crate::jobfile::ReportSpec;
+use crate::jobfile::{FIXED_COLUMNS, ID_COLUMNS, ReportSpec};
 use crate::products::table::Table;
 use crate::util::diagnostic::{Diagnostic, Source, did_you_mean};
 
@@ -28,13 +28,10 @@ pub struct ReportRow<'a> {
     pub attempts: Option<u32>,
 }
 
-/// Columns every report has after the results; a result of the same name gets a prefix.
-const FIXED_COLUMNS: [&str; 3] = ["status", "duration", "attempts"];
-
 /// The full table every figure reads, with all columns under their own names. `params` are the
 /// parameter names, so that a report with no row still has its columns.
 pub fn data_table(params: &[&str], rows: Vec<ReportRow<'_>>) -> Table {
-    let mut columns: Vec<String> = vec!["id".into(), "name".into()];
+    let mut columns: Vec<String> = ID_COLUMNS.map(String::from).to_vec();
     columns.extend(params.iter().map(|n| n.to_string()));
     let param_count = columns.len();
     let mut flat_results: Vec<Vec<(String, Value)>> = Vec::with_capacity(rows.len());

@@ -7,6 +7,7 @@
 
 pub mod build_log;
 pub mod lock;
+pub mod verify;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;

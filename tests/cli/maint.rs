@@ -457,3 +457,68 @@ fn graph_dot_is_accepted_by_graphviz() {
     assert!(rendered.status.success(), "dot refused:\n{}\n{text}", String::from_utf8_lossy(&rendered.stderr));
     assert!(String::from_utf8_lossy(&rendered.stdout).contains("<svg"));
 }
+
+/// Jobs that write `results.json` and `weights.txt` (declared outputs, hashed in the record).
+const WITH_OUTPUTS: &str = r#"
+[params]
+x = [1, 2, 3]
+
+[job]
+name = "x{{x}}"
+command = "echo {{job.name}} >> ../../ran.log; echo '{\"acc\": {{x}}}' > results.json; echo w{{x}} > weights.txt"
+results = "results.json"
+outputs = ["weights.txt"]
+"#;
+
+fn folder_of(project: &Project, name: &str) -> std::path::PathBuf {
+    project.path().join("scratch_space").join(project.record_of(name)["id"].as_str().unwrap())
+}
+
+#[test]
+fn verify_finds_outputs_that_no_longer_match_their_records_and_the_next_build_reruns_them() {
+    let project = Project::with_jobfile(WITH_OUTPUTS);
+    project.builds(&[]).ok().ran(["x1", "x2", "x3"]);
+    project.runs(&["verify"]).ok().says("Verified 3 done jobs, 0 no longer matching their records");
+
+    fs::write(folder_of(&project, "x2").join("weights.txt"), "torn\n").unwrap();
+    fs::remove_file(folder_of(&project, "x3").join("results.json")).unwrap();
+    project
+        .runs(&["verify"])
+        .job_failed()
+        .says("Unverified x2: `weights.txt` does not match its record")
+        .says("Unverified x3: `results.json` is missing");
+    assert_eq!(project.runs(&["status"]).ok().stdout(), "3 jobs: 1 done, 2 failed, 0 pending\n");
+    let why = project.runs(&["explain", "x2"]).ok().stdout();
+    assert!(
+        why.contains("`weights.txt` does not match its record (found by checking its outputs against its record)"),
+        "{why}"
+    );
+    project.builds(&[]).ok().ran(["x2", "x3"]);
+    project.runs(&["verify"]).ok();
+}
+
+#[test]
+fn after_a_build_that_never_synced_the_next_build_checks_the_jobs_it_finished() {
+    let project = Project::with_jobfile(WITH_OUTPUTS);
+    project.builds(&[]).ok().ran(["x1", "x2", "x3"]);
+    assert!(!project.path().join(".jobman/unsynced").exists(), "a build that ends well leaves no marker");
+
+    // As a power cut would leave it: the marker of a build that never reached its final sync, and
+    // an output that never reached the disk.
+    project.file(".jobman/unsynced", "");
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "1 hour ago"])
+        .arg(project.path().join(".jobman/unsynced"))
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    fs::write(folder_of(&project, "x1").join("results.json"), "").unwrap();
+    project
+        .builds(&[])
+        .ok()
+        .ran(["x1"])
+        .says("Unverified x1: `results.json` does not match its record")
+        .says("Verified 3 jobs finished by a build that ended before syncing them; 1 no longer matching");
+    assert!(!project.path().join(".jobman/unsynced").exists());
+    project.builds(&[]).ok().ran_nothing();
+}

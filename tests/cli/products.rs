@@ -720,3 +720,20 @@ fn a_misspelt_figure_column_is_told_before_the_jobs_run() {
     assert!(warned < ran, "the warning comes first:\n{said}");
     assert!(said.contains("cannot draw figure `acc`"), "{said}");
 }
+
+#[test]
+fn when_every_job_fails_a_figure_is_skipped_and_the_build_says_a_job_failed() {
+    let project = Project::new();
+    project.jobfile(&two_figures("", "")).template("run.sh.j2", "echo {{ job.name }} >> ../../ran.log; exit 3\n");
+    let out = project.build(&[]);
+    assert_exit(&out, 1);
+    let said = stderr(&out);
+    assert!(said.contains("Skipped figures/acc.png: no done job to plot (3 jobs not done)"), "{said}");
+    assert!(!said.contains("error"), "a failed job is no mistake of the Jobfile:\n{said}");
+
+    // A sweep with no job at all: nothing failed, nothing to draw.
+    project.jobfile(&two_figures("", "").replace("[params]", "[sweep]\nwhere = \"false\"\n\n[params]"));
+    let out = project.build(&[]);
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("Skipped figures/acc.png: the sweep has no job"), "{}", stderr(&out));
+}

@@ -96,7 +96,7 @@ fn init_refuses_to_overwrite_a_jobfile_or_template_and_writes_nothing() {
     assert_exit(&out, 2);
     assert_eq!(
         stderr(&out),
-        "error this folder already has Jobfile.toml and templates/train.py.j2; jobman init overwrites nothing\n  \
+        "error: this folder already has Jobfile.toml and templates/train.py.j2; jobman init overwrites nothing\n  \
          help: `jobman init --force` replaces them with the scaffold's (.gitignore and README.md are only ever \
          appended to)\n"
     );
@@ -110,7 +110,7 @@ fn init_refuses_to_overwrite_a_jobfile_or_template_and_writes_nothing() {
     assert_exit(&out, 2);
     assert_eq!(
         stderr(&out),
-        "error sub already has templates/train.py.j2; jobman init overwrites nothing\n  help: `jobman init sub \
+        "error: sub already has templates/train.py.j2; jobman init overwrites nothing\n  help: `jobman init sub \
          --force` replaces it with the scaffold's (.gitignore and README.md are only ever appended to)\n"
     );
     assert!(!project.path().join("sub/Jobfile.toml").exists());
