@@ -1,5 +1,7 @@
 //! Stage 4: from a Jobfile to the jobs it names, each rendered, keyed and located in the store.
 
+#[cfg(test)]
+mod fuzz_tests;
 pub mod needs;
 pub mod render;
 pub mod select;
