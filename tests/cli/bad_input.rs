@@ -200,3 +200,125 @@ fn mistakes_that_would_fail_every_job_later_are_refused_before_anything_runs() {
         assert!(project.job_dirs().is_empty());
     }
 }
+
+/// Mistakes a user could plausibly write, each with a piece of what jobman answers: refused by
+/// `build -n` with exit 2 and the mistake's file:line:col, nothing run.
+const CORPUS: &[(&str, &str)] = &[
+    ("[params]\nlr = [0.1, 0.01\n[job]\ncommand = \"true\"\n", "invalid TOML"),
+    ("[params]\nlr = [1]\n[job]\ncommand = python3 train.py\n", "invalid TOML"),
+    ("[params]\nlr = [1]\n[jobs]\ncommand = \"true\"\n", "did you mean `job`?"),
+    ("[params]\nlr = [1]\n[job]\ncomand = \"true\"\n", "did you mean `command`?"),
+    ("[params]\n1lr = [1]\n[job]\ncommand = \"true\"\n", "is not usable in templates"),
+    ("[params]\nlearning-rate = [1]\n[job]\ncommand = \"true\"\n", "is not usable in templates"),
+    ("[params]\njob = [1]\n[job]\ncommand = \"true\"\n", "`job` is reserved"),
+    ("[params]\nlr = []\n[job]\ncommand = \"true\"\n", "has no values"),
+    ("[params]\nlr = { range = [0] }\n[job]\ncommand = \"true\"\n", "range"),
+    ("[params]\nlr = { range = [0, 10, 0] }\n[job]\ncommand = \"true\"\n", "step"),
+    ("[params]\nlr = { linspace = [0, 1, 0] }\n[job]\ncommand = \"true\"\n", "count"),
+    ("[params]\nlr = { logspace = [-3, -1] }\n[job]\ncommand = \"true\"\n", "logspace"),
+    ("[params]\nlr = { ragne = [0, 1] }\n[job]\ncommand = \"true\"\n", "did you mean `range`?"),
+    ("[params]\nlr = { uniform = [1, 0] }\n[sweep]\nsamples = 2\n[job]\ncommand = \"true\"\n", "uniform"),
+    ("[params]\nlr = { uniform = [0, 1] }\n[job]\ncommand = \"true\"\n", "samples"),
+    ("[params]\nlr = nan\n[job]\ncommand = \"true\"\n", "expected a finite number"),
+    ("[params]\na = [1]\n[sweep]\nzip = [[\"a\", \"zz\"]]\n[job]\ncommand = \"true\"\n", "zz"),
+    ("[params]\na = [1]\n[sweep]\nwhere = \"a >\"\n[job]\ncommand = \"true\"\n", "where"),
+    ("[params]\nlr = [1]\n[sweep]\nwhere = \"lrr < 1\"\n[job]\ncommand = \"true\"\n", "did you mean `lr`?"),
+    ("[params]\na = [1]\n[sweep]\ninclude = [{ a = 2, zz = 2 }]\n[job]\ncommand = \"true\"\n", "zz"),
+    ("[params]\nlr = { uniform = [0, 1] }\n[sweep]\nsamples = 0\n[job]\ncommand = \"true\"\n", "samples"),
+    ("[params]\nlr = { uniform = [0, 1] }\n[sweep]\nsamples = -1\n[job]\ncommand = \"true\"\n", "samples"),
+    ("[params]\na = [1]\n[[template]]\nsrc = \"missing.j2\"\n[job]\ncommand = \"true\"\n", "missing.j2"),
+    ("[params]\na = [1]\n[[template]]\ntarget = \"x\"\n[job]\ncommand = \"true\"\n", "src"),
+    (
+        "[params]\na = [1]\n[[template]]\nsrc = \"t.j2\"\ntarget = \"jobman-record.json\"\n[job]\ncommand = \"true\"\n",
+        "written by jobman itself",
+    ),
+    ("[params]\nlr = [1]\n[job]\ncommand = \"x {{ lrr }}\"\n", "did you mean `lr`?"),
+    ("[params]\nlr = [1]\n[job]\ncommand = \"x {{ lr \"\n", "cannot"),
+    ("[params]\nlr = [1, 2]\n[job]\nname = \"x\"\ncommand = \"true\"\n", "are both named `x`"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\ntimeout = \"ten minutes\"\n", "invalid timeout"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\ntimeout = -5\n", "invalid timeout"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\nretries = -1\n", "retries"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\nretries = 1.5\n", "retries"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\nparams_file = \"params.yaml\"\n", "unsupported params file format"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\nresults = 3\n", "results"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\noutputs = [\"../w.txt\"]\n", "output `../w.txt` is refused"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\ngpus = -1\n", "gpus"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\n[executor]\nkind = \"slrum\"\n", "did you mean `slurm`?"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\n[executor.slurm]\ntime = \"forever\"\n", "time"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\n[executor.slurm]\nmem = \"lots\"\n", "mem"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\n[executor.slurm]\nextra_args = [\"--array=1-3\"]\n", "array"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\n[executor.slurm]\npoll_interval = \"10ms\"\n", "poll_interval"),
+    (
+        "[params]\na = [1]\n[job]\ncommand = \"true\"\n[[figure]]\nname = \"a b\"\nkind = \"line\"\nx = \"a\"\ny = \"a\"\n",
+        "name",
+    ),
+    (
+        "[params]\na = [1]\n[job]\ncommand = \"true\"\n[[figure]]\nname = \"f\"\nkind = \"pie\"\nx = \"a\"\ny = \"a\"\n",
+        "pie",
+    ),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\n[[figure]]\nname = \"f\"\nkind = \"line\"\ny = \"a\"\n", "`x`"),
+    (
+        "[params]\na = [1]\n[job]\ncommand = \"true\"\n[[figure]]\nname = \"f\"\nkind = \"curve\"\nx = \"step\"\ny = \"loss\"\n",
+        "series",
+    ),
+    (
+        "[params]\na = [1]\n[job]\ncommand = \"true\"\n[[figure]]\nname = \"f\"\nkind = \"line\"\nx = \"a\"\ny = \"a\"\naggregate = \"avg\"\n",
+        "avg",
+    ),
+    (
+        "[params]\na = [1]\n[job]\ncommand = \"true\"\n[[figure]]\nname = \"f\"\nkind = \"line\"\nx = \"a\"\ny = \"a\"\n[[figure]]\nname = \"f\"\nkind = \"bar\"\nx = \"a\"\ny = \"a\"\n",
+        "`f`",
+    ),
+    (
+        "[params]\na = [1]\n[stage.train]\ncommand = \"true\"\n[stage.eval]\nneeds = [\"trian\"]\ncommand = \"true\"\n",
+        "did you mean `train`?",
+    ),
+    (
+        "[params]\na = [1]\n[stage.x]\nneeds = [\"y\"]\ncommand = \"true\"\n[stage.y]\nneeds = [\"x\"]\ncommand = \"true\"\n",
+        "needs itself",
+    ),
+    ("[params]\na = [1]\n[stage.jobs]\ncommand = \"true\"\n", "jobs"),
+    ("[params]\na = [1]\n[stage.train]\ncommand = \"true\"\n[report]\nstage = \"trian\"\n", "did you mean `train`?"),
+    ("[params]\na = [1]\n[workspace]\njbs = \"x\"\n[job]\ncommand = \"true\"\n", "did you mean `jobs`?"),
+    ("[params]\na = [1]\n[workspace]\nreport = \"out.txt\"\n[job]\ncommand = \"true\"\n", "`.csv` file"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\nenv = [\"PATH\", \"1BAD\"]\n", "`1BAD` is not a variable name"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\n[report]\nunfinished = \"yes\"\n", "unfinished"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\n[report]\nrename = { a = 3 }\n", "string"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\n[executor.local]\ngpus = [0, 0]\n", "gpus"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\nresources = { mem_gb = 8 }\n", "mem_gb"),
+    (
+        "[params]\na = [1]\n[[template]]\nsrc = \"t.j2\"\nwhere = \"aa > 1\"\n[job]\ncommand = \"true\"\n",
+        "did you mean `a`?",
+    ),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\ninputs = \"*.csv\"\n", "inputs"),
+    ("[params]\na = [1]\n[job]\ncommand = \"true\"\n[stage]\n", "[stage"),
+];
+
+#[test]
+fn a_corpus_of_plausible_mistakes_is_refused_with_the_place_of_each() {
+    let mut wrong = Vec::new();
+    for (jobfile, expected) in CORPUS {
+        let project = Project::with_jobfile(jobfile);
+        project.template("t.j2", "x\n");
+        let out = project.build(&["-n"]);
+        let said = stderr(&out);
+        let located = said.contains(" --> Jobfile.toml:");
+        if out.status.code() != Some(2) || !said.contains(expected) || !located || said.contains("panicked") {
+            wrong.push(format!(
+                "--- {jobfile}--- exit {:?}, expected {expected:?} and a location:\n{said}",
+                out.status.code()
+            ));
+        }
+        if !project.job_dirs().is_empty() {
+            wrong.push(format!("--- {jobfile}--- made job folders"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} mistakes not refused as they should be:\n{}",
+        wrong.len(),
+        CORPUS.len(),
+        wrong.join("\n")
+    );
+    assert!(CORPUS.len() >= 60, "a corpus of at least 60 mistakes");
+}
