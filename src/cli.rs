@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::commands::build::{BuildOptions, build};
 use crate::commands::clean::{CleanOptions, clean};
 use crate::commands::completions::{Shell, completions};
+use crate::commands::explain::{ExplainOptions, explain};
 use crate::commands::gc::{GcOptions, gc};
 use crate::commands::graph::{GraphFormat, GraphOptions, show_graph};
 use crate::commands::init::{InitOptions, init};
@@ -16,7 +17,6 @@ use crate::commands::man::man;
 use crate::commands::show::{ShowOptions, show};
 use crate::commands::status::{StatusOptions, status};
 use crate::commands::verify::{VerifyOptions, verify};
-use crate::explain::{ExplainOptions, explain};
 use crate::jobfile::ExecutorKind;
 use crate::plan::select::JobRef;
 

@@ -3,6 +3,7 @@
 pub mod build;
 pub mod clean;
 pub mod completions;
+pub mod explain;
 pub mod gc;
 pub mod graph;
 pub mod init;

@@ -24,7 +24,7 @@ use crate::store::lock::WorkspaceLock;
 use crate::store::verify::Unsynced;
 use crate::store::{self, JobRecord, JobStatus};
 use crate::util::console::{self, Progress, Tone};
-use crate::util::diagnostic::Diagnostics;
+use crate::util::diagnostic::{Diagnostic, Diagnostics};
 
 /// Runs the `pending` jobs (indices into `jobs`) on a pool of `workers` threads, updating their
 /// state as records come in.
@@ -149,7 +149,13 @@ fn local_slots(
     for &i in pending {
         let request = requests.local(&jobs[i].planned.params).map_err(Diagnostics::from)?;
         if let Some(why) = slots.impossible(&request, total_gpus) {
-            anyhow::bail!("job {} can never start: {why}", jobs[i].planned.name);
+            let diagnostic = Diagnostic::new(format!("job {} can never start", jobs[i].planned.name));
+            // Shown at `gpus` when GPUs are what is short, with where they are looked for.
+            let diagnostic = match jobfile.job.gpus.as_ref().filter(|_| request.gpus as usize > total_gpus) {
+                Some(gpus) => diagnostic.at(&jobfile.source, gpus.span(), why),
+                None => diagnostic.help(why),
+            };
+            return Err(Diagnostics::from(diagnostic).into());
         }
         asked.insert(i, request);
     }

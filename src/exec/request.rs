@@ -39,7 +39,9 @@ impl<'j> Requests<'j> {
         let strings = [&slurm.partition, &slurm.account, &slurm.qos, &slurm.time, &slurm.mem, &slurm.setup];
         let mut templates: Vec<&Spanned<String>> =
             strings.into_iter().flatten().chain(&slurm.extra_args).filter_map(template).collect();
-        templates.extend([&slurm.cpus, &slurm.gpus, &job.gpus].into_iter().flatten().filter_map(template));
+        let job_gpus = job.gpus.as_ref().map(Spanned::get_ref);
+        templates
+            .extend([slurm.cpus.as_ref(), slurm.gpus.as_ref(), job_gpus].into_iter().flatten().filter_map(template));
         templates.extend(job.resources.iter().filter_map(|(_, amount)| template(amount)));
         for text in templates {
             env.add_template_owned(text.get_ref().clone(), text.get_ref().clone()).map_err(|e| {
@@ -59,7 +61,9 @@ impl<'j> Requests<'j> {
         let job = &self.jobfile.job;
         let gpus = match &job.gpus {
             None => 0,
-            Some(gpus) => self.number(gpus, params, "a whole number of GPUs", |t| t.parse().ok())?.unwrap_or(0),
+            Some(gpus) => {
+                self.number(gpus.get_ref(), params, "a whole number of GPUs", |t| t.parse().ok())?.unwrap_or(0)
+            }
         };
         let mut resources = Vec::new();
         for (name, amount) in &job.resources {
@@ -112,7 +116,7 @@ impl<'j> Requests<'j> {
             mem: string(&spec.mem, "mem", memory)?,
             gpus: match &spec.gpus {
                 Some(_) => count(&spec.gpus, "a whole number of GPUs")?,
-                None => count(&self.jobfile.job.gpus, "a whole number of GPUs")?,
+                None => count(&self.jobfile.job.gpus.clone().map(Spanned::into_inner), "a whole number of GPUs")?,
             },
             extra_args,
             setup,

@@ -1,33 +1,23 @@
-//! `jobman explain` (and `build --dry-run`/`--explain`): why each selected job would run, or why
-//! it is up to date, as text or as JSON.
+//! Why a job or a product would be made again, as values (`dirty`), and the explainer that
+//! finds, for a job with a new key, the closest earlier job and what changed; `build -n`,
+//! `build --explain` and `jobman explain` all print from here.
 
 pub mod dirty;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-
-use serde::Serialize;
+use std::path::Path;
 
 use crate::explain::dirty::Dirty;
-use crate::graph::BuildGraph;
 use crate::jobfile::ParamSet;
 use crate::jobfile::StageView;
-use crate::plan::Workspace;
+use crate::plan::Job;
 use crate::plan::render::{Renderer, Rendering};
-use crate::plan::select;
-use crate::plan::{self, Job};
-use crate::products::{self, ProductState};
+use crate::products::ProductState;
 use crate::store::build_log::{self, LogEntry};
-use crate::store::{self, SlotState, Store};
+use crate::store::{SlotState, Store};
 use crate::util::console;
 use crate::util::diagnostic::Diagnostics;
 use crate::util::text::plural;
-
-pub struct ExplainOptions {
-    pub jobfile: PathBuf,
-    pub targets: Vec<String>,
-    pub json: bool,
-}
 
 /// Previous jobs are compared with each new one; past this many comparisons in one explanation,
 /// only the newest previous jobs are candidates (the last builds' jobs are the likely ones).
@@ -115,80 +105,6 @@ fn params_key(stage: Option<&str>, params: &serde_json::Value) -> String {
     text
 }
 
-/// One job's explanation, as `--json` prints it.
-#[derive(Serialize)]
-struct JobExplanation<'a> {
-    id: &'a str,
-    name: &'a str,
-    up_to_date: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    why: Option<&'a Dirty>,
-    /// For a job that is up to date: when its record was written.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    done_at: Option<String>,
-}
-
-pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
-    let (Workspace { jobfile, store }, mut plans) = Workspace::open_planned(&options.jobfile)?;
-    let jobs: Vec<Job> = plans.iter_mut().flat_map(|p| std::mem::take(&mut p.jobs)).collect();
-    let views: Vec<StageView<'_>> = plans.iter().map(|p| jobfile.stage(p.stage)).collect();
-    let graph = BuildGraph::of(&jobfile);
-    // Arguments that are not targets name jobs: those are explained one by one.
-    let (targets, named): (Vec<String>, Vec<String>) =
-        options.targets.iter().cloned().partition(|t| graph.is_target(t));
-    if !named.is_empty() {
-        let chosen = named
-            .iter()
-            .map(|reference| select::resolve(&jobs, reference).map_err(Diagnostics::from))
-            .collect::<Result<Vec<usize>, Diagnostics>>()?;
-        let explainer = JobExplainer::new(&views, &store, &jobs)?;
-        return explain_jobs(&jobs, &chosen, &explainer, options.json);
-    }
-    let selection = graph.select(&targets)?;
-    let explainer = JobExplainer::new(&views, &store, &jobs)?;
-    let jobs: Vec<Job> = jobs.into_iter().filter(|j| selection.stages[j.stage]).collect();
-    let pending = jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count();
-    let mut reasons = Vec::with_capacity(jobs.len());
-    for job in &jobs {
-        reasons.push(explainer.why(job, pending)?);
-    }
-    let waiting = plans.iter().find(|p| p.stage == jobfile.stage).map_or(0, |p| p.waiting.len());
-    let report_jobs = plan::stage_jobs(&jobs, jobfile.stage);
-    let mode = products::Mode::Predict { jobs_first: products::unfinished(report_jobs, waiting) };
-    let products = products::decide(jobfile.report_stage(), report_jobs, waiting, &selection, mode)?;
-    let root = &jobfile.root;
-    if options.json {
-        let products: Vec<serde_json::Value> = products
-            .iter()
-            .map(|product| {
-                let path = console::relative(&product.path, root);
-                let message = product.reason.as_ref().map(ToString::to_string);
-                serde_json::json!({ "path": path, "up_to_date": product.reason.is_none(), "why": product.reason, "message": message })
-            })
-            .collect();
-        let explained: Vec<JobExplanation> = jobs
-            .iter()
-            .zip(&reasons)
-            .map(|(job, why)| JobExplanation {
-                id: &job.slot.id,
-                name: &job.planned.name,
-                up_to_date: why.is_none(),
-                why: why.as_ref(),
-                done_at: why.is_none().then(|| done_at(job)).flatten(),
-            })
-            .collect();
-        let explained = if selection.jobs() { explained } else { Vec::new() };
-        let json = serde_json::json!({ "format": 1, "jobs": explained, "products": products });
-        println!("{}", serde_json::to_string_pretty(&json)?);
-        return Ok(0);
-    }
-    if selection.jobs() {
-        print_reasons(&jobs, &reasons, true);
-    }
-    print_products(&products, root);
-    Ok(0)
-}
-
 /// What a build would do with each product, and why.
 pub fn print_products(products: &[ProductState], root: &Path) {
     for product in products {
@@ -198,52 +114,6 @@ pub fn print_products(products: &[ProductState], root: &Path) {
             None => println!("{path} is up to date"),
         }
     }
-}
-
-/// Named jobs, each explained whether or not it would run.
-fn explain_jobs(jobs: &[Job], chosen: &[usize], explainer: &JobExplainer<'_>, json: bool) -> anyhow::Result<i32> {
-    let mut explained = Vec::new();
-    for &i in chosen {
-        let job = &jobs[i];
-        let why = explainer.why(job, chosen.len())?;
-        let record = why.is_none().then(|| store::read_record(&job.slot.dir)).flatten();
-        if json {
-            explained.push(serde_json::json!({
-                "id": job.slot.id,
-                "name": job.planned.name,
-                "up_to_date": why.is_none(),
-                "why": why,
-                "key": job.planned.key.hex(),
-                "done_at": record.as_ref().map(|r| &r.ended),
-            }));
-            continue;
-        }
-        match (why, record) {
-            (Some(why), _) => {
-                println!("{} ({}) would run: {why}", job.planned.name, job.slot.id);
-                for (_, diff) in why.diffs() {
-                    for line in diff.lines() {
-                        println!("    {line}");
-                    }
-                }
-            }
-            (None, record) => {
-                let when = record.map_or_else(String::new, |r| {
-                    format!(", written {} after a run of {}", r.ended, console::duration(r.duration_secs))
-                });
-                println!(
-                    "{} ({}) is up to date: its key {} is what its record says, and the record says done{when}",
-                    job.planned.name,
-                    job.slot.id,
-                    job.planned.key.hex()
-                );
-            }
-        }
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "format": 1, "jobs": explained }))?);
-    }
-    Ok(0)
 }
 
 /// The reasons of the jobs that would run (with template diffs if asked), then a count of the
@@ -264,8 +134,4 @@ pub fn print_reasons(jobs: &[Job], reasons: &[Option<Dirty>], diffs: bool) {
         }
     }
     println!("up to date: {}", plural(jobs.len() - reasons.iter().filter(|r| r.is_some()).count(), "job"));
-}
-
-fn done_at(job: &Job) -> Option<String> {
-    store::read_record(&job.slot.dir).map(|record| record.ended)
 }

@@ -347,23 +347,15 @@ impl Walker<'_> {
 
     /// What can only be checked with the whole file read: resources named in `[job]` are declared,
     /// fixed amounts fit what the machine offers, and templates use only declared params.
-    pub(super) fn per_job_settings(
-        &mut self,
-        job: Option<&JobSpec>,
-        job_table: Option<&Item<'_>>,
-        executor: &ExecutorSpec,
-        params: &[Param],
-    ) {
+    pub(super) fn per_job_settings(&mut self, job: Option<&JobSpec>, executor: &ExecutorSpec, params: &[Param]) {
         let local = &executor.local;
         let mut templates: Vec<&Spanned<String>> = Vec::new();
         if let Some(job) = job {
-            if let (Some(PerJob::Value(needed)), GpuPool::Ids(ids)) = (&job.gpus, &local.gpus)
+            if let (Some(PerJob::Value(needed)), GpuPool::Ids(ids)) =
+                (job.gpus.as_ref().map(Spanned::get_ref), &local.gpus)
                 && *needed as usize > ids.len()
             {
-                let span = match job_table.map(Spanned::get_ref) {
-                    Some(DeValue::Table(table)) => table.get("gpus").map_or(0..0, Spanned::span),
-                    _ => 0..0,
-                };
+                let span = job.gpus.as_ref().map_or(0..0, Spanned::span);
                 self.at(
                     span,
                     format!("each job needs {needed} GPUs, but [executor.local] lists {}", ids.len()),
@@ -402,7 +394,7 @@ impl Walker<'_> {
                     _ => {}
                 }
             }
-            templates.extend(job.gpus.iter().filter_map(template_of));
+            templates.extend(job.gpus.iter().map(Spanned::get_ref).filter_map(template_of));
             templates.extend(job.resources.iter().filter_map(|(_, amount)| template_of(amount)));
         }
         let slurm = &executor.slurm;

@@ -52,7 +52,7 @@ pub struct JobSpec {
     /// How many times a failed or timed-out job is tried again, in the same build.
     pub retries: u32,
     /// GPUs the job needs at once; the local executor gives it that many of its own.
-    pub gpus: Option<PerJob<u32>>,
+    pub gpus: Option<Spanned<PerJob<u32>>>,
     /// Named resource (declared in `[executor.local] resources`) → amount the job holds while it runs.
     pub resources: Vec<(Spanned<String>, PerJob<f64>)>,
 }
@@ -143,7 +143,10 @@ impl Walker<'_> {
                 Some("write how many more times a failed job is tried, e.g. `retries = 2`".into());
             0
         });
-        let gpus = self.count(table, "gpus", "a number of GPUs");
+        let gpus = self
+            .count(table, "gpus", "a number of GPUs")
+            .zip(table.get("gpus"))
+            .map(|(gpus, item)| Spanned::new(item.span(), gpus));
         let resources = match self.table(table.get("resources"), "`resources`") {
             None => Vec::new(),
             Some(amounts) => amounts

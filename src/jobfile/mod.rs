@@ -207,7 +207,7 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
         }
         let sweep = walker.sweep(document.get("sweep"), &params);
         let job = walker.job(document.get("job"), "[job]");
-        walker.check_stage(&params, &sweep, &shared_templates, job.as_ref(), document.get("job"), &executor);
+        walker.check_stage(&params, &sweep, &shared_templates, job.as_ref(), &executor);
         if document.get("job").is_none() {
             walker.error(
                 Diagnostic::new("missing [job] section")
@@ -226,14 +226,16 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
         (only.into_iter().collect(), 0)
     };
     // A product may never replace what a job reads.
+    let mut products = vec![workspace.report.clone(), workspace.figures.join("index.html")];
+    for figure in &figures {
+        let name = &figure.get_ref().name;
+        products.extend(["svg", "png", "pdf"].map(|ext| workspace.figures.join(format!("{name}.{ext}"))));
+    }
     for input in stages.iter().flat_map(|s| &s.job.inputs).filter(|i| !i.get_ref().contains('{')) {
         let Ok(pattern) = glob::Pattern::new(&root.join(input.get_ref()).to_string_lossy()) else { continue };
-        if pattern.matches_path(&workspace.report) || pattern.matches_path(&workspace.figures.join("index.html")) {
-            walker.at(
-                input.span(),
-                "this input is a product of the build",
-                "the report or the figures' index would overwrite it",
-            );
+        if let Some(product) = products.iter().find(|p| pattern.matches_path(p)) {
+            let product = product.strip_prefix(root).unwrap_or(product).display();
+            walker.at(input.span(), "this input is a product of the build", format!("{product} would overwrite it"));
         }
     }
     if let Some(report_stage) = stages.get(stage)

@@ -127,7 +127,6 @@ impl Walker<'_> {
         sweep: &Sweep,
         templates: &[TemplateSpec],
         job: Option<&JobSpec>,
-        job_item: Option<&Item<'_>>,
         executor: &ExecutorSpec,
     ) {
         let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
@@ -137,7 +136,7 @@ impl Walker<'_> {
                 self.error(diagnostic);
             }
         }
-        self.per_job_settings(job, job_item, executor, params);
+        self.per_job_settings(job, executor, params);
         // Checked even when the job table has mistakes of its own: all mistakes are shown at once.
         let params_file = job.and_then(|j| j.params_file.as_ref());
         // What jobman writes or moves in the job folder stays in it, whatever the path.
@@ -228,7 +227,7 @@ impl Walker<'_> {
             templates.extend(self.templates(table.get("template")));
             let job_item = Spanned::new(item.span(), DeValue::Table(merged));
             let job = self.job(Some(&job_item), &section);
-            self.check_stage(&params, &sweep, &templates, job.as_ref(), Some(&job_item), executor);
+            self.check_stage(&params, &sweep, &templates, job.as_ref(), executor);
             // A mistake in the shared [sweep] or templates' `where` may be one stage's only (a
             // stage that groups an axis away): say which.
             let inherited = table.get("sweep").is_none();

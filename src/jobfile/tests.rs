@@ -49,7 +49,7 @@ fn executor_settings_parse_into_their_types() {
     assert_eq!(executor.local.gpus, GpuPool::Ids(vec![0, 2]));
     let capacities: Vec<_> = executor.local.resources.iter().map(|(n, c)| (n.get_ref().as_str(), *c)).collect();
     assert_eq!(capacities, [("mem_gb", 64.0), ("licenses", 2.0)]);
-    assert_eq!(jobfile.report_stage().job.gpus, Some(PerJob::Value(1)));
+    assert_eq!(jobfile.report_stage().job.gpus.as_ref().map(|g| g.get_ref()), Some(&PerJob::Value(1)));
     let needs: Vec<_> =
         jobfile.report_stage().job.resources.iter().map(|(n, a)| (n.get_ref().as_str(), a.clone())).collect();
     assert_eq!(needs, [("mem_gb", PerJob::Value(8.0)), ("licenses", PerJob::Value(0.5))]);
@@ -81,7 +81,7 @@ fn a_setting_with_template_syntax_is_kept_for_rendering_per_job() {
         "{JOB}gpus = \"{{{{ 2 if model == 'large' else 1 }}}}\"\n[executor.slurm]\ntime = \"{{{{ '04:00:00' if model == 'large' else '00:30:00' }}}}\"\nsetup = \"echo ${{HOME}}\"\n"
     ))
     .unwrap();
-    assert!(matches!(jobfile.report_stage().job.gpus, Some(PerJob::Template(_))));
+    assert!(matches!(jobfile.report_stage().job.gpus.as_ref().map(|g| g.get_ref()), Some(PerJob::Template(_))));
     assert!(matches!(jobfile.executor.slurm.time, Some(PerJob::Template(_))));
     // `${HOME}` is shell, not a template.
     assert_eq!(jobfile.executor.slurm.setup, Some(PerJob::Value("echo ${HOME}".into())));

@@ -268,6 +268,34 @@ pub fn expand(stage: StageView<'_>) -> Result<Vec<ParamSet>, Diagnostics> {
         }
     }
 
+    // A filter over params that keeps no job is a mistake (a number compared with a string,
+    // say); one that reads no param (`where = "false"`) says what it means.
+    if points.is_empty()
+        && from_product > 0
+        && let (Some(filter), Some(text)) = (&filter, &stage.sweep.filter)
+        && !filter.names().is_empty()
+    {
+        let numeric: Vec<&str> = stage
+            .params
+            .iter()
+            .filter(|p| filter.names().contains(p.name.split('.').next().unwrap_or_default()))
+            .filter(|p| !p.values.is_empty() && p.values.iter().all(Value::is_number))
+            .map(|p| p.name.as_str())
+            .collect();
+        let help = match numeric.first() {
+            Some(name) => format!(
+                "`{name}` is a number in every job: compare it with a number (`{name} == 1`), not a string (`{name} == '1'`)"
+            ),
+            None => "check the names and values it compares".into(),
+        };
+        return Err(Diagnostic::new(format!(
+            "the `where` filter keeps no job: it rejects all {from_product} points of the grid"
+        ))
+        .at(source, text.span(), "no job passes")
+        .help(help)
+        .into());
+    }
+
     // Every point has the same names in the same order: comparing the values is enough.
     let mut seen: HashMap<PointValues<'_>, usize> = HashMap::with_capacity(points.len());
     for (index, set) in points.iter().enumerate() {

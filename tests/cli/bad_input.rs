@@ -122,6 +122,14 @@ inputs = ["*.csv"]
     project.builds(&[]).refused().says("this input is a product of the build");
     assert_eq!(project.read("data.csv").as_deref(), Some("a,b\n1,2\n"));
     assert!(project.read("report.csv").is_none());
+
+    // A figure's files are products too.
+    project.jobfile(
+        "[params]\nx = [1, 2]\n[job]\ncommand = \"true\"\ninputs = [\"figures/*.png\"]\n[[figure]]\nname = \"acc\"\nkind = \"line\"\nx = \"x\"\ny = \"x\"\n",
+    );
+    project.file("figures/acc.png", "mine");
+    project.builds(&[]).refused().says("figures/acc.png would overwrite it");
+    assert_eq!(project.read("figures/acc.png").as_deref(), Some("mine"));
 }
 
 #[test]
@@ -321,4 +329,29 @@ fn a_corpus_of_plausible_mistakes_is_refused_with_the_place_of_each() {
         wrong.join("\n")
     );
     assert!(CORPUS.len() >= 60, "a corpus of at least 60 mistakes");
+}
+
+#[test]
+fn a_where_that_keeps_no_job_is_refused_with_what_it_compares() {
+    let project =
+        Project::with_jobfile("[params]\nx = [1, 2]\n[sweep]\nwhere = \"x == '1'\"\n[job]\ncommand = \"true\"\n");
+    project
+        .builds(&["-n"])
+        .refused()
+        .says("the `where` filter keeps no job: it rejects all 2 points of the grid")
+        .says("Jobfile.toml:4:9")
+        .says("`x` is a number in every job: compare it with a number");
+    // A filter that reads no param means what it says: an empty sweep.
+    project.jobfile("[params]\nx = [1, 2]\n[sweep]\nwhere = \"false\"\n[job]\ncommand = \"true\"\n");
+    project.builds(&[]).ok().ran_nothing();
+}
+
+#[test]
+fn more_gpus_than_the_machine_has_is_shown_at_gpus() {
+    let project = Project::with_jobfile("[params]\nx = [1, 2]\n[job]\ncommand = \"true\"\ngpus = 4\n");
+    let out = project.build_with(&[], &[("CUDA_VISIBLE_DEVICES", "")]);
+    assert_exit(&out, 2);
+    let said = stderr(&out);
+    assert!(said.contains("can never start") && said.contains("Jobfile.toml:5:8") && said.contains("4 GPUs"), "{said}");
+    assert!(project.job_dirs().is_empty(), "nothing ran");
 }

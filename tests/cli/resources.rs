@@ -95,11 +95,9 @@ fn a_job_asking_for_more_gpus_than_the_machine_has_is_a_clear_error() {
     ));
     let out = project.cmd(&["build"]).env("PATH", "/usr/bin:/bin").output().unwrap();
     assert_exit(&out, 2);
-    assert!(
-        stderr(&out).contains("job x1 can never start: it asks for 1 GPU, and this machine has 0"),
-        "{}",
-        stderr(&out)
-    );
+    let said = stderr(&out);
+    assert!(said.contains("error: job x1 can never start\n --> Jobfile.toml:7:8"), "{said}");
+    assert!(said.contains("it asks for 1 GPU, and this machine has 0"), "{said}");
     assert_eq!(project.ran(), Vec::<String>::new(), "nothing runs");
 }
 
