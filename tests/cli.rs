@@ -294,6 +294,11 @@ impl Background {
         self.0.id()
     }
 
+    /// Whether it has not exited yet.
+    fn is_running(&mut self) -> bool {
+        self.0.try_wait().is_ok_and(|status| status.is_none())
+    }
+
     /// Waits (at most `limit`) until `log` in `project` has `lines` lines: jobs started.
     #[track_caller]
     fn once_logged(self, project: &Project, log: &str, lines: usize, limit: Duration) -> Self {

@@ -138,25 +138,31 @@ fn build_stage(
         report_waiting(waiting);
         return Ok(Outcome::default());
     };
-    if !on_slurm.is_empty() {
-        let before = pending.len();
-        pending.retain(|&i| !on_slurm.contains(&jobs[i].slot.dir));
-        if before > pending.len() {
+    // Jobs an earlier build left on Slurm are not submitted again; unless this build detaches
+    // too, it follows them to their end before anything reads them: never "up to date" without
+    // a done record.
+    let (queued, rest): (Vec<usize>, Vec<usize>) = pending.iter().partition(|&&i| on_slurm.contains(&jobs[i].slot.dir));
+    pending = rest;
+    let mut outcome = Outcome::default();
+    if !queued.is_empty() {
+        let queued_jobs = plural(queued.len(), "job");
+        if options.detach {
             console::status(
                 "Queued",
-                &format!(
-                    "{} still on Slurm from an earlier build (not submitted again)",
-                    plural(before - pending.len(), "job")
-                ),
+                &format!("{queued_jobs} still on Slurm from an earlier build (not submitted again)"),
             );
+            outcome.submitted = true;
+        } else {
+            console::status("Following", &format!("{queued_jobs} still on Slurm from an earlier build"));
+            outcome = exec::follow_queued(jobfile, jobs, &queued, clock)?;
         }
     }
     if options.explain && !pending.is_empty() {
         explain::print_reasons(jobs, &reasons(jobfile, store, jobs, &pending, options.force)?, true);
     }
-    let mut outcome = if pending.is_empty() {
+    if pending.is_empty() {
         // A stage whose every job waits for upstream jobs has nothing up to date to speak of.
-        if !jobs.is_empty() || waiting.is_empty() {
+        if queued.is_empty() && (!jobs.is_empty() || waiting.is_empty()) {
             console::status(
                 "Fresh",
                 &format!(
@@ -166,16 +172,15 @@ fn build_stage(
                 ),
             );
         }
-        Outcome::default()
-    } else {
+    } else if !outcome.interrupted {
         let run = RunOptions {
             workers: options.workers,
             fail_fast: options.fail_fast,
             detach: options.detach,
             no_cancel: options.no_cancel,
         };
-        exec::run(executor, &run, jobfile, lock, jobs, &pending, clock)?
-    };
+        outcome = outcome.and(exec::run(executor, &run, jobfile, lock, jobs, &pending, clock)?);
+    }
     outcome.failed |= report_waiting(waiting);
     Ok(outcome)
 }

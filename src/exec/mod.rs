@@ -95,8 +95,39 @@ fn on_slurm(
 ) -> anyhow::Result<Outcome> {
     let run = slurm::SlurmRun { detach: options.detach, no_cancel: options.no_cancel, dry_run: false };
     let followed = slurm::run(&run, jobfile, jobs, pending, interrupted)?;
+    if options.detach && !followed.interrupted {
+        let failed =
+            !followed.not_started.is_empty() || followed.records.iter().any(|(_, r)| r.status != JobStatus::Done);
+        apply_records(jobs, followed.records);
+        return Ok(Outcome { failed, interrupted: false, submitted: true });
+    }
+    Ok(tally(jobfile, jobs, pending.len(), followed, clock))
+}
+
+/// Follows the `queued` jobs that an earlier build left on Slurm to their end (they are not
+/// submitted again), and counts how they ended.
+pub fn follow_queued(
+    jobfile: StageView<'_>,
+    jobs: &mut [Job],
+    queued: &[usize],
+    clock: Instant,
+) -> anyhow::Result<Outcome> {
+    let interrupted = prepare_run(&jobfile.workspace.jobs)?;
+    let followed = slurm::follow_earlier(jobfile, jobs, queued, &interrupted)?;
+    Ok(tally(jobfile, jobs, queued.len(), followed, clock))
+}
+
+/// The summary of jobs followed on Slurm, as the local pool gives its own; each job's state
+/// becomes what its record says.
+fn tally(
+    jobfile: StageView<'_>,
+    jobs: &mut [Job],
+    followed_count: usize,
+    followed: slurm::Followed,
+    clock: Instant,
+) -> Outcome {
     let root = &jobfile.root;
-    let mut tally = Tally { cached: jobs.len() - pending.len(), ..Tally::default() };
+    let mut tally = Tally { cached: jobs.len() - followed_count, ..Tally::default() };
     for (index, message) in &followed.not_started {
         tally.failed.push(format!("  {} (not submitted): {message}", jobs[*index].planned.name));
     }
@@ -111,10 +142,7 @@ fn on_slurm(
         }
     }
     let ended = followed.records.len() + followed.not_started.len();
-    tally.interrupted += pending.len() - ended.min(pending.len());
+    tally.interrupted += followed_count - ended.min(followed_count);
     apply_records(jobs, followed.records);
-    if options.detach && !followed.interrupted {
-        return Ok(Outcome { failed: !tally.failed.is_empty(), interrupted: false, submitted: true });
-    }
-    Ok(tally.finish(jobs.len(), clock.elapsed().as_secs_f64(), followed.interrupted))
+    tally.finish(jobs.len(), clock.elapsed().as_secs_f64(), followed.interrupted)
 }

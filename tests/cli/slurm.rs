@@ -10,7 +10,7 @@ use std::{env, fs};
 
 use serde_json::Value;
 
-use super::{Project, assert_exit, stderr, stdout, wait_until};
+use super::{Project, assert_exit, holds_for, stderr, stdout, wait_until};
 
 /// Whether Slurm is installed and its controller answers. Otherwise `false` after saying how to
 /// start a local cluster, or a failure when `CI` is set: CI must run this test.
@@ -157,15 +157,14 @@ fn a_detached_build_is_followed_by_status_and_collected_by_the_next_build_withou
     let status: Value = serde_json::from_str(&project.runs(&["status", "--json"]).ok().stdout()).unwrap();
     assert_eq!((status["done"].as_u64(), status["on_slurm"].as_u64()), (Some(0), Some(2)), "{status:#}");
 
-    // A build while they run neither submits them again nor takes them for done.
-    project.builds(&["jobs"]).ok().says("2 jobs still on Slurm");
+    // A build while they run submits nothing again and follows them to their end: it never
+    // calls them up to date, and makes the report once they are done.
+    let mut following = project.spawn_build(&[], &[]);
+    holds_for("the build to follow the jobs still on Slurm", Duration::from_secs(3), || following.is_running());
+    assert!(project.read("report.csv").is_none(), "no report before the jobs are done");
     assert_eq!(submitted_arrays(&project).len(), 1);
-
     project.file("go", "");
-    wait_until("both records", Duration::from_secs(60), || {
-        project.job_dirs().iter().filter(|d| d.join("jobman-record.json").exists()).count() == 2
-    });
-    project.builds(&[]).ok();
+    assert_eq!(following.wait(Duration::from_secs(60)).code(), Some(0));
     assert_eq!(project.ran(), ["x1", "x2"], "each job ran once");
     assert!(project.read("report.csv").unwrap().contains("x2,2,4,done"));
     assert_eq!(submitted_arrays(&project).len(), 1);

@@ -67,13 +67,27 @@ fn slurm_dir(jobfile: &Jobfile) -> PathBuf {
     jobfile.workspace.state.join("slurm")
 }
 
-/// One array this build submitted and its jobs, in manifest order.
+/// One submitted array and the jobs of it this build follows.
 struct Array {
     job_id: u64,
     build_dir: PathBuf,
-    /// Line → (job index, launch spec); task `t` runs lines `t*per_task` to `t*per_task + per_task - 1`.
-    jobs: Vec<(usize, TaskSpec)>,
+    jobs: Vec<ArrayJob>,
     per_task: usize,
+}
+
+/// A job of an array: task `t` runs manifest lines `t*per_task` to `t*per_task + per_task - 1`.
+struct ArrayJob {
+    line: usize,
+    /// Index into the build's jobs.
+    index: usize,
+    spec: TaskSpec,
+}
+
+impl Array {
+    /// The Slurm task that runs its `k`th job.
+    fn task_of(&self, k: usize) -> (u64, u32) {
+        (self.job_id, (self.jobs[k].line / self.per_task) as u32)
+    }
 }
 
 /// Prepares and submits the `pending` jobs (indices into `jobs`), then follows them to their end
@@ -167,14 +181,18 @@ pub fn run(
         let script_path = files::script_path(&build_dir, n);
         store::write_atomic(&script_path, script.as_bytes())
             .with_context(|| format!("cannot write {}", script_path.display()))?;
-        let array_jobs: Vec<(usize, TaskSpec)> =
-            plan.jobs.iter().filter_map(|&i| Some((prepared[i].0, prepared[i].1.clone()?))).collect();
+        let array_jobs: Vec<ArrayJob> = plan
+            .jobs
+            .iter()
+            .enumerate()
+            .filter_map(|(line, &i)| Some(ArrayJob { line, index: prepared[i].0, spec: prepared[i].1.clone()? }))
+            .collect();
         let job_id = match command::submit(&script_path) {
             Ok(id) => id,
             Err(e) => {
                 // Arrays already submitted are followed as usual; these jobs did not start.
                 console::failure("Failed", &format!("to submit {}: {e:#}", plural_jobs(array_jobs.len())));
-                outcome.not_started.extend(array_jobs.iter().map(|(i, _)| (*i, format!("sbatch failed: {e:#}"))));
+                outcome.not_started.extend(array_jobs.iter().map(|job| (job.index, format!("sbatch failed: {e:#}"))));
                 continue;
             }
         };
@@ -203,6 +221,46 @@ pub fn run(
     Ok(outcome)
 }
 
+/// Follows to their end the `queued` jobs (indices into `jobs`) that an earlier build submitted
+/// and left on Slurm (`--detach`, or a build that was killed), as the build that submitted them
+/// would have: nothing is submitted again, each ends with its record or Slurm's verdict. On
+/// Ctrl-C they go on running: they were left there on purpose.
+pub fn follow_earlier(
+    jobfile: StageView<'_>,
+    jobs: &[Job],
+    queued: &[usize],
+    interrupted: &Arc<AtomicBool>,
+) -> anyhow::Result<Followed> {
+    let index_of: HashMap<&Path, usize> = queued.iter().map(|&i| (jobs[i].slot.dir.as_path(), i)).collect();
+    let mut arrays = Vec::new();
+    let builds = fs::read_dir(slurm_dir(&jobfile)).map(|entries| entries.flatten().map(|e| e.path()).collect());
+    for build_dir in builds.unwrap_or_else(|_| Vec::new()) {
+        for submitted in files::read_submitted(&build_dir) {
+            let per_task = submitted.jobs_per_task.max(1);
+            let array_jobs: Vec<ArrayJob> = manifest_dirs(&build_dir, &submitted)
+                .iter()
+                .enumerate()
+                .filter_map(|(line, dir)| {
+                    let index = *index_of.get(dir.as_path())?;
+                    Some(ArrayJob { line, index, spec: task::read_launch(dir)? })
+                })
+                .collect();
+            if !array_jobs.is_empty() {
+                arrays.push(Array {
+                    job_id: submitted.job_id,
+                    build_dir: build_dir.clone(),
+                    jobs: array_jobs,
+                    per_task,
+                });
+            }
+        }
+    }
+    let mut outcome = Followed { records: Vec::new(), not_started: Vec::new(), interrupted: false };
+    let run = SlurmRun { detach: false, no_cancel: true, dry_run: false };
+    follow(&run, jobfile, jobs, &arrays, interrupted, &mut outcome)?;
+    Ok(outcome)
+}
+
 fn plural_jobs(n: usize) -> String {
     crate::util::text::plural(n, "job")
 }
@@ -217,9 +275,9 @@ fn follow(
     outcome: &mut Followed,
 ) -> anyhow::Result<()> {
     let ids: Vec<u64> = arrays.iter().map(|a| a.job_id).collect();
-    // (array, manifest line) of the jobs not ended yet.
+    // (array, job of it) of the jobs not ended yet.
     let mut open: Vec<(usize, usize)> =
-        arrays.iter().enumerate().flat_map(|(a, array)| (0..array.jobs.len()).map(move |line| (a, line))).collect();
+        arrays.iter().enumerate().flat_map(|(a, array)| (0..array.jobs.len()).map(move |k| (a, k))).collect();
     let mut backoff = queue::PollBackoff::new(jobfile.executor.slurm.poll_interval);
     // A task that Slurm says completed may have written its record a moment before the shared
     // filesystem shows it: it gets one more poll before it is judged.
@@ -248,11 +306,11 @@ fn follow(
         };
         let mut gone: Vec<(usize, usize)> = Vec::new();
         let mut changed = false;
-        open.retain(|&(a, line)| {
+        open.retain(|&(a, k)| {
             let array = &arrays[a];
-            let (index, spec) = &array.jobs[line];
+            let ArrayJob { index, spec, .. } = &array.jobs[k];
             let dir = &jobs[*index].slot.dir;
-            let state = states.get(&(array.job_id, (line / array.per_task) as u32));
+            let state = states.get(&array.task_of(k));
             if state.is_some_and(|s| !s.state.is_finished()) {
                 return true;
             }
@@ -262,19 +320,18 @@ fn follow(
                 outcome.records.push((*index, record));
                 return false;
             }
-            if state.is_some_and(|s| s.state == queue::SlurmState::Completed) && second_look.insert((a, line)) {
+            if state.is_some_and(|s| s.state == queue::SlurmState::Completed) && second_look.insert((a, k)) {
                 return true;
             }
-            gone.push((a, line));
+            gone.push((a, k));
             false
         });
         if !gone.is_empty() {
             changed = true;
             // Tasks Slurm no longer lists: its accounting may still know how they ended.
-            let task_of = |a: usize, line: usize| (arrays[a].job_id, (line / arrays[a].per_task) as u32);
             let forgotten: Vec<u64> = gone
                 .iter()
-                .filter(|&&(a, line)| !states.contains_key(&task_of(a, line)))
+                .filter(|&&(a, k)| !states.contains_key(&arrays[a].task_of(k)))
                 .map(|(a, _)| arrays[*a].job_id)
                 .collect();
             let accounted = if forgotten.is_empty() {
@@ -282,10 +339,10 @@ fn follow(
             } else {
                 command::accounting(&forgotten).ok().flatten().map(|e| queue::task_states(&e)).unwrap_or_default()
             };
-            for (a, line) in gone {
+            for (a, k) in gone {
                 let array = &arrays[a];
-                let (index, spec) = &array.jobs[line];
-                let key = task_of(a, line);
+                let ArrayJob { index, spec, .. } = &array.jobs[k];
+                let key = array.task_of(k);
                 let state: Option<&TaskState> = states.get(&key).or_else(|| accounted.get(&key));
                 let log = files::task_log(&array.build_dir, key.0, key.1);
                 let dir = &jobs[*index].slot.dir;
