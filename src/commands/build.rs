@@ -50,7 +50,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     }
     let selection = BuildGraph::of(&jobfile).select(&options.targets)?;
     let lock = if options.dry_run { None } else { Some(WorkspaceLock::acquire(&jobfile.workspace.state)?) };
-    // Jobs an earlier build left on Slurm are neither run again nor taken for done.
+    // Jobs an earlier build left on Slurm: followed to their end, never submitted twice.
     let on_slurm = match &lock {
         Some(_) => {
             supervisor::stop_leftover_jobs(&store.jobs_dir);
@@ -99,9 +99,8 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
         return Ok(outcome.exit_code());
     }
     if selection.products()
-        && let Some(at) = plans.iter().position(|p| p.stage == jobfile.stage)
+        && let Some(report) = plans.iter().find(|p| p.stage == jobfile.stage)
     {
-        let report = plans.swap_remove(at);
         let mode = products::Mode::Make { explain: options.explain };
         products::decide(jobfile.report_stage(), &report.jobs, report.waiting.len(), &selection, mode)?;
     }
