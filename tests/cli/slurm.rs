@@ -138,7 +138,10 @@ fn a_task_over_its_time_limit_is_reported_as_timeout() {
     let record = project.record_of("x1");
     assert_eq!(record["status"], "timed_out", "{record:#}");
     let message = record["message"].as_str().unwrap();
-    assert!(message.starts_with("Slurm: TIMEOUT"), "{message}");
+    assert!(
+        message.starts_with("Slurm: TIMEOUT, the task reached its time limit of 00:01:00; raise `time`"),
+        "{message}"
+    );
     assert!(message.contains(".log"), "the Slurm log is named: {message}");
     assert!(stderr(&out).contains("x1 (timed out: Slurm: TIMEOUT"), "{}", stderr(&out));
 }

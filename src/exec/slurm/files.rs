@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::queue::TaskLimits;
+
 /// The submitted arrays' file in a build's folder.
 pub const ARRAYS_FILE: &str = "arrays.json";
 
@@ -95,6 +97,15 @@ pub struct SubmittedArray {
     /// Jobs per task: task `i` runs manifest lines `i*k` to `i*k + k - 1`.
     #[serde(default = "one")]
     pub jobs_per_task: usize,
+    /// Its `--time`, for the verdict of a task that reaches it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit: Option<String>,
+}
+
+impl SubmittedArray {
+    pub fn limits(&self) -> TaskLimits {
+        TaskLimits { time: self.time_limit.clone(), jobs_per_task: self.jobs_per_task }
+    }
 }
 
 fn one() -> usize {
@@ -159,7 +170,13 @@ mod tests {
     fn submitted_arrays_round_trip_and_another_version_is_not_read() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read_submitted(dir.path()), []);
-        let arrays = [SubmittedArray { job_id: 145, manifest: "manifest-0".into(), tasks: 3, jobs_per_task: 1 }];
+        let arrays = [SubmittedArray {
+            job_id: 145,
+            manifest: "manifest-0".into(),
+            tasks: 3,
+            jobs_per_task: 1,
+            time_limit: Some("00:05:00".into()),
+        }];
         write_submitted(dir.path(), &arrays).unwrap();
         assert_eq!(read_submitted(dir.path()), arrays);
         std::fs::write(dir.path().join(ARRAYS_FILE), r#"{"format": 2, "arrays": []}"#).unwrap();

@@ -73,6 +73,7 @@ struct Array {
     build_dir: PathBuf,
     jobs: Vec<ArrayJob>,
     per_task: usize,
+    limits: queue::TaskLimits,
 }
 
 /// A job of an array: task `t` runs manifest lines `t*per_task` to `t*per_task + per_task - 1`.
@@ -201,11 +202,13 @@ pub fn run(
             manifest: manifest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             tasks,
             jobs_per_task: per_task,
+            time_limit: plan.settings.time.clone(),
         });
         files::write_submitted(&build_dir, &submitted)
             .with_context(|| format!("cannot record the submitted arrays in {}", build_dir.display()))?;
         console::status("Submitted", &format!("{} as Slurm array {job_id}", plural_jobs(array_jobs.len())));
-        arrays.push(Array { job_id, build_dir: build_dir.clone(), jobs: array_jobs, per_task });
+        let limits = queue::TaskLimits { time: plan.settings.time.clone(), jobs_per_task: per_task };
+        arrays.push(Array { job_id, build_dir: build_dir.clone(), jobs: array_jobs, per_task, limits });
     }
     if run.dry_run || arrays.is_empty() {
         return Ok(outcome);
@@ -251,6 +254,7 @@ pub fn follow_earlier(
                     build_dir: build_dir.clone(),
                     jobs: array_jobs,
                     per_task,
+                    limits: submitted.limits(),
                 });
             }
         }
@@ -346,7 +350,7 @@ fn follow(
                 let state: Option<&TaskState> = states.get(&key).or_else(|| accounted.get(&key));
                 let log = files::task_log(&array.build_dir, key.0, key.1);
                 let dir = &jobs[*index].slot.dir;
-                let record = record_verdict(spec, dir, state, &log);
+                let record = record_verdict(spec, dir, state, &log, &array.limits);
                 report(&progress, *index, &record, dir, root);
                 outcome.records.push((*index, record));
             }
@@ -419,7 +423,7 @@ pub fn in_flight(jobfile: &Jobfile, retire: bool) -> HashSet<PathBuf> {
                     running.insert(job_dir);
                     any = true;
                 } else if retire {
-                    ended.push((job_dir, state, files::task_log(dir, array.job_id, task)));
+                    ended.push((job_dir, state, files::task_log(dir, array.job_id, task), array.limits()));
                 }
             }
         }
@@ -428,25 +432,31 @@ pub fn in_flight(jobfile: &Jobfile, retire: bool) -> HashSet<PathBuf> {
         }
     }
     // A folder submitted again by a later build is that build's.
-    for (job_dir, state, log) in ended.into_iter().filter(|(dir, _, _)| !running.contains(dir)) {
-        settle(&job_dir, state, &log);
+    for (job_dir, state, log, limits) in ended.into_iter().filter(|(dir, ..)| !running.contains(dir)) {
+        settle(&job_dir, state, &log, &limits);
     }
     running
 }
 
 /// A task of an earlier (detached) build that ended without writing its record — stopped by
 /// Slurm — gets Slurm's verdict as its record, as the build that follows its arrays would do.
-fn settle(job_dir: &Path, state: Option<&TaskState>, log: &Path) {
+fn settle(job_dir: &Path, state: Option<&TaskState>, log: &Path, limits: &queue::TaskLimits) {
     let Some(spec) = task::read_launch(job_dir) else { return };
     if store::read_record(job_dir).is_some_and(|r| r.key == spec.key) {
         return;
     }
-    record_verdict(&spec, job_dir, state, log);
+    record_verdict(&spec, job_dir, state, log, limits);
 }
 
 /// Writes Slurm's verdict on a task that ended without the job's record as that record.
-fn record_verdict(spec: &TaskSpec, dir: &Path, state: Option<&TaskState>, log: &Path) -> JobRecord {
-    let verdict = queue::verdict(state, log);
+fn record_verdict(
+    spec: &TaskSpec,
+    dir: &Path,
+    state: Option<&TaskState>,
+    log: &Path,
+    limits: &queue::TaskLimits,
+) -> JobRecord {
+    let verdict = queue::verdict(state, log, limits);
     let record = JobRecord {
         attempts: task::attempts_in(dir),
         ..task::verdict_record(spec, verdict.status, Some(verdict.message))

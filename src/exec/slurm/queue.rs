@@ -282,7 +282,9 @@ pub struct Verdict {
 /// The status and message of a job whose task ended, or left the queue, without a record.
 /// `state` is `None` when Slurm no longer knows the task: cancelled while pending, or forgotten
 /// `MinJobAge` seconds after it ended, with no `sacct` to ask.
-pub fn verdict(state: Option<&TaskState>, log: &Path) -> Verdict {
+/// What a task's end means for its job. `limits` are those its array was submitted with, for the
+/// advice a time limit calls for.
+pub fn verdict(state: Option<&TaskState>, log: &Path, limits: &TaskLimits) -> Verdict {
     let Some(TaskState { state, exit, .. }) = state else {
         return Verdict {
             status: JobStatus::Failed,
@@ -298,7 +300,12 @@ pub fn verdict(state: Option<&TaskState>, log: &Path) -> Verdict {
         }
         SlurmState::Failed => (JobStatus::Failed, format!("{exit} before the job's record was written")),
         SlurmState::Timeout => {
-            (JobStatus::TimedOut, "the task reached its time limit; raise `time` in [executor.slurm]".to_string())
+            let limit = limits.time.as_ref().map(|t| format!(" of {t}")).unwrap_or_default();
+            let pack = if limits.jobs_per_task > 1 { ", or pack fewer jobs per task (`jobs_per_task`)" } else { "" };
+            (
+                JobStatus::TimedOut,
+                format!("the task reached its time limit{limit}; raise `time` in [executor.slurm]{pack}"),
+            )
         }
         SlurmState::Deadline => (JobStatus::TimedOut, "the task reached its deadline".to_string()),
         SlurmState::Cancelled => (JobStatus::Interrupted, "cancelled (scancel, or an administrator)".to_string()),
@@ -319,6 +326,14 @@ pub fn verdict(state: Option<&TaskState>, log: &Path) -> Verdict {
 
 // ---------------------------------------------------------------------------------------------
 // Polling
+
+/// What an array was submitted with that its tasks' ends are judged against.
+#[derive(Debug, Clone, Default)]
+pub struct TaskLimits {
+    /// `--time`, as sbatch read it.
+    pub time: Option<String>,
+    pub jobs_per_task: usize,
+}
 
 /// How long to wait between polls of the queue: 1 s at first, half as long again after each
 /// poll that saw nothing change, up to `poll_interval`; a poll that saw a change keeps the pace.
@@ -480,7 +495,7 @@ mod tests {
                 0,
                 15,
                 JobStatus::TimedOut,
-                "Slurm: TIMEOUT, the task reached its time limit; raise `time`",
+                "Slurm: TIMEOUT, the task reached its time limit of 01:00:00; raise `time` in [executor.slurm], or pack fewer jobs per task",
             ),
             (SlurmState::Cancelled, 0, 15, JobStatus::Interrupted, "Slurm: CANCELLED, cancelled (scancel"),
             (
@@ -503,12 +518,13 @@ mod tests {
             ),
         ];
         for (slurm_state, code, signal, status, message) in cases {
-            let verdict = verdict(Some(&state(slurm_state, "", code, signal)), log);
+            let limits = TaskLimits { time: Some("01:00:00".into()), jobs_per_task: 4 };
+            let verdict = verdict(Some(&state(slurm_state, "", code, signal)), log, &limits);
             assert_eq!(verdict.status, status, "{}", verdict.message);
             assert!(verdict.message.starts_with(message), "{}", verdict.message);
             assert!(verdict.message.ends_with("; log: .jobman/slurm/b1/147_3.log"), "{}", verdict.message);
         }
-        let forgotten = verdict(None, log);
+        let forgotten = verdict(None, log, &TaskLimits::default());
         assert_eq!(forgotten.status, JobStatus::Failed);
         assert!(
             forgotten.message.starts_with("left the Slurm queue without writing its record"),

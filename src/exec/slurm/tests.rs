@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::command;
 use super::files::{manifest_path, script_path, task_log, write_manifest};
-use super::queue::{SlurmState, task_states, verdict};
+use super::queue::{SlurmState, TaskLimits, task_states, verdict};
 use super::script::{ArrayScript, SlurmSettings, batch_script};
 use crate::store::JobStatus;
 
@@ -107,7 +107,7 @@ fn a_generated_batch_script_runs_one_array_task_per_job_folder() {
     }
     let failed = &states[&(job_id, 2)];
     assert_eq!((failed.state.clone(), failed.exit.code), (SlurmState::Failed, 3), "{failed:?}");
-    let verdict = verdict(Some(failed), &task_log(&build_dir, job_id, 2));
+    let verdict = verdict(Some(failed), &task_log(&build_dir, job_id, 2), &TaskLimits::default());
     assert_eq!(verdict.status, JobStatus::Failed);
     assert!(verdict.message.starts_with("Slurm: FAILED, exit code 3"), "{}", verdict.message);
 }
