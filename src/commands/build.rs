@@ -153,7 +153,8 @@ fn build_stage(
             outcome.submitted = true;
         } else {
             console::status("Following", &format!("{queued_jobs} still on Slurm from an earlier build"));
-            outcome = exec::follow_queued(jobfile, jobs, &queued, clock)?;
+            let cached = jobs.len() - queued.len() - pending.len();
+            outcome = exec::follow_queued(jobfile, jobs, &queued, cached, clock)?;
         }
     }
     if options.explain && !pending.is_empty() {

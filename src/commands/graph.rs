@@ -74,7 +74,7 @@ pub fn show_graph(options: &GraphOptions) -> anyhow::Result<i32> {
                     }
                     nodes
                 } else {
-                    vec![shown.add_node(stage(plan.and_then(|p| jobfile.stage(p.stage).name()), jobs, waiting))]
+                    vec![shown.add_node(stage(jobfile.stage(s).name(), jobs, waiting))]
                 }
             }
             Node::Report => {

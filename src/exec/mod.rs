@@ -101,20 +101,23 @@ fn on_slurm(
         apply_records(jobs, followed.records);
         return Ok(Outcome { failed, interrupted: false, submitted: true });
     }
-    Ok(tally(jobfile, jobs, pending.len(), followed, clock))
+    let cached = jobs.len() - pending.len();
+    Ok(tally(jobfile, jobs, pending.len(), cached, followed, clock))
 }
 
 /// Follows the `queued` jobs that an earlier build left on Slurm to their end (they are not
-/// submitted again), and counts how they ended.
+/// submitted again), and counts how they ended; `cached`: the stage's jobs that neither these
+/// nor the jobs this build runs next are.
 pub fn follow_queued(
     jobfile: StageView<'_>,
     jobs: &mut [Job],
     queued: &[usize],
+    cached: usize,
     clock: Instant,
 ) -> anyhow::Result<Outcome> {
     let interrupted = prepare_run(&jobfile.workspace.jobs)?;
     let followed = slurm::follow_earlier(jobfile, jobs, queued, &interrupted)?;
-    Ok(tally(jobfile, jobs, queued.len(), followed, clock))
+    Ok(tally(jobfile, jobs, queued.len(), cached, followed, clock))
 }
 
 /// The summary of jobs followed on Slurm, as the local pool gives its own; each job's state
@@ -123,11 +126,12 @@ fn tally(
     jobfile: StageView<'_>,
     jobs: &mut [Job],
     followed_count: usize,
+    cached: usize,
     followed: slurm::Followed,
     clock: Instant,
 ) -> Outcome {
     let root = &jobfile.root;
-    let mut tally = Tally { cached: jobs.len() - followed_count, ..Tally::default() };
+    let mut tally = Tally { cached, ..Tally::default() };
     for (index, message) in &followed.not_started {
         tally.failed.push(format!("  {} (not submitted): {message}", jobs[*index].planned.name));
     }

@@ -257,6 +257,9 @@ pub fn decide(
 /// about to run may write results with new columns. Curves read their `x` and `y` from the series
 /// files, which no report holds.
 pub fn unknown_figure_columns(jobfile: StageView<'_>, selection: &Selection) -> Vec<String> {
+    if selection.figures.is_empty() {
+        return Vec::new(); // and a build without figures reads no `nodes.json` at its start
+    }
     let state = NodeState::load(&jobfile.workspace.state.join("nodes.json"));
     let Some(report) = state.report.filter(|r| !r.columns.is_empty()) else { return Vec::new() };
     let known: Vec<&str> =
