@@ -211,7 +211,7 @@ struct BuildArgs {
     /// Where jobs run [default: the Jobfile's `[executor] kind`, else local].
     #[arg(long, value_enum, value_name = "KIND")]
     executor: Option<Executor>,
-    /// Slurm: submit the jobs and return; a later build or `jobman status` follows them.
+    /// Slurm: submit the jobs and return; a pipeline job on the cluster finishes the build.
     #[arg(long)]
     detach: bool,
     /// Slurm: on Ctrl-C, leave the submitted jobs running instead of cancelling them.
@@ -220,6 +220,9 @@ struct BuildArgs {
     /// Try a failed or timed-out job up to N more times [default: the Jobfile's `[job] retries`, else 0].
     #[arg(long, value_name = "N")]
     retries: Option<u32>,
+    /// Internal: this build is the pipeline job of a detached build.
+    #[arg(long, hide = true)]
+    pipeline_job: bool,
 }
 
 impl BuildArgs {
@@ -240,6 +243,7 @@ impl BuildArgs {
             detach: self.detach,
             no_cancel: self.no_cancel,
             retries: self.retries,
+            pipeline_job: self.pipeline_job,
         }
     }
 }

@@ -1,14 +1,23 @@
 //! `jobman build`: plan the jobs, run the ones that are not done, record each one, summarize.
+//!
+//! A build goes in rounds. Each round plans every stage, upstream first, from the records on
+//! disk, and hands each needed stage's ready jobs to its executor: the local pool runs them to
+//! their end before the next stage is planned, so a local build is one round; Slurm takes them
+//! and the round goes on. While jobs run on Slurm the build waits until one of them ends, then
+//! plans again: a downstream job is submitted as soon as its own upstream jobs are done, not
+//! when their whole stage is.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::exec::{self, Outcome, RunOptions, slurm, supervisor};
 use crate::explain::dirty::Dirty;
 use crate::explain::{self, JobExplainer};
-use crate::graph::BuildGraph;
-use crate::jobfile::{ExecutorKind, StageView};
+use crate::graph::{BuildGraph, Selection};
+use crate::jobfile::{ExecutorKind, Jobfile, StageView};
 use crate::plan::Workspace;
 use crate::plan::select;
 use crate::plan::{self, Job, StagePlan, Waiting};
@@ -32,12 +41,15 @@ pub struct BuildOptions {
     pub filter: Option<String>,
     /// Where jobs run; `None`: as the Jobfile's `[executor]` says.
     pub executor: Option<ExecutorKind>,
-    /// Slurm: submit and return at once.
+    /// Slurm: submit, leave the rest of the build to a pipeline job on the cluster, and return.
     pub detach: bool,
     /// Slurm: on Ctrl-C, leave the submitted jobs running.
     pub no_cancel: bool,
     /// How many times a failing job is tried again; `None`: as the Jobfile's `[job] retries` says.
     pub retries: Option<u32>,
+    /// This build is the pipeline job of a detached build: near its time limit it hands the
+    /// build on to a new pipeline job.
+    pub pipeline_job: bool,
 }
 
 pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
@@ -49,52 +61,90 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
         }
     }
     let selection = BuildGraph::of(&jobfile).select(&options.targets)?;
-    let lock = if options.dry_run { None } else { Some(WorkspaceLock::acquire(&jobfile.workspace.state)?) };
+    if options.dry_run {
+        return dry_run(options, &jobfile, &store, &selection);
+    }
+    let lock = WorkspaceLock::acquire(&jobfile.workspace.state)?;
+    supervisor::stop_leftover_jobs(&store.jobs_dir);
+    super::verify::check_after_unclean_end(&jobfile.workspace.state, &store.jobs_dir, &jobfile.root)?;
     // Jobs an earlier build left on Slurm: followed to their end, never submitted twice.
-    let on_slurm = match &lock {
-        Some(_) => {
-            supervisor::stop_leftover_jobs(&store.jobs_dir);
-            super::verify::check_after_unclean_end(&jobfile.workspace.state, &store.jobs_dir, &jobfile.root)?;
-            slurm::in_flight(&jobfile, true)
-        }
-        None => HashSet::new(),
-    };
+    let earlier = slurm::in_flight(&jobfile, true);
     for warning in products::unknown_figure_columns(jobfile.report_stage(), &selection) {
         console::failure("Warning", &warning);
     }
-    let mut plans: Vec<StagePlan> = Vec::new();
-    let mut outcome = Outcome::default();
-    // Stages run in waves, upstream first: a downstream job's key needs its upstream jobs' outputs.
-    for view in jobfile.stage_views() {
-        let needed = selection.stages[view.index];
-        // A stage this build does not need is planned only to keep its jobs in the index: a
-        // mistake there is for the build that needs it.
-        let mut plan = match plan::plan_stage(view, &store, &plans) {
-            Ok(plan) => plan,
-            Err(_) if !needed => continue,
-            Err(e) => return Err(e),
-        };
-        let stopped = outcome.interrupted || (options.fail_fast && outcome.failed);
-        if needed && !stopped {
-            outcome = outcome.and(build_stage(options, view, &mut plan, &store, lock.as_ref(), &on_slurm, clock)?);
-        }
-        plans.push(plan);
+    let interrupted = exec::catch_interrupts(&store.jobs_dir)?;
+    let hand_on = Arc::new(AtomicBool::new(false));
+    if options.pipeline_job {
+        slurm::pipeline::on_time_limit_warning(&interrupted, &hand_on)?;
     }
-    if options.dry_run {
-        if selection.products()
-            && let Some(report) = plans.iter().find(|p| p.stage == jobfile.stage)
-        {
-            let (jobs, waiting) = (&report.jobs, report.waiting.len());
-            let mode = products::Mode::Predict { jobs_first: products::unfinished(jobs, waiting) };
-            let products = products::decide(jobfile.report_stage(), jobs, waiting, &selection, mode)?;
-            explain::print_products(&products, &jobfile.root);
+    let mut round = Round {
+        options,
+        store: &store,
+        lock: &lock,
+        interrupted: &interrupted,
+        cluster: slurm::Session::new(
+            &jobfile,
+            earlier,
+            options.no_cancel || options.pipeline_job,
+            Arc::clone(&interrupted),
+        ),
+        taken: HashSet::new(),
+        first: true,
+        clock,
+    };
+    let mut outcome = Outcome::default();
+    let plans = loop {
+        let mut plans: Vec<StagePlan> = Vec::new();
+        for view in jobfile.stage_views() {
+            let needed = selection.stages[view.index];
+            // A stage this build does not need is planned only to keep its jobs in the index: a
+            // mistake there is for the build that needs it.
+            let mut plan = match plan::plan_stage(view, &store, &plans) {
+                Ok(plan) => plan,
+                Err(_) if !needed => continue,
+                Err(e) => return Err(e),
+            };
+            outcome.interrupted |= interrupted.load(Ordering::SeqCst);
+            let stopped = outcome.interrupted || (options.fail_fast && (outcome.failed || round.cluster.any_failed()));
+            if needed && !stopped {
+                outcome = outcome.and(round.stage(view, &mut plan)?);
+            }
+            plans.push(plan);
         }
-        return Ok(exit::OK);
+        round.first = false;
+        if outcome.interrupted || round.cluster.is_idle() {
+            break plans;
+        }
+        if options.detach {
+            outcome.submitted = true;
+            break plans;
+        }
+        if round.cluster.wait()? {
+            outcome.interrupted = true;
+            break plans;
+        }
+    };
+    let on_slurm_done = plans
+        .iter()
+        .filter(|p| selection.stages[p.stage] && round.executor(jobfile.stage(p.stage)) == ExecutorKind::Slurm)
+        .flat_map(|p| &p.jobs)
+        .filter(|j| matches!(j.slot.state, SlotState::Done(_)))
+        .count();
+    outcome = outcome.and(round.cluster.finish(on_slurm_done, clock, outcome.interrupted));
+    for plan in plans.iter().filter(|p| selection.stages[p.stage]) {
+        outcome.failed |= report_waiting(&plan.waiting);
     }
     if let Err(e) = store.save_index(plans.iter().flat_map(|p| &p.jobs).map(|j| (&j.slot, &j.planned.key))) {
         console::failure("Warning", &format!("cannot write the index (the next build reads every record): {e}"));
     }
-    // Detached, the jobs just submitted are not done: products wait for the build that collects them.
+    if hand_on.load(Ordering::SeqCst) {
+        slurm::pipeline::hand_on(&jobfile)?;
+        return Ok(exit::OK);
+    }
+    // Detached, the jobs just submitted are not done: the pipeline job makes the products.
+    if outcome.submitted && !outcome.interrupted {
+        slurm::pipeline::detach(&jobfile, &pipeline_args(options))?;
+    }
     if outcome.interrupted || outcome.submitted {
         return Ok(outcome.exit_code());
     }
@@ -108,81 +158,156 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     Ok(outcome.exit_code())
 }
 
-/// Runs the pending jobs of one stage (or prints them, in a dry run), then says which of its
-/// jobs wait for upstream jobs.
-fn build_stage(
-    options: &BuildOptions,
-    jobfile: StageView<'_>,
-    plan: &mut StagePlan,
-    store: &Store,
-    lock: Option<&WorkspaceLock>,
-    on_slurm: &HashSet<PathBuf>,
-    clock: Instant,
-) -> anyhow::Result<Outcome> {
-    let StagePlan { jobs, waiting, .. } = plan;
-    let chosen = select::matching(&jobfile, jobs.iter().map(|j| &j.planned.params), options.filter.as_deref())?;
-    let mut pending: Vec<usize> = (0..jobs.len())
-        .filter(|&i| chosen[i] && (options.force || !matches!(jobs[i].slot.state, SlotState::Done(_))))
-        .collect();
-    let executor = options.executor.unwrap_or(jobfile.executor.kind);
-    if let Some(stage) = jobfile.name() {
-        console::status("Stage", &format!("{stage} ({})", plural(jobs.len() + waiting.len(), "job")));
+/// `jobman build -n`: what each needed stage would run and why, the batch scripts a Slurm build
+/// would submit, and what would become of the products.
+fn dry_run(options: &BuildOptions, jobfile: &Jobfile, store: &Store, selection: &Selection) -> anyhow::Result<i32> {
+    for warning in products::unknown_figure_columns(jobfile.report_stage(), selection) {
+        console::failure("Warning", &warning);
     }
-    let Some(lock) = lock else {
-        let reasons = reasons(jobfile, store, jobs, &pending, options.force)?;
-        explain::print_reasons(jobs, &reasons, options.explain);
-        if executor == ExecutorKind::Slurm && !pending.is_empty() {
-            exec::print_slurm_scripts(jobfile, jobs, &pending)?;
-        }
-        report_waiting(waiting);
-        return Ok(Outcome::default());
-    };
-    // Jobs an earlier build left on Slurm are not submitted again; unless this build detaches
-    // too, it follows them to their end before anything reads them: never "up to date" without
-    // a done record.
-    let (queued, rest): (Vec<usize>, Vec<usize>) = pending.iter().partition(|&&i| on_slurm.contains(&jobs[i].slot.dir));
-    pending = rest;
-    let mut outcome = Outcome::default();
-    if !queued.is_empty() {
-        let queued_jobs = plural(queued.len(), "job");
-        if options.detach {
-            console::status(
-                "Queued",
-                &format!("{queued_jobs} still on Slurm from an earlier build (not submitted again)"),
-            );
-            outcome.submitted = true;
-        } else {
-            console::status("Following", &format!("{queued_jobs} still on Slurm from an earlier build"));
-            let cached = jobs.len() - queued.len() - pending.len();
-            outcome = exec::follow_queued(jobfile, jobs, &queued, cached, clock)?;
-        }
-    }
-    if options.explain && !pending.is_empty() {
-        explain::print_reasons(jobs, &reasons(jobfile, store, jobs, &pending, options.force)?, true);
-    }
-    if pending.is_empty() {
-        // A stage whose every job waits for upstream jobs has nothing up to date to speak of.
-        if queued.is_empty() && (!jobs.is_empty() || waiting.is_empty()) {
-            console::status(
-                "Fresh",
-                &format!(
-                    "{} up to date ({})",
-                    plural(jobs.len(), "job"),
-                    console::duration(clock.elapsed().as_secs_f64())
-                ),
-            );
-        }
-    } else if !outcome.interrupted {
-        let run = RunOptions {
-            workers: options.workers,
-            fail_fast: options.fail_fast,
-            detach: options.detach,
-            no_cancel: options.no_cancel,
+    let mut plans: Vec<StagePlan> = Vec::new();
+    for view in jobfile.stage_views() {
+        let needed = selection.stages[view.index];
+        let plan = match plan::plan_stage(view, store, &plans) {
+            Ok(plan) => plan,
+            Err(_) if !needed => continue,
+            Err(e) => return Err(e),
         };
-        outcome = outcome.and(exec::run(executor, &run, jobfile, lock, jobs, &pending, clock)?);
+        if needed {
+            print_stage_header(view, &plan);
+            let pending = pending_jobs(options, view, &plan.jobs, &HashSet::new())?;
+            let reasons = reasons(view, store, &plan.jobs, &pending, options.force)?;
+            explain::print_reasons(&plan.jobs, &reasons, options.explain);
+            if options.executor.unwrap_or(view.executor.kind) == ExecutorKind::Slurm && !pending.is_empty() {
+                slurm::print_scripts(view, &plan.jobs, &pending)?;
+            }
+            report_waiting(&plan.waiting);
+        }
+        plans.push(plan);
     }
-    outcome.failed |= report_waiting(waiting);
-    Ok(outcome)
+    if selection.products()
+        && let Some(report) = plans.iter().find(|p| p.stage == jobfile.stage)
+    {
+        let (jobs, waiting) = (&report.jobs, report.waiting.len());
+        let mode = products::Mode::Predict { jobs_first: products::unfinished(jobs, waiting) };
+        let products = products::decide(jobfile.report_stage(), jobs, waiting, selection, mode)?;
+        explain::print_products(&products, &jobfile.root);
+    }
+    Ok(exit::OK)
+}
+
+/// What a build carries from round to round.
+struct Round<'a> {
+    options: &'a BuildOptions,
+    store: &'a Store,
+    lock: &'a WorkspaceLock,
+    interrupted: &'a Arc<AtomicBool>,
+    cluster: slurm::Session,
+    /// The folders of the jobs this build ran, submitted or followed: none runs twice in a build,
+    /// whatever its record says (a failed job stays failed until the next build).
+    taken: HashSet<PathBuf>,
+    /// The build's first round, which says how each stage stands.
+    first: bool,
+    clock: Instant,
+}
+
+impl Round<'_> {
+    fn executor(&self, view: StageView<'_>) -> ExecutorKind {
+        self.options.executor.unwrap_or(view.executor.kind)
+    }
+
+    /// Hands the ready jobs of one stage to its executor: the local pool runs them to their end,
+    /// Slurm takes them (and follows those an earlier build left queued).
+    fn stage(&mut self, view: StageView<'_>, plan: &mut StagePlan) -> anyhow::Result<Outcome> {
+        if self.first {
+            print_stage_header(view, plan);
+        }
+        let jobs = &mut plan.jobs;
+        let pending = pending_jobs(self.options, view, jobs, &self.taken)?;
+        self.taken.extend(pending.iter().map(|&i| jobs[i].slot.dir.clone()));
+        // Jobs an earlier build left on Slurm are not submitted again; unless this build detaches
+        // too, it follows them to their end before anything reads them: never "up to date"
+        // without a done record.
+        let (queued, pending): (Vec<usize>, Vec<usize>) =
+            pending.iter().partition(|&&i| self.cluster.left_by_earlier_build(&jobs[i].slot.dir));
+        if !queued.is_empty() {
+            let queued_jobs = plural(queued.len(), "job");
+            if self.options.detach {
+                console::status(
+                    "Queued",
+                    &format!("{queued_jobs} still on Slurm from an earlier build (not submitted again)"),
+                );
+            } else {
+                console::status("Following", &format!("{queued_jobs} still on Slurm from an earlier build"));
+            }
+            self.cluster.adopt(jobs, &queued);
+        }
+        if pending.is_empty() {
+            // A stage whose every job waits for upstream jobs has nothing up to date to speak of.
+            if self.first && queued.is_empty() && (!jobs.is_empty() || plan.waiting.is_empty()) {
+                let took = console::duration(self.clock.elapsed().as_secs_f64());
+                console::status("Fresh", &format!("{} up to date ({took})", plural(jobs.len(), "job")));
+            }
+            return Ok(Outcome::default());
+        }
+        if self.options.explain {
+            explain::print_reasons(jobs, &reasons(view, self.store, jobs, &pending, self.options.force)?, true);
+        }
+        match self.executor(view) {
+            ExecutorKind::Local => {
+                let run = RunOptions { workers: self.options.workers, fail_fast: self.options.fail_fast };
+                exec::run_local(&run, view, self.lock, jobs, &pending, self.interrupted, self.clock)
+            }
+            ExecutorKind::Slurm => {
+                self.cluster.submit(view, jobs, &pending)?;
+                Ok(Outcome::default())
+            }
+        }
+    }
+}
+
+/// `Stage NAME (N jobs)`, for a Jobfile with stages.
+fn print_stage_header(view: StageView<'_>, plan: &StagePlan) {
+    if let Some(stage) = view.name() {
+        console::status("Stage", &format!("{stage} ({})", plural(plan.jobs.len() + plan.waiting.len(), "job")));
+    }
+}
+
+/// The jobs of a stage this build runs (indices into `jobs`): those `--where` chooses that are
+/// not done (all of them with `--force`), and not `taken` already.
+fn pending_jobs(
+    options: &BuildOptions,
+    view: StageView<'_>,
+    jobs: &[Job],
+    taken: &HashSet<PathBuf>,
+) -> anyhow::Result<Vec<usize>> {
+    let chosen = select::matching(&view, jobs.iter().map(|j| &j.planned.params), options.filter.as_deref())?;
+    Ok((0..jobs.len())
+        .filter(|&i| chosen[i] && (options.force || !matches!(jobs[i].slot.state, SlotState::Done(_))))
+        .filter(|&i| !taken.contains(&jobs[i].slot.dir))
+        .collect())
+}
+
+/// The command line of the pipeline job that finishes a detached build on the cluster: this
+/// build's, following instead of detaching. `--force` is not passed on: the jobs it forced are
+/// submitted already, and the pipeline job must not run them again.
+fn pipeline_args(options: &BuildOptions) -> Vec<String> {
+    let jobfile = std::path::absolute(&options.jobfile).unwrap_or_else(|_| options.jobfile.clone());
+    let mut args = vec!["--file".to_string(), jobfile.display().to_string(), "build".to_string()];
+    args.extend(options.targets.iter().cloned());
+    if let Some(executor) = options.executor {
+        args.extend(["--executor".to_string(), executor.as_str().to_string()]);
+    }
+    if let Some(filter) = &options.filter {
+        args.extend(["--where".to_string(), filter.clone()]);
+    }
+    if let Some(retries) = options.retries {
+        args.extend(["--retries".to_string(), retries.to_string()]);
+    }
+    if options.fail_fast {
+        args.push("--fail-fast".to_string());
+    }
+    args.push("--pipeline-job".to_string());
+    args
 }
 
 /// Says which jobs wait for upstream jobs; true when some wait for one that failed.

@@ -156,7 +156,7 @@ fn read_tail(path: &Path, bytes: u64) -> String {
 }
 
 /// The jobs of one run, counted for its summary line.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Tally {
     pub ran: usize,
     pub cached: usize,

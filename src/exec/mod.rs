@@ -1,6 +1,8 @@
 //! Running jobs: a prepared folder ([`prepare`]), one run of its command with its retries and its
-//! record ([`task`]), and the two executors that run many: the local pool ([`local`]) and Slurm
-//! ([`slurm`]). Both return one [`Outcome`].
+//! record ([`task`]), and the two executors that run many: the local pool ([`local`]), which runs
+//! a stage's jobs to their end, and Slurm ([`slurm`]), whose session takes jobs as the build's
+//! rounds make them ready and follows them while the build plans the next. Both count how their
+//! jobs ended in one [`Outcome`].
 
 mod finish;
 mod local;
@@ -21,51 +23,36 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::jobfile::{ExecutorKind, StageView};
+use crate::jobfile::StageView;
 use crate::plan::Job;
 use crate::store::lock::WorkspaceLock;
-use crate::store::{self, FileStamp, JobRecord, JobStatus, RecordSummary, SlotState};
-use finish::{Finished, Tally};
+use crate::store::{self, FileStamp, JobRecord, RecordSummary, SlotState};
 
-/// What the build asks of an executor besides the jobs.
+/// What the build asks of the local pool besides the jobs.
 pub struct RunOptions {
-    /// Jobs run at once (local).
+    /// Jobs run at once.
     pub workers: usize,
     /// Start no job after one failed.
     pub fail_fast: bool,
-    /// Slurm: submit and return at once.
-    pub detach: bool,
-    /// Slurm: on Ctrl-C, leave the submitted jobs running.
-    pub no_cancel: bool,
 }
 
-/// Runs the `pending` jobs (indices into `jobs`) of one stage on `executor`; each job's state
-/// becomes what its new record says.
-pub fn run(
-    executor: ExecutorKind,
+/// Runs the `pending` jobs (indices into `jobs`) of one stage on the local pool, to their end;
+/// each job's state becomes what its new record says.
+pub fn run_local(
     options: &RunOptions,
     jobfile: StageView<'_>,
     lock: &WorkspaceLock,
     jobs: &mut [Job],
     pending: &[usize],
+    interrupted: &Arc<AtomicBool>,
     clock: Instant,
 ) -> anyhow::Result<Outcome> {
-    let interrupted = prepare_run(&jobfile.workspace.jobs)?;
-    match executor {
-        ExecutorKind::Local => local::run(options, jobfile, lock, jobs, pending, interrupted, clock),
-        ExecutorKind::Slurm => on_slurm(options, jobfile, jobs, pending, &interrupted, clock),
-    }
+    local::run(options, jobfile, lock, jobs, pending, Arc::clone(interrupted), clock)
 }
 
-/// Prints the batch scripts that a Slurm build of the `pending` jobs would submit.
-pub fn print_slurm_scripts(jobfile: StageView<'_>, jobs: &[Job], pending: &[usize]) -> anyhow::Result<()> {
-    let run = slurm::SlurmRun { detach: false, no_cancel: false, dry_run: true };
-    slurm::run(&run, jobfile, jobs, pending, &Arc::new(AtomicBool::new(false)))?;
-    Ok(())
-}
-
-/// The jobs folder exists, and Ctrl-C raises the returned flag instead of killing jobman.
-fn prepare_run(jobs_dir: &Path) -> anyhow::Result<Arc<AtomicBool>> {
+/// Creates the jobs folder and makes Ctrl-C (and SIGTERM) raise the returned flag instead of
+/// killing jobman: from here on the build stops its jobs and records what they came to.
+pub fn catch_interrupts(jobs_dir: &Path) -> anyhow::Result<Arc<AtomicBool>> {
     fs::create_dir_all(jobs_dir).with_context(|| format!("cannot create {}", jobs_dir.display()))?;
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -82,71 +69,4 @@ fn apply_records(jobs: &mut [Job], records: Vec<(usize, JobRecord)>) {
         slot.stamp = FileStamp::of(&slot.dir.join(store::RECORD_FILE));
         slot.indexed = false;
     }
-}
-
-/// Runs the `pending` jobs on Slurm and counts how they ended, as the local pool does.
-fn on_slurm(
-    options: &RunOptions,
-    jobfile: StageView<'_>,
-    jobs: &mut [Job],
-    pending: &[usize],
-    interrupted: &Arc<AtomicBool>,
-    clock: Instant,
-) -> anyhow::Result<Outcome> {
-    let run = slurm::SlurmRun { detach: options.detach, no_cancel: options.no_cancel, dry_run: false };
-    let followed = slurm::run(&run, jobfile, jobs, pending, interrupted)?;
-    if options.detach && !followed.interrupted {
-        let failed =
-            !followed.not_started.is_empty() || followed.records.iter().any(|(_, r)| r.status != JobStatus::Done);
-        apply_records(jobs, followed.records);
-        return Ok(Outcome { failed, interrupted: false, submitted: true });
-    }
-    let cached = jobs.len() - pending.len();
-    Ok(tally(jobfile, jobs, pending.len(), cached, followed, clock))
-}
-
-/// Follows the `queued` jobs that an earlier build left on Slurm to their end (they are not
-/// submitted again), and counts how they ended; `cached`: the stage's jobs that neither these
-/// nor the jobs this build runs next are.
-pub fn follow_queued(
-    jobfile: StageView<'_>,
-    jobs: &mut [Job],
-    queued: &[usize],
-    cached: usize,
-    clock: Instant,
-) -> anyhow::Result<Outcome> {
-    let interrupted = prepare_run(&jobfile.workspace.jobs)?;
-    let followed = slurm::follow_earlier(jobfile, jobs, queued, &interrupted)?;
-    Ok(tally(jobfile, jobs, queued.len(), cached, followed, clock))
-}
-
-/// The summary of jobs followed on Slurm, as the local pool gives its own; each job's state
-/// becomes what its record says.
-fn tally(
-    jobfile: StageView<'_>,
-    jobs: &mut [Job],
-    followed_count: usize,
-    cached: usize,
-    followed: slurm::Followed,
-    clock: Instant,
-) -> Outcome {
-    let root = &jobfile.root;
-    let mut tally = Tally { cached, ..Tally::default() };
-    for (index, message) in &followed.not_started {
-        tally.failed.push(format!("  {} (not submitted): {message}", jobs[*index].planned.name));
-    }
-    for (index, record) in &followed.records {
-        match record.status {
-            JobStatus::Done => tally.ran += 1,
-            JobStatus::Interrupted => tally.interrupted += 1,
-            _ => {
-                let finished = Finished::of_record(*index, record.clone(), jobs[*index].slot.dir.clone());
-                tally.failed.push(finished.summary(root));
-            }
-        }
-    }
-    let ended = followed.records.len() + followed.not_started.len();
-    tally.interrupted += followed_count - ended.min(followed_count);
-    apply_records(jobs, followed.records);
-    tally.finish(jobs.len(), clock.elapsed().as_secs_f64(), followed.interrupted)
 }

@@ -43,6 +43,16 @@ pub enum ExecutorKind {
     Slurm,
 }
 
+impl ExecutorKind {
+    /// As `--executor` and `[executor] kind` name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutorKind::Local => "local",
+            ExecutorKind::Slurm => "slurm",
+        }
+    }
+}
+
 /// `[executor.local]`: what the machine offers jobs besides cores.
 #[derive(Debug, Clone, Default)]
 pub struct LocalSpec {

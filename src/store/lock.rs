@@ -41,7 +41,12 @@ impl WorkspaceLock {
             Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
         }
         file.set_len(0)?;
-        write!(file, "{}", std::process::id())?;
+        // A build waiting for this one says who holds the lock: the pipeline job of a detached
+        // build runs on a compute node, where its pid alone names nothing.
+        match std::env::var("SLURM_JOB_ID") {
+            Ok(job) => write!(file, "{} (Slurm job {job})", std::process::id())?,
+            Err(_) => write!(file, "{}", std::process::id())?,
+        }
         Ok(WorkspaceLock { file })
     }
 }

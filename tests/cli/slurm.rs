@@ -10,7 +10,7 @@ use std::{env, fs};
 
 use serde_json::Value;
 
-use super::{Project, assert_exit, holds_for, stderr, stdout, wait_until};
+use super::{Project, assert_exit, holds_for, send_signal, stderr, stdout, wait_until};
 
 /// Whether Slurm is installed and its controller answers. Otherwise `false` after saying how to
 /// start a local cluster, or a failure when `CI` is set: CI must run this test.
@@ -264,7 +264,7 @@ fn a_dry_run_prints_the_exact_batch_scripts_one_array_per_distinct_setting() {
 }
 
 #[test]
-fn stages_go_to_slurm_in_waves_and_a_failed_upstream_task_leaves_nothing_queued() {
+fn stages_go_to_slurm_and_a_failed_upstream_task_leaves_nothing_queued() {
     if !slurm_cluster() {
         return;
     }
@@ -276,9 +276,9 @@ fn stages_go_to_slurm_in_waves_and_a_failed_upstream_task_leaves_nothing_queued(
     assert!(ran.iter().all(|j| j.starts_with("train") || j.contains("lr1")), "only lr1's dependents ran: {ran:?}");
     assert_eq!(ran.len(), 4 + 4 + 1, "{ran:?}");
     assert!(out.stderr().contains("upstream failed (train job train-lr2-s0)"), "{}", out.stderr());
-    // One array per stage, each submitted after the one before had ended.
+    // At least one array per stage: downstream jobs go as their upstream jobs end.
     let arrays = submitted_arrays(&project);
-    assert_eq!(arrays.len(), 3, "{arrays:#?}");
+    assert!(arrays.len() >= 3, "{arrays:#?}");
     // Nothing of this project is left in the queue: the skipped jobs were never submitted.
     let ids: Vec<u64> = arrays.iter().filter_map(|a| a["job_id"].as_u64()).collect();
     assert_eq!(live_tasks(&ids), 0, "tasks of this project left in the queue");
@@ -288,4 +288,114 @@ fn stages_go_to_slurm_in_waves_and_a_failed_upstream_task_leaves_nothing_queued(
     let ran = project.ran();
     assert_eq!(ran.len(), 2 + 4 + 1, "{ran:?}");
     assert!(ran.iter().all(|j| j.contains("lr2")), "{ran:?}");
+}
+
+/// Two stages on Slurm: `train-xN` sleeps N/2 s (`train-x2` until the test writes `go`),
+/// `eval-xN` needs it; each job notes its name in `ran.log`.
+fn two_stages(train_extra: &str) -> String {
+    format!(
+        r#"[params]
+x = [1, 2]
+
+[stage.train]
+name = "train-x{{{{x}}}}"
+command = "echo {{{{job.name}}}} >> ../../ran.log; {train_extra}echo '{{\"loss\": {{{{x}}}}}}' > results.json"
+results = "results.json"
+
+[stage.eval]
+needs = ["train"]
+name = "eval-x{{{{x}}}}"
+command = "echo {{{{job.name}}}} >> ../../ran.log; echo '{{\"acc\": {{{{needs.train.results.loss}}}}}}' > results.json"
+results = "results.json"
+
+[report]
+stage = "eval"
+
+[[figure]]
+name = "acc"
+kind = "line"
+x = "x"
+y = "acc"
+
+{ON_SLURM}"#
+    )
+}
+
+#[test]
+fn a_downstream_job_goes_to_slurm_as_soon_as_its_own_upstream_job_is_done() {
+    if !slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    // train-x2 runs until the test sees eval-x1 run: were the stages run in waves, eval-x1 would
+    // wait for train-x2 and this test would time out.
+    project.jobfile(&two_stages("[ {{x}} = 1 ] || while [ ! -e ../../go ]; do sleep 0.2; done; "));
+    let mut building = project.spawn_build(&[], &[]);
+    wait_until("eval-x1 to run while train-x2 still runs", Duration::from_secs(90), || {
+        project.lines("ran.log").contains(&"eval-x1".to_string())
+    });
+    assert!(building.is_running(), "the build follows train-x2");
+    assert!(!project.lines("ran.log").contains(&"eval-x2".to_string()), "eval-x2 waits for train-x2");
+    project.file("go", "");
+    assert_eq!(building.wait(Duration::from_secs(90)).code(), Some(0));
+    assert_eq!(project.ran(), ["eval-x1", "eval-x2", "train-x1", "train-x2"], "each job ran once");
+    let report = project.read("report.csv").unwrap();
+    assert_eq!(report.lines().filter(|l| l.contains(",done")).count(), 2, "{report}");
+}
+
+#[test]
+fn a_detached_build_of_stages_finishes_on_the_cluster_with_nobody_logged_in() {
+    if !slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    project.jobfile(&two_stages(""));
+    let detached = project.builds(&["--detach"]).ok().says("Submitted 2 jobs of train as Slurm array");
+    assert!(detached.stderr().contains("Detached pipeline job"), "{}", detached.stderr());
+    // No jobman runs here from now on: the pipeline job on the cluster does the rest.
+    wait_until("the pipeline job to draw the figures", Duration::from_secs(120), || {
+        project.path().join("figures/index.html").exists()
+    });
+    let report = project.read("report.csv").unwrap();
+    assert!(report.lines().filter(|l| l.contains(",done")).count() == 2, "{report}");
+    assert_eq!(project.ran(), ["eval-x1", "eval-x2", "train-x1", "train-x2"], "each job ran once");
+    let log = fs::read_dir(project.path().join(".jobman/slurm"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("pipeline-"))
+        .expect("the pipeline job's log");
+    let log = fs::read_to_string(log).unwrap();
+    assert!(log.contains("Submitted 1 job of eval") || log.contains("Submitted 2 jobs of eval"), "{log}");
+    assert!(log.contains("Wrote report.csv"), "{log}");
+    wait_until("the pipeline job to leave the queue", Duration::from_secs(60), || {
+        !stdout(
+            &Command::new("squeue")
+                .args([
+                    "--noheader",
+                    "--name",
+                    &format!("jobman-{}-build", project.path().file_name().unwrap().to_string_lossy()),
+                ])
+                .output()
+                .unwrap(),
+        )
+        .contains("jobman")
+    });
+    project.builds(&[]).ok().ran_nothing().says("Fresh");
+}
+
+#[test]
+fn a_build_killed_while_following_is_taken_up_by_the_next_one_which_submits_nothing_twice() {
+    if !slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    project.jobfile(&sweep("[1, 2]", "; while [ ! -e ../../go ]; do sleep 0.2; done", ON_SLURM));
+    let mut following = project.spawn_build(&[], &[]).once_logged(&project, "ran.log", 2, Duration::from_secs(60));
+    send_signal("KILL", following.id());
+    following.wait(Duration::from_secs(10));
+    project.file("go", "");
+    project.builds(&[]).ok().says("Following 2 jobs still on Slurm from an earlier build");
+    assert_eq!(project.ran(), ["x1", "x2"], "each job ran once");
+    assert_eq!(submitted_arrays(&project).len(), 1, "nothing submitted twice");
+    assert!(project.read("report.csv").unwrap().contains("x2,2,4,done"));
 }

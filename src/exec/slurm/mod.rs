@@ -11,6 +11,7 @@
 
 mod command;
 mod files;
+pub mod pipeline;
 mod queue;
 mod script;
 #[cfg(test)]
@@ -28,7 +29,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::finish::Finished;
+use super::Outcome;
+use super::finish::{Finished, Tally};
 use super::prepare::prepare;
 use crate::exec::request::Requests;
 use crate::exec::task::{self, TaskSpec};
@@ -36,35 +38,41 @@ use crate::jobfile::{Jobfile, StageView};
 use crate::plan::Job;
 use crate::plan::render::Renderer;
 use crate::store::build_log::{self, LogWriter};
-use crate::store::{self, JobRecord};
+use crate::store::{self, JobRecord, JobStatus};
 use crate::util::console;
 use crate::util::diagnostic::Diagnostics;
 use files::SubmittedArray;
 use queue::TaskState;
 use script::ArrayScript;
 
-/// What the Slurm executor was asked besides the jobs.
-pub struct SlurmRun {
-    /// Submit and return at once.
-    pub detach: bool,
-    /// On Ctrl-C, leave the submitted jobs running instead of cancelling them.
-    pub no_cancel: bool,
-    /// Print each batch script instead of submitting it.
-    pub dry_run: bool,
-}
-
-/// How the jobs handed to Slurm ended, as far as this build saw.
-pub struct Followed {
-    /// Job index → its record, for the jobs that ended.
-    pub records: Vec<(usize, JobRecord)>,
-    /// Jobs that could not be prepared or submitted: index and why.
-    pub not_started: Vec<(usize, String)>,
-    /// Ctrl-C: the build stopped following (and, unless `--no-cancel`, cancelled) its arrays.
-    pub interrupted: bool,
-}
-
-fn slurm_dir(jobfile: &Jobfile) -> PathBuf {
-    jobfile.workspace.state.join("slurm")
+/// A build's dealings with Slurm, across its rounds: it submits the jobs each round makes ready
+/// ([`Session::submit`]), adopts the jobs earlier builds left queued ([`Session::adopt`]), and
+/// follows them all with one `squeue` call per poll ([`Session::wait`]) until each has ended.
+pub struct Session {
+    root: PathBuf,
+    build_dir: PathBuf,
+    /// On Ctrl-C, leave the followed jobs running instead of cancelling them.
+    no_cancel: bool,
+    interrupted: Arc<AtomicBool>,
+    /// Job folders that earlier builds left queued or running when this build began.
+    earlier: HashSet<PathBuf>,
+    /// The arrays this build submitted, as `arrays.json` keeps them.
+    submitted: Vec<SubmittedArray>,
+    /// The arrays followed: this build's, and earlier builds' holding adopted jobs.
+    arrays: Vec<Array>,
+    /// (array, job of it) of the jobs not ended yet.
+    open: Vec<(usize, usize)>,
+    /// A task that Slurm says completed may have written its record a moment before the shared
+    /// filesystem shows it: it gets one more poll before it is judged.
+    second_look: HashSet<(usize, usize)>,
+    backoff: queue::PollBackoff,
+    /// Whether the last poll saw a job end: the next one keeps the pace.
+    changed: bool,
+    progress: Option<console::Progress>,
+    log: Option<LogWriter>,
+    /// Whether `scontrol ping` answered, asked before the first submission.
+    checked: bool,
+    tally: Tally,
 }
 
 /// One submitted array and the jobs of it this build follows.
@@ -79,8 +87,7 @@ struct Array {
 /// A job of an array: task `t` runs manifest lines `t*per_task` to `t*per_task + per_task - 1`.
 struct ArrayJob {
     line: usize,
-    /// Index into the build's jobs.
-    index: usize,
+    dir: PathBuf,
     spec: TaskSpec,
 }
 
@@ -91,81 +98,335 @@ impl Array {
     }
 }
 
-/// Prepares and submits the `pending` jobs (indices into `jobs`), then follows them to their end
-/// unless detached.
-pub fn run(
-    run: &SlurmRun,
-    jobfile: StageView<'_>,
-    jobs: &[Job],
-    pending: &[usize],
-    interrupted: &Arc<AtomicBool>,
-) -> anyhow::Result<Followed> {
-    let mut outcome = Followed { records: Vec::new(), not_started: Vec::new(), interrupted: false };
-    if !run.dry_run && !command::cluster_answers() {
-        anyhow::bail!(
-            "Slurm does not answer (`scontrol ping`): run the build on the cluster's login node, or start a local \
-             cluster for trying jobman with `bash scripts/slurm-up.sh`"
-        );
-    }
-    let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
-    let requests = Requests::new(jobfile).map_err(Diagnostics::from)?;
-    let build_dir = slurm_dir(&jobfile).join(format!(
-        "{}-{}",
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-        std::process::id()
-    ));
-    let mut log = if run.dry_run { None } else { LogWriter::open(&build_log::path(&jobfile.workspace.state)).ok() };
-
-    // Folders first: a task may start the moment its array is submitted.
-    // (job index, its launch spec: none in a dry run, which prepares no folder, its settings)
-    let mut prepared: Vec<(usize, Option<TaskSpec>, script::SlurmSettings)> = Vec::new();
-    for &index in pending {
-        let job = &jobs[index];
-        let settings = match requests.slurm(&job.planned.params) {
-            Ok(settings) => settings,
-            Err(diagnostic) => {
-                outcome.not_started.push((index, Diagnostics::from(diagnostic).to_string()));
-                continue;
-            }
-        };
-        if run.dry_run {
-            prepared.push((index, None, settings));
-            continue;
+impl Session {
+    /// A session of a build that holds the workspace lock: `earlier` are the folders earlier
+    /// builds left on Slurm ([`in_flight`]).
+    pub fn new(jobfile: &Jobfile, earlier: HashSet<PathBuf>, no_cancel: bool, interrupted: Arc<AtomicBool>) -> Session {
+        Session {
+            root: jobfile.root.clone(),
+            build_dir: new_build_dir(jobfile),
+            no_cancel,
+            interrupted,
+            earlier,
+            submitted: Vec::new(),
+            arrays: Vec::new(),
+            open: Vec::new(),
+            second_look: HashSet::new(),
+            backoff: queue::PollBackoff::new(jobfile.executor.slurm.poll_interval),
+            changed: false,
+            progress: None,
+            log: None,
+            checked: false,
+            tally: Tally::default(),
         }
-        match prepare(&renderer, jobfile, &job.planned, &job.slot) {
-            Ok((spec, logged)) => {
-                if let Err(e) = task::write_launch(&job.slot.dir, &spec) {
-                    outcome.not_started.push((index, format!("cannot write its launch file: {e}")));
+    }
+
+    /// Whether an earlier build left this job folder queued or running on Slurm.
+    pub fn left_by_earlier_build(&self, dir: &Path) -> bool {
+        self.earlier.contains(dir)
+    }
+
+    /// Whether no job followed is still queued or running.
+    pub fn is_idle(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// Whether a job this build followed failed, or could not be submitted.
+    pub fn any_failed(&self) -> bool {
+        !self.tally.failed.is_empty()
+    }
+
+    /// Follows the `queued` jobs (indices into `jobs`) that an earlier build submitted and left
+    /// on Slurm (`--detach`, or a build that was killed), as the build that submitted them would
+    /// have: nothing is submitted again, each ends with its record or Slurm's verdict.
+    pub fn adopt(&mut self, jobs: &[Job], queued: &[usize]) {
+        let wanted: HashSet<&Path> = queued.iter().map(|&i| jobs[i].slot.dir.as_path()).collect();
+        let Ok(entries) = fs::read_dir(self.build_dir.parent().unwrap_or(&self.root)) else { return };
+        for build_dir in entries.flatten().map(|e| e.path()) {
+            for submitted in files::read_submitted(&build_dir) {
+                let array_jobs: Vec<ArrayJob> = manifest_dirs(&build_dir, &submitted)
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, dir)| wanted.contains(dir.as_path()))
+                    .filter_map(|(line, dir)| Some(ArrayJob { line, spec: task::read_launch(&dir)?, dir }))
+                    .collect();
+                if !array_jobs.is_empty() {
+                    self.follow(Array {
+                        job_id: submitted.job_id,
+                        build_dir: build_dir.clone(),
+                        jobs: array_jobs,
+                        per_task: submitted.jobs_per_task.max(1),
+                        limits: submitted.limits(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Prepares the `pending` jobs (indices into `jobs`) of stage `jobfile` and submits them as
+    /// arrays, one per group of jobs with the same settings, without waiting for them.
+    pub fn submit(&mut self, jobfile: StageView<'_>, jobs: &[Job], pending: &[usize]) -> anyhow::Result<()> {
+        if !self.checked {
+            if !command::cluster_answers() {
+                anyhow::bail!(
+                    "Slurm does not answer (`scontrol ping`): run the build on the cluster's login node, or start a \
+                     local cluster for trying jobman with `bash scripts/slurm-up.sh`"
+                );
+            }
+            self.checked = true;
+            self.log = LogWriter::open(&build_log::path(&jobfile.workspace.state)).ok();
+        }
+        let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
+        let requests = Requests::new(jobfile).map_err(Diagnostics::from)?;
+        // Folders first: a task may start the moment its array is submitted.
+        let mut prepared: Vec<(PathBuf, TaskSpec, SlurmSettings)> = Vec::new();
+        for &index in pending {
+            let job = &jobs[index];
+            let settings = match requests.slurm(&job.planned.params) {
+                Ok(settings) => settings,
+                Err(diagnostic) => {
+                    self.not_started(&job.planned.name, &Diagnostics::from(diagnostic).to_string());
                     continue;
                 }
-                if let Some(writer) = &mut log {
-                    let _ = writer.append(&logged);
+            };
+            match prepare(&renderer, jobfile, &job.planned, &job.slot) {
+                Ok((spec, logged)) => {
+                    if let Err(e) = task::write_launch(&job.slot.dir, &spec) {
+                        self.not_started(&job.planned.name, &format!("cannot write its launch file: {e}"));
+                        continue;
+                    }
+                    if let Some(writer) = &mut self.log {
+                        let _ = writer.append(&logged);
+                    }
+                    prepared.push((job.slot.dir.clone(), spec, settings));
                 }
-                prepared.push((index, Some(spec), settings));
+                Err(message) => self.not_started(&job.planned.name, &message),
             }
-            Err(message) => outcome.not_started.push((index, message)),
+        }
+        let per_task = jobfile.executor.slurm.jobs_per_task.max(1) as usize;
+        let settings: Vec<SlurmSettings> = prepared.iter().map(|(_, _, s)| s.clone()).collect();
+        let plans = script::plan_arrays(&settings, command::max_array_size() * per_task);
+        let jobman = std::env::current_exe().context("cannot find the jobman binary to run on the nodes")?;
+        let of_stage = jobfile.name().map(|stage| format!(" of {stage}")).unwrap_or_default();
+        for plan in plans {
+            let n = self.submitted.len();
+            let manifest = files::manifest_path(&self.build_dir, n);
+            let tasks = plan.jobs.len().div_ceil(per_task);
+            let script = script::batch_script(&ArrayScript {
+                job_name: &job_name(&jobfile.root),
+                settings: &plan.settings,
+                tasks,
+                max_parallel: jobfile.executor.slurm.max_parallel,
+                jobs_per_task: per_task,
+                build_dir: &self.build_dir,
+                manifest: &manifest,
+                jobman: &jobman,
+            })
+            .map_err(anyhow::Error::msg)?;
+            let dirs: Vec<PathBuf> = plan.jobs.iter().map(|&i| prepared[i].0.clone()).collect();
+            files::write_manifest(&manifest, &dirs).with_context(|| format!("cannot write {}", manifest.display()))?;
+            let script_path = files::script_path(&self.build_dir, n);
+            store::write_atomic(&script_path, script.as_bytes())
+                .with_context(|| format!("cannot write {}", script_path.display()))?;
+            let array_jobs: Vec<ArrayJob> = plan
+                .jobs
+                .iter()
+                .enumerate()
+                .map(|(line, &i)| ArrayJob { line, dir: prepared[i].0.clone(), spec: prepared[i].1.clone() })
+                .collect();
+            let job_id = match command::submit(&script_path) {
+                Ok(id) => id,
+                Err(e) => {
+                    // Arrays already submitted are followed as usual; these jobs did not start.
+                    console::failure("Failed", &format!("to submit {}: {e:#}", plural_jobs(array_jobs.len())));
+                    for job in &array_jobs {
+                        self.not_started(&job.spec.name, &format!("sbatch failed: {e:#}"));
+                    }
+                    continue;
+                }
+            };
+            self.submitted.push(SubmittedArray {
+                job_id,
+                manifest: manifest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                tasks,
+                jobs_per_task: per_task,
+                time_limit: plan.settings.time.clone(),
+            });
+            files::write_submitted(&self.build_dir, &self.submitted)
+                .with_context(|| format!("cannot record the submitted arrays in {}", self.build_dir.display()))?;
+            console::status(
+                "Submitted",
+                &format!("{}{of_stage} as Slurm array {job_id}", plural_jobs(array_jobs.len())),
+            );
+            let limits = queue::TaskLimits { time: plan.settings.time.clone(), jobs_per_task: per_task };
+            self.follow(Array { job_id, build_dir: self.build_dir.clone(), jobs: array_jobs, per_task, limits });
+        }
+        Ok(())
+    }
+
+    fn follow(&mut self, array: Array) {
+        let a = self.arrays.len();
+        self.open.extend((0..array.jobs.len()).map(|k| (a, k)));
+        self.arrays.push(array);
+    }
+
+    fn not_started(&mut self, name: &str, message: &str) {
+        self.tally.failed.push(format!("  {name} (not submitted): {message}"));
+    }
+
+    /// Polls the queue until at least one followed job has ended (each ends with its record,
+    /// or Slurm's verdict written as its record) or Ctrl-C, which cancels the followed arrays
+    /// unless `--no-cancel`. Returns whether the build was interrupted.
+    pub fn wait(&mut self) -> anyhow::Result<bool> {
+        // A bar per wait: between waits the build prints what it submits.
+        self.progress = Some(console::Progress::new(self.open.len()));
+        loop {
+            sleep_unless_interrupted(self.backoff.next(self.changed), &self.interrupted);
+            if self.interrupted.load(Ordering::SeqCst) {
+                self.clear_progress();
+                let ids: Vec<u64> = self.arrays.iter().map(|a| a.job_id).collect();
+                if self.no_cancel {
+                    console::failure("Interrupted", "the submitted jobs go on running on Slurm (--no-cancel)");
+                } else {
+                    command::cancel(&ids).context("cannot cancel the submitted arrays")?;
+                    console::failure("Cancelled", &format!("Slurm arrays {}", join(&ids)));
+                }
+                self.tally.interrupted += self.open.len();
+                self.open.clear();
+                return Ok(true);
+            }
+            let ids: Vec<u64> = self.arrays.iter().map(|a| a.job_id).collect();
+            let states = match command::queue(&ids) {
+                Ok(entries) => queue::task_states(&entries),
+                Err(e) => {
+                    console::failure("Warning", &format!("{e:#}; trying again"));
+                    self.changed = false;
+                    continue;
+                }
+            };
+            self.changed = self.collect(&states) > 0;
+            if self.changed || self.open.is_empty() {
+                self.clear_progress();
+                return Ok(false);
+            }
+            if let Some(progress) = &self.progress {
+                progress.message(&format!("{} on Slurm", plural_jobs(self.open.len())));
+            }
         }
     }
 
-    let max_array_size = if run.dry_run { script::DEFAULT_MAX_ARRAY_SIZE } else { command::max_array_size() };
-    let settings: Vec<script::SlurmSettings> = prepared.iter().map(|(_, _, s)| s.clone()).collect();
+    fn clear_progress(&mut self) {
+        if let Some(progress) = self.progress.take() {
+            progress.clear();
+        }
+    }
+
+    /// The jobs that ended by this poll's `states`: each with its record, or Slurm's verdict;
+    /// returns how many.
+    fn collect(&mut self, states: &HashMap<(u64, u32), TaskState>) -> usize {
+        let mut ended: Vec<((usize, usize), Option<JobRecord>)> = Vec::new();
+        let (arrays, second_look) = (&self.arrays, &mut self.second_look);
+        self.open.retain(|&(a, k)| {
+            let array = &arrays[a];
+            let ArrayJob { dir, spec, .. } = &array.jobs[k];
+            let state = states.get(&array.task_of(k));
+            if state.is_some_and(|s| !s.state.is_finished()) {
+                return true;
+            }
+            if let Some(record) = store::read_record(dir).filter(|r| r.key == spec.key) {
+                ended.push(((a, k), Some(record)));
+                return false;
+            }
+            if state.is_some_and(|s| s.state == queue::SlurmState::Completed) && second_look.insert((a, k)) {
+                return true;
+            }
+            ended.push(((a, k), None));
+            false
+        });
+        // Tasks Slurm no longer lists: its accounting may still know how they ended.
+        let forgotten: Vec<u64> = ended
+            .iter()
+            .filter(|((a, k), record)| record.is_none() && !states.contains_key(&self.arrays[*a].task_of(*k)))
+            .map(|((a, _), _)| self.arrays[*a].job_id)
+            .collect();
+        let accounted = if forgotten.is_empty() {
+            HashMap::new()
+        } else {
+            command::accounting(&forgotten).ok().flatten().map(|e| queue::task_states(&e)).unwrap_or_default()
+        };
+        let count = ended.len();
+        for ((a, k), record) in ended {
+            let array = &self.arrays[a];
+            let ArrayJob { dir, spec, .. } = &array.jobs[k];
+            let record = record.unwrap_or_else(|| {
+                let task = array.task_of(k);
+                let log = files::task_log(&array.build_dir, task.0, task.1);
+                record_verdict(spec, dir, states.get(&task).or_else(|| accounted.get(&task)), &log, &array.limits)
+            });
+            let finished = Finished::of_record(0, record, dir.clone());
+            if let Some(progress) = &self.progress {
+                progress.finished(finished.line(&self.root), true);
+            }
+            match finished.status {
+                Some(JobStatus::Done) => self.tally.ran += 1,
+                Some(JobStatus::Interrupted) => self.tally.interrupted += 1,
+                _ => self.tally.failed.push(finished.summary(&self.root)),
+            }
+        }
+        count
+    }
+
+    /// The summary of the jobs this build followed on Slurm (none: nothing is printed), as the
+    /// local pool prints its own; `done`: the done jobs of the stages that run on Slurm, those it
+    /// ran and those it found done.
+    pub fn finish(&self, done: usize, clock: Instant, interrupted: bool) -> Outcome {
+        let tally = &self.tally;
+        let followed = tally.ran + tally.interrupted + tally.failed.len();
+        if followed == 0 {
+            return Outcome::default();
+        }
+        let cached = done.saturating_sub(tally.ran);
+        Tally { cached, ..tally.clone() }.finish(followed + cached, clock.elapsed().as_secs_f64(), interrupted)
+    }
+}
+
+fn slurm_dir(jobfile: &Jobfile) -> PathBuf {
+    jobfile.workspace.state.join("slurm")
+}
+
+/// The folder of this build's submissions: `.jobman/slurm/<seconds since 1970>-<pid>`.
+fn new_build_dir(jobfile: &Jobfile) -> PathBuf {
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    slurm_dir(jobfile).join(format!("{seconds}-{}", std::process::id()))
+}
+
+fn job_name(root: &Path) -> String {
+    format!("jobman-{}", root.file_name().map_or_else(|| "jobs".into(), |n| n.to_string_lossy().into_owned()))
+}
+
+/// Prints the batch scripts that submitting the `pending` jobs (indices into `jobs`) of stage
+/// `jobfile` would submit; prepares no folder.
+pub fn print_scripts(jobfile: StageView<'_>, jobs: &[Job], pending: &[usize]) -> anyhow::Result<()> {
+    let requests = Requests::new(jobfile).map_err(Diagnostics::from)?;
+    let mut settings = Vec::new();
+    for &index in pending {
+        match requests.slurm(&jobs[index].planned.params) {
+            Ok(s) => settings.push(s),
+            Err(diagnostic) => console::failure(
+                "Failed",
+                &format!("{} cannot be submitted: {}", jobs[index].planned.name, Diagnostics::from(diagnostic)),
+            ),
+        }
+    }
     let per_task = jobfile.executor.slurm.jobs_per_task.max(1) as usize;
-    let plans = script::plan_arrays(&settings, max_array_size * per_task);
+    let build_dir = new_build_dir(&jobfile);
     let jobman = std::env::current_exe().context("cannot find the jobman binary to run on the nodes")?;
-    let job_name = format!(
-        "jobman-{}",
-        jobfile.root.file_name().map_or_else(|| "jobs".into(), |n| n.to_string_lossy().into_owned())
-    );
-    let mut arrays: Vec<Array> = Vec::new();
-    let mut submitted: Vec<SubmittedArray> = Vec::new();
-    for (n, plan) in plans.iter().enumerate() {
-        let dirs: Vec<PathBuf> = plan.jobs.iter().map(|&i| jobs[prepared[i].0].slot.dir.clone()).collect();
-        let tasks = plan.jobs.len().div_ceil(per_task);
+    for (n, plan) in script::plan_arrays(&settings, script::DEFAULT_MAX_ARRAY_SIZE * per_task).iter().enumerate() {
         let manifest = files::manifest_path(&build_dir, n);
         let script = script::batch_script(&ArrayScript {
-            job_name: &job_name,
+            job_name: &job_name(&jobfile.root),
             settings: &plan.settings,
-            tasks,
+            tasks: plan.jobs.len().div_ceil(per_task),
             max_parallel: jobfile.executor.slurm.max_parallel,
             jobs_per_task: per_task,
             build_dir: &build_dir,
@@ -173,199 +434,14 @@ pub fn run(
             jobman: &jobman,
         })
         .map_err(anyhow::Error::msg)?;
-        if run.dry_run {
-            println!("# array {n}: {} ({})", plural_jobs(plan.jobs.len()), console::relative(&manifest, &jobfile.root));
-            print!("{script}");
-            continue;
-        }
-        files::write_manifest(&manifest, &dirs).with_context(|| format!("cannot write {}", manifest.display()))?;
-        let script_path = files::script_path(&build_dir, n);
-        store::write_atomic(&script_path, script.as_bytes())
-            .with_context(|| format!("cannot write {}", script_path.display()))?;
-        let array_jobs: Vec<ArrayJob> = plan
-            .jobs
-            .iter()
-            .enumerate()
-            .filter_map(|(line, &i)| Some(ArrayJob { line, index: prepared[i].0, spec: prepared[i].1.clone()? }))
-            .collect();
-        let job_id = match command::submit(&script_path) {
-            Ok(id) => id,
-            Err(e) => {
-                // Arrays already submitted are followed as usual; these jobs did not start.
-                console::failure("Failed", &format!("to submit {}: {e:#}", plural_jobs(array_jobs.len())));
-                outcome.not_started.extend(array_jobs.iter().map(|job| (job.index, format!("sbatch failed: {e:#}"))));
-                continue;
-            }
-        };
-        submitted.push(SubmittedArray {
-            job_id,
-            manifest: manifest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            tasks,
-            jobs_per_task: per_task,
-            time_limit: plan.settings.time.clone(),
-        });
-        files::write_submitted(&build_dir, &submitted)
-            .with_context(|| format!("cannot record the submitted arrays in {}", build_dir.display()))?;
-        console::status("Submitted", &format!("{} as Slurm array {job_id}", plural_jobs(array_jobs.len())));
-        let limits = queue::TaskLimits { time: plan.settings.time.clone(), jobs_per_task: per_task };
-        arrays.push(Array { job_id, build_dir: build_dir.clone(), jobs: array_jobs, per_task, limits });
+        println!("# array {n}: {} ({})", plural_jobs(plan.jobs.len()), console::relative(&manifest, &jobfile.root));
+        print!("{script}");
     }
-    if run.dry_run || arrays.is_empty() {
-        return Ok(outcome);
-    }
-    if run.detach {
-        console::status(
-            "Detached",
-            "the jobs run on Slurm; `jobman status` shows them, a later `jobman build` collects them",
-        );
-        return Ok(outcome);
-    }
-    follow(run, jobfile, jobs, &arrays, interrupted, &mut outcome)?;
-    Ok(outcome)
-}
-
-/// Follows to their end the `queued` jobs (indices into `jobs`) that an earlier build submitted
-/// and left on Slurm (`--detach`, or a build that was killed), as the build that submitted them
-/// would have: nothing is submitted again, each ends with its record or Slurm's verdict. On
-/// Ctrl-C they go on running: they were left there on purpose.
-pub fn follow_earlier(
-    jobfile: StageView<'_>,
-    jobs: &[Job],
-    queued: &[usize],
-    interrupted: &Arc<AtomicBool>,
-) -> anyhow::Result<Followed> {
-    let index_of: HashMap<&Path, usize> = queued.iter().map(|&i| (jobs[i].slot.dir.as_path(), i)).collect();
-    let mut arrays = Vec::new();
-    let builds = fs::read_dir(slurm_dir(&jobfile)).map(|entries| entries.flatten().map(|e| e.path()).collect());
-    for build_dir in builds.unwrap_or_else(|_| Vec::new()) {
-        for submitted in files::read_submitted(&build_dir) {
-            let per_task = submitted.jobs_per_task.max(1);
-            let array_jobs: Vec<ArrayJob> = manifest_dirs(&build_dir, &submitted)
-                .iter()
-                .enumerate()
-                .filter_map(|(line, dir)| {
-                    let index = *index_of.get(dir.as_path())?;
-                    Some(ArrayJob { line, index, spec: task::read_launch(dir)? })
-                })
-                .collect();
-            if !array_jobs.is_empty() {
-                arrays.push(Array {
-                    job_id: submitted.job_id,
-                    build_dir: build_dir.clone(),
-                    jobs: array_jobs,
-                    per_task,
-                    limits: submitted.limits(),
-                });
-            }
-        }
-    }
-    let mut outcome = Followed { records: Vec::new(), not_started: Vec::new(), interrupted: false };
-    let run = SlurmRun { detach: false, no_cancel: true, dry_run: false };
-    follow(&run, jobfile, jobs, &arrays, interrupted, &mut outcome)?;
-    Ok(outcome)
+    Ok(())
 }
 
 fn plural_jobs(n: usize) -> String {
     crate::util::text::plural(n, "job")
-}
-
-/// Polls the queue until every task of `arrays` has ended (or Ctrl-C), collecting records.
-fn follow(
-    run: &SlurmRun,
-    jobfile: StageView<'_>,
-    jobs: &[Job],
-    arrays: &[Array],
-    interrupted: &Arc<AtomicBool>,
-    outcome: &mut Followed,
-) -> anyhow::Result<()> {
-    let ids: Vec<u64> = arrays.iter().map(|a| a.job_id).collect();
-    // (array, job of it) of the jobs not ended yet.
-    let mut open: Vec<(usize, usize)> =
-        arrays.iter().enumerate().flat_map(|(a, array)| (0..array.jobs.len()).map(move |k| (a, k))).collect();
-    let mut backoff = queue::PollBackoff::new(jobfile.executor.slurm.poll_interval);
-    // A task that Slurm says completed may have written its record a moment before the shared
-    // filesystem shows it: it gets one more poll before it is judged.
-    let mut second_look: HashSet<(usize, usize)> = HashSet::new();
-    let progress = console::Progress::new(open.len());
-    let root = &jobfile.root;
-    loop {
-        if interrupted.load(Ordering::SeqCst) {
-            progress.clear();
-            outcome.interrupted = true;
-            if run.no_cancel {
-                console::failure("Interrupted", "the submitted jobs go on running on Slurm (--no-cancel)");
-            } else {
-                command::cancel(&ids).context("cannot cancel the submitted arrays")?;
-                console::failure("Cancelled", &format!("Slurm arrays {}", join(&ids)));
-            }
-            return Ok(());
-        }
-        let states = match command::queue(&ids) {
-            Ok(entries) => queue::task_states(&entries),
-            Err(e) => {
-                console::failure("Warning", &format!("{e:#}; trying again"));
-                sleep_unless_interrupted(backoff.next(false), interrupted);
-                continue;
-            }
-        };
-        let mut gone: Vec<(usize, usize)> = Vec::new();
-        let mut changed = false;
-        open.retain(|&(a, k)| {
-            let array = &arrays[a];
-            let ArrayJob { index, spec, .. } = &array.jobs[k];
-            let dir = &jobs[*index].slot.dir;
-            let state = states.get(&array.task_of(k));
-            if state.is_some_and(|s| !s.state.is_finished()) {
-                return true;
-            }
-            if let Some(record) = store::read_record(dir).filter(|r| r.key == spec.key) {
-                changed = true;
-                report(&progress, *index, &record, dir, root);
-                outcome.records.push((*index, record));
-                return false;
-            }
-            if state.is_some_and(|s| s.state == queue::SlurmState::Completed) && second_look.insert((a, k)) {
-                return true;
-            }
-            gone.push((a, k));
-            false
-        });
-        if !gone.is_empty() {
-            changed = true;
-            // Tasks Slurm no longer lists: its accounting may still know how they ended.
-            let forgotten: Vec<u64> = gone
-                .iter()
-                .filter(|&&(a, k)| !states.contains_key(&arrays[a].task_of(k)))
-                .map(|(a, _)| arrays[*a].job_id)
-                .collect();
-            let accounted = if forgotten.is_empty() {
-                HashMap::new()
-            } else {
-                command::accounting(&forgotten).ok().flatten().map(|e| queue::task_states(&e)).unwrap_or_default()
-            };
-            for (a, k) in gone {
-                let array = &arrays[a];
-                let ArrayJob { index, spec, .. } = &array.jobs[k];
-                let key = array.task_of(k);
-                let state: Option<&TaskState> = states.get(&key).or_else(|| accounted.get(&key));
-                let log = files::task_log(&array.build_dir, key.0, key.1);
-                let dir = &jobs[*index].slot.dir;
-                let record = record_verdict(spec, dir, state, &log, &array.limits);
-                report(&progress, *index, &record, dir, root);
-                outcome.records.push((*index, record));
-            }
-        }
-        if open.is_empty() {
-            progress.clear();
-            return Ok(());
-        }
-        progress.message(&format!("{} on Slurm", plural_jobs(open.len())));
-        sleep_unless_interrupted(backoff.next(changed), interrupted);
-    }
-}
-
-fn report(progress: &console::Progress, index: usize, record: &JobRecord, dir: &Path, root: &Path) {
-    progress.finished(Finished::of_record(index, record.clone(), dir.to_path_buf()).line(root), true);
 }
 
 fn join(ids: &[u64]) -> String {

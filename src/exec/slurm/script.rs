@@ -127,7 +127,7 @@ fn path_text(path: &Path) -> Result<String, String> {
 }
 
 /// A path as one `#SBATCH` argument: sbatch splits at spaces unless the word is double-quoted.
-fn sbatch_word(path: &Path) -> Result<String, String> {
+pub(super) fn sbatch_word(path: &Path) -> Result<String, String> {
     let text = path_text(path)?;
     if text.contains('"') {
         return Err(format!("{text} holds a `\"`, which an #SBATCH line cannot carry; move the project"));
