@@ -1442,7 +1442,8 @@ fn status_counts_done_failed_and_pending_jobs() {
     let summary: Value = serde_json::from_slice(&output.stdout).expect("status --json is JSON");
     assert_eq!(
         summary,
-        json!({"format": 1, "total": 4, "done": 2, "failed": 1, "timed_out": 0, "interrupted": 0, "pending": 1, "on_slurm": 0})
+        json!({"format": 1, "total": 4, "done": 2, "failed": 1, "timed_out": 0, "interrupted": 0, "pending": 1,
+               "on_slurm": 0, "running_on_slurm": 0, "queued_on_slurm": 0, "waiting": 0})
     );
 
     let output = project.cmd(&["status", "--json", "--jobs"]).output().unwrap();

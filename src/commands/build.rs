@@ -68,7 +68,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     supervisor::stop_leftover_jobs(&store.jobs_dir);
     super::verify::check_after_unclean_end(&jobfile.workspace.state, &store.jobs_dir, &jobfile.root)?;
     // Jobs an earlier build left on Slurm: followed to their end, never submitted twice.
-    let earlier = slurm::in_flight(&jobfile, true);
+    let earlier = slurm::in_flight(&jobfile, true).into_keys().collect();
     for warning in products::unknown_figure_columns(jobfile.report_stage(), &selection) {
         console::failure("Warning", &warning);
     }
@@ -239,7 +239,7 @@ impl Round<'_> {
             } else {
                 console::status("Following", &format!("{queued_jobs} still on Slurm from an earlier build"));
             }
-            self.cluster.adopt(jobs, &queued);
+            self.cluster.adopt(view, jobs, &queued);
         }
         if pending.is_empty() {
             // A stage whose every job waits for upstream jobs has nothing up to date to speak of.

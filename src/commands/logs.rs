@@ -44,7 +44,7 @@ pub fn logs(options: &LogsOptions) -> anyhow::Result<i32> {
         // before its watchdog could record the job leaves the folder without a record.
         let runner = || {
             crate::store::lock::is_held(&jobfile.workspace.state)
-                || crate::exec::slurm::in_flight(&jobfile, false).contains(&dir)
+                || crate::exec::slurm::in_flight(&jobfile, false).contains_key(&dir)
         };
         let mut ended = true;
         console::to_stdout(|out| {

@@ -12,7 +12,7 @@ use crate::jobfile::{ParamSet, display_value};
 use crate::key::KeyIngredients;
 use crate::plan::render::Renderer;
 use crate::plan::select::{self, CurrentJobs, JobRef, Selected};
-use crate::store::{self, JobRecord, SlotState};
+use crate::store::{self, JobRecord, SlotState, Usage};
 use crate::util::console;
 use crate::util::diagnostic::Diagnostics;
 
@@ -41,6 +41,10 @@ struct JobView {
     /// How many times it ran in the build that recorded it (more than 1 when retried).
     attempts: Option<u32>,
     host: Option<String>,
+    /// What its command used, as jobman measured it.
+    usage: Option<Usage>,
+    /// The Slurm array task that ran it (`1234_7`).
+    slurm_task: Option<String>,
     /// The job folder, relative to the Jobfile's folder.
     dir: String,
     key: Option<String>,
@@ -130,6 +134,8 @@ fn view_of(record: Option<&JobRecord>, id: &str, dir: &Path, root: &Path) -> Job
         duration_secs: record.map(|r| r.duration_secs),
         attempts: record.map(|r| r.attempts),
         host: record.map(|r| r.host.clone()),
+        usage: record.and_then(|r| r.usage),
+        slurm_task: record.and_then(|r| r.slurm_task.clone()),
         dir: console::relative(dir, root),
         key: record.map(|r| r.key.clone()),
         params: record.map_or(serde_json::Value::Null, |r| r.ingredients.params.clone()),
@@ -185,6 +191,19 @@ fn write_text(out: &mut dyn Write, view: &JobView) -> io::Result<()> {
         ("duration", view.duration_secs.map(console::duration)),
         ("attempts", view.attempts.filter(|&n| n > 1).map(|n| n.to_string())),
         ("host", view.host.clone()),
+        ("slurm task", view.slurm_task.clone()),
+        (
+            "used",
+            view.usage.map(|u| {
+                format!(
+                    "{} MB peak memory, {} CPU ({} user, {} system)",
+                    u.max_rss_mb,
+                    console::duration(u.cpu_secs()),
+                    console::duration(u.user_cpu_secs),
+                    console::duration(u.system_cpu_secs)
+                )
+            }),
+        ),
     ];
     fields.extend(optional.into_iter().filter_map(|(label, value)| Some((label, value?))));
     fields.push(("folder", view.dir.clone()));

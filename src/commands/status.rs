@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::commands::ls::{JSON_FORMAT, JobEntry};
+use crate::exec::slurm::{self, InFlight};
 use crate::plan::select::CurrentJobs;
 use crate::store::JobStatus;
 use crate::util::console;
@@ -21,6 +22,22 @@ pub struct StatusOptions {
 #[derive(Serialize)]
 struct Summary {
     format: u32,
+    #[serde(flatten)]
+    counts: Counts,
+    /// With stages: the same counts per stage, in the Jobfile's order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    stages: Vec<StageCounts>,
+}
+
+#[derive(Serialize)]
+struct StageCounts {
+    name: String,
+    #[serde(flatten)]
+    counts: Counts,
+}
+
+#[derive(Serialize, Default, Clone, Copy)]
+struct Counts {
     total: usize,
     done: usize,
     failed: usize,
@@ -30,35 +47,102 @@ struct Summary {
     /// Of the pending jobs, those an earlier build submitted to Slurm that are still queued or
     /// running.
     on_slurm: usize,
+    /// Of those, the ones running and the ones queued.
+    running_on_slurm: usize,
+    queued_on_slurm: usize,
+    /// How long the job queued longest has been queued, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oldest_queued_secs: Option<u64>,
+    /// Of the pending jobs, those waiting for upstream jobs (they have no id yet).
+    waiting: usize,
+}
+
+impl Counts {
+    fn add(&mut self, status: Option<JobStatus>, flight: Option<&InFlight>, now: u64) {
+        self.total += 1;
+        *match status {
+            Some(JobStatus::Done) => &mut self.done,
+            Some(JobStatus::Failed) => &mut self.failed,
+            Some(JobStatus::TimedOut) => &mut self.timed_out,
+            Some(JobStatus::Interrupted) => &mut self.interrupted,
+            None => &mut self.pending,
+        } += 1;
+        match flight.filter(|_| status.is_none()) {
+            Some(InFlight::Running) => self.running_on_slurm += 1,
+            Some(InFlight::Queued { since }) => {
+                self.queued_on_slurm += 1;
+                if *since > 0 {
+                    let queued = now.saturating_sub(*since);
+                    self.oldest_queued_secs = Some(self.oldest_queued_secs.map_or(queued, |q| q.max(queued)));
+                }
+            }
+            None => {}
+        }
+        self.on_slurm = self.running_on_slurm + self.queued_on_slurm;
+    }
+
+    fn add_waiting(&mut self, waiting: usize) {
+        self.total += waiting;
+        self.pending += waiting;
+        self.waiting += waiting;
+    }
+
+    /// `6 jobs: 2 done, 1 failed, 3 pending (1 running on Slurm, 2 queued on Slurm for 3m)`.
+    fn line(&self) -> String {
+        let mut parts = vec![format!("{} done", self.done)];
+        for (n, what) in [(self.failed, "failed"), (self.timed_out, "timed out"), (self.interrupted, "interrupted")] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        let mut notes = Vec::new();
+        if self.running_on_slurm > 0 {
+            notes.push(format!("{} running on Slurm", self.running_on_slurm));
+        }
+        if self.queued_on_slurm > 0 {
+            let oldest = self
+                .oldest_queued_secs
+                .map(|s| format!(", the oldest for {}", console::duration(s as f64)))
+                .unwrap_or_default();
+            notes.push(format!("{} queued on Slurm{oldest}", self.queued_on_slurm));
+        }
+        if self.waiting > 0 {
+            notes.push(format!("{} waiting for upstream jobs", self.waiting));
+        }
+        parts.push(if notes.is_empty() {
+            format!("{} pending", self.pending)
+        } else {
+            format!("{} pending ({})", self.pending, notes.join(", "))
+        });
+        format!("{}: {}", plural(self.total, "job"), parts.join(", "))
+    }
 }
 
 pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
     let CurrentJobs { jobfile, jobs, waiting } = CurrentJobs::load(&options.jobfile)?;
-    let submitted = crate::exec::slurm::in_flight(&jobfile, false);
-    let mut summary = Summary {
-        format: JSON_FORMAT,
-        total: jobs.len() + waiting,
-        done: 0,
-        failed: 0,
-        timed_out: 0,
-        interrupted: 0,
-        // A job waiting for upstream jobs has not run: it is pending, without an id yet.
-        pending: waiting,
-        on_slurm: 0,
-    };
+    let flying = slurm::in_flight(&jobfile, false);
+    let now = crate::util::unix_secs();
+    let mut by_stage = vec![Counts::default(); jobfile.stages.len()];
     for job in &jobs {
-        let status = job.slot.state.status();
-        *match status {
-            Some(JobStatus::Done) => &mut summary.done,
-            Some(JobStatus::Failed) => &mut summary.failed,
-            Some(JobStatus::TimedOut) => &mut summary.timed_out,
-            Some(JobStatus::Interrupted) => &mut summary.interrupted,
-            None => &mut summary.pending,
-        } += 1;
-        if status.is_none() && submitted.contains(&job.slot.dir) {
-            summary.on_slurm += 1;
-        }
+        by_stage[job.stage].add(job.slot.state.status(), flying.get(&job.slot.dir), now);
     }
+    for &(stage, count) in &waiting {
+        by_stage[stage].add_waiting(count);
+    }
+    let mut counts = Counts::default();
+    for job in &jobs {
+        counts.add(job.slot.state.status(), flying.get(&job.slot.dir), now);
+    }
+    counts.add_waiting(waiting.iter().map(|(_, n)| n).sum());
+    let stages: Vec<StageCounts> = if jobfile.has_stages() {
+        jobfile
+            .stage_views()
+            .map(|view| StageCounts { name: view.name().unwrap_or("").to_string(), counts: by_stage[view.index] })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let summary = Summary { format: JSON_FORMAT, counts, stages };
     if options.json {
         return console::to_stdout(|out| {
             if options.jobs {
@@ -71,36 +155,33 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
         })
         .map(|()| 0);
     }
+    let pipeline = slurm::pipeline::live(&jobfile);
     console::to_stdout(|out| {
         if options.jobs {
             let width = jobs.iter().map(|j| j.planned.name.chars().count()).max().unwrap_or(4).max(4);
             writeln!(out, "{:<14}{:<width$}  STATUS", "ID", "NAME")?;
             for job in &jobs {
-                let status = job.slot.state.status_key().replace('_', " ");
+                let status = match (job.slot.state.status(), flying.get(&job.slot.dir)) {
+                    (None, Some(InFlight::Running)) => "running on Slurm".to_string(),
+                    (None, Some(InFlight::Queued { .. })) => "queued on Slurm".to_string(),
+                    _ => job.slot.state.status_key().replace('_', " "),
+                };
                 writeln!(out, "{:<14}{:<width$}  {status}", job.slot.id, job.planned.name)?;
             }
         }
-        let mut parts = vec![format!("{} done", summary.done)];
-        for (n, what) in
-            [(summary.failed, "failed"), (summary.timed_out, "timed out"), (summary.interrupted, "interrupted")]
-        {
-            if n > 0 {
-                parts.push(format!("{n} {what}"));
-            }
+        let width = summary.stages.iter().map(|s| s.name.chars().count()).max().unwrap_or(0);
+        for stage in &summary.stages {
+            writeln!(out, "{:<width$}  {}", stage.name, stage.counts.line())?;
         }
-        let mut notes = Vec::new();
-        if summary.on_slurm > 0 {
-            notes.push(format!("{} queued or running on Slurm", summary.on_slurm));
+        if !summary.stages.is_empty() {
+            write!(out, "{:<width$}  ", "all")?;
         }
-        if waiting > 0 {
-            notes.push(format!("{waiting} waiting for upstream jobs"));
+        writeln!(out, "{}", summary.counts.line())?;
+        if let Some(job) = &pipeline {
+            let log = console::relative(&slurm::pipeline::log_path(&jobfile, job.job_id), &jobfile.root);
+            writeln!(out, "A pipeline job on Slurm ({}) is building the rest; its log: {log}", job.job_id)?;
         }
-        parts.push(if notes.is_empty() {
-            format!("{} pending", summary.pending)
-        } else {
-            format!("{} pending ({})", summary.pending, notes.join(", "))
-        });
-        writeln!(out, "{}: {}", plural(summary.total, "job"), parts.join(", "))
+        Ok(())
     })?;
     Ok(0)
 }

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+
+use crate::store::Usage;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,10 +92,10 @@ impl Supervisor {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
-    /// Runs a command to its end in its own process group.
-    pub fn run(&self, launch: Launch<'_>) -> ProcessEnd {
+    /// Runs a command to its end in its own process group; what it used, when it ran.
+    pub fn run(&self, launch: Launch<'_>) -> (ProcessEnd, Option<Usage>) {
         if !self.accepting() {
-            return ProcessEnd::Interrupted;
+            return (ProcessEnd::Interrupted, None);
         }
         let mut command = build_command(launch.command);
         command
@@ -103,23 +105,24 @@ impl Supervisor {
             .stdout(launch.stdout)
             .stderr(launch.stderr)
             .process_group(0);
-        let mut child = match command.spawn() {
+        let child = match command.spawn() {
             Ok(child) => child,
-            Err(e) => return ProcessEnd::SpawnFailed(spawn_error(launch.command, &e)),
+            Err(e) => return (ProcessEnd::SpawnFailed(spawn_error(launch.command, &e)), None),
         };
         let group = child.id() as i32;
         self.track(group, launch.timeout.map(|t| Instant::now() + t));
-        let status = wait(&mut child);
+        let waited = wait(&child);
         // Whatever the job left running in its group goes with it.
         kill_group(group, libc::SIGKILL);
         let timed_out = self.untrack(group);
-        match status {
+        let end = match waited {
             _ if timed_out => ProcessEnd::TimedOut,
-            Some(status) if status.code().is_some() => ProcessEnd::Exited(status.code().unwrap_or(-1)),
+            Some((status, _)) if status.code().is_some() => ProcessEnd::Exited(status.code().unwrap_or(-1)),
             _ if self.interrupted() => ProcessEnd::Interrupted,
-            Some(status) => ProcessEnd::Signaled(status.signal().unwrap_or(0)),
+            Some((status, _)) => ProcessEnd::Signaled(status.signal().unwrap_or(0)),
             None => ProcessEnd::SpawnFailed("lost track of the process".into()),
-        }
+        };
+        (end, waited.map(|(_, usage)| usage))
     }
 
     fn track(&self, group: i32, deadline: Option<Instant>) {
@@ -181,12 +184,28 @@ impl Supervisor {
     }
 }
 
-fn wait(child: &mut Child) -> Option<std::process::ExitStatus> {
+/// Waits for the child with `wait4`, which also says what it and the processes it waited for
+/// used (std's `Child::wait` drops that).
+fn wait(child: &Child) -> Option<(std::process::ExitStatus, Usage)> {
+    let pid = child.id() as libc::pid_t;
     loop {
-        match child.wait() {
-            Ok(status) => return Some(status),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return None,
+        let mut status = 0;
+        // SAFETY: rusage is plain data that wait4 fills in.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: waits for our own child, writing into the two locals above.
+        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if waited == pid {
+            let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+            let usage = Usage {
+                // Linux gives kilobytes.
+                max_rss_mb: (usage.ru_maxrss as f64 / 1024.0 * 10.0).round() / 10.0,
+                user_cpu_secs: (seconds(usage.ru_utime) * 1000.0).round() / 1000.0,
+                system_cpu_secs: (seconds(usage.ru_stime) * 1000.0).round() / 1000.0,
+            };
+            return Some((std::process::ExitStatus::from_raw(status), usage));
+        }
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return None;
         }
     }
 }

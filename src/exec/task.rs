@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::exec::supervisor::{self, Launch, ProcessEnd, Supervisor};
 use crate::key::KeyIngredients;
-use crate::store::{self, JobRecord, JobStatus, RECORD_FORMAT, STDERR_FILE, STDOUT_FILE};
+use crate::store::{self, JobRecord, JobStatus, RECORD_FORMAT, STDERR_FILE, STDOUT_FILE, Usage};
 
 /// The launch file a cluster task reads.
 pub const LAUNCH_FILE: &str = "jobman-launch.json";
@@ -74,7 +74,7 @@ pub fn run(
     loop {
         let started = SystemTime::now();
         let clock = Instant::now();
-        let outcome = run_once(spec, dir, supervisor, &extra_env, attempt);
+        let (outcome, usage) = run_once(spec, dir, supervisor, &extra_env, attempt);
         let seconds = clock.elapsed().as_secs_f64();
         // On a cluster node, Slurm's SIGTERM (time limit, scancel) reaches the job and this
         // process in either order, and its SIGKILL (memory) reaches the job alone: a job that dies
@@ -86,7 +86,7 @@ pub fn run(
         if cut_off && !record_interrupted {
             return Ok(None);
         }
-        let record = record(spec, dir, &outcome, started, seconds, attempt);
+        let record = JobRecord { usage, ..record(spec, dir, &outcome, started, seconds, attempt) };
         let failed = matches!(record.status, JobStatus::Failed | JobStatus::TimedOut);
         if failed && attempt <= spec.retries && supervisor.accepting() {
             retrying(&record);
@@ -106,7 +106,7 @@ fn run_once(
     supervisor: &Supervisor,
     extra_env: &[(&'static str, String)],
     attempt: u32,
-) -> ProcessEnd {
+) -> (ProcessEnd, Option<Usage>) {
     let open = |name: &str| fs::File::create(dir.join(name)).map_err(|e| format!("cannot create {name}: {e}"));
     let mut env = vec![
         ("JOBMAN_JOB_ID", spec.id.clone()),
@@ -125,7 +125,7 @@ fn run_once(
             stderr,
             timeout: spec.timeout_secs.map(Duration::from_secs_f64),
         }),
-        (Err(message), _) | (_, Err(message)) => ProcessEnd::SpawnFailed(message),
+        (Err(message), _) | (_, Err(message)) => (ProcessEnd::SpawnFailed(message), None),
     }
 }
 
@@ -226,7 +226,16 @@ pub fn verdict_record(spec: &TaskSpec, status: JobStatus, message: Option<String
         ingredients: spec.ingredients.clone(),
         outputs: BTreeMap::new(),
         attempts: 1,
+        usage: None,
+        slurm_task: slurm_task(),
     }
+}
+
+/// The Slurm array task this process runs in (`1234_7`), from the variables Slurm sets.
+fn slurm_task() -> Option<String> {
+    let job = std::env::var("SLURM_ARRAY_JOB_ID").ok()?;
+    let task = std::env::var("SLURM_ARRAY_TASK_ID").ok()?;
+    Some(format!("{job}_{task}"))
 }
 
 /// The launch file of a prepared folder, if it is whole and of this jobman's format.

@@ -19,7 +19,7 @@ pub use executor::{ExecutorKind, ExecutorSpec, GpuPool};
 pub use job::{PerJob, target_problem};
 pub use param_set::{ParamSet, display_params, display_value};
 pub use params::Distribution;
-pub use products::{FIXED_COLUMNS, ID_COLUMNS, ReportSpec};
+pub use products::{FIXED_COLUMNS, ID_COLUMNS, ReportSpec, USAGE_COLUMNS};
 pub use stages::{Need, Stage, StageView};
 use walker::{Item, Walker};
 

@@ -12,6 +12,9 @@ use super::walker::{Item, Walker, kind};
 pub const ID_COLUMNS: [&str; 2] = ["id", "name"];
 /// Columns every report has after the results; a result of the same name gets a prefix.
 pub const FIXED_COLUMNS: [&str; 3] = ["status", "duration", "attempts"];
+/// Columns of what each job used, after the fixed ones; in the report only when `columns` names
+/// them, and always there for figures.
+pub const USAGE_COLUMNS: [&str; 2] = ["max_rss_mb", "cpu_secs"];
 pub(super) const REPORT_KEYS: &[&str] = &["stage", "columns", "rename", "unfinished"];
 pub(super) const FIGURE_KEYS: &[&str] = &[
     "name",

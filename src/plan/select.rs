@@ -32,15 +32,15 @@ const SHOWN_CANDIDATES: usize = 10;
 pub struct CurrentJobs {
     pub jobfile: Jobfile,
     pub jobs: Vec<Job>,
-    /// Jobs of later stages that wait for upstream jobs, unkeyed.
-    pub waiting: usize,
+    /// Per stage (its index), how many of its jobs wait for upstream jobs, unkeyed.
+    pub waiting: Vec<(usize, usize)>,
 }
 
 impl CurrentJobs {
     /// Loads the Jobfile, plans its jobs (from the plan cache when it fits) and locates them.
     pub fn load(jobfile: &Path) -> anyhow::Result<CurrentJobs> {
         let (workspace, plans) = Workspace::open_planned(jobfile)?;
-        let waiting = plans.iter().map(|p| p.waiting.len()).sum();
+        let waiting = plans.iter().map(|p| (p.stage, p.waiting.len())).collect();
         let jobs = plans.into_iter().flat_map(|p| p.jobs).collect();
         Ok(CurrentJobs { jobfile: workspace.jobfile, jobs, waiting })
     }

@@ -2,7 +2,7 @@
 //! each remade only when what it reads changed.
 //!
 //! Each product is a node with a key, as jobs are; the last keys live in `.jobman/nodes.json`.
-//! - report: the report spec and, for each row, the job's id, name, key, status, duration,
+//! - report: the report spec and, for each row, the job's id, name, key, status, duration, usage,
 //!   attempts and results hash (from its record, so a fresh report costs no results file read). New bytes
 //!   equal to the old file's are not written: its mtime stays (early cutoff).
 //! - figure: its spec, jobman's version, and the hashes of the data columns it reads (curves:
@@ -400,6 +400,7 @@ fn report_rows<'a>(jobfile: StageView<'_>, jobs: &'a [Job]) -> Vec<ReportRow<'a>
                 status: job.slot.state.status_key(),
                 duration: record.map(|r| r.duration_secs),
                 attempts: record.map(|r| r.attempts),
+                usage: record.and_then(|r| r.usage),
             })
         })
         .collect()
@@ -436,14 +437,15 @@ fn report_parts(jobfile: StageView<'_>, jobs: &[Job]) -> Parts {
     };
     let results_file = jobfile.job.results.as_ref().map(|n| n.get_ref());
     for job in jobs {
-        let (status, duration, attempts, output) = match &job.slot.state {
+        let (status, duration, attempts, usage, output) = match &job.slot.state {
             SlotState::Done(r) | SlotState::NotDone(r) => (
                 r.status.key(),
                 r.duration_secs.to_string(),
                 r.attempts.to_string(),
+                r.usage.map(|u| format!("{} {}", u.max_rss_mb, u.cpu_secs())).unwrap_or_default(),
                 results_file.and_then(|n| r.outputs.get(n)),
             ),
-            _ => ("pending", String::new(), String::new(), None),
+            _ => ("pending", String::new(), String::new(), String::new(), None),
         };
         field(&mut ids, &job.slot.id);
         field(&mut ids, &job.planned.name);
@@ -451,6 +453,7 @@ fn report_parts(jobfile: StageView<'_>, jobs: &[Job]) -> Parts {
         field(&mut statuses, status);
         field(&mut statuses, &duration);
         field(&mut statuses, &attempts);
+        field(&mut statuses, &usage);
         field(&mut results, output.map_or("", String::as_str));
     }
     let settings = serde_json::json!({

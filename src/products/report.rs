@@ -10,8 +10,9 @@ use serde_json::Value;
 use toml::Spanned;
 
 use crate::jobfile::ParamSet;
-use crate::jobfile::{FIXED_COLUMNS, ID_COLUMNS, ReportSpec};
+use crate::jobfile::{FIXED_COLUMNS, ID_COLUMNS, ReportSpec, USAGE_COLUMNS};
 use crate::products::table::Table;
+use crate::store::Usage;
 use crate::util::diagnostic::{Diagnostic, Source, did_you_mean};
 
 /// One job as the report sees it.
@@ -26,6 +27,8 @@ pub struct ReportRow<'a> {
     pub duration: Option<f64>,
     /// How many times it ran in the build that recorded it (more than 1 when retried).
     pub attempts: Option<u32>,
+    /// What it used.
+    pub usage: Option<Usage>,
 }
 
 /// The full table every figure reads, with all columns under their own names. `params` are the
@@ -49,10 +52,12 @@ pub fn data_table(params: &[&str], rows: Vec<ReportRow<'_>>) -> Table {
     let result_columns: Vec<String> = columns[param_count..].to_vec();
     columns.truncate(param_count);
     for name in &result_columns {
-        let clash = columns.contains(name) || FIXED_COLUMNS.contains(&name.as_str());
+        let clash =
+            columns.contains(name) || FIXED_COLUMNS.contains(&name.as_str()) || USAGE_COLUMNS.contains(&name.as_str());
         columns.push(if clash { format!("results.{name}") } else { name.clone() });
     }
     columns.extend(FIXED_COLUMNS.map(String::from));
+    columns.extend(USAGE_COLUMNS.map(String::from));
 
     let table_rows = rows
         .iter()
@@ -66,6 +71,8 @@ pub fn data_table(params: &[&str], rows: Vec<ReportRow<'_>>) -> Table {
             cells.push(Value::from(row.status));
             cells.push(row.duration.map_or(Value::Null, Value::from));
             cells.push(row.attempts.map_or(Value::Null, Value::from));
+            cells.push(row.usage.map_or(Value::Null, |u| Value::from(u.max_rss_mb)));
+            cells.push(row.usage.map_or(Value::Null, |u| Value::from((u.cpu_secs() * 1000.0).round() / 1000.0)));
             cells
         })
         .collect();
@@ -77,7 +84,12 @@ pub fn data_table(params: &[&str], rows: Vec<ReportRow<'_>>) -> Table {
 pub fn select_columns(data: &Table, spec: &ReportSpec, source: &Source) -> Result<Table, Diagnostic> {
     let columns: Vec<Spanned<String>> = match &spec.columns {
         Some(columns) => columns.clone(),
-        None => data.columns.iter().map(|c| Spanned::new(0..0, c.clone())).collect(),
+        None => data
+            .columns
+            .iter()
+            .filter(|c| !USAGE_COLUMNS.contains(&c.as_str()))
+            .map(|c| Spanned::new(0..0, c.clone()))
+            .collect(),
     };
     // Before any job is done, no result is known yet: a results column is empty, not a mistake.
     let results_known = data.column("status").is_none_or(|s| data.rows.iter().any(|row| row[s] == "done"));
@@ -135,7 +147,8 @@ mod tests {
 
     fn row<'a>(id: &'a str, params: &'a [(String, Value)], results: Option<Value>) -> ReportRow<'a> {
         let (status, duration) = if results.is_some() { ("done", Some(1.5)) } else { ("failed", None) };
-        ReportRow { id, name: id, params, results, status, duration, attempts: duration.map(|_| 1) }
+        let usage = duration.map(|_| Usage { max_rss_mb: 20.5, user_cpu_secs: 1.25, system_cpu_secs: 0.5 });
+        ReportRow { id, name: id, params, results, status, duration, attempts: duration.map(|_| 1), usage }
     }
 
     #[test]
@@ -151,23 +164,39 @@ mod tests {
         let csv = String::from_utf8(to_csv(&table)).unwrap();
         assert_eq!(
             csv,
-            "id,name,lr,acc,curve,loss.train,ok,status,duration,attempts\na,a,0.1,0.9,\"[1,2]\",0.1,true,done,1.5,1\nb,b,0.1,,,,,failed,,\n"
+            "id,name,lr,acc,curve,loss.train,ok,status,duration,attempts,max_rss_mb,cpu_secs\na,a,0.1,0.9,\"[1,2]\",0.1,true,done,1.5,1,20.5,1.75\nb,b,0.1,,,,,failed,,,,\n"
         );
     }
 
     #[test]
     fn a_report_without_rows_still_has_the_param_columns() {
         let table = data_table(&["lr", "seed"], Vec::new());
-        assert_eq!(table.columns, ["id", "name", "lr", "seed", "status", "duration", "attempts"]);
+        assert_eq!(
+            table.columns,
+            ["id", "name", "lr", "seed", "status", "duration", "attempts", "max_rss_mb", "cpu_secs"]
+        );
     }
 
     #[test]
     fn a_result_named_like_a_param_gets_a_prefix() {
         let params = [("lr".to_string(), json!(0.1))];
-        let table = data_table(&["lr"], vec![row("a", &params, Some(json!({"lr": 0.2, "attempts": 3})))]);
+        let results = json!({"lr": 0.2, "attempts": 3, "cpu_secs": 9});
+        let table = data_table(&["lr"], vec![row("a", &params, Some(results))]);
         assert_eq!(
             table.columns,
-            ["id", "name", "lr", "results.attempts", "results.lr", "status", "duration", "attempts"]
+            [
+                "id",
+                "name",
+                "lr",
+                "results.attempts",
+                "results.cpu_secs",
+                "results.lr",
+                "status",
+                "duration",
+                "attempts",
+                "max_rss_mb",
+                "cpu_secs"
+            ]
         );
     }
 

@@ -86,10 +86,35 @@ pub struct JobRecord {
     /// retried (`[job] retries`). Records from before retries ran once.
     #[serde(default = "one_attempt")]
     pub attempts: u32,
+    /// What its command used, as jobman measured it where it waited for the command (on the
+    /// compute node for Slurm); none for a record written for a job that could not write its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// The Slurm array task that ran it (`1234_7`), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_task: Option<String>,
 }
 
 fn one_attempt() -> u32 {
     1
+}
+
+/// What a job's command used: from `wait4`, so it covers the command and every process it
+/// waited for (the `sh -c` around it, its children), as `time -v` and Slurm's `seff` measure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Peak resident memory of the largest of those processes, in MiB.
+    pub max_rss_mb: f64,
+    /// CPU time in user mode and in the kernel, in seconds.
+    pub user_cpu_secs: f64,
+    pub system_cpu_secs: f64,
+}
+
+impl Usage {
+    /// CPU time, user and system.
+    pub fn cpu_secs(&self) -> f64 {
+        self.user_cpu_secs + self.system_cpu_secs
+    }
 }
 
 /// What a build needs of a record; small enough to keep for every job in the index.
@@ -103,6 +128,8 @@ pub struct RecordSummary {
     pub outputs: BTreeMap<String, String>,
     #[serde(default = "one_attempt")]
     pub attempts: u32,
+    #[serde(default)]
+    pub usage: Option<Usage>,
 }
 
 impl From<&JobRecord> for RecordSummary {
@@ -114,6 +141,7 @@ impl From<&JobRecord> for RecordSummary {
             duration_secs: record.duration_secs,
             outputs: record.outputs.clone(),
             attempts: record.attempts,
+            usage: record.usage,
         }
     }
 }
@@ -223,7 +251,9 @@ impl SlotState {
 /// stay the truth: an entry whose stamp does not match the record file is ignored.
 ///
 /// One line per job, tab-separated (parsing JSON lines cost 0.4 s at 100,000 jobs):
-/// `id key size inode mtime_ns ctime_ns duration attempts [output=hash …]`.
+/// `id key size inode mtime_ns ctime_ns duration attempts max_rss_mb cpu_secs [output=hash …]`,
+/// with `-` for a usage not measured. `cpu_secs` is kept as user CPU (system 0): the summary
+/// needs their sum only.
 #[derive(Debug)]
 struct IndexEntry {
     key: JobKey,
@@ -231,7 +261,7 @@ struct IndexEntry {
     summary: RecordSummary,
 }
 
-const INDEX_HEADER: &str = "jobman index v3";
+const INDEX_HEADER: &str = "jobman index v4";
 
 impl IndexEntry {
     fn parse(line: &str) -> Option<(&str, IndexEntry)> {
@@ -246,6 +276,11 @@ impl IndexEntry {
         };
         let duration_secs = fields.next()?.parse().ok()?;
         let attempts = fields.next()?.parse().ok()?;
+        let (max_rss, cpu) = (fields.next()?, fields.next()?);
+        let usage = match (max_rss.parse(), cpu.parse()) {
+            (Ok(max_rss_mb), Ok(user_cpu_secs)) => Some(Usage { max_rss_mb, user_cpu_secs, system_cpu_secs: 0.0 }),
+            _ => None,
+        };
         let outputs =
             fields.map(|f| f.split_once('=').map(|(n, h)| (n.to_string(), h.to_string()))).collect::<Option<_>>()?;
         let summary = RecordSummary {
@@ -255,6 +290,7 @@ impl IndexEntry {
             duration_secs,
             outputs,
             attempts,
+            usage,
         };
         Some((id, IndexEntry { key, stamp, summary }))
     }
@@ -267,6 +303,11 @@ impl IndexEntry {
             "{id}\t{key}\t{size}\t{inode}\t{mtime_ns}\t{ctime_ns}\t{}\t{}",
             summary.duration_secs, summary.attempts
         );
+        match summary.usage {
+            Some(usage) => write!(out, "\t{}\t{}", usage.max_rss_mb, usage.cpu_secs()),
+            None => write!(out, "\t-\t-"),
+        }
+        .unwrap_or(());
         for (name, hash) in &summary.outputs {
             let _ = write!(out, "\t{name}={hash}");
         }
@@ -524,6 +565,8 @@ mod tests {
             ingredients: KeyIngredients::of_command("true", serde_json::json!({})),
             outputs: BTreeMap::new(),
             attempts: 1,
+            usage: Some(Usage { max_rss_mb: 12.5, user_cpu_secs: 0.25, system_cpu_secs: 0.0 }),
+            slurm_task: None,
         }
     }
 
@@ -560,8 +603,10 @@ mod tests {
         store.save_index([(&slot, &key)].into_iter()).unwrap();
 
         let store = Store::open(dir.path().to_path_buf(), dir.path().join("index"));
-        let slot = store.locate(&key, 0);
-        assert!(slot.indexed && matches!(slot.state, SlotState::Done(_)));
+        let indexed = store.locate(&key, 0);
+        assert!(indexed.indexed);
+        // The index gives the summary the record gives, what the job used included.
+        assert_eq!(indexed.state.summary(), slot.state.summary());
 
         write_record(&folder, &record(&key, id, JobStatus::Failed)).unwrap();
         let slot = store.locate(&key, 0);

@@ -5,3 +5,8 @@ pub mod diagnostic;
 pub mod exit;
 pub mod parallel;
 pub mod text;
+
+/// Now, in whole seconds since 1970: how jobman's own files date what they record.
+pub fn unix_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

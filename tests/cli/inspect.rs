@@ -517,3 +517,40 @@ fn show_and_logs_take_a_where_filter_that_names_exactly_one_job() {
     assert!(out.stderr().contains("unknown parameter `z`"), "{}", out.stderr());
     project.runs(&["show"]).refused();
 }
+
+#[test]
+fn each_job_records_what_it_used_and_the_report_offers_it_as_columns() {
+    let project = Project::with_jobfile(
+        r#"
+[params]
+mb = [1, 80]
+
+[job]
+name = "m{{mb}}"
+# The shell holds `mb` megabytes in a variable; then it burns CPU for a moment.
+command = "x=$(head -c {{mb}}000000 /dev/zero | tr '\\0' a); i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo \"$x\" | wc -c > size.txt"
+
+[report]
+columns = ["name", "max_rss_mb", "cpu_secs"]
+"#,
+    );
+    project.builds(&[]).ok();
+    let report = project.read("report.csv").unwrap();
+    let rows: Vec<Vec<&str>> = report.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let used = |name: &str| -> (f64, f64) {
+        let row = rows.iter().find(|r| r[0] == name).unwrap_or_else(|| panic!("{report}"));
+        (row[1].parse().unwrap(), row[2].parse().unwrap())
+    };
+    let ((small_rss, small_cpu), (big_rss, big_cpu)) = (used("m1"), used("m80"));
+    assert!(big_rss - small_rss > 60.0, "80 MB held shows in the peak memory: {report}");
+    assert!(small_cpu > 0.05 && big_cpu > 0.05, "the loop's CPU time is counted: {report}");
+    let show: Value = serde_json::from_str(&project.runs(&["show", "m80", "--json"]).ok().stdout()).unwrap();
+    assert_eq!(show["usage"]["max_rss_mb"].as_f64(), Some(big_rss), "{show:#}");
+    assert!(project.runs(&["show", "m80"]).ok().stdout().contains(" MB peak memory, "));
+    // Not in a report that does not ask for them.
+    project.jobfile(
+        &project.read("Jobfile.toml").unwrap().replace("columns = [\"name\", \"max_rss_mb\", \"cpu_secs\"]", ""),
+    );
+    project.builds(&[]).ok();
+    assert!(!project.read("report.csv").unwrap().contains("max_rss_mb"));
+}

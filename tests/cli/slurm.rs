@@ -159,6 +159,9 @@ fn a_detached_build_is_followed_by_status_and_collected_by_the_next_build_withou
 
     let status: Value = serde_json::from_str(&project.runs(&["status", "--json"]).ok().stdout()).unwrap();
     assert_eq!((status["done"].as_u64(), status["on_slurm"].as_u64()), (Some(0), Some(2)), "{status:#}");
+    assert_eq!(status["running_on_slurm"].as_u64(), Some(2), "{status:#}");
+    let listed = project.runs(&["status", "--jobs"]).ok().stdout();
+    assert_eq!(listed.matches("running on Slurm").count(), 3, "two jobs and the summary: {listed}");
 
     // A build while they run submits nothing again and follows them to their end: it never
     // calls them up to date, and makes the report once they are done.
@@ -276,6 +279,10 @@ fn stages_go_to_slurm_and_a_failed_upstream_task_leaves_nothing_queued() {
     assert!(ran.iter().all(|j| j.starts_with("train") || j.contains("lr1")), "only lr1's dependents ran: {ran:?}");
     assert_eq!(ran.len(), 4 + 4 + 1, "{ran:?}");
     assert!(out.stderr().contains("upstream failed (train job train-lr2-s0)"), "{}", out.stderr());
+    // What the jobs used against what they asked, per stage.
+    assert!(out.stderr().contains("Used train: peak memory "), "{}", out.stderr());
+    assert!(out.stderr().contains("(no `mem` asked), longest job "), "{}", out.stderr());
+    assert!(out.stderr().contains(" of 5m00s ("), "{}", out.stderr());
     // At least one array per stage: downstream jobs go as their upstream jobs end.
     let arrays = submitted_arrays(&project);
     assert!(arrays.len() >= 3, "{arrays:#?}");
@@ -398,4 +405,40 @@ fn a_build_killed_while_following_is_taken_up_by_the_next_one_which_submits_noth
     assert_eq!(project.ran(), ["x1", "x2"], "each job ran once");
     assert_eq!(submitted_arrays(&project).len(), 1, "nothing submitted twice");
     assert!(project.read("report.csv").unwrap().contains("x2,2,4,done"));
+}
+
+#[test]
+fn a_pipeline_job_warned_of_its_time_limit_hands_the_build_on_to_a_new_one() {
+    if !slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    project.jobfile(&two_stages("[ {{x}} = 1 ] || while [ ! -e ../../go ]; do sleep 0.2; done; "));
+    project.builds(&["--detach"]).ok();
+    let pipeline_job = || -> u64 {
+        let file: Value = serde_json::from_str(&project.read(".jobman/slurm/pipeline.json").unwrap()).unwrap();
+        file["job_id"].as_u64().unwrap()
+    };
+    let first = pipeline_job();
+    let log = |job: u64| project.read(&format!(".jobman/slurm/pipeline-{job}.log")).unwrap_or_default();
+    wait_until("the pipeline job to follow the jobs", Duration::from_secs(60), || log(first).contains("eval-x1"));
+    // Per stage: train-x2 runs, eval-x2 waits for it.
+    let status: Value = serde_json::from_str(&project.runs(&["status", "--json"]).ok().stdout()).unwrap();
+    let stages = status["stages"].as_array().unwrap();
+    assert_eq!(stages[0]["name"], "train", "{status:#}");
+    assert_eq!((stages[0]["done"].as_u64(), stages[0]["running_on_slurm"].as_u64()), (Some(1), Some(1)));
+    assert_eq!((stages[1]["done"].as_u64(), stages[1]["waiting"].as_u64()), (Some(1), Some(1)), "{status:#}");
+    let text = project.runs(&["status"]).ok().stdout();
+    assert!(text.contains(&format!("A pipeline job on Slurm ({first}) is building the rest")), "{text}");
+    // What Slurm sends two minutes before the time limit (`--signal=B:USR1@120`).
+    let warn = Command::new("scancel").args(["--signal=USR1", "--batch", &first.to_string()]).output().unwrap();
+    assert!(warn.status.success(), "scancel: {}", String::from_utf8_lossy(&warn.stderr));
+    wait_until("a new pipeline job", Duration::from_secs(60), || pipeline_job() != first);
+    assert!(log(first).contains("Handed on"), "{}", log(first));
+    project.file("go", "");
+    wait_until("the new pipeline job to draw the figures", Duration::from_secs(120), || {
+        project.path().join("figures/index.html").exists()
+    });
+    assert_eq!(project.ran(), ["eval-x1", "eval-x2", "train-x1", "train-x2"], "each job ran once");
+    assert!(log(pipeline_job()).contains("Wrote report.csv"), "{}", log(pipeline_job()));
 }

@@ -157,7 +157,13 @@ fn a_failed_upstream_job_skips_only_its_dependents() {
     let out = project.runs(&["ls", "--where", "noise == 5", "--format", "paths"]).ok();
     assert_eq!(out.stdout().lines().count(), 2, "the done lr=1 eval jobs with noise 5: {}", out.stdout());
     let status = project.cmd(&["status"]).output().unwrap();
-    assert_eq!(stdout(&status).trim(), "14 jobs: 7 done, 2 failed, 5 pending (5 waiting for upstream jobs)");
+    assert_eq!(
+        stdout(&status).trim(),
+        "train     4 jobs: 2 done, 2 failed, 0 pending\n\
+         eval      8 jobs: 4 done, 4 pending (4 waiting for upstream jobs)\n\
+         ensemble  2 jobs: 1 done, 1 pending (1 waiting for upstream jobs)\n\
+         all       14 jobs: 7 done, 2 failed, 5 pending (5 waiting for upstream jobs)"
+    );
 
     // Fixed, the failed train jobs and their dependents run; nothing else does.
     fs::remove_file(project.path().join("fail-lr2")).unwrap();
@@ -251,7 +257,11 @@ fn a_stage_needing_a_waiting_stage_waits_and_never_runs_on_part_of_its_inputs() 
     project.jobfile(CHAIN);
     // Nothing has run: status and a dry run plan all three stages without a mistake.
     let out = project.runs(&["status"]).ok();
-    assert_eq!(out.stdout().trim(), "5 jobs: 0 done, 5 pending (3 waiting for upstream jobs)");
+    assert!(
+        out.stdout().trim().ends_with("\nall      5 jobs: 0 done, 5 pending (3 waiting for upstream jobs)"),
+        "{}",
+        out.stdout()
+    );
     assert_exit(&project.build(&["--dry-run"]), 0);
 
     project.file("fail-s1", "");

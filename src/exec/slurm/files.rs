@@ -100,11 +100,17 @@ pub struct SubmittedArray {
     /// Its `--time`, for the verdict of a task that reaches it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_limit: Option<String>,
+    /// Its `--mem`, for the efficiency line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem: Option<String>,
+    /// When it was submitted, in seconds since 1970 (0: not recorded).
+    #[serde(default)]
+    pub submitted: u64,
 }
 
 impl SubmittedArray {
     pub fn limits(&self) -> TaskLimits {
-        TaskLimits { time: self.time_limit.clone(), jobs_per_task: self.jobs_per_task }
+        TaskLimits { time: self.time_limit.clone(), mem: self.mem.clone(), jobs_per_task: self.jobs_per_task }
     }
 }
 
@@ -176,6 +182,8 @@ mod tests {
             tasks: 3,
             jobs_per_task: 1,
             time_limit: Some("00:05:00".into()),
+            mem: Some("1G".into()),
+            submitted: 1_796_000_000,
         }];
         write_submitted(dir.path(), &arrays).unwrap();
         assert_eq!(read_submitted(dir.path()), arrays);

@@ -10,6 +10,7 @@
 //! jobs still queued or running, which are neither resubmitted nor taken for done.
 
 mod command;
+mod efficiency;
 mod files;
 pub mod pipeline;
 mod queue;
@@ -73,12 +74,16 @@ pub struct Session {
     /// Whether `scontrol ping` answered, asked before the first submission.
     checked: bool,
     tally: Tally,
+    /// Per stage, in the order their jobs ended: what the done jobs used against what they asked.
+    usage: Vec<(String, efficiency::StageUsage)>,
 }
 
 /// One submitted array and the jobs of it this build follows.
 struct Array {
     job_id: u64,
     build_dir: PathBuf,
+    /// The stage of its jobs; empty in a Jobfile without stages.
+    stage: String,
     jobs: Vec<ArrayJob>,
     per_task: usize,
     limits: queue::TaskLimits,
@@ -118,6 +123,7 @@ impl Session {
             log: None,
             checked: false,
             tally: Tally::default(),
+            usage: Vec::new(),
         }
     }
 
@@ -139,7 +145,7 @@ impl Session {
     /// Follows the `queued` jobs (indices into `jobs`) that an earlier build submitted and left
     /// on Slurm (`--detach`, or a build that was killed), as the build that submitted them would
     /// have: nothing is submitted again, each ends with its record or Slurm's verdict.
-    pub fn adopt(&mut self, jobs: &[Job], queued: &[usize]) {
+    pub fn adopt(&mut self, jobfile: StageView<'_>, jobs: &[Job], queued: &[usize]) {
         let wanted: HashSet<&Path> = queued.iter().map(|&i| jobs[i].slot.dir.as_path()).collect();
         let Ok(entries) = fs::read_dir(self.build_dir.parent().unwrap_or(&self.root)) else { return };
         for build_dir in entries.flatten().map(|e| e.path()) {
@@ -154,6 +160,7 @@ impl Session {
                     self.follow(Array {
                         job_id: submitted.job_id,
                         build_dir: build_dir.clone(),
+                        stage: jobfile.name().unwrap_or("").to_string(),
                         jobs: array_jobs,
                         per_task: submitted.jobs_per_task.max(1),
                         limits: submitted.limits(),
@@ -251,6 +258,8 @@ impl Session {
                 tasks,
                 jobs_per_task: per_task,
                 time_limit: plan.settings.time.clone(),
+                mem: plan.settings.mem.clone(),
+                submitted: crate::util::unix_secs(),
             });
             files::write_submitted(&self.build_dir, &self.submitted)
                 .with_context(|| format!("cannot record the submitted arrays in {}", self.build_dir.display()))?;
@@ -258,8 +267,14 @@ impl Session {
                 "Submitted",
                 &format!("{}{of_stage} as Slurm array {job_id}", plural_jobs(array_jobs.len())),
             );
-            let limits = queue::TaskLimits { time: plan.settings.time.clone(), jobs_per_task: per_task };
-            self.follow(Array { job_id, build_dir: self.build_dir.clone(), jobs: array_jobs, per_task, limits });
+            let limits = queue::TaskLimits {
+                time: plan.settings.time.clone(),
+                mem: plan.settings.mem.clone(),
+                jobs_per_task: per_task,
+            };
+            let stage = jobfile.name().unwrap_or("").to_string();
+            let build_dir = self.build_dir.clone();
+            self.follow(Array { job_id, build_dir, stage, jobs: array_jobs, per_task, limits });
         }
         Ok(())
     }
@@ -360,9 +375,18 @@ impl Session {
             let ArrayJob { dir, spec, .. } = &array.jobs[k];
             let record = record.unwrap_or_else(|| {
                 let task = array.task_of(k);
-                let log = files::task_log(&array.build_dir, task.0, task.1);
-                record_verdict(spec, dir, states.get(&task).or_else(|| accounted.get(&task)), &log, &array.limits)
+                let state = states.get(&task).or_else(|| accounted.get(&task));
+                record_verdict(spec, dir, state, (&array.build_dir, task), &array.limits)
             });
+            let at = match self.usage.iter().position(|(stage, _)| *stage == array.stage) {
+                Some(at) => at,
+                None => {
+                    self.usage.push((array.stage.clone(), efficiency::StageUsage::default()));
+                    self.usage.len() - 1
+                }
+            };
+            let limits = &array.limits;
+            self.usage[at].1.add(&record, limits.mem.as_deref(), limits.time.as_deref(), limits.jobs_per_task);
             let finished = Finished::of_record(0, record, dir.clone());
             if let Some(progress) = &self.progress {
                 progress.finished(finished.line(&self.root), true);
@@ -385,6 +409,12 @@ impl Session {
         if followed == 0 {
             return Outcome::default();
         }
+        for (stage, usage) in &self.usage {
+            if let Some(line) = usage.line() {
+                let of = if stage.is_empty() { String::new() } else { format!("{stage}: ") };
+                console::status("Used", &format!("{of}{line}"));
+            }
+        }
         let cached = done.saturating_sub(tally.ran);
         Tally { cached, ..tally.clone() }.finish(followed + cached, clock.elapsed().as_secs_f64(), interrupted)
     }
@@ -396,7 +426,7 @@ fn slurm_dir(jobfile: &Jobfile) -> PathBuf {
 
 /// The folder of this build's submissions: `.jobman/slurm/<seconds since 1970>-<pid>`.
 fn new_build_dir(jobfile: &Jobfile) -> PathBuf {
-    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let seconds = crate::util::unix_secs();
     slurm_dir(jobfile).join(format!("{seconds}-{}", std::process::id()))
 }
 
@@ -455,11 +485,22 @@ fn sleep_unless_interrupted(wait: Duration, interrupted: &AtomicBool) {
     }
 }
 
+/// Where a job an earlier build submitted stands on Slurm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InFlight {
+    Running,
+    /// Queued (pending, held, requeued…), its array submitted at this time (seconds since
+    /// 1970; 0 when not recorded).
+    Queued {
+        since: u64,
+    },
+}
+
 /// The job folders that arrays submitted by earlier builds still have queued or running. Asks
 /// Slurm only when such arrays exist; a build folder whose tasks all ended is marked done
 /// (`retire`, for the build holding the lock) so that later builds stop asking.
-pub fn in_flight(jobfile: &Jobfile, retire: bool) -> HashSet<PathBuf> {
-    let Ok(entries) = fs::read_dir(slurm_dir(jobfile)) else { return HashSet::new() };
+pub fn in_flight(jobfile: &Jobfile, retire: bool) -> HashMap<PathBuf, InFlight> {
+    let Ok(entries) = fs::read_dir(slurm_dir(jobfile)) else { return HashMap::new() };
     let builds: Vec<(PathBuf, Vec<SubmittedArray>)> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .map(|dir| {
@@ -469,7 +510,7 @@ pub fn in_flight(jobfile: &Jobfile, retire: bool) -> HashSet<PathBuf> {
         .filter(|(_, arrays)| !arrays.is_empty())
         .collect();
     if builds.is_empty() {
-        return HashSet::new();
+        return HashMap::new();
     }
     let ids: Vec<u64> = builds.iter().flat_map(|(_, arrays)| arrays.iter().map(|a| a.job_id)).collect();
     let states = match command::queue(&ids) {
@@ -483,10 +524,14 @@ pub fn in_flight(jobfile: &Jobfile, retire: bool) -> HashSet<PathBuf> {
                     console::relative(&slurm_dir(jobfile), &jobfile.root)
                 ),
             );
-            return builds.iter().flat_map(|(dir, arrays)| arrays.iter().flat_map(|a| manifest_dirs(dir, a))).collect();
+            return builds
+                .iter()
+                .flat_map(|(dir, arrays)| arrays.iter().flat_map(|a| manifest_dirs(dir, a)))
+                .map(|dir| (dir, InFlight::Running))
+                .collect();
         }
     };
-    let mut running = HashSet::new();
+    let mut flying = HashMap::new();
     let mut ended = Vec::new();
     for (dir, arrays) in &builds {
         let mut any = false;
@@ -495,11 +540,17 @@ pub fn in_flight(jobfile: &Jobfile, retire: bool) -> HashSet<PathBuf> {
             for (line, job_dir) in dirs.into_iter().enumerate() {
                 let task = (line / array.jobs_per_task.max(1)) as u32;
                 let state = states.get(&(array.job_id, task));
-                if state.is_some_and(|s| !s.state.is_finished()) {
-                    running.insert(job_dir);
-                    any = true;
-                } else if retire {
-                    ended.push((job_dir, state, files::task_log(dir, array.job_id, task), array.limits()));
+                match state.map(|s| &s.state) {
+                    Some(queue::SlurmState::Running | queue::SlurmState::Completing) => {
+                        flying.insert(job_dir, InFlight::Running);
+                        any = true;
+                    }
+                    Some(state) if !state.is_finished() => {
+                        flying.insert(job_dir, InFlight::Queued { since: array.submitted });
+                        any = true;
+                    }
+                    _ if retire => ended.push((job_dir, state, (dir, (array.job_id, task)), array.limits())),
+                    _ => {}
                 }
             }
         }
@@ -508,33 +559,36 @@ pub fn in_flight(jobfile: &Jobfile, retire: bool) -> HashSet<PathBuf> {
         }
     }
     // A folder submitted again by a later build is that build's.
-    for (job_dir, state, log, limits) in ended.into_iter().filter(|(dir, ..)| !running.contains(dir)) {
-        settle(&job_dir, state, &log, &limits);
+    for (job_dir, state, task, limits) in ended.into_iter().filter(|(dir, ..)| !flying.contains_key(dir)) {
+        settle(&job_dir, state, (task.0.as_path(), task.1), &limits);
     }
-    running
+    flying
 }
 
 /// A task of an earlier (detached) build that ended without writing its record — stopped by
 /// Slurm — gets Slurm's verdict as its record, as the build that follows its arrays would do.
-fn settle(job_dir: &Path, state: Option<&TaskState>, log: &Path, limits: &queue::TaskLimits) {
+fn settle(job_dir: &Path, state: Option<&TaskState>, task: (&Path, (u64, u32)), limits: &queue::TaskLimits) {
     let Some(spec) = task::read_launch(job_dir) else { return };
     if store::read_record(job_dir).is_some_and(|r| r.key == spec.key) {
         return;
     }
-    record_verdict(&spec, job_dir, state, log, limits);
+    record_verdict(&spec, job_dir, state, task, limits);
 }
 
-/// Writes Slurm's verdict on a task that ended without the job's record as that record.
+/// Writes Slurm's verdict on a task (its build's folder, array and task ids) that ended without
+/// the job's record as that record.
 fn record_verdict(
     spec: &TaskSpec,
     dir: &Path,
     state: Option<&TaskState>,
-    log: &Path,
+    (build_dir, (job_id, task_id)): (&Path, (u64, u32)),
     limits: &queue::TaskLimits,
 ) -> JobRecord {
-    let verdict = queue::verdict(state, log, limits);
+    let log = files::task_log(build_dir, job_id, task_id);
+    let verdict = queue::verdict(state, &log, limits);
     let record = JobRecord {
         attempts: task::attempts_in(dir),
+        slurm_task: Some(format!("{job_id}_{task_id}")),
         ..task::verdict_record(spec, verdict.status, Some(verdict.message))
     };
     if let Err(e) = store::write_record(dir, &record) {

@@ -101,7 +101,7 @@ pub fn log_path(jobfile: &Jobfile, job_id: u64) -> PathBuf {
 
 fn submit(jobfile: &Jobfile, script: &Path) -> anyhow::Result<PipelineJob> {
     let job_id = command::submit(script).context("cannot submit the pipeline job")?;
-    let submitted = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let submitted = crate::util::unix_secs();
     let job = PipelineJob { job_id, submitted };
     let path = slurm_dir(jobfile).join(JOB_FILE);
     store::write_atomic(&path, &serde_json::to_vec(&job)?)

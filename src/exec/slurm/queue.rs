@@ -332,6 +332,8 @@ pub fn verdict(state: Option<&TaskState>, log: &Path, limits: &TaskLimits) -> Ve
 pub struct TaskLimits {
     /// `--time`, as sbatch read it.
     pub time: Option<String>,
+    /// `--mem`.
+    pub mem: Option<String>,
     pub jobs_per_task: usize,
 }
 
@@ -518,7 +520,7 @@ mod tests {
             ),
         ];
         for (slurm_state, code, signal, status, message) in cases {
-            let limits = TaskLimits { time: Some("01:00:00".into()), jobs_per_task: 4 };
+            let limits = TaskLimits { time: Some("01:00:00".into()), mem: None, jobs_per_task: 4 };
             let verdict = verdict(Some(&state(slurm_state, "", code, signal)), log, &limits);
             assert_eq!(verdict.status, status, "{}", verdict.message);
             assert!(verdict.message.starts_with(message), "{}", verdict.message);
