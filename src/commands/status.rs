@@ -122,18 +122,16 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
     let CurrentJobs { jobfile, jobs, waiting } = CurrentJobs::load(&options.jobfile)?;
     let flying = slurm::in_flight(&jobfile, false);
     let now = crate::util::unix_secs();
-    let mut by_stage = vec![Counts::default(); jobfile.stages.len()];
+    let (mut counts, mut by_stage) = (Counts::default(), vec![Counts::default(); jobfile.stages.len()]);
     for job in &jobs {
-        by_stage[job.stage].add(job.slot.state.status(), flying.get(&job.slot.dir), now);
+        let (status, flight) = (job.slot.state.status(), flying.get(&job.slot.dir));
+        counts.add(status, flight, now);
+        by_stage[job.stage].add(status, flight, now);
     }
     for &(stage, count) in &waiting {
+        counts.add_waiting(count);
         by_stage[stage].add_waiting(count);
     }
-    let mut counts = Counts::default();
-    for job in &jobs {
-        counts.add(job.slot.state.status(), flying.get(&job.slot.dir), now);
-    }
-    counts.add_waiting(waiting.iter().map(|(_, n)| n).sum());
     let stages: Vec<StageCounts> = if jobfile.has_stages() {
         jobfile
             .stage_views()

@@ -213,23 +213,11 @@ impl Session {
         let per_task = jobfile.executor.slurm.jobs_per_task.max(1) as usize;
         let settings: Vec<SlurmSettings> = prepared.iter().map(|(_, _, s)| s.clone()).collect();
         let plans = script::plan_arrays(&settings, command::max_array_size() * per_task);
-        let jobman = std::env::current_exe().context("cannot find the jobman binary to run on the nodes")?;
         let of_stage = jobfile.name().map(|stage| format!(" of {stage}")).unwrap_or_default();
         for plan in plans {
             let n = self.submitted.len();
-            let manifest = files::manifest_path(&self.build_dir, n);
             let tasks = plan.jobs.len().div_ceil(per_task);
-            let script = script::batch_script(&ArrayScript {
-                job_name: &job_name(&jobfile.root),
-                settings: &plan.settings,
-                tasks,
-                max_parallel: jobfile.executor.slurm.max_parallel,
-                jobs_per_task: per_task,
-                build_dir: &self.build_dir,
-                manifest: &manifest,
-                jobman: &jobman,
-            })
-            .map_err(anyhow::Error::msg)?;
+            let (manifest, script) = array_script(jobfile, &plan, &self.build_dir, n)?;
             let dirs: Vec<PathBuf> = plan.jobs.iter().map(|&i| prepared[i].0.clone()).collect();
             files::write_manifest(&manifest, &dirs).with_context(|| format!("cannot write {}", manifest.display()))?;
             let script_path = files::script_path(&self.build_dir, n);
@@ -450,24 +438,36 @@ pub fn print_scripts(jobfile: StageView<'_>, jobs: &[Job], pending: &[usize]) ->
     }
     let per_task = jobfile.executor.slurm.jobs_per_task.max(1) as usize;
     let build_dir = new_build_dir(&jobfile);
-    let jobman = std::env::current_exe().context("cannot find the jobman binary to run on the nodes")?;
     for (n, plan) in script::plan_arrays(&settings, script::DEFAULT_MAX_ARRAY_SIZE * per_task).iter().enumerate() {
-        let manifest = files::manifest_path(&build_dir, n);
-        let script = script::batch_script(&ArrayScript {
-            job_name: &job_name(&jobfile.root),
-            settings: &plan.settings,
-            tasks: plan.jobs.len().div_ceil(per_task),
-            max_parallel: jobfile.executor.slurm.max_parallel,
-            jobs_per_task: per_task,
-            build_dir: &build_dir,
-            manifest: &manifest,
-            jobman: &jobman,
-        })
-        .map_err(anyhow::Error::msg)?;
+        let (manifest, script) = array_script(jobfile, plan, &build_dir, n)?;
         println!("# array {n}: {} ({})", plural_jobs(plan.jobs.len()), console::relative(&manifest, &jobfile.root));
         print!("{script}");
     }
     Ok(())
+}
+
+/// Array `n` of a build's folder: its manifest's path and its batch script.
+fn array_script(
+    jobfile: StageView<'_>,
+    plan: &script::ArrayPlan,
+    build_dir: &Path,
+    n: usize,
+) -> anyhow::Result<(PathBuf, String)> {
+    let per_task = jobfile.executor.slurm.jobs_per_task.max(1) as usize;
+    let manifest = files::manifest_path(build_dir, n);
+    let jobman = std::env::current_exe().context("cannot find the jobman binary to run on the nodes")?;
+    let script = script::batch_script(&ArrayScript {
+        job_name: &job_name(&jobfile.root),
+        settings: &plan.settings,
+        tasks: plan.jobs.len().div_ceil(per_task),
+        max_parallel: jobfile.executor.slurm.max_parallel,
+        jobs_per_task: per_task,
+        build_dir,
+        manifest: &manifest,
+        jobman: &jobman,
+    })
+    .map_err(anyhow::Error::msg)?;
+    Ok((manifest, script))
 }
 
 fn plural_jobs(n: usize) -> String {
