@@ -92,6 +92,8 @@ JobCompType=jobcomp/filetxt
 JobCompLoc=/var/log/slurm/jobcomp.log
 # finished jobs stay visible to scontrol/squeue for MinJobAge s (default 300)
 MinJobAge=3600
+# a requeued job (scontrol requeue, preemption) starts again after cred_expire s (default 120)
+AuthInfo=cred_expire=10
 ReturnToService=2
 NodeName=${NODE} NodeAddr=127.0.0.1 CPUs=${CPUS} RealMemory=${MEM_MB} State=UNKNOWN
 PartitionName=debug Nodes=${NODE} Default=YES MaxTime=INFINITE State=UP

@@ -123,6 +123,16 @@ impl Project {
 
     /// `jobman build ARGS` started in the background, for tests that signal it.
     fn spawn_build(&self, args: &[&str], env: &[(&str, &str)]) -> Background {
+        self.spawn_build_into(args, env, Stdio::null())
+    }
+
+    /// The same, its stderr written to `file` in the project, for tests that read what it said.
+    fn spawn_build_logged(&self, args: &[&str], file: &str) -> Background {
+        let log = fs::File::create(self.path().join(file)).expect("create the build's log");
+        self.spawn_build_into(args, &[], Stdio::from(log))
+    }
+
+    fn spawn_build_into(&self, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Background {
         let mut cmd = Command::new(cargo_bin("jobman"));
         cmd.current_dir(self.path())
             .arg("build")
@@ -130,7 +140,7 @@ impl Project {
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(stderr);
         for var in TEST_VARS {
             cmd.env_remove(var);
         }

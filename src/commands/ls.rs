@@ -1,13 +1,14 @@
 //! `jobman ls`: the jobs of the current Jobfile, one per line, chosen by params (`--where`) and
 //! status, as an aligned table, CSV, JSON (see docs/cli.md, "JSON output") or folder paths.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::exec::slurm::{self, InFlight};
 use crate::jobfile::Jobfile;
 use crate::jobfile::display_value;
 use crate::plan::Job;
@@ -54,6 +55,10 @@ pub enum StatusFilter {
     Pending,
     /// Pending, and a job of the same name ran before with other ingredients.
     Stale,
+    /// Pending, and running on Slurm now.
+    Running,
+    /// Pending, and waiting in Slurm's queue (pending, held or requeued there).
+    Queued,
 }
 
 /// One job in JSON output (`ls --format json`, `status --json --jobs`).
@@ -94,13 +99,19 @@ pub fn ls(options: &LsOptions) -> anyhow::Result<i32> {
     let chosen = select::matching(&jobfile, jobs.iter().map(|j| &j.planned.params), options.filter.as_deref())?;
     let stale =
         if options.statuses.contains(&StatusFilter::Stale) { ran_before(&jobfile, &jobs) } else { HashSet::new() };
+    // Asking Slurm costs a call to its controller: only when the filter needs it.
+    let on_slurm = if options.statuses.iter().any(|s| matches!(s, StatusFilter::Running | StatusFilter::Queued)) {
+        slurm::in_flight(&jobfile, false)
+    } else {
+        HashMap::new()
+    };
     let listed: Vec<&Job> = jobs
         .iter()
         .zip(chosen)
         .filter(|(job, chosen)| {
             *chosen
                 && (options.statuses.is_empty()
-                    || options.statuses.iter().any(|&wanted| has_status(job, wanted, &stale)))
+                    || options.statuses.iter().any(|&wanted| has_status(job, wanted, &stale, &on_slurm)))
         })
         .map(|(job, _)| job)
         .collect();
@@ -144,8 +155,9 @@ pub fn ls(options: &LsOptions) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn has_status(job: &Job, wanted: StatusFilter, stale: &HashSet<String>) -> bool {
+fn has_status(job: &Job, wanted: StatusFilter, stale: &HashSet<String>, on_slurm: &HashMap<PathBuf, InFlight>) -> bool {
     let status = job.slot.state.status();
+    let flight = || if status.is_none() { on_slurm.get(&job.slot.dir) } else { None };
     match wanted {
         StatusFilter::Done => status == Some(JobStatus::Done),
         StatusFilter::Failed => matches!(job.slot.state, SlotState::NotDone(_)),
@@ -153,6 +165,8 @@ fn has_status(job: &Job, wanted: StatusFilter, stale: &HashSet<String>) -> bool 
         StatusFilter::Interrupted => status == Some(JobStatus::Interrupted),
         StatusFilter::Pending => status.is_none(),
         StatusFilter::Stale => status.is_none() && stale.contains(&job.planned.name),
+        StatusFilter::Running => flight() == Some(&InFlight::Running),
+        StatusFilter::Queued => matches!(flight(), Some(InFlight::Queued { .. })),
     }
 }
 

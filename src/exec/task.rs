@@ -70,7 +70,8 @@ pub fn run(
     record_interrupted: bool,
     retrying: &dyn Fn(&JobRecord),
 ) -> Result<Option<Ran>, String> {
-    let mut attempt = 1;
+    // Attempts that Slurm stopped (a time limit, a node failure) were kept aside by the build.
+    let mut attempt = attempts_in(dir);
     loop {
         let started = SystemTime::now();
         let clock = Instant::now();
@@ -131,7 +132,7 @@ fn run_once(
 
 /// Moves the logs and declared outputs of failed attempt `attempt` aside, to their
 /// [`attempt_name`]s.
-fn keep_attempt(spec: &TaskSpec, dir: &Path, attempt: u32) -> Result<(), String> {
+pub fn keep_attempt(spec: &TaskSpec, dir: &Path, attempt: u32) -> Result<(), String> {
     for name in [STDOUT_FILE, STDERR_FILE].into_iter().chain(spec.outputs.iter().map(String::as_str)) {
         let from = dir.join(name);
         if !from.exists() {
@@ -142,6 +143,23 @@ fn keep_attempt(spec: &TaskSpec, dir: &Path, attempt: u32) -> Result<(), String>
             .map_err(|e| format!("cannot keep attempt {attempt}'s {name} as {}: {e}", to.display()))?;
     }
     Ok(())
+}
+
+/// Keeps attempt `attempt`, which Slurm stopped before the job's record was written (or before
+/// the job started: a failing setup line), aside as [`keep_attempt`] does, with `why` at the end
+/// of its kept stderr; its kept stdout exists even when the job never wrote one, so that the
+/// attempt counts ([`attempts_in`]).
+pub fn keep_stopped_attempt(spec: &TaskSpec, dir: &Path, attempt: u32, why: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    keep_attempt(spec, dir, attempt)?;
+    let kept = |name: &str| dir.join(attempt_name(name, attempt));
+    let note = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(kept(STDERR_FILE))
+        .and_then(|mut file| writeln!(file, "jobman: {why}"));
+    let counted = fs::OpenOptions::new().create(true).append(true).open(kept(STDOUT_FILE));
+    note.and(counted.map(drop)).map_err(|e| format!("cannot keep attempt {attempt} in {}: {e}", dir.display()))
 }
 
 /// How many times the job ran in its folder: each failed attempt kept aside, and the last one.
@@ -318,6 +336,12 @@ pub fn run_task_main(manifest: &Path, task: &str, jobs_per_task: usize) -> anyho
         let spec = read_launch(&dir).with_context(|| {
             format!("no readable {LAUNCH_FILE} in {} (written by another jobman version?)", dir.display())
         })?;
+        // A task Slurm requeued (preemption, a node failure) runs again from its start: its jobs
+        // that ended before keep the record they wrote, and are counted once.
+        if store::read_record(&dir).is_some_and(|r| r.key == spec.key) {
+            eprintln!("jobman: {} ended before this task was requeued; not run again", spec.name);
+            continue;
+        }
         let mut ran = None;
         supervisor::run_pool(
             &supervisor,

@@ -26,6 +26,7 @@ pub(super) const SLURM_KEYS: &[&str] = &[
     "max_parallel",
     "jobs_per_task",
     "poll_interval",
+    "requeue",
 ];
 
 /// `[executor]`: where and how jobs run. None of it is part of a job's key.
@@ -51,6 +52,14 @@ impl ExecutorKind {
             ExecutorKind::Slurm => "slurm",
         }
     }
+}
+
+/// `jobs_per_task`: a number, or `"auto"` (the default): chosen from how long the stage's jobs took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum JobsPerTask {
+    #[default]
+    Auto,
+    Fixed(u32),
 }
 
 /// `[executor.local]`: what the machine offers jobs besides cores.
@@ -89,9 +98,12 @@ pub struct SlurmSpec {
     pub max_parallel: Option<u32>,
     /// How many jobs one array task runs, one after the other: Slurm's cost of starting a task is
     /// paid once for them all (for short jobs).
-    pub jobs_per_task: u32,
+    pub jobs_per_task: JobsPerTask,
     /// The longest wait between two looks at the queue.
     pub poll_interval: Duration,
+    /// Whether Slurm may requeue a task after preemption or a node failure (`--requeue`,
+    /// `--no-requeue`); `None`: as the cluster's `JobRequeue` says.
+    pub requeue: Option<bool>,
 }
 
 impl Default for SlurmSpec {
@@ -107,8 +119,9 @@ impl Default for SlurmSpec {
             extra_args: Vec::new(),
             setup: None,
             max_parallel: None,
-            jobs_per_task: 1,
+            jobs_per_task: JobsPerTask::Auto,
             poll_interval: crate::jobfile::slurm::DEFAULT_POLL_INTERVAL,
+            requeue: None,
         }
     }
 }
@@ -211,15 +224,22 @@ impl Walker<'_> {
                 "expected a whole number from 1: how many tasks of an array run at once",
             );
         }
-        let jobs_per_task = table.get("jobs_per_task").map_or(Some(1), |item| match item.get_ref() {
-            DeValue::Integer(i) if i.radix() == 10 => i.as_str().parse::<u32>().ok().filter(|&n| n > 0),
+        let jobs_per_task = table.get("jobs_per_task").map_or(Some(JobsPerTask::Auto), |item| match item.get_ref() {
+            DeValue::Integer(i) if i.radix() == 10 => {
+                i.as_str().parse::<u32>().ok().filter(|&n| n > 0).map(JobsPerTask::Fixed)
+            }
+            DeValue::String(text) if text == "auto" => Some(JobsPerTask::Auto),
             _ => None,
         });
         if let (Some(item), None) = (table.get("jobs_per_task"), jobs_per_task) {
             self.at(
                 item.span(),
                 "invalid `jobs_per_task`",
-                "expected a whole number from 1: how many jobs one array task runs in turn",
+                "expected \"auto\" or a whole number from 1: how many jobs one array task runs in turn",
+            )
+            .help = Some(
+                "\"auto\" (the default) packs short jobs into tasks of a few minutes, from their recorded durations"
+                    .into(),
             );
         }
         let poll_interval =
@@ -244,8 +264,9 @@ impl Walker<'_> {
                 if is_template(setup.get_ref()) { PerJob::Template(setup) } else { PerJob::Value(setup.into_inner()) }
             }),
             max_parallel,
-            jobs_per_task: jobs_per_task.unwrap_or(1),
+            jobs_per_task: jobs_per_task.unwrap_or_default(),
             poll_interval,
+            requeue: self.boolean(table, "requeue"),
         }
     }
 

@@ -15,7 +15,7 @@ mod stages;
 mod sweep;
 mod walker;
 
-pub use executor::{ExecutorKind, ExecutorSpec, GpuPool};
+pub use executor::{ExecutorKind, ExecutorSpec, GpuPool, JobsPerTask};
 pub use job::{PerJob, target_problem};
 pub use param_set::{ParamSet, display_params, display_value};
 pub use params::Distribution;

@@ -212,10 +212,11 @@ fn stale_jobs_are_pending_ones_that_ran_before_with_other_ingredients() {
 fn ls_refuses_an_unknown_status_listing_the_known_ones() {
     let project = Project::new();
     project.jobfile(&grid(WRITES_BOTH));
-    let output = ls(&project, &["--status", "running"]);
+    let output = ls(&project, &["--status", "sleeping"]);
     assert_exit(&output, 2);
     assert!(
-        stderr(&output).contains("[possible values: done, failed, timed_out, interrupted, pending, stale]"),
+        stderr(&output)
+            .contains("[possible values: done, failed, timed_out, interrupted, pending, stale, running, queued]"),
         "{}",
         stderr(&output)
     );

@@ -283,7 +283,10 @@ fn a_cluster_task_retries_from_its_launch_file() {
     assert!(text.contains("jobman: x1 attempt 1 of 3 failed, exit code 1; trying again\n"), "{text}");
     assert!(text.contains("jobman: x1 done in ") && text.contains("(3rd attempt)"), "{text}");
 
-    // A launch file from before retries runs its job once.
+    // A launch file from before retries runs its job once (in a folder prepared afresh, as every
+    // submission prepares it: a task finds a record of its job's key only when Slurm requeued it).
+    fs::remove_dir_all(&dir).unwrap();
+    fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("jobman-launch.json"), launch_file(third_time_lucky, None).to_string()).unwrap();
     project.runs(&["__run-task", manifest.to_str().unwrap(), "0"]).job_failed();
     assert_eq!(project.ran(), ["x1 1"]);
@@ -317,4 +320,33 @@ fn a_job_on_slurm_is_retried_in_its_array_task() {
     assert_eq!(project.record_of("f1")["attempts"], 2);
     assert_eq!(read(&dir_of(&project, "f1"), "stdout.attempt-1.log"), "out 1\n");
     assert!(output.stderr().contains("(2nd attempt)"), "{}", output.stderr());
+}
+
+#[test]
+fn a_slurm_task_stopped_before_its_job_wrote_a_record_is_submitted_again_under_retries() {
+    if !super::slurm::slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    // The task's setup fails the first time: Slurm ends the task (FAILED) before the job starts,
+    // as a time limit or a node failure would end it before the record.
+    let marker = project.path().join("setup-failed-once");
+    let setup = format!("setup = \"test -e {m} || {{ touch {m}; exit 1; }}\"\n", m = marker.display());
+    let executor = format!("{}{setup}", super::slurm::ON_SLURM);
+    project.jobfile(&format!("{}\n{executor}", failing_first("[0]", "retries = 1\n")));
+    let output = project.builds(&[]).ok();
+    assert_eq!(project.ran(), ["f0 2"], "the job ran once, as its second attempt");
+    let record = project.record_of("f0");
+    assert_eq!((record["status"].as_str(), record["attempts"].as_u64()), (Some("done"), Some(2)), "{record:#}");
+    let kept = read(&dir_of(&project, "f0"), "stderr.attempt-1.log");
+    assert!(kept.contains("jobman: Slurm: FAILED, exit code 1 before the job's record was written"), "{kept}");
+    assert!(output.stderr().contains("f0 attempt 1 of 2 ended: Slurm: FAILED"), "{}", output.stderr());
+
+    // Without retries, the same stop is the job's failure.
+    let project = Project::new();
+    let marker = project.path().join("setup-failed-once");
+    let setup = format!("setup = \"test -e {m} || {{ touch {m}; exit 1; }}\"\n", m = marker.display());
+    project.jobfile(&format!("{}\n{}{setup}", failing_first("[0]", ""), super::slurm::ON_SLURM));
+    project.builds(&[]).job_failed();
+    assert_eq!(project.record_of("f0")["status"], "failed");
 }

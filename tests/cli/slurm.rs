@@ -162,6 +162,12 @@ fn a_detached_build_is_followed_by_status_and_collected_by_the_next_build_withou
     assert_eq!(status["running_on_slurm"].as_u64(), Some(2), "{status:#}");
     let listed = project.runs(&["status", "--jobs"]).ok().stdout();
     assert_eq!(listed.matches("running on Slurm").count(), 3, "two jobs and the summary: {listed}");
+    let listed = |status: &str| -> usize {
+        let json: Value =
+            serde_json::from_str(&project.runs(&["ls", "--status", status, "--json"]).ok().stdout()).unwrap();
+        json["jobs"].as_array().unwrap().len()
+    };
+    assert_eq!((listed("running"), listed("queued"), listed("pending")), (2, 0, 2));
 
     // A build while they run submits nothing again and follows them to their end: it never
     // calls them up to date, and makes the report once they are done.
@@ -441,4 +447,132 @@ fn a_pipeline_job_warned_of_its_time_limit_hands_the_build_on_to_a_new_one() {
     });
     assert_eq!(project.ran(), ["eval-x1", "eval-x2", "train-x1", "train-x2"], "each job ran once");
     assert!(log(pipeline_job()).contains("Wrote report.csv"), "{}", log(pipeline_job()));
+}
+
+#[test]
+fn a_requeued_task_is_followed_to_its_new_run_and_counted_once() {
+    if !slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    let executor = format!("{ON_SLURM}requeue = true\nmax_parallel = 1\n");
+    project.jobfile(&sweep("[1, 2]", "; while [ ! -e ../../go ]; do sleep 0.2; done", &executor));
+    let mut building =
+        project.spawn_build_logged(&[], "build.err").once_logged(&project, "ran.log", 1, Duration::from_secs(60));
+    // x1 runs; x2 waits in the queue for the throttle (`max_parallel = 1`).
+    let listed = |status: &str| -> Vec<String> {
+        let json: Value =
+            serde_json::from_str(&project.runs(&["ls", "--status", status, "--json"]).ok().stdout()).unwrap();
+        json["jobs"].as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!((listed("running"), listed("queued")), (vec!["x1".to_string()], vec!["x2".to_string()]));
+    let id = submitted_arrays(&project)[0]["job_id"].as_u64().unwrap();
+    // What preemption or a node failure does to a task submitted with `--requeue`.
+    let requeue = Command::new("scontrol").args(["requeue", &format!("{id}_0")]).output().unwrap();
+    assert!(requeue.status.success(), "scontrol requeue: {}", String::from_utf8_lossy(&requeue.stderr));
+    wait_until("a second job to start", Duration::from_secs(60), || project.lines("ran.log").len() >= 2);
+    project.file("go", "");
+    assert_eq!(building.wait(Duration::from_secs(120)).code(), Some(0), "{}", project.read("build.err").unwrap());
+    assert_eq!(project.ran(), ["x1", "x1", "x2"], "x1 ran again after its requeue, x2 once");
+    let said = project.read("build.err").unwrap();
+    assert!(said.contains("2 jobs: 2 ran, 0 cached, 0 failed"), "each job counted once: {said}");
+    assert_eq!(project.record_of("x1")["status"], "done");
+    assert_eq!(submitted_arrays(&project).len(), 1, "nothing submitted again: Slurm ran the task again");
+}
+
+/// A `sbatch` in front of the real one that enforces what a site's QOS would, on a cluster run
+/// without accounting (where Slurm itself has no such limits): at most `limit` of the project's
+/// jobs queued or running, refused with Slurm's own message; `scontrol show config` says
+/// `MaxArraySize = max_array` and arrays past it are refused as Slurm refuses them.
+fn site_limits(project: &Project, limit: usize, max_array: usize) -> String {
+    let bin = project.path().join("site-bin");
+    fs::create_dir_all(&bin).unwrap();
+    let name = format!("jobman-{}", project.path().file_name().unwrap().to_string_lossy());
+    let real = |tool: &str| {
+        let path = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
+        String::from_utf8_lossy(&path.stdout).trim().to_string()
+    };
+    let sbatch = format!(
+        r#"#!/bin/bash
+script="${{@: -1}}"
+range=$(sed -n 's/^#SBATCH --array=0-\([0-9]*\).*/\1/p; s/^#SBATCH --array=0\(%.*\)\{{0,1\}}$/0/p' "$script")
+tasks=$((range + 1))
+if [ "$tasks" -gt {max_array} ]; then
+    echo "sbatch: error: Batch job submission failed: Invalid job array specification" >&2; exit 1
+fi
+live=$(SLURM_BITSTR_LEN=0 squeue --noheader --array --name={name} --states=PENDING,RUNNING,CONFIGURING,COMPLETING --format=%i | wc -l)
+if [ $((live + tasks)) -gt {limit} ]; then
+    echo "refused $tasks with $live live" >> {log}
+    echo "sbatch: error: QOSMaxSubmitJobPerUserLimit" >&2
+    echo "sbatch: error: Batch job submission failed: Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)" >&2
+    exit 1
+fi
+echo "accepted $tasks with $live live" >> {log}
+exec {sbatch} "$@"
+"#,
+        log = project.path().join("sbatch.log").display(),
+        sbatch = real("sbatch"),
+    );
+    let scontrol = format!(
+        "#!/bin/bash\nif [ \"$1 $2\" = \"show config\" ]; then {real} \"$@\" | sed 's/^MaxArraySize .*/MaxArraySize            = {max_array}/'; else exec {real} \"$@\"; fi\n",
+        real = real("scontrol"),
+    );
+    for (tool, text) in [("sbatch", sbatch), ("scontrol", scontrol)] {
+        let path = bin.join(tool);
+        fs::write(&path, text).unwrap();
+        let chmod = Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+        assert!(chmod.success());
+    }
+    format!("{}:{}", bin.display(), env::var("PATH").unwrap_or_default())
+}
+
+#[test]
+fn jobs_refused_for_a_site_limit_wait_and_go_as_others_end_in_arrays_within_max_array_size() {
+    if !slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    // 7 jobs, at most 5 queued, arrays of at most 2 tasks.
+    let path = site_limits(&project, 5, 2);
+    project.jobfile(&sweep("[1, 2, 3, 4, 5, 6, 7]", "; sleep 1", &format!("{ON_SLURM}jobs_per_task = 1\n")));
+    let out = project.cmd(&["build"]).env("PATH", &path).timeout(Duration::from_secs(240)).output().unwrap();
+    assert_exit(&out, 0);
+    let said = stderr(&out);
+    assert!(said.contains("for now (QOSMaxSubmitJobPerUserLimit)"), "the wait is explained: {said}");
+    assert_eq!(project.ran(), ["x1", "x2", "x3", "x4", "x5", "x6", "x7"], "each job ran once");
+    let sbatch = project.read("sbatch.log").unwrap();
+    assert!(sbatch.contains("refused"), "the limit was met: {sbatch}");
+    let arrays = submitted_arrays(&project);
+    let tasks: Vec<u64> = arrays.iter().map(|a| a["tasks"].as_u64().unwrap()).collect();
+    assert_eq!(tasks.iter().sum::<u64>(), 7, "{arrays:?}");
+    assert!(tasks.iter().all(|&t| t <= 2), "within MaxArraySize: {tasks:?}");
+    let report = project.read("report.csv").unwrap();
+    assert_eq!(report.lines().filter(|l| l.ends_with(",done")).count(), 7, "{report}");
+}
+
+#[test]
+fn short_jobs_are_packed_by_what_the_first_ones_took_and_a_new_sweep_packs_at_once() {
+    if !slurm_cluster() {
+        return;
+    }
+    let project = Project::new();
+    // `jobs_per_task` is left to "auto", the default.
+    project.jobfile(&sweep("{ range = [0, 40] }", "", ON_SLURM));
+    let first = project.builds(&[]).ok().says("Holding");
+    assert!(first.stderr().contains("until one of the first"), "{}", first.stderr());
+    let arrays = submitted_arrays(&project);
+    assert_eq!(arrays[0]["jobs_per_task"], 1, "nothing measured yet: one job per task first: {arrays:?}");
+    assert!(arrays[1..].iter().any(|a| a["jobs_per_task"].as_u64() > Some(1)), "the rest packed: {arrays:?}");
+    assert_eq!(project.ran().len(), 40, "each job ran once");
+    let report = project.read("report.csv").unwrap();
+    assert_eq!(report.lines().filter(|l| l.ends_with(",done")).count(), 40, "{report}");
+
+    // A new sweep of the same stage (other values): packed from the start, by what the last took.
+    let before = arrays.len();
+    project.jobfile(&sweep("{ range = [40, 80] }", "", ON_SLURM));
+    let second = project.builds(&[]).ok();
+    assert!(!second.stderr().contains("Holding"), "{}", second.stderr());
+    let arrays = submitted_arrays(&project);
+    assert!(arrays[before].get("jobs_per_task").and_then(Value::as_u64) > Some(1), "{arrays:?}");
+    assert_eq!(project.ran().len(), 40, "each job ran once");
 }

@@ -8,7 +8,9 @@ use anyhow::{Context, bail};
 
 use super::queue::QueueEntry;
 use super::queue::{parse_sacct, parse_squeue, sacct_args, squeue_args};
-use super::script::{DEFAULT_MAX_ARRAY_SIZE, parse_max_array_size, parse_sbatch_id};
+use super::script::{
+    DEFAULT_MAX_ARRAY_SIZE, Refusal, parse_idle_cpus, parse_max_array_size, parse_refusal, parse_sbatch_id,
+};
 
 fn run(program: &str, args: &[String]) -> anyhow::Result<Output> {
     Command::new(program)
@@ -45,11 +47,48 @@ pub fn max_array_size() -> usize {
         .unwrap_or(DEFAULT_MAX_ARRAY_SIZE)
 }
 
+/// Why a submission did not go through.
+#[derive(Debug)]
+pub enum SubmitError {
+    /// Slurm refused it for now: wait and submit again.
+    Refused(Refusal),
+    Failed(anyhow::Error),
+}
+
+impl SubmitError {
+    pub fn into_error(self) -> anyhow::Error {
+        match self {
+            SubmitError::Refused(Refusal::SubmitLimit(why) | Refusal::Busy(why)) => anyhow::anyhow!("sbatch: {why}"),
+            SubmitError::Failed(error) => error,
+        }
+    }
+}
+
 /// Submits a batch script; returns the array's job id.
-pub fn submit(script: &Path) -> anyhow::Result<u64> {
+pub fn submit(script: &Path) -> Result<u64, SubmitError> {
     let args = ["--parsable".to_string(), script.display().to_string()];
-    let out = stdout("sbatch", &args)?;
-    parse_sbatch_id(&out).with_context(|| format!("sbatch printed `{}` instead of a job id", out.trim()))
+    let output = run("sbatch", &args).map_err(SubmitError::Failed)?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        if let Some(refusal) = parse_refusal(&stderr) {
+            return Err(SubmitError::Refused(refusal));
+        }
+        return Err(SubmitError::Failed(anyhow::anyhow!("`sbatch {}` failed: {}", args.join(" "), stderr.trim())));
+    }
+    let out = String::from_utf8_lossy(&output.stdout);
+    parse_sbatch_id(&out)
+        .with_context(|| format!("sbatch printed `{}` instead of a job id", out.trim()))
+        .map_err(SubmitError::Failed)
+}
+
+/// How many tasks needing `cpus` CPUs each could start now on `partition` (the cluster's default
+/// partitions when `None`): its idle CPUs, from one `sinfo` call.
+pub fn free_slots(partition: Option<&str>, cpus: u32) -> Option<usize> {
+    let mut args = vec!["--noheader".to_string(), "--format=%C".to_string()];
+    args.extend(partition.map(|p| format!("--partition={p}")));
+    let text = stdout("sinfo", &args).ok()?;
+    let idle: usize = text.lines().filter_map(parse_idle_cpus).sum();
+    Some(idle / cpus.max(1) as usize)
 }
 
 /// The state of every task of these arrays, in one `squeue` call. Arrays Slurm has forgotten

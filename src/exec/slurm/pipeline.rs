@@ -6,7 +6,8 @@
 //! figures. Nothing of the user's session has to stay. It takes the workspace lock like any
 //! build (a build started meanwhile waits for it, and says so). Slurm warns it two minutes
 //! before its time limit (`--signal=B:USR1@120`): it then submits a new pipeline job to go on and
-//! ends, leaving the jobs running.
+//! ends, leaving the jobs running. It is submitted `--requeue`: should its node fail, Slurm
+//! starts it again and it takes the build up where it was, as any later build would.
 //!
 //! `.jobman/slurm/pipeline.sh` is its batch script, `pipeline.json` names the last one
 //! submitted, `pipeline-JOBID.log` is its output.
@@ -100,7 +101,8 @@ pub fn log_path(jobfile: &Jobfile, job_id: u64) -> PathBuf {
 }
 
 fn submit(jobfile: &Jobfile, script: &Path) -> anyhow::Result<PipelineJob> {
-    let job_id = command::submit(script).context("cannot submit the pipeline job")?;
+    let job_id =
+        command::submit(script).map_err(command::SubmitError::into_error).context("cannot submit the pipeline job")?;
     let submitted = crate::util::unix_secs();
     let job = PipelineJob { job_id, submitted };
     let path = slurm_dir(jobfile).join(JOB_FILE);
@@ -123,6 +125,8 @@ fn script(jobfile: &Jobfile, jobman: &Path, args: &[String]) -> anyhow::Result<S
         "--cpus-per-task=1".to_string(),
         "--mem=1G".to_string(),
         "--signal=B:USR1@120".to_string(),
+        // Should its node fail, it starts again and takes the build up where it was.
+        "--requeue".to_string(),
     ];
     for (name, setting) in [("partition", &slurm.partition), ("account", &slurm.account), ("qos", &slurm.qos)] {
         if let Some(PerJob::Value(value)) = setting {

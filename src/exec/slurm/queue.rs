@@ -277,6 +277,9 @@ pub struct Verdict {
     pub status: JobStatus,
     /// Slurm's state, what it means and what to do, then the task's log.
     pub message: String,
+    /// Whether `[job] retries` applies: Slurm stopped the task for a reason another attempt
+    /// may not meet (not a cancellation, which is someone's decision).
+    pub retried: bool,
 }
 
 /// The status and message of a job whose task ended, or left the queue, without a record.
@@ -287,6 +290,7 @@ pub struct Verdict {
 pub fn verdict(state: Option<&TaskState>, log: &Path, limits: &TaskLimits) -> Verdict {
     let Some(TaskState { state, exit, .. }) = state else {
         return Verdict {
+            retried: false,
             status: JobStatus::Failed,
             message: format!(
                 "left the Slurm queue without writing its record, and Slurm no longer knows how it ended (cancelled while pending, or forgotten since); log: {}",
@@ -321,7 +325,8 @@ pub fn verdict(state: Option<&TaskState>, log: &Path, limits: &TaskLimits) -> Ve
         }
         active => (JobStatus::Failed, format!("left the queue while {}", active.as_str().to_lowercase())),
     };
-    Verdict { status, message: format!("Slurm: {state}, {meaning}; log: {}", log.display()) }
+    let retried = !matches!(state, SlurmState::Cancelled | SlurmState::Deadline);
+    Verdict { status, message: format!("Slurm: {state}, {meaning}; log: {}", log.display()), retried }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ pub struct ArrayScript<'a> {
     pub max_parallel: Option<u32>,
     /// Task `i` runs manifest lines `i*k` to `i*k + k - 1`, in turn.
     pub jobs_per_task: usize,
+    /// `--requeue` or `--no-requeue`; `None`: as the cluster says.
+    pub requeue: Option<bool>,
     /// The build's folder: Slurm writes each task's log here.
     pub build_dir: &'a Path,
     /// The job folders, line `i` for task `i` ([`manifest_text`]).
@@ -73,6 +75,11 @@ pub fn batch_script(array: &ArrayScript<'_>) -> Result<String, String> {
         // Not wherever `jobman build` happened to run, which a compute node may not see.
         format!("--chdir={}", sbatch_word(array.build_dir)?),
     ];
+    match array.requeue {
+        Some(true) => options.push("--requeue".into()),
+        Some(false) => options.push("--no-requeue".into()),
+        None => {}
+    }
     let mut option = |name: &str, value: &Option<String>| {
         if let Some(value) = value {
             options.push(format!("--{name}={value}"));
@@ -141,30 +148,51 @@ pub(super) fn sbatch_word(path: &Path) -> Result<String, String> {
 pub struct ArrayPlan {
     pub settings: SlurmSettings,
     pub jobs: Vec<usize>,
+    /// How many jobs each task runs in turn.
+    pub jobs_per_task: usize,
 }
 
-/// Groups pending jobs by their settings (groups in order of their first job, jobs in order) and
-/// splits each group into arrays of at most `max_array_size` tasks: the cluster's
-/// `MaxArraySize` allows task indices up to `MaxArraySize - 1`.
-pub fn plan_arrays(settings: &[SlurmSettings], max_array_size: usize) -> Vec<ArrayPlan> {
+impl ArrayPlan {
+    pub fn tasks(&self) -> usize {
+        self.jobs.len().div_ceil(self.jobs_per_task)
+    }
+
+    /// Two arrays of about half the tasks each, the same way packed.
+    pub fn split(self) -> (ArrayPlan, ArrayPlan) {
+        let at = (self.tasks() / 2).max(1) * self.jobs_per_task;
+        let second = ArrayPlan { jobs: self.jobs[at.min(self.jobs.len())..].to_vec(), ..self.clone() };
+        let first = ArrayPlan { jobs: self.jobs[..at.min(self.jobs.len())].to_vec(), ..self };
+        (first, second)
+    }
+}
+
+/// Groups pending jobs by their settings (groups in order of their first job, jobs in order),
+/// packs `per_task(settings, jobs of the group)` jobs into each task, and splits each group into
+/// arrays of at most `max_array_size` tasks: the cluster's `MaxArraySize` allows task indices up
+/// to `MaxArraySize - 1`, and each array's indices start at 0.
+pub fn plan_arrays(
+    settings: &[SlurmSettings],
+    per_task: impl Fn(&SlurmSettings, usize) -> usize,
+    max_array_size: usize,
+) -> Vec<ArrayPlan> {
     let mut groups: Vec<ArrayPlan> = Vec::new();
     let mut group_of: HashMap<&SlurmSettings, usize> = HashMap::new();
     for (job, s) in settings.iter().enumerate() {
         let group = *group_of.entry(s).or_insert_with(|| {
-            groups.push(ArrayPlan { settings: s.clone(), jobs: Vec::new() });
+            groups.push(ArrayPlan { settings: s.clone(), jobs: Vec::new(), jobs_per_task: 1 });
             groups.len() - 1
         });
         groups[group].jobs.push(job);
     }
-    let size = max_array_size.max(1);
     groups
         .into_iter()
         .flat_map(|group| {
             let settings = group.settings;
+            let jobs_per_task = per_task(&settings, group.jobs.len()).max(1);
             group
                 .jobs
-                .chunks(size)
-                .map(|jobs| ArrayPlan { settings: settings.clone(), jobs: jobs.to_vec() })
+                .chunks(max_array_size.max(1) * jobs_per_task)
+                .map(|jobs| ArrayPlan { settings: settings.clone(), jobs: jobs.to_vec(), jobs_per_task })
                 .collect::<Vec<_>>()
         })
         .collect()
@@ -176,6 +204,48 @@ pub fn parse_max_array_size(config: &str) -> Option<usize> {
         let (name, value) = line.split_once('=')?;
         (name.trim() == "MaxArraySize").then(|| value.trim().parse().ok())?
     })
+}
+
+/// Why sbatch refused an array, when waiting is the answer rather than failing its jobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A limit on how many jobs the user (or account) may have queued: a smaller array may fit
+    /// now, the rest once some of the jobs end.
+    SubmitLimit(String),
+    /// The controller is busy, full or out of reach for now (sbatch already retried for a while).
+    Busy(String),
+}
+
+/// What sbatch's error output means: a [`Refusal`] to wait out, or `None` for a real error
+/// (a bad option, an unknown partition…) that no wait mends.
+pub fn parse_refusal(stderr: &str) -> Option<Refusal> {
+    const SUBMIT_LIMITS: &[&str] = &[
+        "QOSMaxSubmitJobPerUserLimit",
+        "QOSMaxSubmitJobPerAccountLimit",
+        "AssocMaxSubmitJobLimit",
+        "job submit limit",
+    ];
+    const BUSY: &[&str] = &[
+        "temporarily unable to accept job",
+        "Socket timed out",
+        "Unable to contact slurm controller",
+        "job queue full",
+        "Job creation temporarily disabled",
+        "MaxJobCount",
+    ];
+    let reason = |pattern: &str| {
+        let line = stderr.lines().find(|l| l.contains(pattern)).unwrap_or(pattern);
+        line.trim().trim_start_matches("sbatch: error: ").to_string()
+    };
+    if let Some(pattern) = SUBMIT_LIMITS.iter().find(|p| stderr.contains(**p)) {
+        return Some(Refusal::SubmitLimit(reason(pattern)));
+    }
+    BUSY.iter().find(|p| stderr.contains(**p)).map(|pattern| Refusal::Busy(reason(pattern)))
+}
+
+/// The idle CPUs of one line of `sinfo --format=%C`: `ALLOCATED/IDLE/OTHER/TOTAL`.
+pub fn parse_idle_cpus(line: &str) -> Option<usize> {
+    line.trim().split('/').nth(1)?.parse().ok()
 }
 
 /// The job id `sbatch --parsable` prints: `ID` or `ID;CLUSTER`.
@@ -194,6 +264,7 @@ mod tests {
             tasks,
             max_parallel,
             jobs_per_task: 1,
+            requeue: None,
             build_dir: Path::new("/home/ada/mnist/.jobman/slurm/b1"),
             manifest: Path::new("/home/ada/mnist/.jobman/slurm/b1/manifest-0"),
             jobman: Path::new("/home/ada/.cargo/bin/jobman"),
@@ -269,6 +340,7 @@ exec /home/ada/.cargo/bin/jobman __run-task /home/ada/mnist/.jobman/slurm/b1/man
             tasks: 1,
             max_parallel: None,
             jobs_per_task: 1,
+            requeue: None,
             build_dir: Path::new("/data/my runs/.jobman/slurm/b1"),
             manifest: Path::new("/data/my runs/.jobman/slurm/b1/manifest-0"),
             jobman: Path::new("/opt/it's/jobman"),
@@ -289,6 +361,7 @@ exec /home/ada/.cargo/bin/jobman __run-task /home/ada/mnist/.jobman/slurm/b1/man
             tasks: 1,
             max_parallel: None,
             jobs_per_task: 1,
+            requeue: None,
             build_dir: Path::new("/data/\"q\""),
             manifest: Path::new("/m"),
             jobman: Path::new("/j"),
@@ -301,14 +374,21 @@ exec /home/ada/.cargo/bin/jobman __run-task /home/ada/mnist/.jobman/slurm/b1/man
         let cpu = SlurmSettings { partition: Some("cpu".into()), ..SlurmSettings::default() };
         let gpu = SlurmSettings { partition: Some("gpu".into()), gpus: Some(1), ..SlurmSettings::default() };
         let jobs = [cpu.clone(), gpu.clone(), cpu.clone(), cpu.clone(), gpu.clone(), cpu.clone(), cpu.clone()];
-        let arrays = plan_arrays(&jobs, 3);
+        let arrays = plan_arrays(&jobs, |_, _| 1, 3);
         let shape: Vec<_> = arrays.iter().map(|a| (a.settings.partition.as_deref().unwrap(), a.jobs.clone())).collect();
         assert_eq!(shape, [("cpu", vec![0, 2, 3]), ("cpu", vec![5, 6]), ("gpu", vec![1, 4])]);
-        assert_eq!(plan_arrays(&[], 1001), []);
+        assert_eq!(plan_arrays(&[], |_, _| 1, 1001), []);
         assert_eq!(
-            plan_arrays(&vec![cpu; 2003], 1001).iter().map(|a| a.jobs.len()).collect::<Vec<_>>(),
+            plan_arrays(&vec![cpu.clone(); 2003], |_, _| 1, 1001).iter().map(|a| a.jobs.len()).collect::<Vec<_>>(),
             [1001, 1001, 1]
         );
+        // Packed, an array of at most 3 tasks holds 3 tasks' worth of jobs; each group packs its own way.
+        let packed = plan_arrays(&jobs, |s, n| if s == &cpu { n } else { 2 }, 3);
+        let shape: Vec<_> = packed.iter().map(|a| (a.jobs.clone(), a.jobs_per_task, a.tasks())).collect();
+        assert_eq!(shape, [(vec![0, 2, 3, 5, 6], 5, 1), (vec![1, 4], 2, 1)]);
+        let plan = ArrayPlan { settings: cpu, jobs: (0..7).collect(), jobs_per_task: 2 };
+        let (first, second) = plan.split();
+        assert_eq!((first.jobs, second.jobs), ((0..4).collect(), (4..7).collect()), "4 tasks: 2 and 2");
     }
 
     #[test]
@@ -318,6 +398,29 @@ exec /home/ada/.cargo/bin/jobman __run-task /home/ada/mnist/.jobman/slurm/b1/man
         assert_eq!(parse_max_array_size("MaxJobCount = 10000\n"), None);
         assert_eq!(parse_sbatch_id("145\n"), Some(145));
         assert_eq!(parse_sbatch_id("145;cluster2\n"), Some(145));
+        assert_eq!(parse_idle_cpus("4/12/0/16\n"), Some(12));
+        assert_eq!(parse_idle_cpus("n/a"), None);
         assert_eq!(parse_sbatch_id("sbatch: error: Batch job submission failed"), None);
+    }
+
+    #[test]
+    fn limits_and_a_busy_controller_are_refusals_to_wait_out_other_errors_are_not() {
+        let limit = "sbatch: error: QOSMaxSubmitJobPerUserLimit\nsbatch: error: Batch job submission failed: Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)\n";
+        assert_eq!(parse_refusal(limit), Some(Refusal::SubmitLimit("QOSMaxSubmitJobPerUserLimit".into())));
+        let assoc = "sbatch: error: AssocMaxSubmitJobLimit\nsbatch: error: Batch job submission failed: Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)";
+        assert!(matches!(parse_refusal(assoc), Some(Refusal::SubmitLimit(_))));
+        let busy = "sbatch: error: Slurm temporarily unable to accept job, sleeping and retrying\nsbatch: error: Batch job submission failed: Resource temporarily unavailable";
+        assert_eq!(
+            parse_refusal(busy),
+            Some(Refusal::Busy("Slurm temporarily unable to accept job, sleeping and retrying".into()))
+        );
+        let timeout = "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation";
+        assert!(matches!(parse_refusal(timeout), Some(Refusal::Busy(_))));
+        for error in [
+            "sbatch: error: invalid partition specified: gpu\nsbatch: error: Batch job submission failed: Invalid partition name specified",
+            "sbatch: error: Batch job submission failed: Invalid job array specification",
+        ] {
+            assert_eq!(parse_refusal(error), None, "{error}");
+        }
     }
 }

@@ -71,11 +71,13 @@ fn a_generated_batch_script_runs_one_array_task_per_job_folder() {
         tasks: folders.len(),
         max_parallel: Some(2),
         jobs_per_task: 1,
+        requeue: Some(true),
         build_dir: &build_dir,
         manifest: &manifest,
         jobman: &jobman,
     })
     .expect("a script");
+    assert!(script.contains("#SBATCH --requeue\n"), "{script}");
     let script_path = script_path(&build_dir, 0);
     fs::write(&script_path, &script).expect("write the script");
     let job_id = command::submit(&script_path).expect("sbatch accepts the script");
