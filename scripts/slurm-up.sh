@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # slurm-up.sh: start a single-node Slurm cluster on this host without systemd
-# and wait until its node is idle, for jobman's Slurm tests (tests/cli/slurm.rs)
+# and wait until its node takes jobs (idle, or busy with jobs already), for jobman's Slurm tests (tests/cli/slurm.rs)
 # and for trying `jobman build --executor slurm` on one machine. Idempotent.
 # Run as root (Debian 12); it apt-get installs slurm-wlm munge (+ slurmdbd
 # mariadb-server with SLURM_LOCAL_SACCT=1) with --no-install-recommends if they
@@ -145,7 +145,8 @@ fi
 alive /run/slurmctld.pid slurmctld || /usr/sbin/slurmctld
 alive /run/slurmd.pid slurmd || /usr/sbin/slurmd
 
-until [ "$(sinfo -h -N -n "$NODE" -o %t 2>/dev/null)" = idle ]; do
+# Ready: idle, or running jobs already (mix, alloc: a cluster started before, still busy).
+until [[ "$(sinfo -h -N -n "$NODE" -o %t 2>/dev/null)" =~ ^(idle|mix|alloc)$ ]]; do
   state=$(sinfo -h -N -n "$NODE" -o %t 2>/dev/null || true)
   case "$state" in down*|drain*|drng*|inval*|fail*)
     scontrol update NodeName="$NODE" State=RESUME 2>/dev/null || true;; esac
@@ -154,4 +155,4 @@ until [ "$(sinfo -h -N -n "$NODE" -o %t 2>/dev/null)" = idle ]; do
   sleep 0.2
 done
 if [ "$SACCT" = 1 ]; then wait_for "cluster registration" sh -c 'sacctmgr -n -P list cluster format=cluster | grep -qx localci'; fi
-echo "slurm ready: node $NODE idle, $CPUS slots, sacct=$SACCT"
+echo "slurm ready: node $NODE $(sinfo -h -N -n "$NODE" -o %t), $CPUS slots, sacct=$SACCT"
