@@ -38,13 +38,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
     match cli::run(cli) {
         Ok(code) => code,
         Err(error) => {
-            match error.downcast_ref::<util::diagnostic::Diagnostics>() {
-                Some(diagnostics) => eprintln!("{diagnostics}"),
-                None => eprintln!(
-                    "{}",
-                    util::console::line(util::console::Tone::Bad, "error:", &format!("{error:#}")).trim_start()
-                ),
-            }
+            util::exit::print_error(&error);
             util::exit::ERROR
         }
     }

@@ -127,9 +127,9 @@ impl Project {
     }
 
     /// The same, its stderr written to `file` in the project, for tests that read what it said.
-    fn spawn_build_logged(&self, args: &[&str], file: &str) -> Background {
+    fn spawn_build_logged(&self, args: &[&str], env: &[(&str, &str)], file: &str) -> Background {
         let log = fs::File::create(self.path().join(file)).expect("create the build's log");
-        self.spawn_build_into(args, &[], Stdio::from(log))
+        self.spawn_build_into(args, env, Stdio::from(log))
     }
 
     fn spawn_build_into(&self, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Background {
@@ -887,27 +887,29 @@ fn ctrl_c_stops_running_jobs_exits_130_and_they_rerun_next_time() {
     let project = Project::new();
     project.jobfile(
         r#"[params]
-n = [3, 4]
+n = [3, 4, 5]
 
 [job]
 name = "n{{n}}"
 command = "echo {{job.name}} >> ../../started.log; sleep ${JOB_SLEEP:-0}; echo {{job.name}} >> ../../ran.log"
 "#,
     );
-    let jobman = project.spawn_build(&["-j", "2"], &[("JOB_SLEEP", "2")]);
+    let jobman = project.spawn_build_logged(&["-j", "2"], &[("JOB_SLEEP", "2")], "build.err");
     let jobman = jobman.once_logged(&project, "started.log", 2, Duration::from_secs(20));
     let signalled = Instant::now();
     jobman.interrupted(Duration::from_secs(10));
     assert!(signalled.elapsed() < Duration::from_millis(1500), "jobman took {:?} to stop", signalled.elapsed());
     assert_eq!(project.record_of("n3")["status"], "interrupted");
+    let said = project.read("build.err").unwrap();
+    assert!(said.contains("3 jobs: 0 ran, 0 cached, 0 failed, 2 interrupted, 1 not started"), "{said}");
     let status = project.cmd(&["status"]).output().unwrap();
-    assert_eq!(stdout(&status), "2 jobs: 0 done, 2 interrupted, 0 pending\n");
+    assert_eq!(stdout(&status), "3 jobs: 0 done, 2 interrupted, 1 pending\n");
 
     holds_for("the interrupted jobs never to finish", Duration::from_millis(2500), || {
         project.read("ran.log").is_none()
     });
 
-    project.builds(&[]).ok().ran(["n3", "n4"]);
+    project.builds(&[]).ok().ran(["n3", "n4", "n5"]);
 }
 
 // ---------------------------------------------------------------------------------------------

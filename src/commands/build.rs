@@ -130,7 +130,8 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
         .flat_map(|p| &p.jobs)
         .filter(|j| matches!(j.slot.state, SlotState::Done(_)))
         .count();
-    outcome = outcome.and(round.cluster.finish(on_slurm_done, clock, outcome.interrupted));
+    let followed = round.cluster.finish(on_slurm_done, clock, outcome.interrupted);
+    outcome = outcome.and(followed);
     for plan in plans.iter().filter(|p| selection.stages[p.stage]) {
         outcome.failed |= report_waiting(&plan.waiting);
     }
@@ -145,16 +146,21 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     if outcome.submitted && !outcome.interrupted {
         slurm::pipeline::detach(&jobfile, &pipeline_args(options))?;
     }
-    if outcome.interrupted || outcome.submitted {
-        return Ok(outcome.exit_code());
-    }
-    if selection.products()
+    if !outcome.interrupted
+        && !outcome.submitted
+        && selection.products()
         && let Some(report) = plans.iter().find(|p| p.stage == jobfile.stage)
     {
         let mode = products::Mode::Make { explain: options.explain };
-        products::decide(jobfile.report_stage(), &report.jobs, report.waiting.len(), &selection, mode)?;
+        match products::decide(jobfile.report_stage(), &report.jobs, report.waiting.len(), &selection, mode) {
+            Ok(_) => {}
+            // A failed job is the news, and exit 1, whatever else went wrong after it.
+            Err(error) if outcome.failed => exit::print_error(&error),
+            Err(error) => return Err(error),
+        }
     }
     drop(lock);
+    outcome.print_failures();
     Ok(outcome.exit_code())
 }
 
@@ -176,7 +182,7 @@ fn dry_run(options: &BuildOptions, jobfile: &Jobfile, store: &Store, selection: 
             print_stage_header(view, &plan);
             let pending = pending_jobs(options, view, &plan.jobs, &HashSet::new())?;
             let reasons = reasons(view, store, &plan.jobs, &pending, options.force)?;
-            explain::print_reasons(&plan.jobs, &reasons, options.explain);
+            explain::print_reasons(&plan.jobs, &reasons, options.explain, plan.waiting.len());
             if options.executor.unwrap_or(view.executor.kind) == ExecutorKind::Slurm && !pending.is_empty() {
                 slurm::print_scripts(view, &plan.jobs, &pending)?;
             }
@@ -250,7 +256,8 @@ impl Round<'_> {
             return Ok(Outcome::default());
         }
         if self.options.explain {
-            explain::print_reasons(jobs, &reasons(view, self.store, jobs, &pending, self.options.force)?, true);
+            let reasons = reasons(view, self.store, jobs, &pending, self.options.force)?;
+            explain::print_reasons(jobs, &reasons, true, plan.waiting.len());
         }
         match self.executor(view) {
             ExecutorKind::Local => {

@@ -90,7 +90,8 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
         return Ok(0);
     }
     if selection.jobs() {
-        print_reasons(&jobs, &reasons, true);
+        let waiting = plans.iter().filter(|p| selection.stages[p.stage]).map(|p| p.waiting.len()).sum();
+        print_reasons(&jobs, &reasons, true, waiting);
     }
     print_products(&products, root);
     Ok(0)

@@ -97,6 +97,7 @@ struct ListingHead {
 pub fn ls(options: &LsOptions) -> anyhow::Result<i32> {
     let CurrentJobs { jobfile, jobs, .. } = CurrentJobs::load(&options.jobfile)?;
     let chosen = select::matching(&jobfile, jobs.iter().map(|j| &j.planned.params), options.filter.as_deref())?;
+    let none_chosen = !chosen.contains(&true);
     let stale =
         if options.statuses.contains(&StatusFilter::Stale) { ran_before(&jobfile, &jobs) } else { HashSet::new() };
     // Asking Slurm costs a call to its controller: only when the filter needs it.
@@ -115,6 +116,13 @@ pub fn ls(options: &LsOptions) -> anyhow::Result<i32> {
         })
         .map(|(job, _)| job)
         .collect();
+    if let Some(filter) = &options.filter
+        && none_chosen
+        && !jobs.is_empty()
+    {
+        let params: Vec<&crate::jobfile::ParamSet> = jobs.iter().map(|j| &j.planned.params).collect();
+        console::failure("Warning", &select::matched_none(filter, &params));
+    }
     match options.format {
         Format::Table => {
             if listed.is_empty() {

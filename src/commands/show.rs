@@ -49,6 +49,8 @@ struct JobView {
     dir: String,
     key: Option<String>,
     params: serde_json::Value,
+    /// Its results file, parsed, when the job is done and the file is as its record says.
+    results: Option<serde_json::Value>,
     /// The command as run (with the job's real id and folder), or as it would run.
     command: Option<String>,
     ingredients: Option<KeyIngredients>,
@@ -101,6 +103,12 @@ pub fn show(options: &ShowOptions) -> anyhow::Result<i32> {
                 SlotState::Absent => Some("not run yet"),
                 SlotState::Done(_) | SlotState::NotDone(_) => None,
             };
+            if let (SlotState::Done(_), Some(record), Some(name)) =
+                (&job.slot.state, &record, &jobfile.stage(job.stage).job.results)
+            {
+                let name = name.get_ref();
+                view.results = store::read_results(&job.slot.dir.join(name), record.outputs.get(name));
+            }
             view.key = Some(key);
             view.params = job.planned.params.nested();
             view.flat_params = job.planned.params.clone();
@@ -139,6 +147,7 @@ fn view_of(record: Option<&JobRecord>, id: &str, dir: &Path, root: &Path) -> Job
         dir: console::relative(dir, root),
         key: record.map(|r| r.key.clone()),
         params: record.map_or(serde_json::Value::Null, |r| r.ingredients.params.clone()),
+        results: None,
         command: record.map(|r| r.command.clone()),
         ingredients: record.map(|r| r.ingredients.clone()),
         files: list_files(dir),
@@ -220,6 +229,13 @@ fn write_text(out: &mut dyn Write, view: &JobView) -> io::Result<()> {
         let params: Vec<(&str, String)> =
             view.flat_params.0.iter().map(|(n, v)| (n.as_str(), display_value(v))).collect();
         write_fields(out, "  ", &params)?;
+    }
+
+    if let Some(results) = &view.results {
+        writeln!(out, "\nresults")?;
+        let flat = ParamSet::from_nested(results, "result");
+        let values: Vec<(&str, String)> = flat.0.iter().map(|(n, v)| (n.as_str(), display_value(v))).collect();
+        write_fields(out, "  ", &values)?;
     }
 
     if let Some(ingredients) = &view.ingredients {

@@ -157,14 +157,17 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
     console::to_stdout(|out| {
         if options.jobs {
             let width = jobs.iter().map(|j| j.planned.name.chars().count()).max().unwrap_or(4).max(4);
-            writeln!(out, "{:<14}{:<width$}  STATUS", "ID", "NAME")?;
+            writeln!(out, "{:<14}{:<width$}  {:<16}  DURATION", "ID", "NAME", "STATUS")?;
             for job in &jobs {
                 let status = match (job.slot.state.status(), flying.get(&job.slot.dir)) {
                     (None, Some(InFlight::Running)) => "running on Slurm".to_string(),
                     (None, Some(InFlight::Queued { .. })) => "queued on Slurm".to_string(),
                     _ => job.slot.state.status_key().replace('_', " "),
                 };
-                writeln!(out, "{:<14}{:<width$}  {status}", job.slot.id, job.planned.name)?;
+                let duration =
+                    job.slot.state.summary().map_or_else(String::new, |s| console::duration(s.duration_secs));
+                let line = format!("{:<14}{:<width$}  {status:<16}  {duration}", job.slot.id, job.planned.name);
+                writeln!(out, "{}", line.trim_end())?;
             }
         }
         let width = summary.stages.iter().map(|s| s.name.chars().count()).max().unwrap_or(0);

@@ -11,7 +11,7 @@ use crate::util::exit;
 use crate::util::text::plural;
 
 /// What running the pending jobs of one stage came to, locally or on Slurm.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Outcome {
     /// A job failed (or could not start).
     pub failed: bool,
@@ -19,20 +19,36 @@ pub struct Outcome {
     pub interrupted: bool,
     /// Jobs were submitted to Slurm and left there (`--detach`): not done, not failed.
     pub submitted: bool,
+    /// Each failed job with the end of its log: printed last ([`Outcome::print_failures`]), so
+    /// that the cause is what a reader sees, not the products made after.
+    pub failures: Vec<String>,
 }
 
 impl Outcome {
     /// Both runs' outcomes together.
-    pub fn and(self, other: Outcome) -> Outcome {
+    pub fn and(mut self, other: Outcome) -> Outcome {
+        self.failures.extend(other.failures);
         Outcome {
             failed: self.failed || other.failed,
             interrupted: self.interrupted || other.interrupted,
             submitted: self.submitted || other.submitted,
+            failures: self.failures,
+        }
+    }
+
+    /// `Failures 2 jobs:`, then each one's name, reason, log and the log's last lines.
+    pub fn print_failures(&self) {
+        if self.failures.is_empty() {
+            return;
+        }
+        console::failure("Failures", &format!("{}:", plural(self.failures.len(), "job")));
+        for failure in &self.failures {
+            eprintln!("{failure}");
         }
     }
 
     /// The process's exit code for this outcome.
-    pub fn exit_code(self) -> i32 {
+    pub fn exit_code(&self) -> i32 {
         if self.interrupted {
             exit::INTERRUPTED
         } else if self.failed {
@@ -160,26 +176,27 @@ fn read_tail(path: &Path, bytes: u64) -> String {
 pub struct Tally {
     pub ran: usize,
     pub cached: usize,
+    /// Stopped while running (Ctrl-C, or cancelled on Slurm).
     pub interrupted: usize,
+    /// Never started: the build stopped first (Ctrl-C, `--fail-fast`).
+    pub not_started: usize,
     pub failed: Vec<String>,
 }
 
 impl Tally {
-    /// Prints the failures, then the summary line; what the run came to.
+    /// Prints the summary line; what the run came to, its failures to be printed last.
     pub fn finish(&self, total: usize, seconds: f64, interrupted: bool) -> Outcome {
-        if !self.failed.is_empty() {
-            console::failure("Failures", &format!("{}:", plural(self.failed.len(), "job")));
-            for failure in &self.failed {
-                eprintln!("{failure}");
-            }
-        }
         let summary = format!(
             "{}: {} ran, {} cached, {} failed{} in {}",
             plural(total, "job"),
             self.ran,
             self.cached,
             self.failed.len(),
-            if self.interrupted > 0 { format!(", {} interrupted", self.interrupted) } else { String::new() },
+            [(self.interrupted, "interrupted"), (self.not_started, "not started")]
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| format!(", {n} {what}"))
+                .collect::<String>(),
             console::duration(seconds)
         );
         if interrupted {
@@ -189,7 +206,7 @@ impl Tally {
         } else {
             console::status("Finished", &summary);
         }
-        Outcome { failed: !self.failed.is_empty(), interrupted, submitted: false }
+        Outcome { failed: !self.failed.is_empty(), interrupted, submitted: false, failures: self.failed.clone() }
     }
 }
 

@@ -84,7 +84,9 @@ pub fn run(
             let line = finished.line(root);
             match finished.status {
                 Some(JobStatus::Done) => tally.ran += 1,
-                Some(JobStatus::Interrupted) | None => tally.interrupted += 1,
+                Some(JobStatus::Interrupted) => tally.interrupted += 1,
+                // Stopped before it began; counted with those never handed to a worker below.
+                None => {}
                 Some(_) => tally.failed.push(finished.summary(root)),
             }
             let shown = !matches!(finished.status, Some(JobStatus::Interrupted) | None);
@@ -109,6 +111,7 @@ pub fn run(
     let was_interrupted = supervisor.interrupted();
     drop(supervisor);
     apply_records(jobs, records);
+    tally.not_started = pending.len().saturating_sub(tally.ran + tally.failed.len() + tally.interrupted);
     Ok(tally.finish(jobs.len(), clock.elapsed().as_secs_f64(), was_interrupted))
 }
 

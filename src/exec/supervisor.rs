@@ -245,10 +245,26 @@ fn build_command(text: &str) -> Command {
 fn spawn_error(command: &str, error: &std::io::Error) -> String {
     let program = command.split_whitespace().next().unwrap_or(command);
     match error.kind() {
-        std::io::ErrorKind::NotFound => format!("command not found: {program}"),
+        std::io::ErrorKind::NotFound if program.contains('/') => {
+            format!("command not found: {program} (no such file, from the job's folder)")
+        }
+        std::io::ErrorKind::NotFound => not_on_path(program, &std::env::var("PATH").unwrap_or_default()),
         std::io::ErrorKind::PermissionDenied => format!("permission denied: {program}"),
         _ => format!("cannot start `{program}`: {error}"),
     }
+}
+
+/// `command not found: pythn3 (searched PATH=/usr/local/bin:/usr/bin:/bin); did you mean
+/// `python3`?`: the programs of the searched folders are read only once a command is missing.
+fn not_on_path(program: &str, path: &str) -> String {
+    let programs: Vec<String> = std::env::split_paths(path)
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.flatten().filter_map(|e| e.file_name().into_string().ok()))
+        .collect();
+    let hint = crate::util::diagnostic::did_you_mean(program, programs.iter().map(String::as_str))
+        .map(|hint| format!("; {hint}"))
+        .unwrap_or_default();
+    format!("command not found: {program} (searched PATH={path}){hint}")
 }
 
 /// Runs `work` over `items` on `workers` threads while the calling thread watches deadlines and
@@ -395,4 +411,19 @@ fn groups_running_jobs_of(jobs_dir: &Path) -> Vec<i32> {
 fn process_group(stat: &str) -> Option<i32> {
     let after_name = &stat[stat.rfind(')')? + 1..];
     after_name.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_missing_command_names_the_path_searched_and_the_nearest_program() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("python3"), "").unwrap();
+        let path = dir.path().display().to_string();
+        assert_eq!(
+            super::not_on_path("pythn3", &path),
+            format!("command not found: pythn3 (searched PATH={path}); did you mean `python3`?")
+        );
+        assert_eq!(super::not_on_path("zzz", &path), format!("command not found: zzz (searched PATH={path})"));
+    }
 }

@@ -190,12 +190,12 @@ fn record(
     attempts: u32,
 ) -> JobRecord {
     let (status, exit_code, signal, message) = match outcome {
-        ProcessEnd::Exited(0) => {
-            match check_results(spec.results.as_deref(), dir).and_then(|()| check_required(&spec.required, dir)) {
-                Ok(()) => (JobStatus::Done, Some(0), None, None),
-                Err(message) => (JobStatus::Failed, Some(0), None, Some(message)),
-            }
-        }
+        ProcessEnd::Exited(0) => match check_results(spec, dir).and_then(|()| check_required(spec, dir)) {
+            Ok(()) => (JobStatus::Done, Some(0), None, None),
+            Err(message) => (JobStatus::Failed, Some(0), None, Some(message)),
+        },
+        // The shell's own "not found", which names the command, is in stderr.log.
+        ProcessEnd::Exited(127) => (JobStatus::Failed, Some(127), None, Some(shell_not_found(dir))),
         ProcessEnd::Exited(code) => (JobStatus::Failed, Some(*code), None, None),
         ProcessEnd::Signaled(signal) => {
             (JobStatus::Failed, None, Some(*signal), Some(format!("killed by signal {signal}")))
@@ -262,10 +262,20 @@ pub fn read_launch(dir: &Path) -> Option<TaskSpec> {
     serde_json::from_slice::<TaskSpec>(&bytes).ok().filter(|spec| spec.format == LAUNCH_FORMAT)
 }
 
+/// `exit code 127, a command was not found: sh: 1: pythn3: not found`: the shell's exit code for a
+/// missing command, with the last line of what it said.
+fn shell_not_found(dir: &Path) -> String {
+    let said = fs::read_to_string(dir.join(STDERR_FILE)).unwrap_or_default();
+    match said.lines().rev().find(|line| !line.trim().is_empty()) {
+        Some(line) => format!("exit code 127, a command was not found: {}", line.trim()),
+        None => "exit code 127: a command was not found".to_string(),
+    }
+}
+
 /// A job that exited 0 is done only if its declared results file exists and parses.
-fn check_results(results: Option<&str>, dir: &Path) -> Result<(), String> {
-    let Some(name) = results else { return Ok(()) };
-    let text = fs::read_to_string(dir.join(name)).map_err(|_| format!("results file {name} is missing"))?;
+fn check_results(spec: &TaskSpec, dir: &Path) -> Result<(), String> {
+    let Some(name) = spec.results.as_deref() else { return Ok(()) };
+    let text = fs::read_to_string(dir.join(name)).map_err(|_| missing_file("results file", name, spec, dir))?;
     let parsed = if name.ends_with(".json") {
         serde_json::from_str::<serde_json::Value>(&text).map(|_| ()).map_err(|e| e.to_string())
     } else if name.ends_with(".toml") {
@@ -277,11 +287,47 @@ fn check_results(results: Option<&str>, dir: &Path) -> Result<(), String> {
 }
 
 /// A job that exited 0 is done only if it wrote every file it declares as an output.
-fn check_required(required: &[String], dir: &Path) -> Result<(), String> {
-    match required.iter().find(|name| !dir.join(name).is_file()) {
-        Some(name) => Err(format!("declared output {name} is missing")),
+fn check_required(spec: &TaskSpec, dir: &Path) -> Result<(), String> {
+    match spec.required.iter().find(|name| !dir.join(name).is_file()) {
+        Some(name) => Err(missing_file("declared output", name, spec, dir)),
         None => Ok(()),
     }
+}
+
+/// `results file result.json is missing; the folder holds out.json, notes.txt; did you mean
+/// `results.json`?`: what the job wrote, without its logs and the files jobman put there.
+fn missing_file(what: &str, name: &str, spec: &TaskSpec, dir: &Path) -> String {
+    let ingredients = &spec.ingredients;
+    let jobmans = [STDOUT_FILE, STDERR_FILE, LAUNCH_FILE, store::RECORD_FILE];
+    let put_there = |file: &str| {
+        jobmans.contains(&file)
+            || ingredients.params_file.as_deref() == Some(file)
+            || ingredients.templates.contains_key(file)
+            || file.contains(".attempt-")
+    };
+    let folder = dir.join(name).parent().map(Path::to_path_buf).unwrap_or_else(|| dir.to_path_buf());
+    let mut written: Vec<String> = fs::read_dir(&folder)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|file| !put_there(file))
+        .collect();
+    written.sort();
+    let mut message = format!("{what} {name} is missing");
+    if written.is_empty() {
+        message.push_str("; the job wrote no file");
+        return message;
+    }
+    let base = Path::new(name).file_name().and_then(|n| n.to_str()).unwrap_or(name);
+    let shown: Vec<&str> = written.iter().take(8).map(String::as_str).collect();
+    let more =
+        if written.len() > shown.len() { format!(" and {} more", written.len() - shown.len()) } else { String::new() };
+    message.push_str(&format!("; the folder holds {}{more}", shown.join(", ")));
+    if let Some(hint) = crate::util::diagnostic::did_you_mean(base, written.iter().map(String::as_str)) {
+        message.push_str(&format!("; {hint}"));
+    }
+    message
 }
 
 /// Content hashes of the declared outputs the job wrote.

@@ -116,20 +116,33 @@ pub fn print_products(products: &[ProductState], root: &Path) {
     }
 }
 
-/// The reasons of the jobs that would run (with template diffs if asked), then a count of the
-/// others.
-pub fn print_reasons(jobs: &[Job], reasons: &[Option<Dirty>], diffs: bool) {
+/// The reasons of the jobs that would run (with template diffs if asked: each distinct diff
+/// once, under the first job it applies to), then a count of the others. `waiting` jobs wait
+/// for upstream jobs: they count in the total, and would run once those have.
+pub fn print_reasons(jobs: &[Job], reasons: &[Option<Dirty>], diffs: bool, waiting: usize) {
     let pending: Vec<(&Job, &Dirty)> = jobs.iter().zip(reasons).filter_map(|(j, r)| Some((j, r.as_ref()?))).collect();
+    let total = plural(jobs.len() + waiting, "job");
+    let then = if waiting > 0 { format!(", then the {waiting} waiting for upstream jobs") } else { String::new() };
     if pending.is_empty() {
-        println!("{} up to date", plural(jobs.len(), "job"));
+        match waiting {
+            0 => println!("{total} up to date"),
+            _ => println!("would run the {waiting} of {total} waiting for upstream jobs"),
+        }
         return;
     }
-    println!("would run {} of {}:", pending.len(), plural(jobs.len(), "job"));
+    println!("would run {} of {total}{then}:", pending.len());
+    let mut shown: HashMap<&str, &str> = HashMap::new();
     for (job, why) in pending {
         println!("  {}  {}  {why}", job.slot.id, job.planned.name);
         for (_, diff) in why.diffs().filter(|_| diffs) {
-            for line in diff.lines() {
-                println!("      {line}");
+            match shown.get(diff) {
+                Some(first) => println!("      (the same diff as {first})"),
+                None => {
+                    shown.insert(diff, &job.planned.name);
+                    for line in diff.lines() {
+                        println!("      {line}");
+                    }
+                }
             }
         }
     }

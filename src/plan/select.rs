@@ -245,6 +245,37 @@ pub fn matching<'a>(
         .collect()
 }
 
+/// What to say when `--where FILTER` chose none of the jobs of `params`: `--where 'lr ==
+/// 0.0316' matches none of the 36 jobs; lr takes 0.01, 0.03162277660168379, 0.1`, the exact
+/// values of the params it reads, to copy (a float compares exactly, not as it is printed).
+pub fn matched_none(filter: &str, params: &[&ParamSet]) -> String {
+    let words: Vec<&str> = filter.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')).collect();
+    let takes: Vec<String> = params
+        .first()
+        .into_iter()
+        .flat_map(|first| first.0.iter().map(|(name, _)| name))
+        .filter(|name| words.contains(&name.as_str()))
+        .map(|name| {
+            let mut values: Vec<String> = Vec::new();
+            for set in params {
+                let value = set.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.to_string());
+                if let Some(value) = value.filter(|v| !values.contains(v)) {
+                    values.push(value);
+                }
+            }
+            let more = if values.len() > 10 { format!(" and {} more", values.len() - 10) } else { String::new() };
+            values.truncate(10);
+            format!("{name} takes {}{more}", values.join(", "))
+        })
+        .collect();
+    let jobs = crate::util::text::plural(params.len(), "job");
+    let mut note = format!("--where '{filter}' matches none of the {jobs}");
+    if !takes.is_empty() {
+        note.push_str(&format!("; {}", takes.join("; ")));
+    }
+    note
+}
+
 fn closest_name<'a>(names: impl Iterator<Item = &'a str>, reference: &str) -> Option<String> {
     let help = did_you_mean(reference, names)?;
     // did_you_mean's text is "did you mean `name`?": keep the name alone.

@@ -191,11 +191,10 @@ pub fn decide(
         if table.rows.is_empty() {
             // Nothing to draw is no mistake of the Jobfile: the jobs failed, or have not run.
             // Its key is not kept, so the next build draws it once there are rows.
-            let not_done = unfinished(jobs, waiting);
             let why = if jobs.len() + waiting == 0 {
                 "the sweep has no job".to_string()
-            } else if not_done == jobs.len() + waiting {
-                format!("no done job to plot ({} not done)", plural(not_done, "job"))
+            } else if unfinished(jobs, waiting) == jobs.len() + waiting {
+                format!("no done job to plot ({})", missing_note(jobs, waiting).unwrap_or_default())
             } else if figure.filter.is_some() {
                 "its `where` keeps no row".to_string()
             } else {
@@ -291,10 +290,22 @@ pub fn unfinished(jobs: &[Job], waiting: usize) -> usize {
     waiting + jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count()
 }
 
-/// `3 jobs not done yet`, for a report of a partial sweep.
+/// Why some of the report stage's jobs are not in: `2 jobs failed`, `6 jobs not done: 2
+/// failed, 4 not run yet`; none when all are done.
 fn missing_note(jobs: &[Job], waiting: usize) -> Option<String> {
+    let failed = jobs.iter().filter(|j| matches!(j.slot.state, SlotState::NotDone(_))).count();
     let missing = unfinished(jobs, waiting);
-    (missing > 0).then(|| format!("{} not done yet", plural(missing, "job")))
+    let not_run = missing - failed - waiting;
+    let parts: Vec<String> = [(failed, "failed"), (not_run, "not run yet"), (waiting, "waiting for upstream jobs")]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    match parts[..] {
+        [] => None,
+        [_] => Some(format!("{} {}", plural(missing, "job"), parts[0].split_once(' ').map_or("", |(_, what)| what))),
+        _ => Some(format!("{} not done: {}", plural(missing, "job"), parts.join(", "))),
+    }
 }
 
 /// The files of a figure: SVG, PNG and PDF.

@@ -8,3 +8,15 @@ pub const JOB_FAILED: i32 = 1;
 pub const ERROR: i32 = 2;
 /// Ctrl-C or SIGTERM.
 pub const INTERRUPTED: i32 = 130;
+
+/// Prints an error that ends a command: a Jobfile's diagnostics as they are, anything else as
+/// `error: …`.
+pub fn print_error(error: &anyhow::Error) {
+    match error.downcast_ref::<super::diagnostic::Diagnostics>() {
+        Some(diagnostics) => eprintln!("{diagnostics}"),
+        None => eprintln!(
+            "{}",
+            super::console::line(super::console::Tone::Bad, "error:", &format!("{error:#}")).trim_start()
+        ),
+    }
+}

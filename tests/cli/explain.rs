@@ -65,6 +65,18 @@ fn explain_shows_a_diff_of_an_edited_template_apart_from_parameter_changes() {
 }
 
 #[test]
+fn one_template_edit_shows_its_diff_once_for_every_job_it_changes() {
+    let project = Project::new();
+    let train = "echo {{ job.name }} >> ../../ran.log\nlr={{ lr }}\n#1\n#2\n#3\n#4\nepochs=10\n";
+    project.jobfile(&sweep("[0.1, 0.2]", "")).template("train.sh.j2", train);
+    assert_exit(&project.build(&[]), 0);
+    project.template("train.sh.j2", &train.replace("epochs=10", "epochs=20"));
+    let text = project.redact(&explain(&project, &[]));
+    assert_eq!(text.matches("+epochs=20").count(), 1, "{text}");
+    assert_eq!(text.matches("(the same diff as lr0.1-s0)").count(), 3, "{text}");
+}
+
+#[test]
 fn explain_names_a_changed_input_file_with_its_old_and_new_hashes() {
     let project = Project::new();
     project.jobfile(&sweep("[0.1]", "").replace("command =", "inputs = [\"data.csv\"]\ncommand ="));

@@ -148,7 +148,10 @@ fn ls_where_selects_the_matching_jobs() {
     let output = ls(&project, &["--where", "x > 5"]);
     assert_exit(&output, 0);
     assert_eq!(stdout(&output), "");
-    assert_eq!(stderr(&output), "      Listed 0 of 4 jobs\n");
+    assert_eq!(
+        stderr(&output),
+        "     Warning --where 'x > 5' matches none of the 4 jobs; x takes 1, 2\n      Listed 0 of 4 jobs\n"
+    );
 }
 
 #[test]
@@ -209,6 +212,23 @@ fn stale_jobs_are_pending_ones_that_ran_before_with_other_ingredients() {
 }
 
 #[test]
+fn ls_where_that_matches_nothing_says_so_with_the_values_the_params_take() {
+    let project = Project::new();
+    project.jobfile(&grid(WRITES_BOTH).replace("x = [1, 2]", "x = [0.1, 0.0316227766]"));
+    let output = ls(&project, &["--where", "x == 0.0316 and y == 'a'"]);
+    assert_exit(&output, 0);
+    assert!(
+        stderr(&output).contains(
+            "--where 'x == 0.0316 and y == 'a'' matches none of the 4 jobs; x takes 0.1, 0.0316227766; y takes \"a\", \"b\""
+        ),
+        "{}",
+        stderr(&output)
+    );
+    let output = ls(&project, &["--where", "x == 0.0316227766"]);
+    assert!(!stderr(&output).contains("matches none"), "{}", stderr(&output));
+}
+
+#[test]
 fn ls_refuses_an_unknown_status_listing_the_known_ones() {
     let project = Project::new();
     project.jobfile(&grid(WRITES_BOTH));
@@ -254,6 +274,33 @@ fn show_finds_a_job_by_name_id_prefix_and_full_key() {
     );
     let size = fs::metadata(project.path().join(format!("scratch_space/{id}/stdout.log"))).unwrap().len();
     assert!(text.contains(&format!("\n  stdout.log          {size} B\n")), "{text}");
+}
+
+#[test]
+fn show_prints_the_results_of_a_done_job() {
+    let project = Project::new();
+    project.jobfile(
+        r#"[params]
+x = [2]
+
+[job]
+name = "x{{x}}"
+command = "echo '{\"acc\": 0.5, \"m\": {\"f1\": 0.25}}' > results.json"
+results = "results.json"
+"#,
+    );
+    project.builds(&[]).ok();
+    let text = project.runs(&["show", "x2"]).ok().stdout();
+    let results = text.split("\nresults\n").nth(1).unwrap_or_else(|| panic!("no results in:\n{text}"));
+    let lines: Vec<Vec<&str>> = results.lines().take(2).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines, [["acc", "0.5"], ["m.f1", "0.25"]], "{text}");
+    let json: Value = serde_json::from_str(&project.runs(&["show", "x2", "--json"]).ok().stdout()).unwrap();
+    assert_eq!(json["results"]["m"]["f1"], 0.25);
+    let listed = project.runs(&["status", "--jobs"]).ok().stdout();
+    let header: Vec<&str> = listed.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["ID", "NAME", "STATUS", "DURATION"], "{listed}");
+    let row: Vec<&str> = listed.lines().nth(1).unwrap().split_whitespace().collect();
+    assert!(row[1] == "x2" && row[2] == "done" && row[3].ends_with('s'), "a done job's duration: {listed}");
 }
 
 /// Names of `n` jobs that are never run: ids come from keys, which do not need a run.

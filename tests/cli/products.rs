@@ -280,7 +280,7 @@ results = "results.json"
     );
     let output = project.build(&[]);
     assert_exit(&output, 1);
-    assert_says(&output, "Wrote", "report.csv (2 rows, 1 job not done yet)");
+    assert_says(&output, "Wrote", "report.csv (2 rows, 1 job failed)");
     let names: Vec<String> = report_cells(&project)[1..].iter().map(|row| row[1].clone()).collect();
     assert_eq!(names, ["x1", "x3"]);
     assert!(stderr(&output).contains("3 jobs: 2 ran, 0 cached, 1 failed"), "{}", stderr(&output));
@@ -288,7 +288,7 @@ results = "results.json"
     // Asked again, the report is fresh and still says what is missing.
     let output = project.build(&["report", "--where", "x != 2"]);
     assert_exit(&output, 0);
-    assert_says(&output, "Fresh", "report.csv (1 job not done yet)");
+    assert_says(&output, "Fresh", "report.csv (1 job failed)");
 }
 
 #[test]
@@ -728,12 +728,41 @@ fn when_every_job_fails_a_figure_is_skipped_and_the_build_says_a_job_failed() {
     let out = project.build(&[]);
     assert_exit(&out, 1);
     let said = stderr(&out);
-    assert!(said.contains("Skipped figures/acc.png: no done job to plot (3 jobs not done)"), "{said}");
+    assert!(said.contains("Skipped figures/acc.png: no done job to plot (3 jobs failed)"), "{said}");
     assert!(!said.contains("error"), "a failed job is no mistake of the Jobfile:\n{said}");
+    let failures = said.rfind("Failures 3 jobs:").unwrap_or_else(|| panic!("no failures in:\n{said}"));
+    assert!(failures > said.rfind("Skipped figures").unwrap(), "the failures are said last:\n{said}");
 
     // A sweep with no job at all: nothing failed, nothing to draw.
     project.jobfile(&two_figures("", "").replace("[params]", "[sweep]\nwhere = \"false\"\n\n[params]"));
     let out = project.build(&[]);
     assert_exit(&out, 0);
     assert!(stderr(&out).contains("Skipped figures/acc.png: the sweep has no job"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_failed_job_says_what_to_fix_a_missing_command_or_a_misnamed_results_file() {
+    let project = Project::new();
+    let jobfile = |command: &str, results: &str| {
+        format!("[params]\nx = [1]\n\n[job]\nname = \"x{{{{x}}}}\"\ncommand = \"{command}\"\n{results}")
+    };
+    // A command that is not on PATH: the nearest program is suggested, the PATH searched named.
+    project.jobfile(&jobfile("pyth0n3 -c pass", ""));
+    let said = project.builds(&[]).job_failed().stderr();
+    assert!(said.contains("command not found: pyth0n3 (searched PATH="), "{said}");
+    assert!(said.contains("did you mean `python3`?"), "{said}");
+    // The same through the shell (a `;` makes jobman run it with sh): its own words are quoted.
+    project.jobfile(&jobfile("true; pyth0n3 -c pass", ""));
+    let said = project.builds(&[]).job_failed().stderr();
+    assert!(said.contains("(failed: exit code 127, a command was not found: "), "{said}");
+    assert!(said.contains("pyth0n3: not found"), "the shell's own words: {said}");
+    // A results file under another name than the job wrote.
+    project.jobfile(&jobfile("echo '{}' > results.json; echo 1 > notes.txt", "results = \"result.json\"\n"));
+    let said = project.builds(&[]).job_failed().stderr();
+    assert!(
+        said.contains(
+            "results file result.json is missing; the folder holds notes.txt, results.json; did you mean `results.json`?"
+        ),
+        "{said}"
+    );
 }

@@ -169,7 +169,7 @@ command = "echo {{job.name}} $JOBMAN_ATTEMPT >> ../../ran.log; if [ $JOBMAN_ATTE
     assert_eq!(record["status"], "failed");
     assert_eq!(record["attempts"], 2);
     assert!(
-        output.stderr().contains("(failed after 2 attempts: results file out.json is missing)"),
+        output.stderr().contains("(failed after 2 attempts: results file out.json is missing; the job wrote no file)"),
         "{}",
         output.stderr()
     );

@@ -458,7 +458,7 @@ fn a_requeued_task_is_followed_to_its_new_run_and_counted_once() {
     let executor = format!("{ON_SLURM}requeue = true\nmax_parallel = 1\n");
     project.jobfile(&sweep("[1, 2]", "; while [ ! -e ../../go ]; do sleep 0.2; done", &executor));
     let mut building =
-        project.spawn_build_logged(&[], "build.err").once_logged(&project, "ran.log", 1, Duration::from_secs(60));
+        project.spawn_build_logged(&[], &[], "build.err").once_logged(&project, "ran.log", 1, Duration::from_secs(60));
     // x1 runs; x2 waits in the queue for the throttle (`max_parallel = 1`).
     let listed = |status: &str| -> Vec<String> {
         let json: Value =

@@ -118,6 +118,9 @@ fn an_upstream_rerun_with_the_same_outputs_reruns_nothing_downstream() {
 #[test]
 fn building_a_stage_builds_what_it_needs_and_nothing_else() {
     let project = project();
+    // Before anything ran, the jobs waiting for upstream jobs count too.
+    let text = project.runs(&["explain"]).ok().stdout();
+    assert!(text.starts_with("would run 4 of 14 jobs, then the 10 waiting for upstream jobs:\n"), "{text}");
     assert_exit(&project.build(&["eval"]), 0);
     let ran = project.ran();
     assert_eq!(ran.iter().filter(|j| j.starts_with("train")).count(), 4, "{ran:?}");

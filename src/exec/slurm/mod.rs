@@ -495,7 +495,8 @@ impl Session {
                     command::cancel(&ids).context("cannot cancel the submitted arrays")?;
                     console::failure("Cancelled", &format!("Slurm arrays {}", join(&ids)));
                 }
-                self.tally.interrupted += self.open.len() + self.held.iter().map(|h| h.jobs.len()).sum::<usize>();
+                self.tally.interrupted += self.open.len();
+                self.tally.not_started += self.held.iter().map(|h| h.jobs.len()).sum::<usize>();
                 self.open.clear();
                 self.held.clear();
                 return Ok(true);
@@ -635,7 +636,7 @@ impl Session {
             console::failure("Warning", &format!("cannot keep the jobs' durations for packing later builds: {e}"));
         }
         let tally = &self.tally;
-        let followed = tally.ran + tally.interrupted + tally.failed.len();
+        let followed = tally.ran + tally.interrupted + tally.not_started + tally.failed.len();
         if followed == 0 {
             return Outcome::default();
         }
