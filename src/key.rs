@@ -10,7 +10,7 @@
 //! | inputs       | each declared input file: path and blake3 of its content     |
 //! | env          | each declared variable: name and blake3 of its value (or unset) |
 //! | stage        | the stage's name (a Jobfile with stages)                     |
-//! | needs        | each upstream job needed: its key and the blake3 of each declared output (results, series, outputs) |
+//! | needs        | each upstream job needed: its key and the blake3 of each file its stage declares in `outputs` |
 //!
 //! Not in the key: the sweep order, other jobs, the time, the executor and its settings (Slurm's,
 //! GPUs, resources), the timeout, retries, the results file name, `job.dir` (so moving the

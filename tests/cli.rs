@@ -20,6 +20,8 @@ mod architecture;
 mod bad_input;
 #[path = "cli/conditional.rs"]
 mod conditional;
+#[path = "cli/example.rs"]
+mod example;
 #[path = "cli/explain.rs"]
 mod explain;
 #[path = "cli/inspect.rs"]
@@ -161,10 +163,11 @@ impl Project {
         ran
     }
 
-    /// Every job folder under `scratch_space/`, sorted.
+    /// Every job folder under `scratch_space/`, sorted (not `by-name/`, the folder of links).
     fn job_dirs(&self) -> Vec<PathBuf> {
         let Ok(entries) = fs::read_dir(self.path().join("scratch_space")) else { return Vec::new() };
-        let mut dirs: Vec<PathBuf> = entries.map(|e| e.expect("dir entry").path()).filter(|p| p.is_dir()).collect();
+        let mut dirs: Vec<PathBuf> =
+            entries.map(|e| e.expect("dir entry").path()).filter(|p| p.is_dir() && !p.ends_with("by-name")).collect();
         dirs.sort();
         dirs
     }
@@ -435,6 +438,28 @@ command = "echo {{job.name}} >> ../../ran.log"
     project.jobfile(JOBFILE);
     project.builds(&[]).ok().ran_nothing(); // reverting reruns nothing
     assert_eq!(project.runs(&["status"]).ok().stdout(), "4 jobs: 4 done, 0 pending\n");
+}
+
+#[test]
+fn by_name_links_lead_to_the_current_jobs_folders_and_follow_the_jobfile() {
+    let project = Project::with_jobfile(&sweep_x("[1, 2]", ""));
+    project.builds(&[]).ok();
+    let link = |name: &str| fs::read_link(project.path().join("scratch_space/by-name").join(name));
+    let x1 = project.record_of("x1")["id"].as_str().unwrap().to_string();
+    assert_eq!(link("x1").unwrap(), Path::new("..").join(&x1));
+    let record = project.read(&format!("scratch_space/by-name/x1/{}", "jobman-record.json")).unwrap();
+    assert!(record.contains(&x1), "the link leads to x1's folder");
+
+    // x1 leaves the Jobfile: its link goes (its folder stays, for gc), x3's comes.
+    project.jobfile(&sweep_x("[2, 3]", ""));
+    project.builds(&[]).ok();
+    assert!(link("x1").is_err() && link("x2").is_ok() && link("x3").is_ok());
+    assert!(project.path().join("scratch_space").join(&x1).is_dir());
+    project.runs(&["gc", "--yes"]).ok();
+    assert!(!project.path().join("scratch_space").join(&x1).exists());
+    assert!(link("x2").is_ok(), "gc keeps the links of current jobs");
+    project.ran();
+    project.builds(&[]).ok().ran_nothing();
 }
 
 /// Jobs `hN` that render `templates/cfg.txt.j2` into their folder.

@@ -54,21 +54,22 @@ pub struct BuildOptions {
 
 pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     let clock = Instant::now();
-    let Workspace { mut jobfile, store } = Workspace::open(&options.jobfile)?;
+    let mut workspace = Workspace::open(&options.jobfile)?;
     if let Some(retries) = options.retries {
-        for stage in &mut jobfile.stages {
+        for stage in &mut workspace.jobfile.stages {
             stage.job.retries = retries;
         }
     }
-    let selection = BuildGraph::of(&jobfile).select(&options.targets)?;
+    let Workspace { jobfile, store } = &workspace;
+    let selection = BuildGraph::of(jobfile).select(&options.targets)?;
     if options.dry_run {
-        return dry_run(options, &jobfile, &store, &selection);
+        return dry_run(options, jobfile, store, &selection);
     }
     let lock = WorkspaceLock::acquire(&jobfile.workspace.state)?;
     supervisor::stop_leftover_jobs(&store.jobs_dir);
     super::verify::check_after_unclean_end(&jobfile.workspace.state, &store.jobs_dir, &jobfile.root)?;
     // Jobs an earlier build left on Slurm: followed to their end, never submitted twice.
-    let earlier = slurm::in_flight(&jobfile, true).into_keys().collect();
+    let earlier = slurm::in_flight(jobfile, true).into_keys().collect();
     for warning in products::unknown_figure_columns(jobfile.report_stage(), &selection) {
         console::failure("Warning", &warning);
     }
@@ -79,11 +80,11 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     }
     let mut round = Round {
         options,
-        store: &store,
+        store,
         lock: &lock,
         interrupted: &interrupted,
         cluster: slurm::Session::new(
-            &jobfile,
+            jobfile,
             earlier,
             options.no_cancel || options.pipeline_job,
             Arc::clone(&interrupted),
@@ -99,7 +100,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
             let needed = selection.stages[view.index];
             // A stage this build does not need is planned only to keep its jobs in the index: a
             // mistake there is for the build that needs it.
-            let mut plan = match plan::plan_stage(view, &store, &plans) {
+            let mut plan = match plan::plan_stage(view, store, &plans) {
                 Ok(plan) => plan,
                 Err(_) if !needed => continue,
                 Err(e) => return Err(e),
@@ -138,13 +139,14 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     if let Err(e) = store.save_index(plans.iter().flat_map(|p| &p.jobs).map(|j| (&j.slot, &j.planned.key))) {
         console::failure("Warning", &format!("cannot write the index (the next build reads every record): {e}"));
     }
+    workspace.link_names(plans.iter().flat_map(|p| &p.jobs));
     if hand_on.load(Ordering::SeqCst) {
-        slurm::pipeline::hand_on(&jobfile)?;
+        slurm::pipeline::hand_on(jobfile)?;
         return Ok(exit::OK);
     }
     // Detached, the jobs just submitted are not done: the pipeline job makes the products.
     if outcome.submitted && !outcome.interrupted {
-        slurm::pipeline::detach(&jobfile, &pipeline_args(options))?;
+        slurm::pipeline::detach(jobfile, &pipeline_args(options))?;
     }
     if !outcome.interrupted
         && !outcome.submitted

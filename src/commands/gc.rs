@@ -85,6 +85,7 @@ pub fn gc(options: &GcOptions) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let result = remove(root, &found.remove);
+    workspace.link_names(jobs.iter());
     let ids: HashSet<&str> = found.remove.iter().filter_map(|r| r.path.file_name()?.to_str()).collect();
     if let Err(e) = workspace.store.forget(&ids) {
         let index = jobfile.workspace.state.join("index");

@@ -206,7 +206,10 @@ impl<'a> Matcher<'a> {
                     id: job.slot.id.clone(),
                     name: job.planned.name.clone(),
                     dir: job.slot.dir.clone(),
-                    key: NeededKey { key: job.planned.key.hex(), outputs: summary.outputs.clone() },
+                    key: NeededKey {
+                        key: job.planned.key.hex(),
+                        outputs: read_outputs(self.up.view, &summary.outputs),
+                    },
                     params: job.planned.params.nested(),
                     results: results.unwrap_or(Value::Null),
                 })
@@ -215,6 +218,18 @@ impl<'a> Matcher<'a> {
         }
         Ok(Ok(if wanted_one { Needed::One(group.remove(0)) } else { Needed::Group(group) }))
     }
+}
+
+/// The hashes, of all that an upstream job recorded, of the files its stage declares in `outputs`:
+/// what a downstream job reads from its folder. Results reach a downstream job rendered into its
+/// templates, and so its key, already; the whole results file would rerun it for a timing field.
+fn read_outputs(upstream: StageView<'_>, recorded: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let declared = &upstream.job.outputs;
+    recorded
+        .iter()
+        .filter(|(name, _)| declared.iter().any(|d| d.get_ref() == *name))
+        .map(|(n, h)| (n.clone(), h.clone()))
+        .collect()
 }
 
 /// The params a job of stage `view` shares with the jobs of the stage `need` names.

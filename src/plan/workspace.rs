@@ -4,9 +4,11 @@
 use std::path::Path;
 
 use crate::jobfile::Jobfile;
-use crate::store::Store;
+use crate::store::by_name::{self, Named};
+use crate::store::{SlotState, Store};
+use crate::util::console;
 
-use super::{StagePlan, needs, plan, plan_all};
+use super::{Job, StagePlan, needs, plan, plan_all};
 
 pub struct Workspace {
     pub jobfile: Jobfile,
@@ -45,6 +47,20 @@ impl Workspace {
     /// Every stage planned, upstream first, nothing run.
     pub fn plan(&self) -> anyhow::Result<Vec<StagePlan>> {
         plan_all(&self.jobfile, &self.store)
+    }
+
+    /// Keeps `by-name/` in the jobs folder in step with these jobs: a link per job that has a
+    /// folder. A failure is a warning: the links are a convenience, the folders are the truth.
+    pub fn link_names<'a>(&self, jobs: impl Iterator<Item = &'a Job>) {
+        let named = jobs.filter(|job| !matches!(job.slot.state, SlotState::Absent)).map(|job| Named {
+            stage: self.jobfile.stage(job.stage).name(),
+            name: &job.planned.name,
+            id: &job.slot.id,
+        });
+        let marker = self.jobfile.workspace.state.join("by-name");
+        if let Err(e) = by_name::update(&self.store.jobs_dir, &marker, named) {
+            console::failure("Warning", &format!("cannot update the job links in by-name/: {e}"));
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! leaves either no record (the job reruns) or a whole one.
 
 pub mod build_log;
+pub mod by_name;
 pub mod lock;
 pub mod verify;
 

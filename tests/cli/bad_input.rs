@@ -103,7 +103,10 @@ fn no_path_of_a_jobfile_reaches_outside_its_workspace() {
     .unwrap();
     let out = Command::new(cargo_bin("jobman")).current_dir(&root).arg("build").env("NO_COLOR", "1").output().unwrap();
     assert_exit(&out, 0);
-    assert_eq!(fs::read_dir(&scratch).unwrap().count(), 2, "two job folders in the scratch folder");
+    let entries: Vec<String> =
+        fs::read_dir(&scratch).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(entries.len(), 3, "two job folders and by-name/ in the scratch folder: {entries:?}");
+    assert!(entries.contains(&"by-name".to_string()), "{entries:?}");
 }
 
 #[test]

@@ -13,11 +13,13 @@ use serde_json::Value;
 
 use super::{Project, RECORD_RUN, assert_exit, stdout, sweep_x};
 
-/// The names in the jobs folder, whatever they are (folders, files, symlinks).
+/// The names in the jobs folder, whatever they are (folders, files, symlinks), but `by-name/`,
+/// the links jobman keeps to the current jobs' folders.
 fn entries(project: &Project) -> BTreeSet<String> {
     fs::read_dir(project.path().join("scratch_space"))
         .expect("the jobs folder exists")
         .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "by-name")
         .collect()
 }
 

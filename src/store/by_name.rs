@@ -1,0 +1,131 @@
+//! `by-name/` in the jobs folder: a link named after each job to its folder, so that
+//! `cd scratch_space/by-name/h8-lr0.01-s0` works while the folders keep their key-derived ids
+//! (`by-name/STAGE/NAME` in a Jobfile with stages). Builds and `gc` keep the links in step with
+//! the Jobfile; only symbolic links inside `by-name/` are ever created or removed.
+//!
+//! When the links wanted are those the last update made (a hash of them is kept in jobman's
+//! state), nothing is read or written: a no-op build costs no file-system call per job.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The folder of the links, inside the jobs folder.
+pub const BY_NAME: &str = "by-name";
+
+/// One job with a folder: its stage (in a Jobfile with stages), name and id.
+pub struct Named<'a> {
+    pub stage: Option<&'a str>,
+    pub name: &'a str,
+    pub id: &'a str,
+}
+
+/// Makes `jobs_dir/by-name/` hold exactly one link per job of `jobs` (the first of a name
+/// wins), removing the links of other jobs; `marker` keeps a hash of the links made.
+pub fn update<'a>(jobs_dir: &Path, marker: &Path, jobs: impl Iterator<Item = Named<'a>>) -> io::Result<()> {
+    let mut wanted: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
+    for job in jobs {
+        let Some(name) = file_name(job.name) else { continue };
+        let (link, target) = match job.stage.and_then(file_name) {
+            Some(stage) => (Path::new(&stage).join(name), Path::new("../..").join(job.id)),
+            None => (PathBuf::from(name), Path::new("..").join(job.id)),
+        };
+        wanted.entry(link).or_insert(target);
+    }
+    let mut hasher = blake3::Hasher::new();
+    for (link, target) in &wanted {
+        hasher.update(link.as_os_str().as_encoded_bytes());
+        hasher.update(b"\0");
+        hasher.update(target.as_os_str().as_encoded_bytes());
+        hasher.update(b"\n");
+    }
+    let hash = hasher.finalize().to_hex().to_string();
+    let dir = jobs_dir.join(BY_NAME);
+    if dir.is_dir() && fs::read_to_string(marker).is_ok_and(|kept| kept == hash) {
+        return Ok(());
+    }
+    remove_unwanted(&dir, Path::new(""), &wanted)?;
+    for (link, target) in &wanted {
+        let path = dir.join(link);
+        if fs::read_link(&path).is_ok_and(|found| found == *target) {
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let _ = fs::remove_file(&path);
+        std::os::unix::fs::symlink(target, &path)?;
+    }
+    fs::write(marker, hash)
+}
+
+/// Removes the links under `dir` (and its stage folders) that are not `wanted` as they are, and
+/// stage folders left empty; anything that is not a link is left alone.
+fn remove_unwanted(dir: &Path, prefix: &Path, wanted: &BTreeMap<PathBuf, PathBuf>) -> io::Result<()> {
+    let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let relative = prefix.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            if fs::read_link(&path).ok().as_ref() != wanted.get(&relative) {
+                fs::remove_file(&path)?;
+            }
+        } else if kind.is_dir() && prefix.as_os_str().is_empty() {
+            remove_unwanted(&path, &relative, wanted)?;
+            // Only when empty: a folder of the user's own is kept.
+            let _ = fs::remove_dir(&path);
+        }
+    }
+    Ok(())
+}
+
+/// A job or stage name as one file name: `/` becomes `_`; none for `.`, `..` or an empty name.
+fn file_name(name: &str) -> Option<String> {
+    let name = name.replace(['/', '\0'], "_");
+    (!name.is_empty() && name != "." && name != "..").then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named<'a>(stage: Option<&'a str>, name: &'a str, id: &'a str) -> Named<'a> {
+        Named { stage, name, id }
+    }
+
+    #[test]
+    fn links_follow_the_jobs_and_leave_everything_else_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (jobs, marker) = (dir.path().join("jobs"), dir.path().join("marker"));
+        fs::create_dir_all(jobs.join("aaa")).unwrap();
+        fs::create_dir_all(jobs.join("bbb")).unwrap();
+        update(&jobs, &marker, [named(None, "x1", "aaa"), named(None, "a/b", "bbb")].into_iter()).unwrap();
+        assert_eq!(fs::read_link(jobs.join("by-name/x1")).unwrap(), Path::new("../aaa"));
+        assert!(jobs.join("by-name/a_b").join(".").is_dir(), "the link leads to the folder");
+        // A folder of the user's own in by-name/ is kept; a job gone loses its link.
+        fs::create_dir_all(jobs.join("by-name/mine")).unwrap();
+        fs::write(jobs.join("by-name/mine/notes"), "").unwrap();
+        update(&jobs, &marker, [named(Some("train"), "x1", "aaa")].into_iter()).unwrap();
+        assert!(fs::symlink_metadata(jobs.join("by-name/x1")).is_err());
+        assert!(fs::symlink_metadata(jobs.join("by-name/a_b")).is_err());
+        assert_eq!(fs::read_link(jobs.join("by-name/train/x1")).unwrap(), Path::new("../../aaa"));
+        assert!(jobs.join("by-name/mine/notes").exists());
+        assert!(jobs.join("aaa").is_dir() && jobs.join("bbb").is_dir(), "job folders are never touched");
+    }
+
+    #[test]
+    fn unchanged_links_are_not_looked_at_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (jobs, marker) = (dir.path().join("jobs"), dir.path().join("marker"));
+        update(&jobs, &marker, [named(None, "x1", "aaa")].into_iter()).unwrap();
+        // Removed by hand: the same links wanted again are trusted from the marker…
+        fs::remove_file(jobs.join("by-name/x1")).unwrap();
+        update(&jobs, &marker, [named(None, "x1", "aaa")].into_iter()).unwrap();
+        assert!(fs::symlink_metadata(jobs.join("by-name/x1")).is_err());
+        // …until they change.
+        update(&jobs, &marker, [named(None, "x1", "aaa"), named(None, "x2", "bbb")].into_iter()).unwrap();
+        assert!(fs::symlink_metadata(jobs.join("by-name/x1")).is_ok());
+    }
+}
