@@ -68,6 +68,9 @@ LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 write_jobfile() { # dir n command
     mkdir -p "$1"
     cat >"$1/Jobfile.toml" <<TOML
+[workspace]
+max_jobs = 10000000
+
 [params]
 i = { range = [0, $2] }
 

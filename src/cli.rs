@@ -267,9 +267,15 @@ fn job_ref(job: Option<String>, filter: Option<String>) -> JobRef {
 /// Runs the command line and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     crate::util::console::set_quiet(cli.quiet);
-    // Commands that only print end quietly when their reader goes away (`jobman explain | head`),
-    // as Unix tools do. A build keeps the default: a closed pipe must not cut its jobs off.
-    if !matches!(cli.command, Command::Build(_) | Command::Watchdog { .. } | Command::RunTask { .. }) {
+    // Commands that only print end quietly when their reader goes away (`jobman explain | head`,
+    // `jobman build -n | head`), as Unix tools do. A build keeps the default: a closed pipe must
+    // not cut its jobs off.
+    let runs_jobs = match &cli.command {
+        Command::Build(args) => !args.dry_run,
+        Command::Watchdog { .. } | Command::RunTask { .. } => true,
+        _ => false,
+    };
+    if !runs_jobs {
         // SAFETY: setting a signal disposition to its default before any thread is started.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     }

@@ -987,6 +987,28 @@ fn a_dry_run_runs_nothing_and_says_why_each_job_and_product_would_be_made() {
 }
 
 #[test]
+fn a_dry_run_of_many_jobs_lists_the_first_hundred_and_sums_up_the_rest() {
+    let project = Project::with_jobfile(&sweep_x("{ range = [0, 150] }", ""));
+    let text = project.runs(&["build", "-n"]).ok().stdout();
+    assert!(text.starts_with("would run 150 of 150 jobs:\n"), "{text}");
+    assert_eq!(text.lines().filter(|l| l.ends_with("  new job")).count(), 100, "{text}");
+    assert!(text.contains("  … and 50 more (50 new); `jobman explain` lists every one\n"), "{text}");
+    let all = project.runs(&["explain"]).ok().stdout();
+    assert_eq!(all.lines().filter(|l| l.ends_with("  new job")).count(), 150);
+    // Read in part (`| head`), it ends quietly: no panic on the closed pipe.
+    let mut child = Command::new(cargo_bin("jobman"))
+        .current_dir(project.path())
+        .args(["build", "-n"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+#[test]
 fn force_reruns_done_jobs_and_where_selects_them() {
     let project = Project::new();
     project.jobfile(&sweep_x("[1, 2, 3]", ""));

@@ -184,7 +184,7 @@ fn dry_run(options: &BuildOptions, jobfile: &Jobfile, store: &Store, selection: 
             print_stage_header(view, &plan);
             let pending = pending_jobs(options, view, &plan.jobs, &HashSet::new())?;
             let reasons = reasons(view, store, &plan.jobs, &pending, options.force)?;
-            explain::print_reasons(&plan.jobs, &reasons, options.explain, plan.waiting.len());
+            explain::print_reasons(&plan.jobs, &reasons, options.explain, plan.waiting.len(), explain::LISTED);
             if options.executor.unwrap_or(view.executor.kind) == ExecutorKind::Slurm && !pending.is_empty() {
                 slurm::print_scripts(view, &plan.jobs, &pending)?;
             }
@@ -259,7 +259,7 @@ impl Round<'_> {
         }
         if self.options.explain {
             let reasons = reasons(view, self.store, jobs, &pending, self.options.force)?;
-            explain::print_reasons(jobs, &reasons, true, plan.waiting.len());
+            explain::print_reasons(jobs, &reasons, true, plan.waiting.len(), usize::MAX);
         }
         match self.executor(view) {
             ExecutorKind::Local => {

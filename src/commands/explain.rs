@@ -91,7 +91,7 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
     }
     if selection.jobs() {
         let waiting = plans.iter().filter(|p| selection.stages[p.stage]).map(|p| p.waiting.len()).sum();
-        print_reasons(&jobs, &reasons, true, waiting);
+        print_reasons(&jobs, &reasons, true, waiting, usize::MAX);
     }
     print_products(&products, root);
     Ok(0)

@@ -85,6 +85,17 @@ pub enum Change {
 
 impl Dirty {
     /// The diffs of changed templates, for printing under the one-line reason.
+    /// What kind of reason it is, for a sum of many: `new`, `changed`, `failed last time`…
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Dirty::New { closest: None } => "new",
+            Dirty::New { closest: Some(_) } => "changed",
+            Dirty::PreviouslyFailed { .. } => "not done last time",
+            Dirty::Interrupted => "cut off",
+            Dirty::Forced => "forced",
+        }
+    }
+
     pub fn diffs(&self) -> impl Iterator<Item = (&str, &str)> {
         let changes = match self {
             Dirty::New { closest: Some(closest) } => closest.changes.as_slice(),

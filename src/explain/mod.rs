@@ -116,10 +116,14 @@ pub fn print_products(products: &[ProductState], root: &Path) {
     }
 }
 
+/// How many jobs a dry run lists before it sums the rest up; `explain` lists them all.
+pub const LISTED: usize = 100;
+
 /// The reasons of the jobs that would run (with template diffs if asked: each distinct diff
-/// once, under the first job it applies to), then a count of the others. `waiting` jobs wait
-/// for upstream jobs: they count in the total, and would run once those have.
-pub fn print_reasons(jobs: &[Job], reasons: &[Option<Dirty>], diffs: bool, waiting: usize) {
+/// once, under the first job it applies to), the first `limit` of them, the rest summed up by
+/// kind; then a count of the others. `waiting` jobs wait for upstream jobs: they count in the
+/// total, and would run once those have.
+pub fn print_reasons(jobs: &[Job], reasons: &[Option<Dirty>], diffs: bool, waiting: usize, limit: usize) {
     let pending: Vec<(&Job, &Dirty)> = jobs.iter().zip(reasons).filter_map(|(j, r)| Some((j, r.as_ref()?))).collect();
     let total = plural(jobs.len() + waiting, "job");
     let then = if waiting > 0 { format!(", then the {waiting} waiting for upstream jobs") } else { String::new() };
@@ -132,7 +136,15 @@ pub fn print_reasons(jobs: &[Job], reasons: &[Option<Dirty>], diffs: bool, waiti
     }
     println!("would run {} of {total}{then}:", pending.len());
     let mut shown: HashMap<&str, &str> = HashMap::new();
-    for (job, why) in pending {
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    for (_, why) in pending.iter().skip(limit) {
+        match kinds.iter_mut().find(|(kind, _)| *kind == why.kind()) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((why.kind(), 1)),
+        }
+    }
+    let more = pending.len().saturating_sub(limit);
+    for (job, why) in pending.into_iter().take(limit) {
         println!("  {}  {}  {why}", job.slot.id, job.planned.name);
         for (_, diff) in why.diffs().filter(|_| diffs) {
             match shown.get(diff) {
@@ -145,6 +157,10 @@ pub fn print_reasons(jobs: &[Job], reasons: &[Option<Dirty>], diffs: bool, waiti
                 }
             }
         }
+    }
+    if more > 0 {
+        let kinds: Vec<String> = kinds.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
+        println!("  … and {more} more ({}); `jobman explain` lists every one", kinds.join(", "));
     }
     println!("up to date: {}", plural(jobs.len() - reasons.iter().filter(|r| r.is_some()).count(), "job"));
 }

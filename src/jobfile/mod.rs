@@ -26,14 +26,14 @@ use walker::{Item, Walker};
 use std::path::{Component, Path, PathBuf};
 
 use toml::Spanned;
-use toml::de::DeTable;
+use toml::de::{DeTable, DeValue};
 
 use crate::jobfile::figure::{FigureKind, FigureSpec};
 use crate::util::diagnostic::{Diagnostic, Diagnostics, Source};
 
 /// Sections a Jobfile may have, in the order the reference documents them.
 const SECTIONS: &[&str] = &["workspace", "params", "sweep", "template", "job", "stage", "executor", "report", "figure"];
-const WORKSPACE_KEYS: &[&str] = &["jobs", "report", "figures", "templates"];
+const WORKSPACE_KEYS: &[&str] = &["jobs", "report", "figures", "templates", "max_jobs"];
 /// Names the template context reserves for itself.
 pub const RESERVED_PARAMS: &[&str] = &["job", "needs"];
 
@@ -43,7 +43,7 @@ pub struct Jobfile {
     /// The folder holding the Jobfile: relative paths start here.
     pub root: PathBuf,
     pub source: Source,
-    pub workspace: Folders,
+    pub workspace: WorkspaceSpec,
     pub executor: ExecutorSpec,
     pub report: ReportSpec,
     pub figures: Vec<Spanned<FigureSpec>>,
@@ -54,15 +54,22 @@ pub struct Jobfile {
     pub stage: usize,
 }
 
+/// `[workspace]`: where the project's files go, and how many jobs a stage may have.
 #[derive(Debug, Clone)]
-pub struct Folders {
+pub struct WorkspaceSpec {
     pub jobs: PathBuf,
     pub report: PathBuf,
     pub figures: PathBuf,
     pub templates: PathBuf,
     /// jobman's own state: lock, build log.
     pub state: PathBuf,
+    /// The most jobs a stage may have (`max_jobs`): a larger grid is a mistake until the
+    /// Jobfile says otherwise, refused before a single job is built.
+    pub max_jobs: u64,
 }
+
+/// `max_jobs` when the Jobfile does not set it.
+pub const DEFAULT_MAX_JOBS: u64 = 100_000;
 
 /// `path` with its `.` and `..` parts resolved as written (no file system lookup).
 fn normalized(path: &Path) -> PathBuf {
@@ -86,7 +93,7 @@ fn inside(root: &Path, path: &Path) -> Option<PathBuf> {
     (!relative.as_os_str().is_empty()).then_some(relative)
 }
 
-impl Folders {
+impl WorkspaceSpec {
     /// Where the job folders may not be: the project folder or around it (they would hold its
     /// files), or mixed with its templates, figures or jobman's state.
     fn jobs_problem(&self, root: &Path) -> Option<String> {
@@ -273,7 +280,7 @@ impl Walker<'_> {
     /// `[workspace]`. The products (report, figures) stay inside the project folder, apart from
     /// its Jobfile, templates, job folders and jobman's state; the job folders may be anywhere
     /// (a cluster's scratch file system) but not around the project; templates are only read.
-    fn workspace(&mut self, item: Option<&Item<'_>>, root: &Path) -> Folders {
+    fn workspace(&mut self, item: Option<&Item<'_>>, root: &Path) -> WorkspaceSpec {
         let table = self.table(item, "[workspace]");
         if let Some(table) = table {
             self.unknown_keys(table, WORKSPACE_KEYS, "a [workspace] key");
@@ -287,7 +294,27 @@ impl Walker<'_> {
         let (report, report_at) = path("report", "report.csv");
         let (figures, figures_at) = path("figures", "figures");
         let (templates, _) = path("templates", "templates");
-        let folders = Folders { jobs, report, figures, templates, state: root.join(".jobman") };
+        let max_jobs =
+            table.and_then(|t| t.get("max_jobs")).map_or(Some(DEFAULT_MAX_JOBS), |item| match item.get_ref() {
+                DeValue::Integer(i) if i.radix() == 10 => i.as_str().parse::<u64>().ok().filter(|&n| n > 0),
+                _ => None,
+            });
+        if let (Some(item), None) = (table.and_then(|t| t.get("max_jobs")), max_jobs) {
+            self.at(
+                item.span(),
+                "invalid `max_jobs`",
+                "expected a whole number from 1: the most jobs a stage may have",
+            )
+            .help = Some(format!("e.g. `max_jobs = 1000000`; the default is {DEFAULT_MAX_JOBS}"));
+        }
+        let folders = WorkspaceSpec {
+            jobs,
+            report,
+            figures,
+            templates,
+            state: root.join(".jobman"),
+            max_jobs: max_jobs.unwrap_or(DEFAULT_MAX_JOBS),
+        };
         for (at, problem) in [
             (jobs_at, folders.jobs_problem(root)),
             (report_at, folders.report_problem(root)),
@@ -301,13 +328,6 @@ impl Walker<'_> {
         folders
     }
 }
-
-impl Walker<'_> {}
-
-impl Walker<'_> {}
-
-/// `[executor]`, `[executor.local]`, `[executor.slurm]`, and the per-job `gpus` and `resources`.
-impl Walker<'_> {}
 
 #[cfg(test)]
 mod tests;

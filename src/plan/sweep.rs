@@ -39,17 +39,16 @@ impl PartialEq for PointValues<'_> {
 
 impl Eq for PointValues<'_> {}
 
-/// The most jobs one stage may have: counted before a single point is built, so that a grid of
-/// ten axes of ten values is a mistake shown at once, not memory exhausted.
-const MAX_JOBS: u128 = 1_000_000;
-
 /// The grid's size (the product of the axes' lengths), after checking that the stage's jobs
-/// (grid and `include` points, each drawn `samples` times) are at most [`MAX_JOBS`].
+/// (grid and `include` points, each drawn `samples` times) are at most `[workspace] max_jobs`:
+/// counted before a single point is built, so that a grid of ten axes of ten values is a
+/// mistake shown at once, by every command, not memory exhausted.
 fn count_points(stage: StageView<'_>, ordered: &[Vec<usize>], lengths: &[usize]) -> Result<usize, Diagnostics> {
     let grid: u128 = lengths.iter().fold(1u128, |n, &len| n.saturating_mul(len as u128));
     let samples = stage.sweep.sampling.map_or(1, |s| s.samples as u128);
     let jobs = grid.saturating_add(stage.sweep.include.len() as u128).saturating_mul(samples);
-    if jobs <= MAX_JOBS {
+    let limit = stage.workspace.max_jobs;
+    if jobs <= u128::from(limit) {
         return Ok(grid as usize);
     }
     // The first of the widest axes.
@@ -57,11 +56,13 @@ fn count_points(stage: StageView<'_>, ordered: &[Vec<usize>], lengths: &[usize])
     let axes: Vec<String> = lengths.iter().map(usize::to_string).collect();
     let count = if jobs == u128::MAX { "more than 10^38".to_string() } else { jobs.to_string() };
     let drawn = if samples > 1 { format!(", each point drawn {samples} times") } else { String::new() };
-    let mut diagnostic =
-        Diagnostic::new(format!("this sweep makes {count} jobs; the limit is {MAX_JOBS} per stage")).help(format!(
-            "the axes have {} values{drawn}; use fewer values, `zip` axes that go together, or `[sweep] samples` for a random search",
-            axes.join(" × ")
-        ));
+    let mut diagnostic = Diagnostic::new(format!(
+        "this sweep makes {count} jobs, more than `[workspace] max_jobs` allows ({limit} per stage)"
+    ))
+    .help(format!(
+        "the axes have {} values{drawn}; use fewer values, `zip` axes that go together, or `[sweep] samples` for a random search; if you mean it, raise `max_jobs` in [workspace]",
+        axes.join(" × ")
+    ));
     if let Some(param) = widest {
         diagnostic = diagnostic.at(&stage.source, param.span.clone(), format!("{} values", param.values.len()));
     }

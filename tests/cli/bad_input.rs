@@ -143,7 +143,8 @@ fn a_sweep_too_large_to_build_is_refused_at_once_with_its_count() {
     project
         .builds(&["-n"])
         .refused()
-        .says("this sweep makes 10000000000 jobs; the limit is 1000000 per stage")
+        .says("this sweep makes 10000000000 jobs, more than `[workspace] max_jobs` allows (100000 per stage)")
+        .says("if you mean it, raise `max_jobs` in [workspace]")
         .says("Jobfile.toml:2:6")
         .says("the axes have 10 × 10 × 10 × 10 × 10 × 10 × 10 × 10 × 10 × 10 values");
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "counted, not built: {:?}", started.elapsed());
@@ -155,6 +156,18 @@ fn a_sweep_too_large_to_build_is_refused_at_once_with_its_count() {
         "[params]\nlr = { uniform = [0, 1] }\nseed = [0, 1]\n[sweep]\nsamples = 1000000\n[job]\ncommand = \"true\"\n",
     );
     project.builds(&["-n"]).refused().says("this sweep makes 2000000 jobs").says("each point drawn 1000000 times");
+
+    // The Jobfile says how large its sweep may be.
+    let four = "[params]\nx = [1, 2, 3, 4]\n[job]\ncommand = \"true\"\n";
+    project.jobfile(&format!("[workspace]\nmax_jobs = 3\n\n{four}"));
+    project
+        .builds(&["-n"])
+        .refused()
+        .says("this sweep makes 4 jobs, more than `[workspace] max_jobs` allows (3 per stage)");
+    project.jobfile(&format!("[workspace]\nmax_jobs = 4\n\n{four}"));
+    project.builds(&["-n"]).ok();
+    project.jobfile(&format!("[workspace]\nmax_jobs = 0\n\n{four}"));
+    project.builds(&["-n"]).refused().says("invalid `max_jobs`");
 }
 
 #[test]
