@@ -37,6 +37,42 @@ pub enum ErrorBars {
     None,
 }
 
+/// How large a figure is printed: width and height in points (1/72 in), and the size of its
+/// axis labels in points (the title, ticks and legend follow them).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FigureSize {
+    pub width_pt: f64,
+    pub height_pt: f64,
+    pub font_pt: f64,
+}
+
+impl Default for FigureSize {
+    /// 8 × 5 in with 10 pt labels: a slide or a page; `[plot]` or the figure changes it.
+    fn default() -> Self {
+        FigureSize { width_pt: 576.0, height_pt: 360.0, font_pt: 10.0 }
+    }
+}
+
+/// A length as written in a Jobfile, in points: `"3.3in"`, `"8.4cm"`, `"84mm"`, `"240pt"`.
+pub fn length_pt(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let expected = || format!("expected a length such as \"3.3in\", \"8.4cm\", \"84mm\" or \"240pt\", found `{text}`");
+    let at = text.find(|c: char| c.is_ascii_alphabetic()).ok_or_else(expected)?;
+    let number: f64 = text[..at].trim().parse().map_err(|_| expected())?;
+    let per_unit = match &text[at..] {
+        "in" => 72.0,
+        "cm" => 72.0 / 2.54,
+        "mm" => 72.0 / 25.4,
+        "pt" => 1.0,
+        _ => return Err(expected()),
+    };
+    let points = number * per_unit;
+    if !(36.0..=2880.0).contains(&points) {
+        return Err(format!("`{text}` is not a figure's size: between 0.5in and 40in"));
+    }
+    Ok(points)
+}
+
 /// One figure. Column names refer to the report's columns (params, results), or, for `curve`,
 /// `x` and `y` to the series file's columns.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -58,4 +94,21 @@ pub struct FigureSpec {
     /// Applied by the caller before drawing; kept here because it is part of the figure's key.
     #[serde(rename = "where")]
     pub filter: Option<String>,
+    pub size: FigureSize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::length_pt;
+
+    #[test]
+    fn lengths_read_in_inches_centimetres_millimetres_and_points() {
+        assert_eq!(length_pt("3.3in"), Ok(237.6));
+        assert!((length_pt("8.4cm").unwrap() - 238.11).abs() < 0.01);
+        assert!((length_pt("84 mm").unwrap() - 238.11).abs() < 0.01);
+        assert_eq!(length_pt("240pt"), Ok(240.0));
+        for wrong in ["3.3", "3.3 inches", "in", "-2in", "100in", "0.1in"] {
+            assert!(length_pt(wrong).is_err(), "{wrong}");
+        }
+    }
 }

@@ -32,7 +32,8 @@ use crate::jobfile::figure::{FigureKind, FigureSpec};
 use crate::util::diagnostic::{Diagnostic, Diagnostics, Source};
 
 /// Sections a Jobfile may have, in the order the reference documents them.
-const SECTIONS: &[&str] = &["workspace", "params", "sweep", "template", "job", "stage", "executor", "report", "figure"];
+const SECTIONS: &[&str] =
+    &["workspace", "params", "sweep", "template", "job", "stage", "executor", "report", "figure", "plot"];
 const WORKSPACE_KEYS: &[&str] = &["jobs", "report", "figures", "templates", "max_jobs"];
 /// Names the template context reserves for itself.
 pub const RESERVED_PARAMS: &[&str] = &["job", "needs"];
@@ -198,7 +199,8 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
     }
     let executor = walker.executor(document.get("executor"));
     let mut report = walker.report(document.get("report"));
-    let figures = walker.figures(document.get("figure"));
+    let plot = walker.plot(document.get("plot"));
+    let figures = walker.figures(document.get("figure"), plot);
     let shared_templates = walker.templates(document.get("template"));
     let (stages, declared) = match document.get("stage") {
         None => (Vec::new(), Vec::new()),

@@ -1,12 +1,12 @@
-//! `[report]` and `[[figure]]`: what the report and the figures show.
+//! `[report]`, `[[figure]]` and `[plot]`: what the report and the figures show, and how large.
 
 use serde::Serialize;
 use toml::Spanned;
-use toml::de::DeValue;
+use toml::de::{DeTable, DeValue};
 
-use crate::jobfile::figure::{Aggregate, ErrorBars, FigureKind, FigureSpec};
+use crate::jobfile::figure::{Aggregate, ErrorBars, FigureKind, FigureSize, FigureSpec, length_pt};
 
-use super::walker::{Item, Walker, kind};
+use super::walker::{Item, Walker, kind, toml_number};
 
 /// Columns every report has before the params: each job's id and name.
 pub const ID_COLUMNS: [&str; 2] = ["id", "name"];
@@ -31,7 +31,11 @@ pub(super) const FIGURE_KEYS: &[&str] = &[
     "x_label",
     "y_label",
     "where",
+    "width",
+    "height",
+    "font_size",
 ];
+pub(super) const PLOT_KEYS: &[&str] = &["width", "height", "font_size"];
 
 /// `[report]`: which columns `report.csv` has, under which names, and which jobs.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -86,7 +90,40 @@ impl Walker<'_> {
         ReportSpec { stage, columns, rename, unfinished }
     }
 
-    pub(super) fn figures(&mut self, item: Option<&Item<'_>>) -> Vec<Spanned<FigureSpec>> {
+    /// `[plot]`: the size every figure is drawn at, unless it says otherwise.
+    pub(super) fn plot(&mut self, item: Option<&Item<'_>>) -> FigureSize {
+        let Some(table) = self.table(item, "[plot]") else { return FigureSize::default() };
+        self.unknown_keys(table, PLOT_KEYS, "a [plot] key");
+        self.figure_size(table, FigureSize::default())
+    }
+
+    /// `width`, `height` and `font_size` of a table, over `defaults`.
+    fn figure_size(&mut self, table: &DeTable<'_>, defaults: FigureSize) -> FigureSize {
+        let length = |walker: &mut Self, key: &str, default: f64| {
+            walker.string(table, key, "a length such as \"3.3in\"").map_or(default, |text| {
+                length_pt(text.get_ref()).unwrap_or_else(|problem| {
+                    walker.at(text.span(), format!("invalid `{key}`"), problem);
+                    default
+                })
+            })
+        };
+        let width_pt = length(self, "width", defaults.width_pt);
+        let height_pt = length(self, "height", defaults.height_pt);
+        let font_pt = match table.get("font_size") {
+            None => defaults.font_pt,
+            Some(item) => match toml_number(item.get_ref()).filter(|pt| (4.0..=72.0).contains(pt)) {
+                Some(pt) => pt,
+                None => {
+                    self.at(item.span(), "invalid `font_size`", "expected the axis labels' size in points, 4 to 72")
+                        .help = Some("e.g. `font_size = 8` for a figure one column wide".into());
+                    defaults.font_pt
+                }
+            },
+        };
+        FigureSize { width_pt, height_pt, font_pt }
+    }
+
+    pub(super) fn figures(&mut self, item: Option<&Item<'_>>, defaults: FigureSize) -> Vec<Spanned<FigureSpec>> {
         let Some(item) = item else { return Vec::new() };
         let DeValue::Array(entries) = item.get_ref() else {
             self.at(item.span(), "figures are declared as [[figure]] entries", "expected [[figure]], not [figure]");
@@ -131,6 +168,7 @@ impl Walker<'_> {
             let y_label = column(self, "y_label");
             let filter = column(self, "where");
             let (log_x, log_y) = (self.boolean(table, "log_x"), self.boolean(table, "log_y"));
+            let size = self.figure_size(table, defaults);
             let Some(name) = name else {
                 self.at(entry.span(), "a [[figure]] needs a `name`", "expected `name = \"...\"`");
                 continue;
@@ -181,6 +219,7 @@ impl Walker<'_> {
                 x_label,
                 y_label,
                 filter,
+                size,
             };
             figures.push(Spanned::new(entry.span(), spec));
         }

@@ -766,3 +766,34 @@ fn a_failed_job_says_what_to_fix_a_missing_command_or_a_misnamed_results_file() 
         "{said}"
     );
 }
+
+/// Width and height of a PNG, from its header.
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG");
+    let be = |at: usize| u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]);
+    (be(16), be(20))
+}
+
+#[test]
+fn figures_print_at_the_size_the_plot_section_or_the_figure_asks() {
+    let project = Project::new();
+    let jobfile = two_figures("width = \"8.4cm\"\nheight = \"60mm\"\n", "").replace(
+        "[[figure]]\nname = \"acc\"",
+        "[plot]\nwidth = \"3.3in\"\nfont_size = 8\n\n[[figure]]\nname = \"acc\"",
+    );
+    project.jobfile(&jobfile).template("run.sh.j2", RUN_SH);
+    project.builds(&[]).ok();
+    let png = |name: &str| png_size(&fs::read(project.path().join("figures").join(name)).unwrap());
+    // 200 dpi: 8.4 cm × 60 mm for acc, 3.3 × 5 in (the default height) for other.
+    assert_eq!(png("acc.png"), (661, 472));
+    assert_eq!(png("other.png"), (660, 1000));
+    let pdf = String::from_utf8_lossy(&fs::read(project.path().join("figures/other.pdf")).unwrap()).into_owned();
+    assert!(pdf.contains("/MediaBox[0 0 237.6 360]"), "3.3 × 5 in in points");
+
+    project.jobfile(&jobfile.replace("width = \"3.3in\"", "width = \"3.3\""));
+    project
+        .builds(&[])
+        .refused()
+        .says("invalid `width`")
+        .says("expected a length such as \"3.3in\", \"8.4cm\", \"84mm\" or \"240pt\", found `3.3`");
+}

@@ -1,20 +1,31 @@
-//! Drawing primitives on a plotters SVG backend, in figure pixels (800 × 500, `f64`).
+//! Drawing primitives on a plotters SVG backend, in figure units ([`Size`], `f64`).
 //!
 //! plotters' backends take integer coordinates, so the SVG is drawn at `K` times the figure
-//! size and its `width`/`height` are set back to 800 × 500 (the `viewBox` keeps the detail).
+//! size and its `width`/`height` are set to the printed size (the `viewBox` keeps the detail).
 //! Text is measured with plotters' ab_glyph engine and the one registered font.
 
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontDesc, FontTransform};
 
-/// Figure size in pixels.
-pub(super) const W: f64 = 800.0;
-pub(super) const H: f64 = 500.0;
-/// Internal units per figure pixel.
+/// The drawing area in figure units. Texts, lines and margins have fixed sizes in these units,
+/// so the area follows the printed size over the font size: a figure printed narrow with large
+/// labels has fewer units across, and its layout makes room as on a small screen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Size {
+    pub w: f64,
+    pub h: f64,
+}
+
+impl Size {
+    /// Size of the SVG plotters draws.
+    pub(super) fn internal(self) -> (u32, u32) {
+        ((self.w * K).round() as u32, (self.h * K).round() as u32)
+    }
+}
+
+/// Internal units per figure unit.
 const K: f64 = 4.0;
-/// Size of the SVG plotters draws.
-pub(super) const INTERNAL: (u32, u32) = ((W * K) as u32, (H * K) as u32);
 /// plotters writes `font-size = size / 1.24`; this asks for `font-size = px`.
 const PLOTTERS_SIZE: f64 = 1.24;
 /// plotters' ab_glyph measures with the font's height (ascent − descent, 2384/2048 em for DejaVu
@@ -121,8 +132,8 @@ pub(super) struct Canvas<'a> {
 }
 
 impl<'a> Canvas<'a> {
-    pub(super) fn new(buf: &'a mut String) -> Result<Self, String> {
-        let area = SVGBackend::with_string(buf, INTERNAL).into_drawing_area();
+    pub(super) fn new(buf: &'a mut String, size: Size) -> Result<Self, String> {
+        let area = SVGBackend::with_string(buf, size.internal()).into_drawing_area();
         area.fill(&WHITE).map_err(err)?;
         Ok(Canvas { area })
     }

@@ -1,7 +1,7 @@
 //! The drawing of each kind of figure, on the layout of [`super::layout`].
 
 use super::canvas::{
-    AXIS, Align, CAP, Canvas, DESCENT, H, INK, PAPER, W, luminance, series_color, series_marker, text_width, viridis,
+    AXIS, Align, CAP, Canvas, DESCENT, INK, PAPER, luminance, series_color, series_marker, text_width, viridis,
 };
 use super::data::{Bars, Grid, Series, Stat};
 use super::layout::{
@@ -149,7 +149,7 @@ pub(super) fn xy(
 
     let mut svg = String::new();
     {
-        let c = Canvas::new(&mut svg)?;
+        let c = Canvas::new(&mut svg, labels.size)?;
         draw_grid(&c, &lay, (true, true))?;
         if style.band {
             for (i, s) in series.iter().enumerate().filter(|(_, s)| s.points.len() >= 2) {
@@ -251,7 +251,7 @@ pub(super) fn bar(labels: &Labels, data: &Bars, log_y: bool, grouped: bool) -> R
     });
     let mut svg = String::new();
     {
-        let c = Canvas::new(&mut svg)?;
+        let c = Canvas::new(&mut svg, labels.size)?;
         draw_grid(&c, &lay, (false, true))?;
         // A hairline of white between the bars of one category.
         let gap = if ng > 1.0 { 0.75 } else { 0.0 };
@@ -295,7 +295,7 @@ pub(super) fn heatmap(labels: &Labels, grid: &Grid) -> Result<String, String> {
     };
     let xspec = AxisSpec::Categories(grid.x.clone());
     let yspec = AxisSpec::Categories(grid.y.clone());
-    let mut caxis = color_axis(H - 120.0);
+    let mut caxis = color_axis(labels.size.h - 120.0);
     let mut lay = layout(labels, &xspec, &yspec, reserve(&caxis));
     for _ in 0..2 {
         let next = color_axis(lay.plot.y1 - lay.plot.y0);
@@ -310,7 +310,7 @@ pub(super) fn heatmap(labels: &Labels, grid: &Grid) -> Result<String, String> {
 
     let mut svg = String::new();
     {
-        let c = Canvas::new(&mut svg)?;
+        let c = Canvas::new(&mut svg, labels.size)?;
         let p = lay.plot;
         let (cw, ch) = ((p.x1 - p.x0) / grid.x.len() as f64, (p.y1 - p.y0) / grid.y.len() as f64);
         // One annotation size for all cells: at most FS_CELL, small enough for the widest text;
@@ -350,9 +350,9 @@ pub(super) fn heatmap(labels: &Labels, grid: &Grid) -> Result<String, String> {
             c.line((bx1, y), (bx1 + TICK, y), AXIS, 1.0)?;
             c.text(label, bx1 + TICK + TICK_GAP, y + CAP * FS_TICK / 2.0, FS_TICK, INK, Align::Left)?;
         }
-        let (label, label_x) = (caxis.label(&grid.value), W - MARGIN - DESCENT * FS_LABEL);
-        let size = fit(&label, FS_LABEL, H - 2.0 * MARGIN);
-        let y = ((p.y0 + p.y1) / 2.0).min(H - MARGIN - text_width(&label, size) / 2.0);
+        let (label, label_x) = (caxis.label(&grid.value), labels.size.w - MARGIN - DESCENT * FS_LABEL);
+        let size = fit(&label, FS_LABEL, labels.size.h - 2.0 * MARGIN);
+        let y = ((p.y0 + p.y1) / 2.0).min(labels.size.h - MARGIN - text_width(&label, size) / 2.0);
         c.text_up(&label, label_x, y, size, (0, 0, 0), Align::Center)?;
         c.finish()?;
     }

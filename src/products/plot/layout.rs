@@ -1,7 +1,7 @@
 //! Where things go: the plot area, axes with labels that neither collide nor get clipped, and a
 //! legend that hides no data.
 
-use super::canvas::{AXIS, Align, CAP, Canvas, DESCENT, GRID, H, INK, Marker, PAPER, Rgb, W, text_width};
+use super::canvas::{AXIS, Align, CAP, Canvas, DESCENT, GRID, INK, Marker, PAPER, Rgb, Size, text_width};
 use super::scale::{Axis, AxisSpec, choose};
 
 pub(super) const MARGIN: f64 = 12.0;
@@ -18,10 +18,12 @@ pub(super) const MARKER_R: f64 = 4.0;
 const TEXT: Rgb = (0, 0, 0);
 
 /// The texts around the plot.
+/// What frames a plot: its texts and the area they are laid out in.
 pub(super) struct Labels {
     pub title: String,
     pub x: String,
     pub y: String,
+    pub size: Size,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -85,7 +87,7 @@ pub(super) fn layout(labels: &Labels, xs: &AxisSpec, ys: &AxisSpec, reserve_righ
             AxisSpec::Categories(cats) if rotated => max_width(cats.iter().map(String::as_str), FS_TICK),
             _ => line(FS_TICK),
         };
-        let bottom = H - MARGIN - x_label_h - tick_h - TICK - TICK_GAP;
+        let bottom = labels.size.h - MARGIN - x_label_h - tick_h - TICK - TICK_GAP;
         // Numbers: about 2.5 label heights apart at least, and at most ~8 ticks.
         let min_gap =
             if matches!(ys, AxisSpec::Categories(_)) { FS_TICK * 1.2 } else { 34f64.max((bottom - top) / 8.0) };
@@ -96,9 +98,9 @@ pub(super) fn layout(labels: &Labels, xs: &AxisSpec, ys: &AxisSpec, reserve_righ
         let y_tick_w = max_width(y.ticks.iter().map(|(_, l)| l.as_str()), FS_TICK);
         let y_label_w = if y.label(&labels.y).is_empty() { 0.0 } else { line(FS_LABEL) + 10.0 };
         let left = MARGIN + y_label_w + y_tick_w + TICK + TICK_GAP;
-        let mut right = W - MARGIN - 8.0 - reserve_right;
+        let mut right = labels.size.w - MARGIN - 8.0 - reserve_right;
         // The last x tick label may reach into the margin, or a little into the reserved space.
-        let limit = W - 4.0 - reserve_right + if reserve_right > 0.0 { 12.0 } else { 0.0 };
+        let limit = labels.size.w - 4.0 - reserve_right + if reserve_right > 0.0 { 12.0 } else { 0.0 };
         let min_spacing = if categories { 0.0 } else { 50.0 };
         let mut x = choose(xs, &|a: &Axis| x_fits(a, right - left, rotated, min_spacing));
         for _ in 0..3 {
@@ -188,22 +190,22 @@ pub(super) fn draw_axes(c: &Canvas, lay: &Layout, labels: &Labels, frame: bool) 
     // Texts too long for their room get smaller rather than clipped.
     if !labels.title.is_empty() {
         // Centred over the plot, but kept inside the figure when long.
-        let size = fit(&labels.title, FS_TITLE, W - 2.0 * MARGIN);
+        let size = fit(&labels.title, FS_TITLE, labels.size.w - 2.0 * MARGIN);
         let half = text_width(&labels.title, size) / 2.0;
-        let x = mid_x.min(W - MARGIN - half).max(MARGIN + half);
+        let x = mid_x.min(labels.size.w - MARGIN - half).max(MARGIN + half);
         c.text(&labels.title, x, MARGIN + CAP * FS_TITLE, size, TEXT, Align::Center)?;
     }
     let (x_label, y_label) = (lay.x.label(&labels.x), lay.y.label(&labels.y));
     if !x_label.is_empty() {
-        let size = fit(&x_label, FS_LABEL, W - 2.0 * MARGIN);
+        let size = fit(&x_label, FS_LABEL, labels.size.w - 2.0 * MARGIN);
         let half = text_width(&x_label, size) / 2.0;
-        let x = mid_x.min(W - MARGIN - half).max(MARGIN + half);
-        c.text(&x_label, x, H - MARGIN - DESCENT * FS_LABEL, size, TEXT, Align::Center)?;
+        let x = mid_x.min(labels.size.w - MARGIN - half).max(MARGIN + half);
+        c.text(&x_label, x, labels.size.h - MARGIN - DESCENT * FS_LABEL, size, TEXT, Align::Center)?;
     }
     if !y_label.is_empty() {
-        let size = fit(&y_label, FS_LABEL, H - 2.0 * MARGIN);
+        let size = fit(&y_label, FS_LABEL, labels.size.h - 2.0 * MARGIN);
         let half = text_width(&y_label, size) / 2.0;
-        let y = ((p.y0 + p.y1) / 2.0).min(H - MARGIN - half).max(MARGIN + half);
+        let y = ((p.y0 + p.y1) / 2.0).min(labels.size.h - MARGIN - half).max(MARGIN + half);
         c.text_up(&y_label, MARGIN + CAP * FS_LABEL, y, size, TEXT, Align::Center)?;
     }
     Ok(())
@@ -334,7 +336,7 @@ pub(super) fn with_legend(
     }
     let gap = 14.0;
     let (rows_out, size_out) = legend_size(entries, plot_h);
-    if size_out.0 + gap <= W * 0.45 {
+    if size_out.0 + gap <= labels.size.w * 0.45 {
         let lay = layout(labels, xs, ys, size_out.0 + gap);
         let at = (lay.plot.x1 + gap, lay.plot.y0);
         return (lay, Some(Legend { at, rows: rows_out, size: size_out }));

@@ -1,5 +1,6 @@
-//! Draws a [`FigureSpec`] from a [`Table`]: an 800 × 500 figure as a flattened SVG, a PNG at 2×
-//! and a PDF, the same picture in all three and the same bytes for the same input.
+//! Draws a [`FigureSpec`] from a [`Table`] at its printed size (8 × 5 in with 10 pt labels
+//! unless `[plot]` or the figure says otherwise): a flattened SVG and a PDF of that size, a PNG at
+//! 200 dpi, the same picture in all three and the same bytes for the same input.
 //!
 //! Pipeline (docs CRATES.md §2): plotters draws an SVG (text measured with the embedded DejaVu
 //! Sans through ab_glyph) → `usvg` parses it with that one font and no system fonts → the tree is
@@ -12,7 +13,7 @@
 //! - `layout`: plot area and axes (no clipped or colliding labels), legend where it hides no
 //!   data (else outside at the right).
 //! - `chart`: the drawing of each kind.
-//! - `canvas`: drawing primitives in figure pixels, palette (Okabe–Ito), viridis.
+//! - `canvas`: drawing primitives in figure units, palette (Okabe–Ito), viridis.
 //! - `output`: SVG/PNG/PDF.
 //!
 //! `log_x` and `log_y` apply to numeric axes; a bar chart's x and a heatmap's axes are
@@ -25,7 +26,7 @@ mod layout;
 mod output;
 mod scale;
 
-use crate::jobfile::figure::{ErrorBars, FigureKind, FigureSpec};
+use crate::jobfile::figure::{ErrorBars, FigureKind, FigureSize, FigureSpec};
 use crate::products::table::Table;
 use chart::XyKind;
 use layout::Labels;
@@ -67,7 +68,14 @@ pub fn draw(spec: &FigureSpec, table: &Table) -> Result<Drawn, String> {
         FigureKind::Bar => chart::bar(&labels, &data::bars(spec, table)?, spec.log_y, grouped)?,
         FigureKind::Heatmap => chart::heatmap(&labels, &data::grid(spec, table)?)?,
     };
-    output::render(&svg, canvas::INTERNAL, canvas::W, canvas::H)
+    output::render(&svg, labels.size, &spec.size)
+}
+
+/// The figure's area in figure units: its printed size in units of the labels' size, the
+/// labels being [`layout::FS_LABEL`] units high.
+fn area(size: &FigureSize) -> canvas::Size {
+    let units_per_pt = layout::FS_LABEL / size.font_pt;
+    canvas::Size { w: size.width_pt * units_per_pt, h: size.height_pt * units_per_pt }
 }
 
 /// Title: given, else the figure's name, else "y vs x". Axis labels: given, else the columns.
@@ -81,6 +89,7 @@ fn labels(spec: &FigureSpec) -> Labels {
         title,
         x: spec.x_label.clone().unwrap_or_else(|| spec.x.clone()),
         y: spec.y_label.clone().unwrap_or_else(|| spec.y.clone()),
+        size: area(&spec.size),
     }
 }
 

@@ -2,13 +2,16 @@
 //! See docs CRATES.md §2: no system font is ever looked up.
 
 use super::Drawn;
+use super::canvas::Size;
+use crate::jobfile::figure::FigureSize;
 use krilla_svg::SurfaceExt;
 use resvg::usvg;
 use std::sync::{Arc, OnceLock};
 
 const FONT_FAMILY: &str = "DejaVu Sans";
-/// The PNG has this many pixels per SVG pixel.
-const PNG_SCALE: f32 = 2.0;
+/// The PNG's resolution: 1600 × 1000 pixels for the default 8 × 5 in.
+pub(super) const PNG_DPI: f32 = 200.0;
+const PNG_SCALE: f32 = PNG_DPI / 72.0;
 
 fn font() -> &'static [u8] {
     dejavu::sans::regular()
@@ -55,8 +58,10 @@ fn tidy(plotters_svg: &str, internal: (u32, u32), width: f64, height: f64) -> St
     svg
 }
 
-pub(super) fn render(plotters_svg: &str, internal: (u32, u32), width: f64, height: f64) -> Result<Drawn, String> {
-    let svg = tidy(plotters_svg, internal, width, height);
+/// The SVG drawn on an area of `size` as the three files, printed at `printed`: the SVG and
+/// the PDF that size in points, the PNG at [`PNG_DPI`].
+pub(super) fn render(plotters_svg: &str, size: Size, printed: &FigureSize) -> Result<Drawn, String> {
+    let svg = tidy(plotters_svg, size.internal(), printed.width_pt, printed.height_pt);
     let tree = usvg::Tree::from_str(&svg, &usvg_options()).map_err(|e| format!("internal SVG is invalid: {e}"))?;
     // Text becomes paths: the SVG looks the same without the font.
     let flat = tree.to_string(&usvg::WriteOptions::default());
@@ -71,7 +76,7 @@ pub(super) fn render(plotters_svg: &str, internal: (u32, u32), width: f64, heigh
         page.finish();
         doc.finish().map_err(|e| format!("PDF: {e:?}"))?
     };
-    let size = tree.size().to_int_size().scale_by(PNG_SCALE).ok_or("figure has no size")?;
+    let size = tree.size().scale_by(PNG_SCALE).ok_or("figure has no size")?.to_int_size();
     let mut pixmap =
         resvg::tiny_skia::Pixmap::new(size.width(), size.height()).ok_or("PNG: no memory for the image")?;
     pixmap.fill(resvg::tiny_skia::Color::WHITE);

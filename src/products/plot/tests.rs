@@ -63,6 +63,7 @@ fn spec(name: &str, kind: FigureKind, x: &str, y: &str, group: Option<&str>) -> 
         x_label: None,
         y_label: None,
         filter: None,
+        size: FigureSize::default(),
     }
 }
 
@@ -115,11 +116,30 @@ fn every_kind_draws_an_svg_a_png_and_a_pdf() {
     for (spec, table) in gallery() {
         let drawn = draw(&spec, &table).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
         assert!(drawn.svg.starts_with("<svg"), "{}", spec.name);
-        assert!(drawn.svg.contains("width=\"800\"") && drawn.svg.contains("height=\"500\""), "{}", spec.name);
+        assert!(drawn.svg.contains("width=\"576\"") && drawn.svg.contains("height=\"360\""), "{}", spec.name);
         assert!(!drawn.svg.contains("<text"), "{}: SVG text must be paths", spec.name);
-        assert_eq!(png_size(&drawn.png), (1600, 1000), "{}", spec.name);
+        assert_eq!(png_size(&drawn.png), (1600, 1000), "8 × 5 in at 200 dpi: {}", spec.name);
         assert!(drawn.pdf.starts_with(b"%PDF-"), "{}", spec.name);
+        assert!(pdf_page(&drawn.pdf).contains("576 360"), "8 × 5 in: {}", spec.name);
     }
+}
+
+/// The page box of a PDF, as written: `[0 0 W H]`.
+fn pdf_page(pdf: &[u8]) -> String {
+    let text = String::from_utf8_lossy(pdf);
+    let at = text.find("/MediaBox").expect("a MediaBox");
+    text[at..].chars().take_while(|&c| c != ']').collect()
+}
+
+#[test]
+fn a_figure_one_column_wide_prints_at_that_size_with_its_font_size() {
+    let (mut spec, table) = gallery().swap_remove(0);
+    spec.size = FigureSize { width_pt: 237.6, height_pt: 158.4, font_pt: 8.0 };
+    let drawn = draw(&spec, &table).unwrap();
+    assert!(pdf_page(&drawn.pdf).contains("237.6 158.4"), "{}", pdf_page(&drawn.pdf));
+    assert_eq!(png_size(&drawn.png), (660, 440), "3.3 × 2.2 in at 200 dpi");
+    // The labels are 8 pt in print: the figure is laid out on 237.6 × 15/8 units across.
+    assert_eq!(area(&spec.size), canvas::Size { w: 445.5, h: 297.0 });
 }
 
 #[test]
@@ -213,12 +233,14 @@ fn measured_text_width_matches_the_rendered_text() {
     output::init_fonts().unwrap();
     let text = "accuracy (mean ± sd) 0.0316";
     let mut svg = String::new();
+    // One figure unit per point.
+    let printed = FigureSize { width_pt: 800.0, height_pt: 500.0, font_pt: layout::FS_LABEL };
     {
-        let c = canvas::Canvas::new(&mut svg).unwrap();
+        let c = canvas::Canvas::new(&mut svg, area(&printed)).unwrap();
         c.text(text, 100.0, 100.0, 20.0, (0, 0, 0), canvas::Align::Left).unwrap();
         c.finish().unwrap();
     }
-    let drawn = output::render(&svg, canvas::INTERNAL, canvas::W, canvas::H).unwrap();
+    let drawn = output::render(&svg, area(&printed), &printed).unwrap();
     let tree = resvg::usvg::Tree::from_str(&drawn.svg, &resvg::usvg::Options::default()).unwrap();
     // One group scales the figure; its last node is the text (as paths).
     let Some(resvg::usvg::Node::Group(figure)) = tree.root().children().first() else { panic!("no group") };
