@@ -162,11 +162,12 @@ pub fn decide(
     let mut any_stale = report_reason.is_some();
 
     let figures_dir = &jobfile.workspace.figures;
+    let coverage = Coverage::of(jobs, waiting);
     for &i in &selection.figures {
         let spec = &jobfile.figures[i];
         let figure = spec.get_ref();
         let paths = figure_files(&jobfile, &figure.name);
-        let parts = report_state.as_ref().map(|report| figure_parts(jobfile, figure, &report.columns, jobs));
+        let parts = report_state.as_ref().map(|report| figure_parts(jobfile, figure, &report.columns, jobs, &coverage));
         let reason = match &parts {
             None => Some(ProductDirty::MaybeAfterJobs { jobs: jobs_first }),
             Some(parts) => ProductDirty::of(state.figures.get(&figure.name), parts, !paths.iter().all(|p| p.exists())),
@@ -203,7 +204,7 @@ pub fn decide(
             console::failure("Skipped", &format!("{}: {why}", console::relative(&paths[1], root)));
             continue;
         }
-        match crate::products::plot::draw(figure, &table) {
+        match crate::products::plot::draw(figure, &table, coverage.jobs_in()) {
             Ok(drawn) => {
                 fs::create_dir_all(figures_dir)?;
                 for (path, bytes) in paths.iter().zip([drawn.svg.as_bytes(), &drawn.png, &drawn.pdf]) {
@@ -224,19 +225,20 @@ pub fn decide(
             _ if !making && any_stale => (Some(ProductDirty::InputsRemade), true),
             None => (Some(ProductDirty::InputsRemade), true),
             Some(report) => {
-                (ProductDirty::of(state.index.as_ref(), &index_parts(&jobfile, report), !path.exists()), false)
+                let parts = index_parts(&jobfile, report, &coverage);
+                (ProductDirty::of(state.index.as_ref(), &parts, !path.exists()), false)
             }
         };
         if making {
             match &reason {
                 None => console::status("Fresh", &console::relative(&path, root)),
                 Some(reason) => {
-                    let page = index_page(jobfile, data.report_table(), figures_dir)?;
+                    let page = index_page(jobfile, data.report_table(), figures_dir, &coverage)?;
                     fs::create_dir_all(figures_dir)?;
                     let verb = write_if_changed(&path, page.as_bytes())?;
                     console::status(verb, &console::relative(&path, root));
                     because(explain, Some(reason));
-                    state.index = report_state.as_ref().map(|report| index_parts(&jobfile, report));
+                    state.index = report_state.as_ref().map(|report| index_parts(&jobfile, report, &coverage));
                 }
             }
         }
@@ -288,6 +290,44 @@ pub fn unknown_figure_columns(jobfile: StageView<'_>, selection: &Selection) -> 
 /// jobs.
 pub fn unfinished(jobs: &[Job], waiting: usize) -> usize {
     waiting + jobs.iter().filter(|j| !matches!(j.slot.state, SlotState::Done(_))).count()
+}
+
+/// How many of the report stage's jobs the products show, and why the others are missing: what
+/// a partial sweep's figures (a note) and index page (a banner) say.
+#[derive(Debug, Default, Serialize)]
+pub struct Coverage {
+    pub total: usize,
+    pub done: usize,
+    /// Each job that ran and did not finish well: its name, and why.
+    pub failed: Vec<(String, String)>,
+    /// Jobs not run yet, or waiting for upstream jobs.
+    pub not_run: usize,
+}
+
+impl Coverage {
+    fn of(jobs: &[Job], waiting: usize) -> Coverage {
+        let mut coverage = Coverage { total: jobs.len() + waiting, not_run: waiting, ..Coverage::default() };
+        for job in jobs {
+            match &job.slot.state {
+                SlotState::Done(_) => coverage.done += 1,
+                SlotState::NotDone(summary) => {
+                    let why = match (&summary.message, summary.exit_code) {
+                        (Some(message), _) => message.clone(),
+                        (None, Some(code)) => format!("exit code {code}"),
+                        (None, None) => summary.status.as_str().replace('_', " "),
+                    };
+                    coverage.failed.push((job.planned.name.clone(), why));
+                }
+                SlotState::Incomplete | SlotState::Absent => coverage.not_run += 1,
+            }
+        }
+        coverage
+    }
+
+    /// (done, total) when some jobs are missing.
+    fn jobs_in(&self) -> Option<(usize, usize)> {
+        (self.done < self.total).then_some((self.done, self.total))
+    }
 }
 
 /// Why some of the report stage's jobs are not in: `2 jobs failed`, `6 jobs not done: 2
@@ -499,6 +539,7 @@ fn figure_parts(
     figure: &FigureSpec,
     columns: &BTreeMap<String, String>,
     jobs: &[Job],
+    coverage: &Coverage,
 ) -> Parts {
     // A filter may read any column; without one, only the named columns count.
     let read: BTreeMap<&String, &String> = if figure.filter.is_some() {
@@ -527,6 +568,8 @@ fn figure_parts(
         (Part::Settings, hash_value(&serde_json::json!({ "format": NODES_FORMAT, "spec": figure }))),
         (Part::Jobman, env!("CARGO_PKG_VERSION").into()),
         (Part::Series, hash_value(&serde_json::json!(series))),
+        // Its note says how many jobs of how many are in.
+        (Part::Statuses, hash_value(&serde_json::json!(coverage.jobs_in()))),
     ]);
     parts.extend(read.into_iter().map(|(name, hash)| (Part::Column(name.clone()), hash.clone())));
     parts
@@ -617,7 +660,7 @@ fn figure_error(jobfile: &Jobfile, i: usize, message: String) -> Diagnostic {
     Diagnostic::new(format!("cannot draw figure `{}`", spec.get_ref().name)).at(&jobfile.source, spec.span(), message)
 }
 
-fn index_parts(jobfile: &Jobfile, report: &ReportState) -> Parts {
+fn index_parts(jobfile: &Jobfile, report: &ReportState, coverage: &Coverage) -> Parts {
     let figures: Vec<(&FigureSpec, String)> = jobfile
         .figures
         .iter()
@@ -628,10 +671,12 @@ fn index_parts(jobfile: &Jobfile, report: &ReportState) -> Parts {
         (Part::Jobman, env!("CARGO_PKG_VERSION").into()),
         (Part::Figures, hash_value(&serde_json::json!(figures))),
         (Part::Report, report.bytes.clone()),
+        // Its banner names the jobs that are not in.
+        (Part::Statuses, hash_value(&serde_json::json!(coverage))),
     ])
 }
 
-fn index_page(jobfile: StageView<'_>, data: &Table, figures_dir: &Path) -> anyhow::Result<String> {
+fn index_page(jobfile: StageView<'_>, data: &Table, figures_dir: &Path, coverage: &Coverage) -> anyhow::Result<String> {
     let id = data.column("id").unwrap_or(0);
     let links: Vec<String> = data
         .rows
@@ -660,7 +705,7 @@ fn index_page(jobfile: StageView<'_>, data: &Table, figures_dir: &Path) -> anyho
         .collect();
     let title = jobfile.root.file_name().map_or_else(|| "jobman".to_string(), |n| n.to_string_lossy().into_owned());
     let report_link = relative_link(figures_dir, &jobfile.workspace.report);
-    Ok(crate::products::html::index_page(&title, &entries, &view, &links, &report_link))
+    Ok(crate::products::html::index_page(&title, &entries, &view, &links, &report_link, coverage))
 }
 
 /// `NAME.EXT` when that file exists in `dir`, else nothing.

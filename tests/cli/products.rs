@@ -797,3 +797,22 @@ fn figures_print_at_the_size_the_plot_section_or_the_figure_asks() {
         .says("invalid `width`")
         .says("expected a length such as \"3.3in\", \"8.4cm\", \"84mm\" or \"240pt\", found `3.3`");
 }
+
+#[test]
+fn a_partial_sweep_says_so_on_the_index_page_and_in_its_figures() {
+    let project = Project::new();
+    // x3 fails until FIX is set.
+    let run = RUN_SH.replace("sleep ${JOB_SLEEP:-0}", "[ {{ x }} != 3 ] || [ -n \"$FIX\" ] || exit 4");
+    project.jobfile(&two_figures("", "")).template("run.sh.j2", &run);
+    project.builds(&[]).job_failed();
+    let page = project.read("figures/index.html").unwrap();
+    assert!(page.contains("<strong>2 of 3 jobs are in this report and its figures.</strong> 1 failed:"), "{page}");
+    assert!(page.contains("<li><code>x3</code>: exit code 4</li>"), "{page}");
+    // Once every job is in, the banner goes and the figures (whose note said "2 of 3 jobs") are
+    // drawn again.
+    let fixed = project.cmd(&["build"]).env("FIX", "1").output().unwrap();
+    assert_exit(&fixed, 0);
+    let said = stderr(&fixed);
+    assert!(said.contains("Drew figures/acc.png") && said.contains("Drew figures/other.png"), "{said}");
+    assert!(!project.read("figures/index.html").unwrap().contains("class=\"banner\""));
+}

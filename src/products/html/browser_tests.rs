@@ -13,6 +13,7 @@ use std::{env, fs};
 use serde_json::{Value, json};
 
 use super::{FigureEntry, escape, index_page};
+use crate::products::Coverage;
 use crate::products::table::Table;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -191,7 +192,8 @@ fn write_site(root: &Path) -> PathBuf {
     }
     let report = Table { columns: columns.map(String::from).to_vec(), rows };
     fs::write(root.join("report.csv"), "id\n").expect("write report");
-    let html = index_page("mnist sweep <lr × hidden>", &entries, &report, &links, "../report.csv");
+    let html =
+        index_page("mnist sweep <lr × hidden>", &entries, &report, &links, "../report.csv", &Coverage::default());
     let page = figures_dir.join("index.html");
     fs::write(&page, html).expect("write the page");
     page

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use crate::products::Coverage;
 use crate::products::table::Table;
 
 /// One figure as the page shows it. File names are relative to the page (the figures are beside
@@ -36,6 +37,7 @@ pub fn index_page(
     report: &Table,
     job_links: &[String],
     report_link: &str,
+    coverage: &Coverage,
 ) -> String {
     let mut page = String::with_capacity(16 * 1024 + report.rows.len() * report.columns.len() * 48);
     page.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -47,6 +49,7 @@ pub fn index_page(
     page.push_str("</style>\n</head>\n<body>\n");
     header(&mut page, title, figures, report, report_link);
     page.push_str("<main>\n");
+    banner(&mut page, coverage);
     figures_section(&mut page, figures);
     jobs_section(&mut page, report, job_links);
     page.push_str("</main>\n<footer>Made by jobman.</footer>\n<script>\n");
@@ -80,6 +83,43 @@ fn header(page: &mut String, title: &str, figures: &[FigureEntry], report: &Tabl
         page.push_str("<a href=\"#jobs\">Jobs</a></nav>\n");
     }
     page.push_str("</div>\n</header>\n");
+}
+
+/// Above everything, when jobs of the sweep are not in the report: how many are, and each failed
+/// job with why (the first 50).
+fn banner(page: &mut String, coverage: &Coverage) {
+    if coverage.done >= coverage.total {
+        return;
+    }
+    page.push_str("<section class=\"wrap\"><div class=\"banner\" role=\"status\">\n");
+    let _ = write!(
+        page,
+        "<p><strong>{} of {} are in this report and its figures.</strong>",
+        coverage.done,
+        plural(coverage.total, "job")
+    );
+    if !coverage.failed.is_empty() {
+        let _ = write!(page, " {} failed:", coverage.failed.len());
+    }
+    page.push_str("</p>\n");
+    if !coverage.failed.is_empty() {
+        page.push_str("<ul>\n");
+        for (name, why) in coverage.failed.iter().take(50) {
+            let _ = writeln!(page, "<li><code>{}</code>: {}</li>", escape(name), escape(why));
+        }
+        if coverage.failed.len() > 50 {
+            let _ = writeln!(
+                page,
+                "<li>and {} more (<code>jobman ls --status failed</code>)</li>",
+                coverage.failed.len() - 50
+            );
+        }
+        page.push_str("</ul>\n");
+    }
+    if coverage.not_run > 0 {
+        let _ = writeln!(page, "<p>{} not run yet.</p>", plural(coverage.not_run, "job"));
+    }
+    page.push_str("</div></section>\n");
 }
 
 fn figures_section(page: &mut String, figures: &[FigureEntry]) {
@@ -351,6 +391,9 @@ h3 { font-size: 1rem; font-weight: 600; margin: 0; overflow-wrap: anywhere; }
 .summary { margin: 0; display: flex; flex-wrap: wrap; gap: 6px 16px; align-items: center; color: var(--muted); }
 .summary .report-link { margin-left: auto; }
 .toc { margin-top: 10px; display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: .9rem; }
+.banner { margin: 20px 0 0; background: var(--warn-soft); border: 1px solid #d4a72c; border-radius: 8px; padding: 10px 16px; }
+.banner p { margin: 4px 0; }
+.banner ul { margin: 4px 0; padding-left: 22px; max-height: 16em; overflow: auto; }
 .figure-grid { display: grid; gap: 16px; grid-template-columns: repeat(auto-fill, minmax(min(100%, 440px), 1fr)); }
 .figure { margin: 0; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px 16px;
   display: flex; flex-direction: column; gap: 10px; break-inside: avoid; }
@@ -528,7 +571,7 @@ mod tests {
 
     #[test]
     fn a_script_in_a_cell_is_shown_as_text() {
-        let page = index_page("Sweep", &[], &report(), &links(), "../report.csv");
+        let page = index_page("Sweep", &[], &report(), &links(), "../report.csv", &Coverage::default());
         assert!(page.contains("<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>"), "{page}");
         assert!(!page.contains("<script>alert"));
         assert_eq!(page.matches("<script>").count(), 1, "only the page's own script");
@@ -546,7 +589,7 @@ mod tests {
             pdf: format!("{evil}.pdf"),
         }];
         let report = Table { columns: vec![evil.into(), "id".into()], rows: vec![vec![json!(evil), json!(evil)]] };
-        let page = index_page(evil, &figures, &report, &[evil.to_string()], evil);
+        let page = index_page(evil, &figures, &report, &[evil.to_string()], evil, &Coverage::default());
         assert!(!page.contains("<img src=x"), "{page}");
         assert!(!page.contains("\"><img"), "a value closed an attribute: {page}");
         assert!(page.contains("<title>&quot;&gt;&lt;img src=x onerror=alert(1)&gt;</title>"));
@@ -561,7 +604,14 @@ mod tests {
         assert_eq!(href("a b#c?d%e\\f\"g<h"), "a%20b%23c%3Fd%25e%5Cf%22g%3Ch");
         assert_eq!(href("it's & more"), "it&#39;s%20&amp;%20more");
         assert_eq!(href("ü.svg"), "%C3%BC.svg");
-        let page = index_page("t", &[], &report(), &["javascript:alert(1)".into()], "javascript:alert(2)");
+        let page = index_page(
+            "t",
+            &[],
+            &report(),
+            &["javascript:alert(1)".into()],
+            "javascript:alert(2)",
+            &Coverage::default(),
+        );
         assert!(!page.to_lowercase().contains("href=\"javascript:"), "{page}");
     }
 
@@ -582,14 +632,14 @@ mod tests {
         assert_eq!(n(json!(-42)), "-42");
         assert_eq!(n(json!(123456789)), "1.235e8");
         assert_eq!(n(json!(1.5e300)), "1.5e300");
-        let page = index_page("t", &[], &report(), &links(), "r.csv");
+        let page = index_page("t", &[], &report(), &links(), "r.csv", &Coverage::default());
         assert!(page.contains("<td class=\"num\" data-value=\"0.93671\" title=\"0.93671\">0.9367</td>"), "{page}");
         assert!(page.contains("<td class=\"num\" data-value=\"0.01\">0.01</td>"));
     }
 
     #[test]
     fn columns_of_numbers_are_numeric_and_empty_cells_are_marked() {
-        let page = index_page("t", &[], &report(), &links(), "r.csv");
+        let page = index_page("t", &[], &report(), &links(), "r.csv", &Coverage::default());
         let th = |name: &str, kind: &str| {
             format!(
                 "<th scope=\"col\" class=\"{}\" data-type=\"{kind}\" aria-sort=\"none\"><button type=\"button\">{name}<span",
@@ -605,19 +655,25 @@ mod tests {
 
     #[test]
     fn each_id_links_to_its_job_folder() {
-        let page = index_page("t", &[], &report(), &links(), "../report.csv");
+        let page = index_page("t", &[], &report(), &links(), "../report.csv", &Coverage::default());
         assert!(page.contains("<td><a href=\"../scratch_space/0123abcd4567/\">0123abcd4567</a></td>"), "{page}");
         assert!(page.contains("<td><a href=\"../scratch_space/89abcdef0123/\">89abcdef0123</a></td>"));
         assert!(page.contains("href=\"../report.csv\""));
         // Fewer links than rows: the rest are plain text.
-        let page = index_page("t", &[], &report(), &links()[..1], "r.csv");
+        let page = index_page("t", &[], &report(), &links()[..1], "r.csv", &Coverage::default());
         assert!(page.contains("<td>89abcdef0123</td>"));
     }
 
     #[test]
     fn figures_are_shown_as_svg_with_three_downloads() {
-        let page =
-            index_page("t", &[figure("accuracy", "Accuracy vs lr"), figure("loss", "")], &report(), &links(), "r.csv");
+        let page = index_page(
+            "t",
+            &[figure("accuracy", "Accuracy vs lr"), figure("loss", "")],
+            &report(),
+            &links(),
+            "r.csv",
+            &Coverage::default(),
+        );
         assert!(page.contains("<img src=\"accuracy.svg\" alt=\"Accuracy vs lr\">"), "{page}");
         assert!(page.contains("<img src=\"loss.svg\" alt=\"loss\">"), "an untitled figure shows its name");
         for file in ["accuracy.png", "accuracy.pdf", "accuracy.svg", "loss.png", "loss.pdf", "loss.svg"] {
@@ -633,14 +689,14 @@ mod tests {
         let mut f = figure("acc", "Acc");
         f.svg.clear();
         f.pdf.clear();
-        let page = index_page("t", &[f], &report(), &links(), "r.csv");
+        let page = index_page("t", &[f], &report(), &links(), "r.csv", &Coverage::default());
         assert!(page.contains("<img src=\"acc.png\""));
         assert!(!page.contains("acc.pdf"));
     }
 
     #[test]
     fn the_page_is_one_self_contained_document() {
-        let page = index_page("Sweep", &[figure("a", "A")], &report(), &links(), "r.csv");
+        let page = index_page("Sweep", &[figure("a", "A")], &report(), &links(), "r.csv", &Coverage::default());
         assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
         assert!(page.ends_with("</html>\n"));
         for external in ["http://", "https://", "<link", "@import", "url(", "<script src"] {
@@ -655,14 +711,14 @@ mod tests {
 
     #[test]
     fn the_same_inputs_give_the_same_bytes() {
-        let a = index_page("t", &[figure("a", "A")], &report(), &links(), "r.csv");
-        let b = index_page("t", &[figure("a", "A")], &report(), &links(), "r.csv");
+        let a = index_page("t", &[figure("a", "A")], &report(), &links(), "r.csv", &Coverage::default());
+        let b = index_page("t", &[figure("a", "A")], &report(), &links(), "r.csv", &Coverage::default());
         assert_eq!(a, b);
     }
 
     #[test]
     fn an_empty_report_says_so() {
-        let page = index_page("t", &[], &Table::default(), &[], "r.csv");
+        let page = index_page("t", &[], &Table::default(), &[], "r.csv", &Coverage::default());
         assert!(page.contains("0 of 0 jobs"));
         assert!(page.contains("<p id=\"no-match\" class=\"no-match\">No jobs in the report.</p>"));
         assert!(!page.contains("<section id=\"figures\""));
@@ -674,7 +730,7 @@ mod tests {
             columns: vec!["a".into(), "b".into()],
             rows: vec![vec![json!(1)], vec![json!(1), json!(2), json!(3)]],
         };
-        let page = index_page("t", &[], &report, &[], "r.csv");
+        let page = index_page("t", &[], &report, &[], "r.csv", &Coverage::default());
         assert_eq!(page.matches("<td").count(), 4);
     }
 

@@ -316,6 +316,8 @@ pub(super) struct Grid {
     pub x: Vec<String>,
     pub y: Vec<String>,
     pub cells: Vec<Vec<Option<f64>>>,
+    /// How many rows each filled cell aggregates.
+    pub counts: Vec<usize>,
     pub value: String,
 }
 
@@ -333,6 +335,7 @@ pub(super) fn grid(spec: &FigureSpec, table: &Table) -> Result<Grid, String> {
     for (i, &r) in rows.iter().enumerate() {
         acc[cy.of_row[i]][cx.of_row[i]].extend(vs[r]);
     }
+    let counts = acc.iter().flatten().map(Vec::len).filter(|&n| n > 0).collect();
     let cells = acc
         .into_iter()
         .map(|row| {
@@ -341,5 +344,5 @@ pub(super) fn grid(spec: &FigureSpec, table: &Table) -> Result<Grid, String> {
                 .collect()
         })
         .collect();
-    Ok(Grid { x: cx.labels, y: cy.labels, cells, value: value.to_string() })
+    Ok(Grid { x: cx.labels, y: cy.labels, cells, counts, value: value.to_string() })
 }

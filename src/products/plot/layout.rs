@@ -9,6 +9,7 @@ pub(super) const FS_TITLE: f64 = 17.0;
 pub(super) const FS_LABEL: f64 = 15.0;
 pub(super) const FS_TICK: f64 = 13.5;
 pub(super) const FS_LEGEND: f64 = 13.5;
+const FS_NOTE: f64 = 11.5;
 pub(super) const TICK: f64 = 5.0;
 const MINOR_TICK: f64 = 3.0;
 /// Between a tick mark and its label.
@@ -23,7 +24,16 @@ pub(super) struct Labels {
     pub title: String,
     pub x: String,
     pub y: String,
+    /// A small line at the bottom right (`n = 3 per point · 4 of 6 jobs`); empty for none.
+    pub note: String,
     pub size: Size,
+}
+
+impl Labels {
+    /// The room below the x axis label: the margin, and the note's line.
+    fn bottom(&self) -> f64 {
+        MARGIN + if self.note.is_empty() { 0.0 } else { line(FS_NOTE) + 6.0 }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -87,7 +97,7 @@ pub(super) fn layout(labels: &Labels, xs: &AxisSpec, ys: &AxisSpec, reserve_righ
             AxisSpec::Categories(cats) if rotated => max_width(cats.iter().map(String::as_str), FS_TICK),
             _ => line(FS_TICK),
         };
-        let bottom = labels.size.h - MARGIN - x_label_h - tick_h - TICK - TICK_GAP;
+        let bottom = labels.size.h - labels.bottom() - x_label_h - tick_h - TICK - TICK_GAP;
         // Numbers: about 2.5 label heights apart at least, and at most ~8 ticks.
         let min_gap =
             if matches!(ys, AxisSpec::Categories(_)) { FS_TICK * 1.2 } else { 34f64.max((bottom - top) / 8.0) };
@@ -200,7 +210,11 @@ pub(super) fn draw_axes(c: &Canvas, lay: &Layout, labels: &Labels, frame: bool) 
         let size = fit(&x_label, FS_LABEL, labels.size.w - 2.0 * MARGIN);
         let half = text_width(&x_label, size) / 2.0;
         let x = mid_x.min(labels.size.w - MARGIN - half).max(MARGIN + half);
-        c.text(&x_label, x, labels.size.h - MARGIN - DESCENT * FS_LABEL, size, TEXT, Align::Center)?;
+        c.text(&x_label, x, labels.size.h - labels.bottom() - DESCENT * FS_LABEL, size, TEXT, Align::Center)?;
+    }
+    if !labels.note.is_empty() {
+        let size = fit(&labels.note, FS_NOTE, labels.size.w - 2.0 * MARGIN);
+        c.text(&labels.note, labels.size.w - MARGIN, labels.size.h - MARGIN - DESCENT * size, size, INK, Align::Right)?;
     }
     if !y_label.is_empty() {
         let size = fit(&y_label, FS_LABEL, labels.size.h - 2.0 * MARGIN);

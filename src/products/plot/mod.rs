@@ -41,34 +41,60 @@ pub struct Drawn {
     pub pdf: Vec<u8>,
 }
 
-/// Draws `spec` from `table`.
+/// Draws `spec` from `table`; `jobs_in` is (jobs in the table, jobs of the sweep) when some are
+/// missing, said in a note at the bottom with how many jobs each aggregated point stands for.
 ///
 /// For kinds line, scatter, bar and heatmap, `table` has one row per job: the job's params and
 /// results. For `curve`, one row per (job, step): the job's params plus the series file's columns.
 /// Empty cells (`Null`) are skipped. Errors are messages for the user, e.g. "column `acc` not
 /// found (did you mean `accuracy`?); columns are: …" or "no numeric values of `accuracy` to plot".
-pub fn draw(spec: &FigureSpec, table: &Table) -> Result<Drawn, String> {
+pub fn draw(spec: &FigureSpec, table: &Table, jobs_in: Option<(usize, usize)>) -> Result<Drawn, String> {
     output::init_fonts()?;
     if table.rows.is_empty() {
         return Err(format!("figure `{}` has no rows to plot", spec.name));
     }
-    let labels = labels(spec);
     let grouped = spec.group.is_some();
     let spread = spec.error != ErrorBars::None;
-    let svg = match spec.kind {
+    let partial = jobs_in.map(|(done, total)| format!("{done} of {total} jobs"));
+    let note = |per_point: Option<String>| {
+        let mut labels = labels(spec);
+        labels.note = per_point.into_iter().chain(partial.clone()).collect::<Vec<_>>().join(" · ");
+        labels
+    };
+    let (svg, labels) = match spec.kind {
         FigureKind::Line | FigureKind::Curve => {
             let series = data::xy_series(spec, table, true)?;
             let kind = if spec.kind == FigureKind::Line { XyKind::Line } else { XyKind::Curve };
-            chart::xy(&labels, &series, kind, spread, (spec.log_x, spec.log_y), grouped)?
+            let labels = note(per_point(series.iter().flat_map(|s| s.points.iter().map(|(_, stat)| stat.n))));
+            (chart::xy(&labels, &series, kind, spread, (spec.log_x, spec.log_y), grouped)?, labels)
         }
         FigureKind::Scatter => {
             let series = data::xy_series(spec, table, false)?;
-            chart::xy(&labels, &series, XyKind::Scatter, false, (spec.log_x, spec.log_y), grouped)?
+            let labels = note(None);
+            (chart::xy(&labels, &series, XyKind::Scatter, false, (spec.log_x, spec.log_y), grouped)?, labels)
         }
-        FigureKind::Bar => chart::bar(&labels, &data::bars(spec, table)?, spec.log_y, grouped)?,
-        FigureKind::Heatmap => chart::heatmap(&labels, &data::grid(spec, table)?)?,
+        FigureKind::Bar => {
+            let bars = data::bars(spec, table)?;
+            let labels = note(per_point(bars.values.iter().flatten().flatten().map(|stat| stat.n)));
+            (chart::bar(&labels, &bars, spec.log_y, grouped)?, labels)
+        }
+        FigureKind::Heatmap => {
+            let grid = data::grid(spec, table)?;
+            let labels = note(per_point(grid.counts.iter().copied()));
+            (chart::heatmap(&labels, &grid)?, labels)
+        }
     };
     output::render(&svg, labels.size, &spec.size)
+}
+
+/// `n = 3 per point` or `n = 2–3 per point`: how many jobs an aggregated point stands for.
+fn per_point(counts: impl Iterator<Item = usize>) -> Option<String> {
+    let (lo, hi) = counts.fold((usize::MAX, 0), |(lo, hi), n| (lo.min(n), hi.max(n)));
+    match (lo, hi) {
+        (_, 0) => None,
+        (lo, hi) if lo == hi => Some(format!("n = {lo} per point")),
+        (lo, hi) => Some(format!("n = {lo}–{hi} per point")),
+    }
 }
 
 /// The figure's area in figure units: its printed size in units of the labels' size, the
@@ -89,6 +115,7 @@ fn labels(spec: &FigureSpec) -> Labels {
         title,
         x: spec.x_label.clone().unwrap_or_else(|| spec.x.clone()),
         y: spec.y_label.clone().unwrap_or_else(|| spec.y.clone()),
+        note: String::new(),
         size: area(&spec.size),
     }
 }

@@ -114,7 +114,7 @@ fn png_size(png: &[u8]) -> (u32, u32) {
 #[test]
 fn every_kind_draws_an_svg_a_png_and_a_pdf() {
     for (spec, table) in gallery() {
-        let drawn = draw(&spec, &table).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        let drawn = draw(&spec, &table, None).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
         assert!(drawn.svg.starts_with("<svg"), "{}", spec.name);
         assert!(drawn.svg.contains("width=\"576\"") && drawn.svg.contains("height=\"360\""), "{}", spec.name);
         assert!(!drawn.svg.contains("<text"), "{}: SVG text must be paths", spec.name);
@@ -135,7 +135,7 @@ fn pdf_page(pdf: &[u8]) -> String {
 fn a_figure_one_column_wide_prints_at_that_size_with_its_font_size() {
     let (mut spec, table) = gallery().swap_remove(0);
     spec.size = FigureSize { width_pt: 237.6, height_pt: 158.4, font_pt: 8.0 };
-    let drawn = draw(&spec, &table).unwrap();
+    let drawn = draw(&spec, &table, None).unwrap();
     assert!(pdf_page(&drawn.pdf).contains("237.6 158.4"), "{}", pdf_page(&drawn.pdf));
     assert_eq!(png_size(&drawn.png), (660, 440), "3.3 × 2.2 in at 200 dpi");
     // The labels are 8 pt in print: the figure is laid out on 237.6 × 15/8 units across.
@@ -145,7 +145,7 @@ fn a_figure_one_column_wide_prints_at_that_size_with_its_font_size() {
 #[test]
 fn drawing_twice_gives_the_same_bytes() {
     for (spec, table) in gallery().into_iter().step_by(2) {
-        let (a, b) = (draw(&spec, &table).unwrap(), draw(&spec, &table).unwrap());
+        let (a, b) = (draw(&spec, &table, None).unwrap(), draw(&spec, &table, None).unwrap());
         assert!(a.svg == b.svg && a.png == b.png && a.pdf == b.pdf, "{}", spec.name);
     }
 }
@@ -154,12 +154,12 @@ fn drawing_twice_gives_the_same_bytes() {
 fn a_missing_column_is_named_with_a_suggestion_and_the_columns_there_are() {
     let s = spec("f", FigureKind::Line, "hidden", "acc", Some("lr"));
     assert_eq!(
-        draw(&s, &report()).unwrap_err(),
+        draw(&s, &report(), None).unwrap_err(),
         "column `acc` not found (did you mean `accuracy`?); columns are: `hidden`, `lr`, `seed`, `accuracy`"
     );
     let s = spec("f", FigureKind::Line, "hidden", "accuracy", Some("optimizer"));
     assert_eq!(
-        draw(&s, &report()).unwrap_err(),
+        draw(&s, &report(), None).unwrap_err(),
         "column `optimizer` not found; columns are: `hidden`, `lr`, `seed`, `accuracy`"
     );
 }
@@ -170,12 +170,12 @@ fn log_axes_refuse_non_positive_values() {
     table.rows[5][3] = json!(-0.25);
     let s = FigureSpec { log_y: true, ..spec("f", FigureKind::Line, "hidden", "accuracy", Some("lr")) };
     assert_eq!(
-        draw(&s, &table).unwrap_err(),
+        draw(&s, &table, None).unwrap_err(),
         "log_y is set but `accuracy` has the non-positive value −0.25; a log axis needs values > 0"
     );
     let s = FigureSpec { log_x: true, ..spec("f", FigureKind::Scatter, "seed", "accuracy", None) };
     assert_eq!(
-        draw(&s, &report()).unwrap_err(),
+        draw(&s, &report(), None).unwrap_err(),
         "log_x is set but `seed` has the non-positive value 0; a log axis needs values > 0"
     );
 }
@@ -189,11 +189,11 @@ fn text_on_a_numeric_axis_suggests_a_bar_chart() {
     }
     let s = spec("f", FigureKind::Line, "act", "accuracy", None);
     assert_eq!(
-        draw(&s, &table).unwrap_err(),
+        draw(&s, &table, None).unwrap_err(),
         "column `act` is not numeric: row 1 has \"relu\"; for categories on the x axis use kind = \"bar\""
     );
     let s = spec("f", FigureKind::Bar, "act", "accuracy", Some("hidden"));
-    assert!(draw(&s, &table).is_ok());
+    assert!(draw(&s, &table, None).is_ok());
 }
 
 #[test]
@@ -201,14 +201,14 @@ fn columns_without_numbers_and_heatmaps_without_value_are_errors() {
     let mut table = report();
     table.rows.iter_mut().for_each(|r| r[3] = Value::Null);
     let s = spec("f", FigureKind::Line, "hidden", "accuracy", Some("lr"));
-    assert_eq!(draw(&s, &table).unwrap_err(), "no numeric values of `accuracy` to plot");
+    assert_eq!(draw(&s, &table, None).unwrap_err(), "no numeric values of `accuracy` to plot");
     let s = spec("grid", FigureKind::Heatmap, "lr", "hidden", None);
     assert_eq!(
-        draw(&s, &report()).unwrap_err(),
+        draw(&s, &report(), None).unwrap_err(),
         "heatmap `grid` needs `value`: the column whose numbers colour the cells"
     );
     let empty = Table { columns: report().columns, rows: vec![] };
-    assert_eq!(draw(&s, &empty).unwrap_err(), "figure `grid` has no rows to plot");
+    assert_eq!(draw(&s, &empty, None).unwrap_err(), "figure `grid` has no rows to plot");
 }
 
 #[test]
@@ -259,7 +259,7 @@ fn write_gallery() {
     std::fs::create_dir_all(&dir).unwrap();
     for (spec, table) in gallery() {
         let start = std::time::Instant::now();
-        let drawn = draw(&spec, &table).unwrap();
+        let drawn = draw(&spec, &table, None).unwrap();
         eprintln!("{}: {:?}", spec.name, start.elapsed());
         std::fs::write(dir.join(format!("{}.png", spec.name)), &drawn.png).unwrap();
         std::fs::write(dir.join(format!("{}.svg", spec.name)), &drawn.svg).unwrap();
@@ -383,7 +383,7 @@ fn write_edge_gallery() {
     let dir = std::env::temp_dir().join("plots");
     std::fs::create_dir_all(&dir).unwrap();
     for (spec, table) in edge_gallery() {
-        let drawn = draw(&spec, &table).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        let drawn = draw(&spec, &table, None).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
         std::fs::write(dir.join(format!("{}.png", spec.name)), &drawn.png).unwrap();
     }
 }
