@@ -16,6 +16,34 @@ pub enum FigureKind {
     /// Per-step series of each job (`[job] series`): `y` against the series column `x`, one
     /// line per `group` value, aggregated over the other params with a band.
     Curve,
+    /// Drawn by the user's own command ([`ScriptFigure`]).
+    Script,
+}
+
+/// A figure drawn by the user's own command, `script = "plots/curves.py"`: it reads the rows as
+/// CSV from `$JOBMAN_REPORT` and writes `$JOBMAN_OUTPUT.png` (and `.pdf`, `.svg` if it likes).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScriptFigure {
+    /// The script, relative to the project folder; its bytes are part of the figure's key.
+    pub path: String,
+    /// What runs it, in the project folder (`python3 plots/curves.py` for a `.py` by default).
+    pub command: String,
+    /// The report columns it reads: only they are part of its key; every column when `None`.
+    pub reads: Option<Vec<String>>,
+}
+
+impl ScriptFigure {
+    /// The command that runs `path` when the Jobfile gives none: by its extension.
+    pub fn default_command(path: &str) -> String {
+        let word = crate::util::text::shell_word(path);
+        match path.rsplit_once('.').map(|(_, ext)| ext) {
+            Some("py") => format!("python3 {word}"),
+            Some("R" | "r") => format!("Rscript {word}"),
+            Some("jl") => format!("julia {word}"),
+            Some("sh") => format!("sh {word}"),
+            _ => format!("./{word}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -95,6 +123,8 @@ pub struct FigureSpec {
     #[serde(rename = "where")]
     pub filter: Option<String>,
     pub size: FigureSize,
+    /// The user's own command, for kind `script`.
+    pub script: Option<ScriptFigure>,
 }
 
 #[cfg(test)]

@@ -200,7 +200,7 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
     let executor = walker.executor(document.get("executor"));
     let mut report = walker.report(document.get("report"));
     let plot = walker.plot(document.get("plot"));
-    let figures = walker.figures(document.get("figure"), plot);
+    let figures = walker.figures(document.get("figure"), plot, root);
     let shared_templates = walker.templates(document.get("template"));
     let (stages, declared) = match document.get("stage") {
         None => (Vec::new(), Vec::new()),

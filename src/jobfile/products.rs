@@ -4,7 +4,9 @@ use serde::Serialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::jobfile::figure::{Aggregate, ErrorBars, FigureKind, FigureSize, FigureSpec, length_pt};
+use std::path::Path;
+
+use crate::jobfile::figure::{Aggregate, ErrorBars, FigureKind, FigureSize, FigureSpec, ScriptFigure, length_pt};
 
 use super::walker::{Item, Walker, kind, toml_number};
 
@@ -34,6 +36,9 @@ pub(super) const FIGURE_KEYS: &[&str] = &[
     "width",
     "height",
     "font_size",
+    "script",
+    "command",
+    "reads",
 ];
 pub(super) const PLOT_KEYS: &[&str] = &["width", "height", "font_size"];
 
@@ -123,7 +128,39 @@ impl Walker<'_> {
         FigureSize { width_pt, height_pt, font_pt }
     }
 
-    pub(super) fn figures(&mut self, item: Option<&Item<'_>>, defaults: FigureSize) -> Vec<Spanned<FigureSpec>> {
+    /// `[[figure]]` entries; a script a figure names must be a file of the project at `root`.
+    /// `script`, `command` and `reads` of a figure drawn by the user's own command.
+    fn script_figure(&mut self, table: &DeTable<'_>, root: &Path) -> Option<ScriptFigure> {
+        let path = self.string(table, "script", "a path such as \"plots/curves.py\"")?;
+        let command = self.string(table, "command", "a command such as \"python3 plots/curves.py\"");
+        let reads = table
+            .get("reads")
+            .map(|_| self.strings(table, "reads", "a report column").into_iter().map(Spanned::into_inner).collect());
+        let relative = Path::new(path.get_ref());
+        let inside = relative.is_relative() && !relative.components().any(|c| c == std::path::Component::ParentDir);
+        if !inside || !root.join(relative).is_file() {
+            let problem = if inside {
+                "no such file in the project"
+            } else {
+                "a script of the project: a relative path, no `..`"
+            };
+            self.at(path.span(), "the figure's script is not found", problem).help =
+                Some("write its path from the Jobfile's folder, e.g. `script = \"plots/curves.py\"`".into());
+            return None;
+        }
+        Some(ScriptFigure {
+            command: command.map_or_else(|| ScriptFigure::default_command(path.get_ref()), Spanned::into_inner),
+            path: path.into_inner(),
+            reads,
+        })
+    }
+
+    pub(super) fn figures(
+        &mut self,
+        item: Option<&Item<'_>>,
+        defaults: FigureSize,
+        root: &Path,
+    ) -> Vec<Spanned<FigureSpec>> {
         let Some(item) = item else { return Vec::new() };
         let DeValue::Array(entries) = item.get_ref() else {
             self.at(item.span(), "figures are declared as [[figure]] entries", "expected [[figure]], not [figure]");
@@ -169,6 +206,7 @@ impl Walker<'_> {
             let filter = column(self, "where");
             let (log_x, log_y) = (self.boolean(table, "log_x"), self.boolean(table, "log_y"));
             let size = self.figure_size(table, defaults);
+            let script = self.script_figure(table, root);
             let Some(name) = name else {
                 self.at(entry.span(), "a [[figure]] needs a `name`", "expected `name = \"...\"`");
                 continue;
@@ -183,8 +221,16 @@ impl Walker<'_> {
                 self.at(name.span(), format!("two figures are named `{}`", name.get_ref()), "names must differ");
                 continue;
             }
+            let kind = match (&script, kind) {
+                (Some(_), Some(_)) => {
+                    self.at(entry.span(), "a [[figure]] has a `kind` or a `script`, not both", "remove one of them");
+                    continue;
+                }
+                (Some(_), None) => Some(FigureKind::Script),
+                (None, kind) => kind,
+            };
             let Some(kind) = kind.or_else(|| {
-                if table.get("kind").is_none() {
+                if table.get("kind").is_none() && table.get("script").is_none() {
                     self.at(
                         entry.span(),
                         "a [[figure]] needs a `kind`",
@@ -196,6 +242,30 @@ impl Walker<'_> {
                 continue;
             };
             let (Some(x), Some(y)) = (x, y) else {
+                if kind == FigureKind::Script {
+                    // The script chooses what to plot; `x` and `y` are only labels if given.
+                    let (x, y) = (String::new(), String::new());
+                    let spec = FigureSpec {
+                        name: name.get_ref().clone(),
+                        kind,
+                        x,
+                        y,
+                        group,
+                        value,
+                        aggregate: Aggregate::Mean,
+                        error: ErrorBars::None,
+                        log_x: false,
+                        log_y: false,
+                        title,
+                        x_label,
+                        y_label,
+                        filter,
+                        size,
+                        script,
+                    };
+                    figures.push(Spanned::new(entry.span(), spec));
+                    continue;
+                }
                 self.at(entry.span(), "a [[figure]] needs `x` and `y`", "the columns to plot");
                 continue;
             };
@@ -220,6 +290,7 @@ impl Walker<'_> {
                 y_label,
                 filter,
                 size,
+                script,
             };
             figures.push(Spanned::new(entry.span(), spec));
         }

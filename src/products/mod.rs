@@ -14,6 +14,7 @@ mod freshness;
 pub mod html;
 pub mod plot;
 pub mod report;
+mod script;
 pub mod table;
 
 pub use freshness::{Freshness, ProductDirty, ProductState};
@@ -167,19 +168,24 @@ pub fn decide(
         let spec = &jobfile.figures[i];
         let figure = spec.get_ref();
         let paths = figure_files(&jobfile, &figure.name);
+        // The file named in messages: the PNG, or the first a script wrote.
+        let shown = match figure.script {
+            Some(_) => [1, 2, 0].into_iter().map(|k| &paths[k]).find(|p| p.exists()).unwrap_or(&paths[1]).clone(),
+            None => paths[1].clone(),
+        };
         let parts = report_state.as_ref().map(|report| figure_parts(jobfile, figure, &report.columns, jobs, &coverage));
         let reason = match &parts {
             None => Some(ProductDirty::MaybeAfterJobs { jobs: jobs_first }),
-            Some(parts) => ProductDirty::of(state.figures.get(&figure.name), parts, !paths.iter().all(|p| p.exists())),
+            Some(parts) => ProductDirty::of(state.figures.get(&figure.name), parts, !drawn_files(figure, &paths)),
         };
         any_stale |= reason.is_some();
         let freshness = judged(reason.clone(), parts.is_none());
-        decided.push(ProductState { node: Node::Figure(i), path: paths[1].clone(), freshness, reason: reason.clone() });
+        decided.push(ProductState { node: Node::Figure(i), path: shown.clone(), freshness, reason: reason.clone() });
         if !making {
             continue;
         }
         let (Some(reason), Some(parts)) = (reason, parts) else {
-            console::status("Fresh", &console::relative(&paths[1], root));
+            console::status("Fresh", &console::relative(&shown, root));
             continue;
         };
         let table = match figure_table(figure, &mut data) {
@@ -201,7 +207,18 @@ pub fn decide(
             } else {
                 "no row to plot".to_string()
             };
-            console::failure("Skipped", &format!("{}: {why}", console::relative(&paths[1], root)));
+            console::failure("Skipped", &format!("{}: {why}", console::relative(&shown, root)));
+            continue;
+        }
+        if let Some(script) = &figure.script {
+            match script::draw(jobfile, figure, script, &table, &paths) {
+                Ok(written) => {
+                    console::status("Drew", &console::relative(&written[0], root));
+                    because(explain, Some(&reason));
+                    state.figures.insert(figure.name.clone(), parts);
+                }
+                Err(message) => diagnostics.push(figure_error(&jobfile, i, message)),
+            }
             continue;
         }
         match crate::products::plot::draw(figure, &table, coverage.jobs_in()) {
@@ -269,13 +286,19 @@ pub fn unknown_figure_columns(jobfile: StageView<'_>, selection: &Selection) -> 
     for &i in &selection.figures {
         let figure = jobfile.figures[i].get_ref();
         let series = figure.kind == FigureKind::Curve;
-        let read = [
-            (!series).then_some(&figure.x),
-            (!series).then_some(&figure.y),
-            figure.group.as_ref(),
-            figure.value.as_ref(),
-        ];
-        for column in read.into_iter().flatten().filter(|c| !known.contains(&c.as_str())) {
+        let read: Vec<&String> = match &figure.script {
+            Some(script) => script.reads.iter().flatten().collect(),
+            None => [
+                (!series).then_some(&figure.x),
+                (!series).then_some(&figure.y),
+                figure.group.as_ref(),
+                figure.value.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        };
+        for column in read.into_iter().filter(|c| !known.contains(&c.as_str())) {
             let hint = did_you_mean(column, known.iter().copied()).map(|h| format!(" ({h})")).unwrap_or_default();
             warnings.push(format!(
                 "figure `{}` reads `{column}`, which no param and no column of the last report has{hint}; it is drawn once a job's results have it",
@@ -351,6 +374,14 @@ fn missing_note(jobs: &[Job], waiting: usize) -> Option<String> {
 /// The files of a figure: SVG, PNG and PDF.
 pub fn figure_files(jobfile: &Jobfile, name: &str) -> [PathBuf; 3] {
     ["svg", "png", "pdf"].map(|ext| jobfile.workspace.figures.join(format!("{name}.{ext}")))
+}
+
+/// Whether a figure's files are there: all three of a built-in kind, one at least of a script's.
+fn drawn_files(figure: &FigureSpec, paths: &[PathBuf; 3]) -> bool {
+    match figure.script {
+        Some(_) => paths.iter().any(|p| p.exists()),
+        None => paths.iter().all(|p| p.exists()),
+    }
 }
 
 pub fn index_file(jobfile: &Jobfile) -> PathBuf {
@@ -541,8 +572,13 @@ fn figure_parts(
     jobs: &[Job],
     coverage: &Coverage,
 ) -> Parts {
-    // A filter may read any column; without one, only the named columns count.
-    let read: BTreeMap<&String, &String> = if figure.filter.is_some() {
+    // A filter may read any column; without one, only the named columns count. A script reads
+    // what it declares, or everything.
+    let read: BTreeMap<&String, &String> = if let Some(script) = &figure.script {
+        let reads = script.reads.as_ref().filter(|_| figure.filter.is_none());
+        let named = |name: &String| reads.is_none_or(|r| name == "id" || name == "name" || r.contains(name));
+        columns.iter().filter(|(name, _)| named(name)).collect()
+    } else if figure.filter.is_some() {
         columns.iter().collect()
     } else {
         [Some(&figure.x), Some(&figure.y), figure.group.as_ref(), figure.value.as_ref()]
@@ -564,8 +600,12 @@ fn figure_parts(
     } else {
         Vec::new()
     };
+    // A script's bytes are its settings too.
+    let script = figure.script.as_ref().map(|s| {
+        fs::read(jobfile.root.join(&s.path)).map_or_else(|_| "missing".to_string(), |b| crate::key::content_hash(&b))
+    });
     let mut parts = Parts::from([
-        (Part::Settings, hash_value(&serde_json::json!({ "format": NODES_FORMAT, "spec": figure }))),
+        (Part::Settings, hash_value(&serde_json::json!({ "format": NODES_FORMAT, "spec": figure, "script": script }))),
         (Part::Jobman, env!("CARGO_PKG_VERSION").into()),
         (Part::Series, hash_value(&serde_json::json!(series))),
         // Its note says how many jobs of how many are in.

@@ -816,3 +816,53 @@ fn a_partial_sweep_says_so_on_the_index_page_and_in_its_figures() {
     assert!(said.contains("Drew figures/acc.png") && said.contains("Drew figures/other.png"), "{said}");
     assert!(!project.read("figures/index.html").unwrap().contains("class=\"banner\""));
 }
+
+/// A plot script of the user's own: writes one line per row it was given and what it got, as an
+/// SVG (the rows are in the file, to be read back).
+const PLOT_PY: &str = r#"import csv, os
+rows = list(csv.DictReader(open(os.environ["JOBMAN_REPORT"])))
+with open("plotted.log", "a") as log:
+    log.write("plotted\n")
+marks = "".join(f'<desc>{r["name"]} {r["acc"]}</desc>' for r in rows)
+cols = ",".join(rows[0].keys())
+size = os.environ["JOBMAN_WIDTH_IN"] + "x" + os.environ["JOBMAN_HEIGHT_IN"]
+with open(os.environ["JOBMAN_OUTPUT"] + ".svg", "w") as f:
+    f.write(f'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><title>{cols} {size}</title>{marks}</svg>')
+"#;
+
+#[test]
+fn a_script_figure_runs_the_users_command_and_reruns_exactly_when_what_it_reads_changes() {
+    let project = Project::new();
+    let script_figure =
+        "[[figure]]\nname = \"mine\"\nscript = \"plots/mine.py\"\nreads = [\"x\", \"acc\"]\nwidth = \"3in\"\n";
+    project.jobfile(&format!("{}\n{script_figure}", two_figures("", "")));
+    project.template("run.sh.j2", RUN_SH).file("plots/mine.py", PLOT_PY);
+    let said = project.builds(&[]).ok().stderr();
+    assert!(said.contains("Drew figures/mine.svg"), "{said}");
+    let svg = project.read("figures/mine.svg").unwrap();
+    assert!(svg.contains("<title>id,name,x,acc 3x5</title>"), "the declared columns and the size: {svg}");
+    assert!(svg.contains("<desc>x2 2</desc>"), "{svg}");
+    assert!(project.read("figures/index.html").unwrap().contains("mine.svg"), "on the index page");
+    assert_eq!(project.lines("plotted.log").len(), 1);
+
+    // Nothing changed: not run again. A column it does not read changed: not run again.
+    project.builds(&[]).ok().says("Fresh figures/mine.svg");
+    let out = project.build_with(&["--force"], &[("OTHER_VAR", "7")]);
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("Drew figures/other.png"), "{}", stderr(&out));
+    assert_eq!(project.lines("plotted.log").len(), 1, "the script reads no `other`");
+    // What it reads changed, or the script itself: run again.
+    let out = project.build_with(&["--force"], &[("MY_VAR", "1")]);
+    assert!(stderr(&out).contains("Drew figures/mine.svg"), "{}", stderr(&out));
+    project.file("plots/mine.py", &format!("{PLOT_PY}# edited\n"));
+    project.builds(&["figures/mine"]).ok().says("Drew figures/mine.svg");
+    assert_eq!(project.lines("plotted.log").len(), 3);
+
+    // A script that fails is named, with what it said; a missing one is refused before anything runs.
+    project.file("plots/mine.py", "import sys\nsys.exit('no matplotlib here')\n");
+    let out = project.build(&["figures/mine"]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("`python3 plots/mine.py` exited 1: no matplotlib here"), "{}", stderr(&out));
+    project.jobfile(&format!("{}\n{}", two_figures("", ""), script_figure.replace("mine.py", "mien.py")));
+    project.builds(&["-n"]).refused().says("the figure's script is not found");
+}

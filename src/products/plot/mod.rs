@@ -78,6 +78,7 @@ pub fn draw(spec: &FigureSpec, table: &Table, jobs_in: Option<(usize, usize)>) -
             let labels = note(per_point(bars.values.iter().flatten().flatten().map(|stat| stat.n)));
             (chart::bar(&labels, &bars, spec.log_y, grouped)?, labels)
         }
+        FigureKind::Script => return Err("a script figure is drawn by its own command".into()),
         FigureKind::Heatmap => {
             let grid = data::grid(spec, table)?;
             let labels = note(per_point(grid.counts.iter().copied()));

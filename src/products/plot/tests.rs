@@ -64,6 +64,7 @@ fn spec(name: &str, kind: FigureKind, x: &str, y: &str, group: Option<&str>) -> 
         y_label: None,
         filter: None,
         size: FigureSize::default(),
+        script: None,
     }
 }
 
