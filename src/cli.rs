@@ -68,6 +68,9 @@ enum Command {
         /// Only the jobs with this status; repeat or separate with commas for several.
         #[arg(long = "status", value_name = "STATUS", value_enum, value_delimiter = ',')]
         statuses: Vec<StatusFilter>,
+        /// Only the jobs of this stage; repeat or separate with commas for several.
+        #[arg(long = "stage", value_name = "STAGE", value_delimiter = ',')]
+        stages: Vec<String>,
         /// How to print the list.
         #[arg(long, value_enum, default_value_t = Format::Table, conflicts_with = "json")]
         format: Format,
@@ -284,9 +287,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Explain { targets, json } => explain(&ExplainOptions { jobfile: cli.jobfile, targets, json }),
         Command::Status { jobs, json } => status(&StatusOptions { jobfile: cli.jobfile, jobs, json }),
         Command::Verify => verify(&VerifyOptions { jobfile: cli.jobfile }),
-        Command::Ls { filter, statuses, format, json } => {
+        Command::Ls { filter, statuses, stages, format, json } => {
             let format = if json { Format::Json } else { format };
-            ls(&LsOptions { jobfile: cli.jobfile, filter, statuses, format })
+            ls(&LsOptions { jobfile: cli.jobfile, filter, statuses, stages, format })
         }
         Command::Show { job, filter, json } => {
             show(&ShowOptions { jobfile: cli.jobfile, job: job_ref(job, filter), json })

@@ -1403,6 +1403,43 @@ help: add e.g. `command = \"python3 train.py\"`
 // What a job sees
 
 #[test]
+fn a_template_sees_its_own_params_over_the_jobs_and_writes_them_as_yaml() {
+    let jobfile = r#"[params]
+lr = [0.1]
+model = { width = 32, depth = 2 }
+
+[[template]]
+src = "model.txt.j2"
+params = { model = { width = 64 }, optimizer = "adam" }
+params_file = "model.yaml"
+
+[[template]]
+src = "train.txt.j2"
+
+[job]
+name = "lr{{lr}}"
+command = "echo {{job.name}} >> ../../ran.log"
+params_file = "params.json"
+"#;
+    let project = Project::with_jobfile(jobfile);
+    project.template("model.txt.j2", "{{ model.width }} {{ model.depth }} {{ optimizer }} {{ lr }}\n");
+    project.template("train.txt.j2", "{{ model.width }}\n");
+    project.builds(&[]).ok().ran(["lr0.1"]);
+    let dir = project.job_dirs().pop().unwrap();
+    let read = |name: &str| fs::read_to_string(dir.join(name)).unwrap();
+    assert_eq!(read("model.txt"), "64 2 adam 0.1\n", "its own params over the job's, tables merged");
+    assert_eq!(read("train.txt"), "32\n", "another template sees the job's params");
+    let yaml = read("model.yaml");
+    for line in ["lr: 0.1", "optimizer: adam", "  width: 64", "  depth: 2"] {
+        assert!(yaml.lines().any(|l| l == line), "{line:?} in {yaml}");
+    }
+    // The template's params are part of the key: changing them reruns the job.
+    project.jobfile(&jobfile.replace("optimizer = \"adam\"", "optimizer = \"sgd\""));
+    project.builds(&[]).ok().ran(["lr0.1"]);
+    project.builds(&[]).ok().ran_nothing();
+}
+
+#[test]
 fn jobs_see_their_id_folder_and_index_and_their_params_file() {
     let project = Project::new();
     project

@@ -16,6 +16,7 @@ use crate::plan::select::{self, CurrentJobs};
 use crate::products::report::cell_text;
 use crate::store::{self, JobStatus, SlotState};
 use crate::util::console;
+use crate::util::diagnostic::did_you_mean;
 use crate::util::parallel::parallel_map;
 
 /// The version of the JSON shapes of `ls`, `status` and `show`: bumped when a field changes
@@ -28,6 +29,8 @@ pub struct LsOptions {
     pub filter: Option<String>,
     /// Only the jobs with one of these statuses (all of them when empty).
     pub statuses: Vec<StatusFilter>,
+    /// Only the jobs of these stages (all of them when empty).
+    pub stages: Vec<String>,
     pub format: Format,
 }
 
@@ -98,6 +101,22 @@ pub fn ls(options: &LsOptions) -> anyhow::Result<i32> {
     let CurrentJobs { jobfile, jobs, .. } = CurrentJobs::load(&options.jobfile)?;
     let chosen = select::matching(&jobfile, jobs.iter().map(|j| &j.planned.params), options.filter.as_deref())?;
     let none_chosen = !chosen.contains(&true);
+    let mut stages = Vec::new();
+    for name in &options.stages {
+        match jobfile.stage_index(name) {
+            Some(index) => stages.push(index),
+            None => {
+                let names: Vec<&str> = jobfile.stage_views().filter_map(|view| view.name()).collect();
+                let hint = did_you_mean(name, names.iter().copied()).map(|h| format!("; {h}")).unwrap_or_default();
+                let known = if names.is_empty() {
+                    "this Jobfile has no stages".to_string()
+                } else {
+                    format!("its stages are {}", names.join(", "))
+                };
+                anyhow::bail!("no stage is named `{name}`: {known}{hint}");
+            }
+        }
+    }
     let stale =
         if options.statuses.contains(&StatusFilter::Stale) { ran_before(&jobfile, &jobs) } else { HashSet::new() };
     // Asking Slurm costs a call to its controller: only when the filter needs it.
@@ -111,6 +130,7 @@ pub fn ls(options: &LsOptions) -> anyhow::Result<i32> {
         .zip(chosen)
         .filter(|(job, chosen)| {
             *chosen
+                && (stages.is_empty() || stages.contains(&job.stage))
                 && (options.statuses.is_empty()
                     || options.statuses.iter().any(|&wanted| has_status(job, wanted, &stale, &on_slurm)))
         })

@@ -8,7 +8,7 @@ use toml::de::DeValue;
 
 use super::walker::{Item, Walker, is_identifier, kind};
 
-pub(super) const TEMPLATE_KEYS: &[&str] = &["src", "target", "where"];
+pub(super) const TEMPLATE_KEYS: &[&str] = &["src", "target", "where", "params", "params_file"];
 pub(super) const JOB_KEYS: &[&str] = &[
     "command",
     "name",
@@ -32,6 +32,10 @@ pub struct TemplateSpec {
     pub target: Spanned<String>,
     /// Only the jobs whose params make this expression true get the file.
     pub filter: Option<Spanned<String>>,
+    /// Values this template sees over the job's params (nested as they are), for it alone.
+    pub params: Option<serde_json::Value>,
+    /// A file written beside it with the params it sees (`.json`, `.toml`, `.yaml`).
+    pub params_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +87,19 @@ impl Walker<'_> {
             let src = self.string(table, "src", "a path under templates/");
             let target = self.string(table, "target", "a path inside the job folder");
             let filter = self.string(table, "where", "an expression over the params such as \"model == 'cnn'\"");
+            let params = match table.get("params") {
+                Some(item) if matches!(item.get_ref(), DeValue::Table(_)) => self.value(item),
+                Some(item) => {
+                    self.at(
+                        item.span(),
+                        "a template's `params` is a table",
+                        "expected e.g. `params = { optimizer = \"adam\" }`",
+                    );
+                    None
+                }
+                None => None,
+            };
+            let params_file = self.string(table, "params_file", "a file name such as \"config.yaml\"");
             match src {
                 None => {
                     self.at(entry.span(), "a [[template]] needs `src`", "expected `src = \"train.py.j2\"`");
@@ -93,7 +110,7 @@ impl Walker<'_> {
                         let name = src.get_ref().trim_end_matches(".j2").trim_end_matches(".jinja").to_string();
                         Spanned::new(src.span(), name)
                     });
-                    templates.push(TemplateSpec { src, target, filter });
+                    templates.push(TemplateSpec { src, target, filter, params, params_file });
                 }
             }
         }

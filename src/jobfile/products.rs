@@ -241,33 +241,14 @@ impl Walker<'_> {
             }) else {
                 continue;
             };
-            let (Some(x), Some(y)) = (x, y) else {
-                if kind == FigureKind::Script {
-                    // The script chooses what to plot; `x` and `y` are only labels if given.
-                    let (x, y) = (String::new(), String::new());
-                    let spec = FigureSpec {
-                        name: name.get_ref().clone(),
-                        kind,
-                        x,
-                        y,
-                        group,
-                        value,
-                        aggregate: Aggregate::Mean,
-                        error: ErrorBars::None,
-                        log_x: false,
-                        log_y: false,
-                        title,
-                        x_label,
-                        y_label,
-                        filter,
-                        size,
-                        script,
-                    };
-                    figures.push(Spanned::new(entry.span(), spec));
+            // A script chooses what to plot: its `x` and `y` are not needed.
+            let (x, y) = match (x, y) {
+                (Some(x), Some(y)) => (x, y),
+                _ if kind == FigureKind::Script => (String::new(), String::new()),
+                _ => {
+                    self.at(entry.span(), "a [[figure]] needs `x` and `y`", "the columns to plot");
                     continue;
                 }
-                self.at(entry.span(), "a [[figure]] needs `x` and `y`", "the columns to plot");
-                continue;
             };
             if kind == FigureKind::Heatmap && value.is_none() {
                 self.at(entry.span(), "a heatmap needs a `value`", "the column shown in each cell").help =

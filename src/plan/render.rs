@@ -229,6 +229,27 @@ impl<'j> Renderer<'j> {
                     "each target must be a different file",
                 ));
             }
+            // A template's own params, over the job's, for it alone.
+            let own = spec.params.as_ref().map(|own| {
+                let mut seen = params.clone();
+                merge(&mut seen, own);
+                seen
+            });
+            let template_ctx = match &own {
+                Some(seen) => minijinja::context! { ..Value::from(Serde(seen)), ..ctx.clone() },
+                None => ctx.clone(),
+            };
+            if let Some(file) = &spec.params_file {
+                let problem = crate::jobfile::target_problem(file.get_ref(), self.stage.job.params_file.as_ref())
+                    .or_else(|| {
+                        files.iter().any(|(t, _)| t == file.get_ref()).then(|| "another file has this name".into())
+                    });
+                if let Some(problem) = problem {
+                    let message = format!("template params file `{}` is refused", file.get_ref());
+                    return Err(Diagnostic::new(message).at(&self.stage.source, file.span(), problem));
+                }
+                files.push((file.get_ref().clone(), params_file_text(file.get_ref(), own.as_ref().unwrap_or(params))));
+            }
             let template = self.env.get_template(&src).map_err(|e| {
                 if e.kind() == ErrorKind::TemplateNotFound {
                     let dir = &self.stage.workspace.templates;
@@ -239,7 +260,7 @@ impl<'j> Renderer<'j> {
                     self.template_error(&e)
                 }
             })?;
-            let text = template.render(ctx).map_err(|e| self.template_error(&e))?;
+            let text = template.render(&template_ctx).map_err(|e| self.template_error(&e))?;
             files.push((target, text));
         }
         Ok(files)
@@ -371,12 +392,32 @@ fn list_templates(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The params file a job reads its parameters from.
+/// The params file a job (or a template) reads its parameters from: TOML, YAML or JSON by the
+/// file's extension.
 fn params_file_text(name: &str, params: &serde_json::Value) -> String {
     if name.ends_with(".toml") {
         toml::to_string(params).unwrap_or_default()
+    } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+        serde_saphyr::to_string(params).unwrap_or_default()
     } else {
         serde_json::to_string_pretty(params).unwrap_or_default() + "\n"
+    }
+}
+
+/// `over` merged into `base`: tables key by key, any other value replaced.
+fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(over)) => {
+            for (key, value) in over {
+                match base.get_mut(key) {
+                    Some(slot) => merge(slot, value),
+                    None => {
+                        base.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over.clone(),
     }
 }
 

@@ -83,6 +83,11 @@ fn downstream_jobs_run_after_and_see_their_upstream_jobs() {
         project.cmd(&["ls", "--format", "json", "--where", "noise == 5 and lr == 1 and seed == 0"]).output().unwrap();
     let listed: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(listed["jobs"][0]["stage"], "eval", "{listed:#}");
+    // One stage alone; a stage misspelt is refused with the right name.
+    let out = project.runs(&["ls", "--stage", "ensemble", "--format", "csv"]).ok().stdout();
+    assert_eq!(out.lines().count(), 1 + 2, "{out}");
+    assert!(out.lines().skip(1).all(|l| l.contains(",ensemble,")), "{out}");
+    project.runs(&["ls", "--stage", "ensemle"]).refused().says("did you mean `ensemble`?");
     // show names the upstream job and the outputs its key covers.
     let out = project.cmd(&["show", "eval-lr2-s1-n5"]).output().unwrap();
     let shown = stdout(&out);
