@@ -119,6 +119,8 @@ pub struct FigureSpec {
     pub title: Option<String>,
     pub x_label: Option<String>,
     pub y_label: Option<String>,
+    /// Heatmap only: the colour bar's label; default the `value` column.
+    pub value_label: Option<String>,
     /// Applied by the caller before drawing; kept here because it is part of the figure's key.
     #[serde(rename = "where")]
     pub filter: Option<String>,

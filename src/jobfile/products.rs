@@ -32,6 +32,7 @@ pub(super) const FIGURE_KEYS: &[&str] = &[
     "title",
     "x_label",
     "y_label",
+    "value_label",
     "where",
     "width",
     "height",
@@ -203,6 +204,7 @@ impl Walker<'_> {
             let title = column(self, "title");
             let x_label = column(self, "x_label");
             let y_label = column(self, "y_label");
+            let value_label = column(self, "value_label");
             let filter = column(self, "where");
             let (log_x, log_y) = (self.boolean(table, "log_x"), self.boolean(table, "log_y"));
             let size = self.figure_size(table, defaults);
@@ -269,6 +271,7 @@ impl Walker<'_> {
                 title,
                 x_label,
                 y_label,
+                value_label,
                 filter,
                 size,
                 script,

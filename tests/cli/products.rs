@@ -866,3 +866,16 @@ fn a_script_figure_runs_the_users_command_and_reruns_exactly_when_what_it_reads_
     project.jobfile(&format!("{}\n{}", two_figures("", ""), script_figure.replace("mine.py", "mien.py")));
     project.builds(&["-n"]).refused().says("the figure's script is not found");
 }
+
+#[test]
+fn a_heatmaps_colour_bar_takes_its_own_label() {
+    let project = Project::new();
+    let heatmap = "[[figure]]\nname = \"heat\"\nkind = \"heatmap\"\nx = \"x\"\ny = \"x\"\nvalue = \"acc\"\nvalue_label = \"accuracy (%)\"\n";
+    project.jobfile(&format!("{}\n{heatmap}", two_figures("", ""))).template("run.sh.j2", RUN_SH);
+    project.builds(&[]).ok().says("Drew figures/heat.png");
+    project.builds(&[]).ok().says("Fresh figures/heat.png");
+    // The label is part of the figure: changing it draws the figure again, and nothing else.
+    project.jobfile(&format!("{}\n{}", two_figures("", ""), heatmap.replace("accuracy (%)", "accuracy")));
+    let said = project.builds(&[]).ok().stderr();
+    assert!(said.contains("Drew figures/heat.png") && said.contains("Fresh figures/acc.png"), "{said}");
+}

@@ -318,6 +318,7 @@ pub(super) struct Grid {
     pub cells: Vec<Vec<Option<f64>>>,
     /// How many rows each filled cell aggregates.
     pub counts: Vec<usize>,
+    /// The colour bar's label: `value_label`, else the `value` column.
     pub value: String,
 }
 
@@ -344,5 +345,6 @@ pub(super) fn grid(spec: &FigureSpec, table: &Table) -> Result<Grid, String> {
                 .collect()
         })
         .collect();
-    Ok(Grid { x: cx.labels, y: cy.labels, cells, counts, value: value.to_string() })
+    let value = spec.value_label.clone().unwrap_or_else(|| value.to_string());
+    Ok(Grid { x: cx.labels, y: cy.labels, cells, counts, value })
 }

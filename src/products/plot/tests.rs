@@ -62,6 +62,7 @@ fn spec(name: &str, kind: FigureKind, x: &str, y: &str, group: Option<&str>) -> 
         title: None,
         x_label: None,
         y_label: None,
+        value_label: None,
         filter: None,
         size: FigureSize::default(),
         script: None,
