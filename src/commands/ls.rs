@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::exec::slurm::{self, InFlight};
 use crate::jobfile::Jobfile;
-use crate::jobfile::display_value;
+use crate::jobfile::format;
 use crate::plan::Job;
 use crate::plan::select::{self, CurrentJobs};
 use crate::products::report::cell_text;
@@ -267,7 +267,9 @@ fn write_table(out: &mut dyn Write, jobfile: &Jobfile, jobs: &[&Job], shown: &[&
             if staged {
                 row.insert(1, jobfile.stages[job.stage].name.get_ref().clone());
             }
-            row.extend(shown.iter().map(|name| value_of(job, name).map_or_else(String::new, display_value)));
+            row.extend(shown.iter().map(|name| {
+                value_of(job, name).map_or_else(String::new, |v| format::display(v, jobfile.formats.get(*name)))
+            }));
             row
         })
         .collect();

@@ -1,6 +1,10 @@
 //! What a `[[figure]]` entry asks for. Parsed by `jobfile`, drawn by `plot`.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
+
+use crate::jobfile::format::NumberFormat;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -127,6 +131,8 @@ pub struct FigureSpec {
     pub size: FigureSize,
     /// The user's own command, for kind `script`.
     pub script: Option<ScriptFigure>,
+    /// How the numbers of the columns it shows are printed (`[format]`).
+    pub formats: BTreeMap<String, NumberFormat>,
 }
 
 #[cfg(test)]

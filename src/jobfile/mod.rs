@@ -6,6 +6,7 @@
 mod executor;
 pub mod expr;
 pub mod figure;
+pub mod format;
 mod job;
 mod param_set;
 mod params;
@@ -23,17 +24,19 @@ pub use products::{FIXED_COLUMNS, ID_COLUMNS, ReportSpec, USAGE_COLUMNS};
 pub use stages::{Need, Stage, StageView};
 use walker::{Item, Walker};
 
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::jobfile::figure::{FigureKind, FigureSpec};
+use crate::jobfile::format::NumberFormat;
 use crate::util::diagnostic::{Diagnostic, Diagnostics, Source};
 
 /// Sections a Jobfile may have, in the order the reference documents them.
 const SECTIONS: &[&str] =
-    &["workspace", "params", "sweep", "template", "job", "stage", "executor", "report", "figure", "plot"];
+    &["workspace", "params", "sweep", "template", "job", "stage", "executor", "report", "figure", "plot", "format"];
 const WORKSPACE_KEYS: &[&str] = &["jobs", "report", "figures", "templates", "max_jobs"];
 /// Names the template context reserves for itself.
 pub const RESERVED_PARAMS: &[&str] = &["job", "needs"];
@@ -48,6 +51,8 @@ pub struct Jobfile {
     pub executor: ExecutorSpec,
     pub report: ReportSpec,
     pub figures: Vec<Spanned<FigureSpec>>,
+    /// `[format]`: how a column's numbers are printed where people read them.
+    pub formats: BTreeMap<String, NumberFormat>,
     /// The stages, each after the stages it needs: the `[stage.NAME]` tables, or the one unnamed
     /// stage of a Jobfile with a single `[job]`. Never empty. [`Jobfile::stage`] views one.
     pub stages: Vec<Stage>,
@@ -200,7 +205,14 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
     let executor = walker.executor(document.get("executor"));
     let mut report = walker.report(document.get("report"));
     let plot = walker.plot(document.get("plot"));
-    let figures = walker.figures(document.get("figure"), plot, root);
+    let formats = walker.formats(document.get("format"));
+    let mut figures = walker.figures(document.get("figure"), plot, root);
+    for figure in &mut figures {
+        // A figure keeps the formats of the columns it shows: they are part of its key.
+        let figure = figure.get_mut();
+        let shown = [Some(&figure.x), Some(&figure.y), figure.group.as_ref(), figure.value.as_ref()];
+        figure.formats = shown.into_iter().flatten().filter_map(|c| Some((c.clone(), *formats.get(c)?))).collect();
+    }
     let shared_templates = walker.templates(document.get("template"));
     let (stages, declared) = match document.get("stage") {
         None => (Vec::new(), Vec::new()),
@@ -273,6 +285,7 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
         executor,
         report,
         figures,
+        formats,
         stages,
         stage,
     })

@@ -4,9 +4,11 @@ use serde::Serialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::jobfile::figure::{Aggregate, ErrorBars, FigureKind, FigureSize, FigureSpec, ScriptFigure, length_pt};
+use crate::jobfile::format::NumberFormat;
 
 use super::walker::{Item, Walker, kind, toml_number};
 
@@ -94,6 +96,24 @@ impl Walker<'_> {
         let unfinished = self.boolean(table, "unfinished").unwrap_or(false);
         let stage = self.string(table, "stage", "the name of a stage");
         ReportSpec { stage, columns, rename, unfinished }
+    }
+
+    /// `[format]`: column name → how its numbers are printed.
+    pub(super) fn formats(&mut self, item: Option<&Item<'_>>) -> BTreeMap<String, NumberFormat> {
+        let Some(table) = self.table(item, "[format]") else { return BTreeMap::new() };
+        let mut formats = BTreeMap::new();
+        for (name, _) in table.iter() {
+            let Some(spec) = self.string(table, name.get_ref(), "a format such as \".3g\"") else { continue };
+            match NumberFormat::parse(spec.get_ref()) {
+                Ok(format) => {
+                    formats.insert(name.get_ref().to_string(), format);
+                }
+                Err(problem) => {
+                    self.at(spec.span(), format!("invalid format of `{}`", name.get_ref()), problem);
+                }
+            }
+        }
+        formats
     }
 
     /// `[plot]`: the size every figure is drawn at, unless it says otherwise.
@@ -275,6 +295,7 @@ impl Walker<'_> {
                 filter,
                 size,
                 script,
+                formats: BTreeMap::new(),
             };
             figures.push(Spanned::new(entry.span(), spec));
         }

@@ -707,7 +707,12 @@ fn index_parts(jobfile: &Jobfile, report: &ReportState, coverage: &Coverage) -> 
         .map(|f| (f.get_ref(), drawn(&jobfile.workspace.figures, &f.get_ref().name, "png")))
         .collect();
     Parts::from([
-        (Part::Settings, hash_value(&serde_json::json!({ "format": NODES_FORMAT, "jobs": jobfile.workspace.jobs }))),
+        (
+            Part::Settings,
+            hash_value(
+                &serde_json::json!({ "format": NODES_FORMAT, "jobs": jobfile.workspace.jobs, "formats": jobfile.formats }),
+            ),
+        ),
         (Part::Jobman, env!("CARGO_PKG_VERSION").into()),
         (Part::Figures, hash_value(&serde_json::json!(figures))),
         (Part::Report, report.bytes.clone()),
@@ -745,7 +750,7 @@ fn index_page(jobfile: StageView<'_>, data: &Table, figures_dir: &Path, coverage
         .collect();
     let title = jobfile.root.file_name().map_or_else(|| "jobman".to_string(), |n| n.to_string_lossy().into_owned());
     let report_link = relative_link(figures_dir, &jobfile.workspace.report);
-    Ok(crate::products::html::index_page(&title, &entries, &view, &links, &report_link, coverage))
+    Ok(crate::products::html::index_page(&title, &entries, &view, &links, &report_link, coverage, &jobfile.formats))
 }
 
 /// `NAME.EXT` when that file exists in `dir`, else nothing.

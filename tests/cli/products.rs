@@ -879,3 +879,28 @@ fn a_heatmaps_colour_bar_takes_its_own_label() {
     let said = project.builds(&[]).ok().stderr();
     assert!(said.contains("Drew figures/heat.png") && said.contains("Fresh figures/acc.png"), "{said}");
 }
+
+#[test]
+fn a_format_prints_a_columns_numbers_alike_in_ls_the_index_page_and_figure_legends() {
+    let project = Project::new();
+    let jobfile = two_figures("group = \"lr\"\n", "")
+        .replace("x = [1, 2, 3]", "x = [1, 2, 3]\nlr = [0.0316227766017, 0.1]")
+        .replace("name = \"x{{x}}\"", "name = \"x{{x}}-lr{{lr | round(4)}}\"")
+        .replace("columns = [\"x\", ", "columns = [\"x\", \"lr\", ")
+        .replace("[[figure]]\nname = \"acc\"", "[format]\nlr = \".3g\"\n\n[[figure]]\nname = \"acc\"");
+    project.jobfile(&jobfile).template("run.sh.j2", RUN_SH);
+    project.builds(&[]).ok();
+    let listed = project.runs(&["ls"]).ok().stdout();
+    assert!(listed.contains(" 0.0316") && !listed.contains("0.03162"), "{listed}");
+    let page = project.read("figures/index.html").unwrap();
+    assert!(page.contains(">0.0316</td>"), "the page prints it so");
+    assert!(page.contains("data-value=\"0.0316227766017\""), "and sorts by every digit");
+    let report = project.read("report.csv").unwrap();
+    assert!(report.contains("0.0316227766017"), "the report keeps every digit: {report}");
+    // The legend of `acc` shows lr: a new format draws it again; `other` shows no lr.
+    project.jobfile(&jobfile.replace("\".3g\"", "\".2f\""));
+    let said = project.builds(&[]).ok().stderr();
+    assert!(said.contains("Drew figures/acc.png") && said.contains("Fresh figures/other.png"), "{said}");
+    project.jobfile(&jobfile.replace("\".3g\"", "\"3g\""));
+    project.builds(&[]).refused().says("invalid format of `lr`");
+}

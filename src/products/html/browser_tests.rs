@@ -192,8 +192,15 @@ fn write_site(root: &Path) -> PathBuf {
     }
     let report = Table { columns: columns.map(String::from).to_vec(), rows };
     fs::write(root.join("report.csv"), "id\n").expect("write report");
-    let html =
-        index_page("mnist sweep <lr × hidden>", &entries, &report, &links, "../report.csv", &Coverage::default());
+    let html = index_page(
+        "mnist sweep <lr × hidden>",
+        &entries,
+        &report,
+        &links,
+        "../report.csv",
+        &Coverage::default(),
+        &Default::default(),
+    );
     let page = figures_dir.join("index.html");
     fs::write(&page, html).expect("write the page");
     page

@@ -11,6 +11,9 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use std::collections::BTreeMap;
+
+use crate::jobfile::format::NumberFormat;
 use crate::products::Coverage;
 use crate::products::table::Table;
 
@@ -38,6 +41,7 @@ pub fn index_page(
     job_links: &[String],
     report_link: &str,
     coverage: &Coverage,
+    formats: &BTreeMap<String, NumberFormat>,
 ) -> String {
     let mut page = String::with_capacity(16 * 1024 + report.rows.len() * report.columns.len() * 48);
     page.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -51,7 +55,7 @@ pub fn index_page(
     page.push_str("<main>\n");
     banner(&mut page, coverage);
     figures_section(&mut page, figures);
-    jobs_section(&mut page, report, job_links);
+    jobs_section(&mut page, report, job_links, formats);
     page.push_str("</main>\n<footer>Made by jobman.</footer>\n<script>\n");
     page.push_str(SCRIPT);
     page.push_str("</script>\n</body>\n</html>\n");
@@ -161,7 +165,7 @@ fn figures_section(page: &mut String, figures: &[FigureEntry]) {
     page.push_str("</div>\n</section>\n");
 }
 
-fn jobs_section(page: &mut String, report: &Table, job_links: &[String]) {
+fn jobs_section(page: &mut String, report: &Table, job_links: &[String], formats: &BTreeMap<String, NumberFormat>) {
     let total = report.rows.len();
     page.push_str("<section id=\"jobs\" class=\"wrap\">\n<h2>Jobs</h2>\n");
     page.push_str("<div class=\"table-tools\">");
@@ -189,7 +193,7 @@ fn jobs_section(page: &mut String, report: &Table, job_links: &[String]) {
         for c in 0..report.columns.len() {
             let value = row.get(c).unwrap_or(&Value::Null);
             let link = if c == link_column { job_links.get(r) } else { None };
-            cell(page, value, link, status_column == Some(c));
+            cell(page, value, link, status_column == Some(c), formats.get(&report.columns[c]));
         }
         page.push_str("</tr>\n");
     }
@@ -205,7 +209,9 @@ fn jobs_section(page: &mut String, report: &Table, job_links: &[String]) {
 
 /// One `<td>`: numbers compact with their full value in `data-value` (what sorting reads) and in
 /// the tooltip; empty cells marked so that they sort last.
-fn cell(page: &mut String, value: &Value, link: Option<&String>, is_status: bool) {
+/// One cell: a number as `format` prints it (else in 4 significant digits), its full value kept
+/// for sorting and shown on hover.
+fn cell(page: &mut String, value: &Value, link: Option<&String>, is_status: bool, format: Option<&NumberFormat>) {
     let text = match value {
         Value::Null => None,
         Value::String(s) if s.is_empty() => None,
@@ -213,7 +219,10 @@ fn cell(page: &mut String, value: &Value, link: Option<&String>, is_status: bool
         Value::Bool(b) => Some(b.to_string()),
         Value::Number(n) => {
             let full = n.to_string();
-            let short = compact_number(n);
+            let short = match (format, n.as_f64()) {
+                (Some(format), Some(x)) => format.apply(x),
+                _ => compact_number(n),
+            };
             let title = if short == full { String::new() } else { format!(" title=\"{}\"", escape(&full)) };
             let _ = write!(page, "<td class=\"num\" data-value=\"{}\"{title}>{}</td>", escape(&full), escape(&short));
             return;
@@ -571,7 +580,8 @@ mod tests {
 
     #[test]
     fn a_script_in_a_cell_is_shown_as_text() {
-        let page = index_page("Sweep", &[], &report(), &links(), "../report.csv", &Coverage::default());
+        let page =
+            index_page("Sweep", &[], &report(), &links(), "../report.csv", &Coverage::default(), &BTreeMap::new());
         assert!(page.contains("<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>"), "{page}");
         assert!(!page.contains("<script>alert"));
         assert_eq!(page.matches("<script>").count(), 1, "only the page's own script");
@@ -589,7 +599,8 @@ mod tests {
             pdf: format!("{evil}.pdf"),
         }];
         let report = Table { columns: vec![evil.into(), "id".into()], rows: vec![vec![json!(evil), json!(evil)]] };
-        let page = index_page(evil, &figures, &report, &[evil.to_string()], evil, &Coverage::default());
+        let page =
+            index_page(evil, &figures, &report, &[evil.to_string()], evil, &Coverage::default(), &BTreeMap::new());
         assert!(!page.contains("<img src=x"), "{page}");
         assert!(!page.contains("\"><img"), "a value closed an attribute: {page}");
         assert!(page.contains("<title>&quot;&gt;&lt;img src=x onerror=alert(1)&gt;</title>"));
@@ -611,6 +622,7 @@ mod tests {
             &["javascript:alert(1)".into()],
             "javascript:alert(2)",
             &Coverage::default(),
+            &BTreeMap::new(),
         );
         assert!(!page.to_lowercase().contains("href=\"javascript:"), "{page}");
     }
@@ -632,14 +644,14 @@ mod tests {
         assert_eq!(n(json!(-42)), "-42");
         assert_eq!(n(json!(123456789)), "1.235e8");
         assert_eq!(n(json!(1.5e300)), "1.5e300");
-        let page = index_page("t", &[], &report(), &links(), "r.csv", &Coverage::default());
+        let page = index_page("t", &[], &report(), &links(), "r.csv", &Coverage::default(), &BTreeMap::new());
         assert!(page.contains("<td class=\"num\" data-value=\"0.93671\" title=\"0.93671\">0.9367</td>"), "{page}");
         assert!(page.contains("<td class=\"num\" data-value=\"0.01\">0.01</td>"));
     }
 
     #[test]
     fn columns_of_numbers_are_numeric_and_empty_cells_are_marked() {
-        let page = index_page("t", &[], &report(), &links(), "r.csv", &Coverage::default());
+        let page = index_page("t", &[], &report(), &links(), "r.csv", &Coverage::default(), &BTreeMap::new());
         let th = |name: &str, kind: &str| {
             format!(
                 "<th scope=\"col\" class=\"{}\" data-type=\"{kind}\" aria-sort=\"none\"><button type=\"button\">{name}<span",
@@ -655,12 +667,12 @@ mod tests {
 
     #[test]
     fn each_id_links_to_its_job_folder() {
-        let page = index_page("t", &[], &report(), &links(), "../report.csv", &Coverage::default());
+        let page = index_page("t", &[], &report(), &links(), "../report.csv", &Coverage::default(), &BTreeMap::new());
         assert!(page.contains("<td><a href=\"../scratch_space/0123abcd4567/\">0123abcd4567</a></td>"), "{page}");
         assert!(page.contains("<td><a href=\"../scratch_space/89abcdef0123/\">89abcdef0123</a></td>"));
         assert!(page.contains("href=\"../report.csv\""));
         // Fewer links than rows: the rest are plain text.
-        let page = index_page("t", &[], &report(), &links()[..1], "r.csv", &Coverage::default());
+        let page = index_page("t", &[], &report(), &links()[..1], "r.csv", &Coverage::default(), &BTreeMap::new());
         assert!(page.contains("<td>89abcdef0123</td>"));
     }
 
@@ -673,6 +685,7 @@ mod tests {
             &links(),
             "r.csv",
             &Coverage::default(),
+            &BTreeMap::new(),
         );
         assert!(page.contains("<img src=\"accuracy.svg\" alt=\"Accuracy vs lr\">"), "{page}");
         assert!(page.contains("<img src=\"loss.svg\" alt=\"loss\">"), "an untitled figure shows its name");
@@ -689,14 +702,22 @@ mod tests {
         let mut f = figure("acc", "Acc");
         f.svg.clear();
         f.pdf.clear();
-        let page = index_page("t", &[f], &report(), &links(), "r.csv", &Coverage::default());
+        let page = index_page("t", &[f], &report(), &links(), "r.csv", &Coverage::default(), &BTreeMap::new());
         assert!(page.contains("<img src=\"acc.png\""));
         assert!(!page.contains("acc.pdf"));
     }
 
     #[test]
     fn the_page_is_one_self_contained_document() {
-        let page = index_page("Sweep", &[figure("a", "A")], &report(), &links(), "r.csv", &Coverage::default());
+        let page = index_page(
+            "Sweep",
+            &[figure("a", "A")],
+            &report(),
+            &links(),
+            "r.csv",
+            &Coverage::default(),
+            &BTreeMap::new(),
+        );
         assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"));
         assert!(page.ends_with("</html>\n"));
         for external in ["http://", "https://", "<link", "@import", "url(", "<script src"] {
@@ -711,14 +732,16 @@ mod tests {
 
     #[test]
     fn the_same_inputs_give_the_same_bytes() {
-        let a = index_page("t", &[figure("a", "A")], &report(), &links(), "r.csv", &Coverage::default());
-        let b = index_page("t", &[figure("a", "A")], &report(), &links(), "r.csv", &Coverage::default());
+        let a =
+            index_page("t", &[figure("a", "A")], &report(), &links(), "r.csv", &Coverage::default(), &BTreeMap::new());
+        let b =
+            index_page("t", &[figure("a", "A")], &report(), &links(), "r.csv", &Coverage::default(), &BTreeMap::new());
         assert_eq!(a, b);
     }
 
     #[test]
     fn an_empty_report_says_so() {
-        let page = index_page("t", &[], &Table::default(), &[], "r.csv", &Coverage::default());
+        let page = index_page("t", &[], &Table::default(), &[], "r.csv", &Coverage::default(), &BTreeMap::new());
         assert!(page.contains("0 of 0 jobs"));
         assert!(page.contains("<p id=\"no-match\" class=\"no-match\">No jobs in the report.</p>"));
         assert!(!page.contains("<section id=\"figures\""));
@@ -730,7 +753,7 @@ mod tests {
             columns: vec!["a".into(), "b".into()],
             rows: vec![vec![json!(1)], vec![json!(1), json!(2), json!(3)]],
         };
-        let page = index_page("t", &[], &report, &[], "r.csv", &Coverage::default());
+        let page = index_page("t", &[], &report, &[], "r.csv", &Coverage::default(), &BTreeMap::new());
         assert_eq!(page.matches("<td").count(), 4);
     }
 

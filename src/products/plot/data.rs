@@ -2,6 +2,7 @@
 
 use super::scale::fmt_sig;
 use crate::jobfile::figure::{Aggregate, ErrorBars, FigureSpec};
+use crate::jobfile::format::NumberFormat;
 use crate::products::table::Table;
 use serde_json::Value;
 
@@ -29,14 +30,15 @@ fn cell(v: &Value) -> Cell {
 }
 
 /// How a value reads in a legend, a category label or an error message.
-pub(super) fn label(v: &Value) -> String {
+pub(super) fn label(v: &Value, format: Option<&NumberFormat>) -> String {
     match v {
         Value::Null => "(none)".into(),
         Value::String(s) => s.clone(),
         Value::Number(n) => {
             let s = n.to_string();
-            match n.as_f64() {
-                Some(x) if s.len() > 8 && !n.is_i64() && !n.is_u64() => fmt_sig(x, 4),
+            match (n.as_f64(), format) {
+                (Some(x), Some(format)) => format.apply(x),
+                (Some(x), None) if s.len() > 8 && !n.is_i64() && !n.is_u64() => fmt_sig(x, 4),
                 _ => s,
             }
         }
@@ -115,7 +117,7 @@ pub(super) struct Categories {
     pub of_row: Vec<usize>,
 }
 
-pub(super) fn categories<'a>(values: impl Iterator<Item = &'a Value>) -> Categories {
+pub(super) fn categories<'a>(values: impl Iterator<Item = &'a Value>, format: Option<&NumberFormat>) -> Categories {
     #[derive(PartialEq)]
     enum Key {
         Num(f64),
@@ -128,12 +130,12 @@ pub(super) fn categories<'a>(values: impl Iterator<Item = &'a Value>) -> Categor
         let key = match cell(v) {
             Cell::Num(x) => Key::Num(if x == 0.0 { 0.0 } else { x }),
             Cell::Missing => Key::Missing,
-            Cell::Text => Key::Text(label(v)),
+            Cell::Text => Key::Text(label(v, format)),
         };
         let i = match keys.iter().position(|(k, _)| *k == key) {
             Some(i) => i,
             None => {
-                keys.push((key, label(v)));
+                keys.push((key, label(v, format)));
                 keys.len() - 1
             }
         };
@@ -217,7 +219,7 @@ fn groups(spec: &FigureSpec, table: &Table) -> Result<(Vec<Option<String>>, Vec<
         None => Ok((vec![None], vec![0; table.rows.len()])),
         Some(g) => {
             let at = column(table, g)?;
-            let cats = categories(table.rows.iter().map(|r| r.get(at).unwrap_or(&Value::Null)));
+            let cats = categories(table.rows.iter().map(|r| r.get(at).unwrap_or(&Value::Null)), spec.formats.get(g));
             Ok((cats.labels.iter().map(|l| Some(format!("{g} = {l}"))).collect(), cats.of_row))
         }
     }
@@ -287,7 +289,8 @@ pub(super) fn bars(spec: &FigureSpec, table: &Table) -> Result<Bars, String> {
     let ys = numbers(table, yi, Role::Y)?;
     let rows: Vec<usize> = (0..table.rows.len()).filter(|&r| ys[r].is_some()).collect();
     check_log(spec.log_y, "log_y", &spec.y, rows.iter().filter_map(|&r| ys[r]))?;
-    let cats = categories(rows.iter().map(|&r| table.rows[r].get(xi).unwrap_or(&Value::Null)));
+    let cats =
+        categories(rows.iter().map(|&r| table.rows[r].get(xi).unwrap_or(&Value::Null)), spec.formats.get(&spec.x));
     let mut values = Vec::new();
     let mut groups = Vec::new();
     for (g, label) in labels.into_iter().enumerate() {
@@ -330,8 +333,10 @@ pub(super) fn grid(spec: &FigureSpec, table: &Table) -> Result<Grid, String> {
     let (xi, yi, vi) = (column(table, &spec.x)?, column(table, &spec.y)?, column(table, value)?);
     let vs = numbers(table, vi, Role::Value)?;
     let rows: Vec<usize> = (0..table.rows.len()).filter(|&r| vs[r].is_some()).collect();
-    let cell_of = |at: usize| categories(rows.iter().map(|&r| table.rows[r].get(at).unwrap_or(&Value::Null)));
-    let (cx, cy) = (cell_of(xi), cell_of(yi));
+    let cell_of = |at: usize, name: &String| {
+        categories(rows.iter().map(|&r| table.rows[r].get(at).unwrap_or(&Value::Null)), spec.formats.get(name))
+    };
+    let (cx, cy) = (cell_of(xi, &spec.x), cell_of(yi, &spec.y));
     let mut acc: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); cx.labels.len()]; cy.labels.len()];
     for (i, &r) in rows.iter().enumerate() {
         acc[cy.of_row[i]][cx.of_row[i]].extend(vs[r]);

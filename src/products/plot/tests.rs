@@ -66,6 +66,7 @@ fn spec(name: &str, kind: FigureKind, x: &str, y: &str, group: Option<&str>) -> 
         filter: None,
         size: FigureSize::default(),
         script: None,
+        formats: Default::default(),
     }
 }
 
