@@ -220,12 +220,7 @@ fn settle(
 
 /// Writes Slurm's verdict on a task (array and task ids) that ended without the job's record
 /// as that record.
-fn record_verdict(
-    spec: &TaskSpec,
-    dir: &Path,
-    verdict: queue::Verdict,
-    (job_id, task_id): (u64, u32),
-) -> JobRecord {
+fn record_verdict(spec: &TaskSpec, dir: &Path, verdict: queue::Verdict, (job_id, task_id): (u64, u32)) -> JobRecord {
     let record = JobRecord {
         attempts: task::attempts_in(dir),
         slurm_task: Some(format!("{job_id}_{task_id}")),
