@@ -62,6 +62,9 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     }
     let Workspace { jobfile, store } = &workspace;
     let selection = BuildGraph::of(jobfile).select(&options.targets)?;
+    for warning in products::unknown_figure_columns(jobfile.report_stage(), &selection) {
+        console::failure("Warning", &warning);
+    }
     if options.dry_run {
         return dry_run(options, jobfile, store, &selection);
     }
@@ -70,9 +73,6 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
     super::verify::check_after_unclean_end(&jobfile.workspace.state, &store.jobs_dir, &jobfile.root)?;
     // Jobs an earlier build left on Slurm: followed to their end, never submitted twice.
     let earlier = slurm::in_flight(jobfile, true).into_keys().collect();
-    for warning in products::unknown_figure_columns(jobfile.report_stage(), &selection) {
-        console::failure("Warning", &warning);
-    }
     let interrupted = exec::catch_interrupts(&store.jobs_dir)?;
     let hand_on = Arc::new(AtomicBool::new(false));
     if options.pipeline_job {
@@ -169,9 +169,6 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
 /// `jobman build -n`: what each needed stage would run and why, the batch scripts a Slurm build
 /// would submit, and what would become of the products.
 fn dry_run(options: &BuildOptions, jobfile: &Jobfile, store: &Store, selection: &Selection) -> anyhow::Result<i32> {
-    for warning in products::unknown_figure_columns(jobfile.report_stage(), selection) {
-        console::failure("Warning", &warning);
-    }
     let mut plans: Vec<StagePlan> = Vec::new();
     for view in jobfile.stage_views() {
         let needed = selection.stages[view.index];

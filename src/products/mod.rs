@@ -112,6 +112,7 @@ pub fn decide(
         (Some(_), false) => Freshness::Stale,
     };
 
+    let coverage = Coverage::of(jobs, waiting);
     let report_path = &jobfile.workspace.report;
     let report_parts = report_parts(jobfile, jobs);
     let report_reason = if jobs_first > 0 {
@@ -136,7 +137,7 @@ pub fn decide(
             let bytes = report::to_csv(&view);
             let verb = write_if_changed(report_path, &bytes)?;
             let rows = plural(view.rows.len(), "row");
-            let note = missing_note(jobs, waiting).map(|m| format!(", {m}")).unwrap_or_default();
+            let note = coverage.missing_note().map(|m| format!(", {m}")).unwrap_or_default();
             console::status(verb, &format!("{} ({rows}{note})", console::relative(report_path, root)));
             because(explain, report_reason.as_ref());
             Some(ReportState {
@@ -148,7 +149,7 @@ pub fn decide(
     };
     if making && report_reason.is_none() {
         // A report of a partial sweep says so, fresh or not.
-        let note = missing_note(jobs, waiting).map(|m| format!(" ({m})")).unwrap_or_default();
+        let note = coverage.missing_note().map(|m| format!(" ({m})")).unwrap_or_default();
         console::status("Fresh", &format!("{}{note}", console::relative(report_path, root)));
     }
     if selection.report {
@@ -163,7 +164,6 @@ pub fn decide(
     let mut any_stale = report_reason.is_some();
 
     let figures_dir = &jobfile.workspace.figures;
-    let coverage = Coverage::of(jobs, waiting);
     for &i in &selection.figures {
         let spec = &jobfile.figures[i];
         let figure = spec.get_ref();
@@ -198,10 +198,10 @@ pub fn decide(
         if table.rows.is_empty() {
             // Nothing to draw is no mistake of the Jobfile: the jobs failed, or have not run.
             // Its key is not kept, so the next build draws it once there are rows.
-            let why = if jobs.len() + waiting == 0 {
+            let why = if coverage.total == 0 {
                 "the sweep has no job".to_string()
-            } else if unfinished(jobs, waiting) == jobs.len() + waiting {
-                format!("no done job to plot ({})", missing_note(jobs, waiting).unwrap_or_default())
+            } else if coverage.done == 0 {
+                format!("no done job to plot ({})", coverage.missing_note().unwrap_or_default())
             } else if figure.filter.is_some() {
                 "its `where` keeps no row".to_string()
             } else {
@@ -316,20 +316,23 @@ pub fn unfinished(jobs: &[Job], waiting: usize) -> usize {
 }
 
 /// How many of the report stage's jobs the products show, and why the others are missing: what
-/// a partial sweep's figures (a note) and index page (a banner) say.
+/// the build says of a partial report, and what a partial sweep's figures (a note) and index
+/// page (a banner) say.
 #[derive(Debug, Default, Serialize)]
 pub struct Coverage {
     pub total: usize,
     pub done: usize,
     /// Each job that ran and did not finish well: its name, and why.
     pub failed: Vec<(String, String)>,
-    /// Jobs not run yet, or waiting for upstream jobs.
+    /// Jobs not run yet (or cut off).
     pub not_run: usize,
+    /// Jobs waiting for upstream jobs.
+    pub waiting: usize,
 }
 
 impl Coverage {
     fn of(jobs: &[Job], waiting: usize) -> Coverage {
-        let mut coverage = Coverage { total: jobs.len() + waiting, not_run: waiting, ..Coverage::default() };
+        let mut coverage = Coverage { total: jobs.len() + waiting, waiting, ..Coverage::default() };
         for job in jobs {
             match &job.slot.state {
                 SlotState::Done(_) => coverage.done += 1,
@@ -351,23 +354,24 @@ impl Coverage {
     fn jobs_in(&self) -> Option<(usize, usize)> {
         (self.done < self.total).then_some((self.done, self.total))
     }
-}
 
-/// Why some of the report stage's jobs are not in: `2 jobs failed`, `6 jobs not done: 2
-/// failed, 4 not run yet`; none when all are done.
-fn missing_note(jobs: &[Job], waiting: usize) -> Option<String> {
-    let failed = jobs.iter().filter(|j| matches!(j.slot.state, SlotState::NotDone(_))).count();
-    let missing = unfinished(jobs, waiting);
-    let not_run = missing - failed - waiting;
-    let parts: Vec<String> = [(failed, "failed"), (not_run, "not run yet"), (waiting, "waiting for upstream jobs")]
-        .into_iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
-        .collect();
-    match parts[..] {
-        [] => None,
-        [_] => Some(format!("{} {}", plural(missing, "job"), parts[0].split_once(' ').map_or("", |(_, what)| what))),
-        _ => Some(format!("{} not done: {}", plural(missing, "job"), parts.join(", "))),
+    /// Why some jobs are not in: `2 jobs failed`, `6 jobs not done: 2 failed, 4 not run yet`;
+    /// none when all are done.
+    fn missing_note(&self) -> Option<String> {
+        let missing = plural(self.total - self.done, "job");
+        let parts: Vec<(usize, &str)> =
+            [(self.failed.len(), "failed"), (self.not_run, "not run yet"), (self.waiting, "waiting for upstream jobs")]
+                .into_iter()
+                .filter(|(n, _)| *n > 0)
+                .collect();
+        match parts[..] {
+            [] => None,
+            [(_, what)] => Some(format!("{missing} {what}")),
+            _ => {
+                let parts: Vec<String> = parts.iter().map(|(n, what)| format!("{n} {what}")).collect();
+                Some(format!("{missing} not done: {}", parts.join(", ")))
+            }
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 //! `JOBMAN_WIDTH_IN`, `JOBMAN_HEIGHT_IN` and `JOBMAN_FONT_SIZE` (points).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::jobfile::StageView;
@@ -21,7 +21,7 @@ use crate::util::diagnostic::did_you_mean;
 
 /// The report columns a script figure reads from `data`: the ones it declares (after `id` and
 /// `name`), or all of them.
-pub fn columns(script: &ScriptFigure, data: &Table) -> Result<Vec<String>, String> {
+fn columns(script: &ScriptFigure, data: &Table) -> Result<Vec<String>, String> {
     let Some(reads) = &script.reads else { return Ok(data.columns.clone()) };
     let mut columns = vec!["id".to_string(), "name".to_string()];
     for name in reads {
@@ -51,12 +51,11 @@ pub fn draw(
     let at: Vec<usize> = columns.iter().filter_map(|c| rows.column(c)).collect();
     let table =
         Table { columns, rows: rows.rows.iter().map(|row| at.iter().map(|&i| row[i].clone()).collect()).collect() };
-    let input = jobfile.workspace.state.join("figures").join(format!("{}.csv", figure.name));
-    let write = |path: &Path, bytes: &[u8]| -> std::io::Result<()> {
-        fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-        crate::store::write_atomic(path, bytes)
-    };
-    write(&input, &report::to_csv(&table)).map_err(|e| format!("cannot write {}: {e}", input.display()))?;
+    let inputs = jobfile.workspace.state.join("figures");
+    let input = inputs.join(format!("{}.csv", figure.name));
+    fs::create_dir_all(&inputs)
+        .and_then(|()| crate::store::write_atomic(&input, &report::to_csv(&table)))
+        .map_err(|e| format!("cannot write {}: {e}", input.display()))?;
     // What an earlier run wrote is not taken for what this one did.
     for file in files {
         let _ = fs::remove_file(file);

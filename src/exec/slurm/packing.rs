@@ -72,6 +72,11 @@ impl History {
         kept.chain(self.planned.get(stage).into_iter().flatten()).copied().collect()
     }
 
+    /// Whether any duration of the stage's jobs is known.
+    pub fn knows(&self, stage: &str) -> bool {
+        [&self.stages, &self.planned].iter().any(|durations| durations.get(stage).is_some_and(|d| !d.is_empty()))
+    }
+
     /// Notes the durations of the stage's done jobs as planned, the first time it is asked.
     pub fn plan(&mut self, stage: &str, durations: impl Iterator<Item = f64>) {
         if !self.planned.contains_key(stage) {
@@ -130,10 +135,11 @@ mod tests {
     fn the_history_keeps_the_latest_durations_of_each_stage_across_builds() {
         let dir = tempfile::tempdir().unwrap();
         let mut history = History::load(dir.path());
-        assert!(history.of("train").is_empty());
+        assert!(history.of("train").is_empty() && !history.knows("train"));
         history.plan("train", [7.5, 8.5].into_iter());
         history.plan("train", [9.5].into_iter());
         assert_eq!(history.of("train"), [7.5, 8.5], "the plan is read once");
+        assert!(history.knows("train"));
         for k in 0..KEPT + 5 {
             history.add("train", k as f64);
         }

@@ -297,7 +297,7 @@ impl Session {
         self.durations.plan(&arrays.stage, done_durations(jobs));
         let mut rest = Vec::new();
         if arrays.jobs_per_task == JobsPerTask::Auto
-            && self.durations.of(&arrays.stage).is_empty()
+            && !self.durations.knows(&arrays.stage)
             && let Some(first) = ready.first()
         {
             let measured = self.slots(&first.settings).min(ready.len()).max(1);
@@ -323,7 +323,16 @@ impl Session {
     /// (after trying halves of a refused array: what fits goes now); any other error fails them.
     fn send(&mut self, arrays: &Rc<StageArrays>, ready: Vec<Ready>) -> anyhow::Result<()> {
         let settings: Vec<SlurmSettings> = ready.iter().map(|r| r.settings.clone()).collect();
-        let widths: HashMap<SlurmSettings, usize> = settings.iter().map(|s| (s.clone(), self.slots(s))).collect();
+        // Free slots matter only to "auto", once per distinct settings.
+        let mut widths: HashMap<SlurmSettings, usize> = HashMap::new();
+        if arrays.jobs_per_task == JobsPerTask::Auto {
+            for s in &settings {
+                if !widths.contains_key(s) {
+                    let width = self.slots(s);
+                    widths.insert(s.clone(), width);
+                }
+            }
+        }
         let durations = self.durations.of(&arrays.stage);
         let per_task = |s: &SlurmSettings, n: usize| arrays.per_task(&durations, || widths[s], s, n);
         let max_array_size = self.max_array_size.unwrap_or(script::DEFAULT_MAX_ARRAY_SIZE);
@@ -438,7 +447,7 @@ impl Session {
             now >= h.by
                 || match h.until {
                     Until::JobEnds(ended) => self.ended > ended,
-                    Until::Measured => !self.durations.of(&h.arrays.stage).is_empty(),
+                    Until::Measured => self.durations.knows(&h.arrays.stage),
                 }
         };
         let (due, kept): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held).into_iter().partition(due);

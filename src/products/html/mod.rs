@@ -120,8 +120,9 @@ fn banner(page: &mut String, coverage: &Coverage) {
         }
         page.push_str("</ul>\n");
     }
-    if coverage.not_run > 0 {
-        let _ = writeln!(page, "<p>{} not run yet.</p>", plural(coverage.not_run, "job"));
+    let not_run = coverage.not_run + coverage.waiting;
+    if not_run > 0 {
+        let _ = writeln!(page, "<p>{} not run yet.</p>", plural(not_run, "job"));
     }
     page.push_str("</div></section>\n");
 }
