@@ -53,6 +53,9 @@ enum Command {
         /// One line per job.
         #[arg(long)]
         jobs: bool,
+        /// Only the jobs of this stage; repeat or separate with commas for several.
+        #[arg(long = "stage", value_name = "STAGE", value_delimiter = ',')]
+        stages: Vec<String>,
         /// Machine-readable output (documented in docs/cli.md, "JSON output").
         #[arg(long)]
         json: bool,
@@ -285,7 +288,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Build(args) => build(&args.options(cli.jobfile)),
         Command::Explain { targets, json } => explain(&ExplainOptions { jobfile: cli.jobfile, targets, json }),
-        Command::Status { jobs, json } => status(&StatusOptions { jobfile: cli.jobfile, jobs, json }),
+        Command::Status { jobs, stages, json } => status(&StatusOptions { jobfile: cli.jobfile, jobs, stages, json }),
         Command::Verify => verify(&VerifyOptions { jobfile: cli.jobfile }),
         Command::Ls { filter, statuses, stages, format, json } => {
             let format = if json { Format::Json } else { format };

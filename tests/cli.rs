@@ -38,6 +38,8 @@ mod resources;
 mod retries;
 #[path = "cli/scaffold.rs"]
 mod scaffold;
+#[path = "support/skip.rs"]
+mod skip;
 #[path = "cli/slurm.rs"]
 mod slurm;
 #[path = "cli/stages.rs"]

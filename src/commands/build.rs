@@ -286,7 +286,7 @@ fn pending_jobs(
     jobs: &[Job],
     taken: &HashSet<PathBuf>,
 ) -> anyhow::Result<Vec<usize>> {
-    let chosen = select::matching(&view, jobs.iter().map(|j| &j.planned.params), options.filter.as_deref())?;
+    let chosen = select::matching(&view, jobs, options.filter.as_deref())?;
     Ok((0..jobs.len())
         .filter(|&i| chosen[i] && (options.force || !matches!(jobs[i].slot.state, SlotState::Done(_))))
         .filter(|&i| !taken.contains(&jobs[i].slot.dir))

@@ -16,7 +16,6 @@ use crate::plan::select::{self, CurrentJobs};
 use crate::products::report::cell_text;
 use crate::store::{self, JobStatus, SlotState};
 use crate::util::console;
-use crate::util::diagnostic::did_you_mean;
 use crate::util::parallel::parallel_map;
 
 /// The version of the JSON shapes of `ls`, `status` and `show`: bumped when a field changes
@@ -99,24 +98,9 @@ struct ListingHead {
 
 pub fn ls(options: &LsOptions) -> anyhow::Result<i32> {
     let CurrentJobs { jobfile, jobs, .. } = CurrentJobs::load(&options.jobfile)?;
-    let chosen = select::matching(&jobfile, jobs.iter().map(|j| &j.planned.params), options.filter.as_deref())?;
+    let chosen = select::matching(&jobfile, &jobs, options.filter.as_deref())?;
     let none_chosen = !chosen.contains(&true);
-    let mut stages = Vec::new();
-    for name in &options.stages {
-        match jobfile.stage_index(name) {
-            Some(index) => stages.push(index),
-            None => {
-                let names: Vec<&str> = jobfile.stage_views().filter_map(|view| view.name()).collect();
-                let hint = did_you_mean(name, names.iter().copied()).map(|h| format!("; {h}")).unwrap_or_default();
-                let known = if names.is_empty() {
-                    "this Jobfile has no stages".to_string()
-                } else {
-                    format!("its stages are {}", names.join(", "))
-                };
-                anyhow::bail!("no stage is named `{name}`: {known}{hint}");
-            }
-        }
-    }
+    let stages = select::stages_named(&jobfile, &options.stages)?;
     let stale =
         if options.statuses.contains(&StatusFilter::Stale) { ran_before(&jobfile, &jobs) } else { HashSet::new() };
     // Asking Slurm costs a call to its controller: only when the filter needs it.

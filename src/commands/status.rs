@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::commands::ls::{JSON_FORMAT, JobEntry};
 use crate::exec::slurm::{self, InFlight};
-use crate::plan::select::CurrentJobs;
+use crate::plan::select::{self, CurrentJobs};
 use crate::store::JobStatus;
 use crate::util::console;
 use crate::util::text::plural;
@@ -14,6 +14,8 @@ use crate::util::text::plural;
 pub struct StatusOptions {
     pub jobfile: PathBuf,
     pub jobs: bool,
+    /// Only the jobs of these stages (all of them when empty).
+    pub stages: Vec<String>,
     pub json: bool,
 }
 
@@ -119,7 +121,12 @@ impl Counts {
 }
 
 pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
-    let CurrentJobs { jobfile, jobs, waiting } = CurrentJobs::load(&options.jobfile)?;
+    let CurrentJobs { jobfile, mut jobs, mut waiting } = CurrentJobs::load(&options.jobfile)?;
+    let stages = select::stages_named(&jobfile, &options.stages)?;
+    if !stages.is_empty() {
+        jobs.retain(|job| stages.contains(&job.stage));
+        waiting.retain(|(stage, _)| stages.contains(stage));
+    }
     let flying = slurm::in_flight(&jobfile, false);
     let now = crate::util::unix_secs();
     let (mut counts, mut by_stage) = (Counts::default(), vec![Counts::default(); jobfile.stages.len()]);
@@ -135,6 +142,7 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
     let stages: Vec<StageCounts> = if jobfile.has_stages() {
         jobfile
             .stage_views()
+            .filter(|view| stages.is_empty() || stages.contains(&view.index))
             .map(|view| StageCounts { name: view.name().unwrap_or("").to_string(), counts: by_stage[view.index] })
             .collect()
     } else {
@@ -174,10 +182,12 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
         for stage in &summary.stages {
             writeln!(out, "{:<width$}  {}", stage.name, stage.counts.line())?;
         }
-        if !summary.stages.is_empty() {
-            write!(out, "{:<width$}  ", "all")?;
+        // One stage's line is the whole answer; several are summed up.
+        match summary.stages.len() {
+            0 => writeln!(out, "{}", summary.counts.line())?,
+            1 => {}
+            _ => writeln!(out, "{:<width$}  {}", "all", summary.counts.line())?,
         }
-        writeln!(out, "{}", summary.counts.line())?;
         if let Some(job) = &pipeline {
             let log = console::relative(&slurm::pipeline::log_path(&jobfile, job.job_id), &jobfile.root);
             writeln!(out, "A pipeline job on Slurm ({}) is building the rest; its log: {log}", job.job_id)?;

@@ -69,19 +69,47 @@ pub enum ErrorBars {
     None,
 }
 
-/// How large a figure is printed: width and height in points (1/72 in), and the size of its
-/// axis labels in points (the title, ticks and legend follow them).
+/// How large a figure is printed: width and height in points (1/72 in), the size of its axis
+/// labels in points (the title, ticks and legend follow them), and whether it has a title when
+/// none is given (a paper's figure has its caption instead).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct FigureSize {
     pub width_pt: f64,
     pub height_pt: f64,
     pub font_pt: f64,
+    pub titled: bool,
 }
 
 impl Default for FigureSize {
-    /// 8 × 5 in with 10 pt labels: a slide or a page; `[plot]` or the figure changes it.
+    /// The `screen` style; `[plot]` or the figure changes it.
     fn default() -> Self {
-        FigureSize { width_pt: 576.0, height_pt: 360.0, font_pt: 10.0 }
+        FigureStyle::Screen.size()
+    }
+}
+
+/// A named starting point for a figure's size, `style = "paper"`; `width`, `height` and
+/// `font_size` set beside it win.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FigureStyle {
+    /// 8 × 5 in with 10 pt labels and a title: a slide, a page, the index page.
+    Screen,
+    /// One column of a two-column paper: 3.3 × 2.2 in, 8 pt labels, no title unless given.
+    Paper,
+    /// Both columns of a two-column paper: 6.9 × 2.6 in, 8 pt labels, no title unless given.
+    PaperWide,
+}
+
+impl FigureStyle {
+    pub const NAMES: [(&str, FigureStyle); 3] =
+        [("screen", FigureStyle::Screen), ("paper", FigureStyle::Paper), ("paper-wide", FigureStyle::PaperWide)];
+
+    pub fn size(self) -> FigureSize {
+        let (width_in, height_in, font_pt, titled) = match self {
+            FigureStyle::Screen => (8.0, 5.0, 10.0, true),
+            FigureStyle::Paper => (3.3, 2.2, 8.0, false),
+            FigureStyle::PaperWide => (6.9, 2.6, 8.0, false),
+        };
+        FigureSize { width_pt: width_in * 72.0, height_pt: height_in * 72.0, font_pt, titled }
     }
 }
 

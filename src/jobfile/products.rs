@@ -7,7 +7,9 @@ use toml::de::{DeTable, DeValue};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::jobfile::figure::{Aggregate, ErrorBars, FigureKind, FigureSize, FigureSpec, ScriptFigure, length_pt};
+use crate::jobfile::figure::{
+    Aggregate, ErrorBars, FigureKind, FigureSize, FigureSpec, FigureStyle, ScriptFigure, length_pt,
+};
 use crate::jobfile::format::NumberFormat;
 
 use super::walker::{Item, Walker, kind, toml_number};
@@ -39,11 +41,12 @@ pub(super) const FIGURE_KEYS: &[&str] = &[
     "width",
     "height",
     "font_size",
+    "style",
     "script",
     "command",
     "reads",
 ];
-pub(super) const PLOT_KEYS: &[&str] = &["width", "height", "font_size"];
+pub(super) const PLOT_KEYS: &[&str] = &["style", "width", "height", "font_size"];
 
 /// `[report]`: which columns `report.csv` has, under which names, and which jobs.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -123,8 +126,10 @@ impl Walker<'_> {
         self.figure_size(table, FigureSize::default())
     }
 
-    /// `width`, `height` and `font_size` of a table, over `defaults`.
+    /// `style`, `width`, `height` and `font_size` of a table, over `defaults` (over the style's
+    /// size when it names one).
     fn figure_size(&mut self, table: &DeTable<'_>, defaults: FigureSize) -> FigureSize {
+        let defaults = self.choice(table, "style", &FigureStyle::NAMES).map_or(defaults, FigureStyle::size);
         let length = |walker: &mut Self, key: &str, default: f64| {
             walker.string(table, key, "a length such as \"3.3in\"").map_or(default, |text| {
                 length_pt(text.get_ref()).unwrap_or_else(|problem| {
@@ -146,7 +151,7 @@ impl Walker<'_> {
                 }
             },
         };
-        FigureSize { width_pt, height_pt, font_pt }
+        FigureSize { width_pt, height_pt, font_pt, titled: defaults.titled }
     }
 
     /// `[[figure]]` entries; a script a figure names must be a file of the project at `root`.

@@ -199,7 +199,7 @@ pub fn resolve_one(jobfile: &Jobfile, jobs: &[Job], named: &JobRef) -> anyhow::R
         }
         JobRef::Filter(filter) => filter,
     };
-    let chosen = matching(jobfile, jobs.iter().map(|j| &j.planned.params), Some(filter))?;
+    let chosen = matching(jobfile, jobs, Some(filter))?;
     let found: Vec<usize> = (0..jobs.len()).filter(|&i| chosen[i]).collect();
     match found.as_slice() {
         [one] => Ok(Selected::Current(*one)),
@@ -216,31 +216,60 @@ pub fn resolve_one(jobfile: &Jobfile, jobs: &[Job], named: &JobRef) -> anyhow::R
     }
 }
 
-/// Which of these jobs (their params, in order) a `--where` expression selects; all of them
-/// without one. A name in it that is not a parameter is a diagnostic with the closest one.
-pub fn matching<'a>(
-    jobfile: &Jobfile,
-    params: impl IntoIterator<Item = &'a ParamSet>,
-    filter: Option<&str>,
-) -> anyhow::Result<Vec<bool>> {
-    let Some(text) = filter else { return Ok(params.into_iter().map(|_| true).collect()) };
+/// Which of these jobs a `--where` expression selects; all of them without one. The expression
+/// reads the params and, in a Jobfile with stages and no param of that name, `stage` (the job's
+/// stage name). A name in it that is neither is a diagnostic with the closest one.
+pub fn matching(jobfile: &Jobfile, jobs: &[Job], filter: Option<&str>) -> anyhow::Result<Vec<bool>> {
+    let Some(text) = filter else { return Ok(vec![true; jobs.len()]) };
     // With stages, the params of every stage: a job of a stage without one of the names read
     // does not match.
     let mut names: Vec<&str> = jobfile.params_of_every_stage().map(|p| p.name.as_str()).collect();
+    let stage_is_a_name = jobfile.has_stages() && !names.contains(&STAGE);
+    if stage_is_a_name {
+        names.push(STAGE);
+    }
     names.sort_unstable();
     names.dedup();
     let source = Source { path: "--where".into(), text: text.into() };
     let filter = ParamFilter::compile(text, &names, &Origin { source: &source, span: 0..text.len() })
         .map_err(Diagnostics::from)?;
     let read = filter.names();
-    params
-        .into_iter()
-        .map(|params| {
-            let nested = params.nested();
+    jobs.iter()
+        .map(|job| {
+            let mut nested = job.planned.params.nested();
+            if stage_is_a_name && let Some(table) = nested.as_object_mut() {
+                table.insert(STAGE.to_string(), jobfile.stages[job.stage].name.get_ref().clone().into());
+            }
             if read.iter().any(|name| nested.get(name).is_none()) {
                 return Ok(false);
             }
             filter.matches(&nested).map_err(anyhow::Error::msg)
+        })
+        .collect()
+}
+
+/// The name by which `--where` reads a job's stage.
+const STAGE: &str = "stage";
+
+/// The indices of the stages `names` names, for `--stage`; an unknown name is an error listing
+/// the stages there are.
+pub fn stages_named(jobfile: &Jobfile, names: &[String]) -> anyhow::Result<Vec<usize>> {
+    names
+        .iter()
+        .map(|name| {
+            jobfile.stage_index(name).ok_or_else(|| {
+                let names: Vec<&str> = jobfile.stage_views().filter_map(|view| view.name()).collect();
+                let known = if names.is_empty() {
+                    "this Jobfile has no stages".to_string()
+                } else {
+                    format!("its stages are {}", names.join(", "))
+                };
+                let mut error = Diagnostic::new(format!("no stage is named `{name}`: {known}"));
+                if let Some(hint) = did_you_mean(name, names.iter().copied()) {
+                    error = error.help(hint);
+                }
+                Diagnostics::from(error).into()
+            })
         })
         .collect()
 }

@@ -779,23 +779,25 @@ fn figures_print_at_the_size_the_plot_section_or_the_figure_asks() {
     let project = Project::new();
     let jobfile = two_figures("width = \"8.4cm\"\nheight = \"60mm\"\n", "").replace(
         "[[figure]]\nname = \"acc\"",
-        "[plot]\nwidth = \"3.3in\"\nfont_size = 8\n\n[[figure]]\nname = \"acc\"",
+        "[plot]\nstyle = \"paper\"\nheight = \"5in\"\n\n[[figure]]\nname = \"acc\"",
     );
     project.jobfile(&jobfile).template("run.sh.j2", RUN_SH);
     project.builds(&[]).ok();
     let png = |name: &str| png_size(&fs::read(project.path().join("figures").join(name)).unwrap());
-    // 200 dpi: 8.4 cm × 60 mm for acc, 3.3 × 5 in (the default height) for other.
+    // 200 dpi: 8.4 cm × 60 mm for acc, 3.3 in (the paper style's width) × 5 in for other.
     assert_eq!(png("acc.png"), (661, 472));
     assert_eq!(png("other.png"), (660, 1000));
     let pdf = String::from_utf8_lossy(&fs::read(project.path().join("figures/other.pdf")).unwrap()).into_owned();
     assert!(pdf.contains("/MediaBox[0 0 237.6 360]"), "3.3 × 5 in in points");
 
-    project.jobfile(&jobfile.replace("width = \"3.3in\"", "width = \"3.3\""));
+    project.jobfile(&jobfile.replace("height = \"5in\"", "height = \"5\""));
     project
         .builds(&[])
         .refused()
-        .says("invalid `width`")
-        .says("expected a length such as \"3.3in\", \"8.4cm\", \"84mm\" or \"240pt\", found `3.3`");
+        .says("invalid `height`")
+        .says("expected a length such as \"3.3in\", \"8.4cm\", \"84mm\" or \"240pt\", found `5`");
+    project.jobfile(&jobfile.replace("\"paper\"", "\"papr\""));
+    project.builds(&[]).refused().says("unknown style `papr`").says("did you mean `paper`?");
 }
 
 #[test]

@@ -239,10 +239,7 @@ fn render_man(roff: &str) -> Option<String> {
     let Some((program, args)) = renderer else {
         let message = "rendering the man page needs mandoc or groff (Debian's groff-base); run \
                        scripts/install-test-deps.sh to install it";
-        if env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-            panic!("{message} (CI is set, so this test may not be skipped)");
-        }
-        let _ = writeln!(std::io::stderr(), "SKIPPED: {message}");
+        super::skip::skip(message);
         return None;
     };
     let mut child = Command::new(program)

@@ -175,6 +175,28 @@ fn a_failed_upstream_job_skips_only_its_dependents() {
          ensemble  2 jobs: 1 done, 1 pending (1 waiting for upstream jobs)\n\
          all       14 jobs: 7 done, 2 failed, 5 pending (5 waiting for upstream jobs)"
     );
+    // One stage, or several summed; a stage in --where as in --stage.
+    let out = project.runs(&["status", "--stage", "eval"]).ok().stdout();
+    assert_eq!(out.trim(), "eval  8 jobs: 4 done, 4 pending (4 waiting for upstream jobs)");
+    let out = project.runs(&["status", "--stage", "train,ensemble"]).ok().stdout();
+    assert!(
+        out.trim().ends_with("\nall       6 jobs: 3 done, 2 failed, 1 pending (1 waiting for upstream jobs)"),
+        "{out}"
+    );
+    let json: Value =
+        serde_json::from_str(&project.runs(&["status", "--json", "--stage", "train"]).ok().stdout()).unwrap();
+    assert_eq!(
+        (json["total"].as_u64(), json["failed"].as_u64(), json["stages"].as_array().map(Vec::len)),
+        (Some(4), Some(2), Some(1))
+    );
+    project.runs(&["status", "--stage", "evl"]).refused().says("did you mean `eval`?");
+    let out = project.runs(&["ls", "--where", "stage == 'train' and lr == 2", "--format", "csv"]).ok().stdout();
+    assert_eq!(
+        out.lines().skip(1).map(|l| l.split(',').nth(2).unwrap()).collect::<Vec<_>>(),
+        ["train-lr2-s0", "train-lr2-s1"],
+        "{out}"
+    );
+    project.runs(&["ls", "--where", "stag == 'train'"]).refused().says("did you mean `stage`?");
 
     // Fixed, the failed train jobs and their dependents run; nothing else does.
     fs::remove_file(project.path().join("fail-lr2")).unwrap();

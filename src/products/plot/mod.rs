@@ -105,10 +105,12 @@ fn area(size: &FigureSize) -> canvas::Size {
     canvas::Size { w: size.width_pt * units_per_pt, h: size.height_pt * units_per_pt }
 }
 
-/// Title: given, else the figure's name, else "y vs x". Axis labels: given, else the columns.
+/// Title: given, else none in a style without titles (`paper`), else the figure's name, else
+/// "y vs x". Axis labels: given, else the columns.
 fn labels(spec: &FigureSpec) -> Labels {
     let title = match (&spec.title, spec.name.trim()) {
         (Some(t), _) => t.clone(),
+        (None, _) if !spec.size.titled => String::new(),
         (None, "") => format!("{} vs {}", spec.y, spec.x),
         (None, name) => name.to_string(),
     };

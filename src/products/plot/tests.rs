@@ -1,5 +1,5 @@
 use super::*;
-use crate::jobfile::figure::Aggregate;
+use crate::jobfile::figure::{Aggregate, FigureStyle};
 use serde_json::{Value, json};
 
 const HIDDEN: [i64; 4] = [4, 8, 16, 32];
@@ -135,10 +135,18 @@ fn pdf_page(pdf: &[u8]) -> String {
 }
 
 #[test]
-fn a_figure_one_column_wide_prints_at_that_size_with_its_font_size() {
+fn a_figure_in_the_paper_style_prints_one_column_wide_with_its_font_size_and_no_title() {
     let (mut spec, table) = gallery().swap_remove(0);
-    spec.size = FigureSize { width_pt: 237.6, height_pt: 158.4, font_pt: 8.0 };
+    // Ink in the top twentieth of the picture: the title's, as the plot's frame starts lower.
+    let ink_on_top = |png: &[u8]| {
+        let image = resvg::tiny_skia::Pixmap::decode_png(png).unwrap();
+        let top = image.width() as usize * (image.height() as usize / 20);
+        image.pixels()[..top].iter().any(|p| p.red() < 128)
+    };
+    assert!(ink_on_top(&draw(&spec, &table, None).unwrap().png), "the screen style has a title");
+    spec.size = FigureStyle::Paper.size();
     let drawn = draw(&spec, &table, None).unwrap();
+    assert!(!ink_on_top(&drawn.png), "the paper style has none: its caption says it");
     assert!(pdf_page(&drawn.pdf).contains("237.6 158.4"), "{}", pdf_page(&drawn.pdf));
     assert_eq!(png_size(&drawn.png), (660, 440), "3.3 × 2.2 in at 200 dpi");
     // The labels are 8 pt in print: the figure is laid out on 237.6 × 15/8 units across.
@@ -237,7 +245,7 @@ fn measured_text_width_matches_the_rendered_text() {
     let text = "accuracy (mean ± sd) 0.0316";
     let mut svg = String::new();
     // One figure unit per point.
-    let printed = FigureSize { width_pt: 800.0, height_pt: 500.0, font_pt: layout::FS_LABEL };
+    let printed = FigureSize { width_pt: 800.0, height_pt: 500.0, font_pt: layout::FS_LABEL, titled: true };
     {
         let c = canvas::Canvas::new(&mut svg, area(&printed)).unwrap();
         c.text(text, 100.0, 100.0, 20.0, (0, 0, 0), canvas::Align::Left).unwrap();
