@@ -188,7 +188,7 @@ enum Command {
     },
     /// Internal: the per-build process that stops jobs when jobman dies.
     #[command(name = "__watchdog", hide = true)]
-    Watchdog { jobs_dir: PathBuf },
+    Watchdog { state_dir: PathBuf, jobs_dir: PathBuf },
 }
 
 #[derive(clap::Args)]
@@ -235,7 +235,7 @@ impl BuildArgs {
     fn options(self, jobfile: PathBuf) -> BuildOptions {
         BuildOptions {
             jobfile,
-            workers: self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1),
+            workers: self.workers.unwrap_or_else(crate::util::parallel::cores).max(1),
             executor: self.executor.map(|e| match e {
                 Executor::Local => ExecutorKind::Local,
                 Executor::Slurm => ExecutorKind::Slurm,
@@ -311,7 +311,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::RunTask { manifest, task, jobs_per_task } => {
             crate::exec::task::run_task_main(&manifest, &task, jobs_per_task)
         }
-        Command::Watchdog { jobs_dir } => Ok(crate::exec::supervisor::watchdog_main(&jobs_dir)),
+        Command::Watchdog { state_dir, jobs_dir } => Ok(crate::exec::supervisor::watchdog_main(&state_dir, &jobs_dir)),
     }
 }
 

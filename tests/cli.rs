@@ -861,6 +861,29 @@ command = "echo {{{{job.name}}}} >> {root}/started.log; sleep ${{JOB_SLEEP:-0}};
 }
 
 #[test]
+fn a_build_looks_at_no_process_but_its_own_jobs() {
+    use std::os::unix::process::CommandExt as _;
+    let project = Project::new();
+    project.jobfile(&slow_and_fast_jobs());
+    // A process of another kind that carries a job's environment: a build that searched the
+    // machine's processes for its jobs would take it for a leftover job and kill it.
+    let jobs_dir = project.path().join("scratch_space");
+    let mut bystander = Command::new("sleep")
+        .arg("30")
+        .env("JOBMAN_JOB_DIR", jobs_dir.join("0123456789ab"))
+        .process_group(0)
+        .spawn()
+        .expect("sleep starts");
+    // jobman waits for its watchdog to end: both had their chance.
+    project.builds(&["-j", "2"]).ok();
+    assert!(bystander.try_wait().unwrap().is_none(), "the bystander still runs");
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+    // A build that ended well leaves no list of running job groups behind.
+    assert!(!project.path().join(".jobman/running").exists());
+}
+
+#[test]
 fn a_job_over_its_timeout_is_killed_with_its_whole_process_group() {
     let project = Project::new();
     project.jobfile(

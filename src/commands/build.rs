@@ -69,7 +69,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<i32> {
         return dry_run(options, jobfile, store, &selection);
     }
     let lock = WorkspaceLock::acquire(&jobfile.workspace.state)?;
-    supervisor::stop_leftover_jobs(&store.jobs_dir);
+    supervisor::stop_leftover_jobs(&jobfile.workspace.state, &store.jobs_dir);
     super::verify::check_after_unclean_end(&jobfile.workspace.state, &store.jobs_dir, &jobfile.root)?;
     // Jobs an earlier build left on Slurm: followed to their end, never submitted twice.
     let earlier = slurm::in_flight(jobfile, true).into_keys().collect();

@@ -13,7 +13,7 @@ use super::finish::{Finished, Outcome, Tally, failure_detail};
 use super::prepare::prepare;
 use super::request::{LocalRequest, Requests};
 use super::slots::{self, Held, Slots};
-use super::supervisor::{self, Supervisor};
+use super::supervisor::{self, Supervisor, Watchdog};
 use super::task::{self, Ran};
 use super::{RunOptions, apply_records};
 use crate::jobfile::StageView;
@@ -39,7 +39,8 @@ pub fn run(
 ) -> anyhow::Result<Outcome> {
     let jobs_dir = &jobfile.workspace.jobs;
     let (slots, requests) = local_slots(jobfile, jobs, pending)?;
-    let watchdog = supervisor::spawn_watchdog(&lock.file, jobs_dir).context("cannot start the watchdog process")?;
+    let watchdog =
+        Watchdog::start(&lock.file, &jobfile.workspace.state, jobs_dir).context("cannot start the watchdog process")?;
     let supervisor = Supervisor::new(Arc::clone(&interrupted), Some(watchdog));
     let renderer = Renderer::new(jobfile).map_err(Diagnostics::from)?;
     let root = &jobfile.root;

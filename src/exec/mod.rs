@@ -8,6 +8,7 @@ mod finish;
 mod local;
 mod prepare;
 mod request;
+mod running;
 mod slots;
 pub mod slurm;
 pub mod supervisor;

@@ -3,12 +3,12 @@
 //! jobman itself dies (even by SIGKILL).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 
+use super::running::{self, RunningGroups};
 use crate::store::Usage;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,15 +52,17 @@ pub struct Supervisor {
     interrupted: Arc<AtomicBool>,
     /// Set by `--fail-fast` after a failure: start nothing new.
     stopping: AtomicBool,
-    watchdog: Mutex<Option<ChildStdin>>,
-    watchdog_process: Option<Child>,
+    /// A local build's: what stops its jobs if jobman dies.
+    watchdog: Option<Watchdog>,
 }
 
 impl Drop for Supervisor {
-    /// Closing the pipe ends the watchdog; waiting for it means the lock is free when jobman exits.
+    /// Every job ended: the list of running groups goes, then the watchdog, which finds no
+    /// list. Waiting for it means the lock is free when jobman exits.
     fn drop(&mut self) {
-        self.watchdog.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(mut process) = self.watchdog_process.take() {
+        if let Some(Watchdog { mut process, groups }) = self.watchdog.take() {
+            groups.remove();
+            drop(process.stdin.take());
             let _ = process.wait();
         }
     }
@@ -68,15 +70,8 @@ impl Drop for Supervisor {
 
 impl Supervisor {
     /// `interrupted` is raised by the SIGINT/SIGTERM handler.
-    pub fn new(interrupted: Arc<AtomicBool>, mut watchdog: Option<Child>) -> Supervisor {
-        let pipe = watchdog.as_mut().and_then(|w| w.stdin.take());
-        Supervisor {
-            running: Mutex::default(),
-            interrupted,
-            stopping: AtomicBool::new(false),
-            watchdog: Mutex::new(pipe),
-            watchdog_process: watchdog,
-        }
+    pub fn new(interrupted: Arc<AtomicBool>, watchdog: Option<Watchdog>) -> Supervisor {
+        Supervisor { running: Mutex::default(), interrupted, stopping: AtomicBool::new(false), watchdog }
     }
 
     pub fn interrupted(&self) -> bool {
@@ -105,7 +100,11 @@ impl Supervisor {
             .stdout(launch.stdout)
             .stderr(launch.stderr)
             .process_group(0);
-        let child = match command.spawn() {
+        let groups = self.watchdog.as_ref().map(|watchdog| &watchdog.groups);
+        groups.inspect(|groups| groups.starting());
+        let spawned = command.spawn();
+        groups.inspect(|groups| groups.started(spawned.as_ref().ok().map(|child| child.id() as i32)));
+        let child = match spawned {
             Ok(child) => child,
             Err(e) => return (ProcessEnd::SpawnFailed(spawn_error(launch.command, &e)), None),
         };
@@ -114,6 +113,9 @@ impl Supervisor {
         let waited = wait(&child);
         // Whatever the job left running in its group goes with it.
         kill_group(group, libc::SIGKILL);
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.groups.ended(group);
+        }
         let timed_out = self.untrack(group);
         let end = match waited {
             _ if timed_out => ProcessEnd::TimedOut,
@@ -127,7 +129,6 @@ impl Supervisor {
 
     fn track(&self, group: i32, deadline: Option<Instant>) {
         self.lock().deadlines.insert(group, deadline);
-        self.tell_watchdog(&format!("+{group}\n"));
         // A Ctrl-C that came between the check and the spawn must still reach this job.
         if self.interrupted() {
             kill_group(group, libc::SIGTERM);
@@ -136,28 +137,15 @@ impl Supervisor {
 
     /// Forgets a finished group; true when it was killed for its timeout.
     fn untrack(&self, group: i32) -> bool {
-        let timed_out = {
-            let mut running = self.lock();
-            running.deadlines.remove(&group);
-            running.terminated.remove(&group);
-            let at = running.timed_out.iter().position(|&g| g == group);
-            at.map(|i| running.timed_out.swap_remove(i)).is_some()
-        };
-        self.tell_watchdog(&format!("-{group}\n"));
-        timed_out
+        let mut running = self.lock();
+        running.deadlines.remove(&group);
+        running.terminated.remove(&group);
+        let at = running.timed_out.iter().position(|&g| g == group);
+        at.map(|i| running.timed_out.swap_remove(i)).is_some()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Running> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn tell_watchdog(&self, line: &str) {
-        let mut watchdog = self.watchdog.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(pipe) = watchdog.as_mut()
-            && pipe.write_all(line.as_bytes()).is_err()
-        {
-            *watchdog = None;
-        }
     }
 
     /// One pass of the monitor: enforce deadlines and interrupts. Called every few milliseconds
@@ -211,9 +199,12 @@ fn wait(child: &Child) -> Option<(std::process::ExitStatus, Usage)> {
 }
 
 pub fn kill_group(group: i32, signal: i32) {
-    // SAFETY: kill only sends a signal; a group that is gone yields ESRCH, which is fine.
-    unsafe {
-        libc::kill(-group, signal);
+    // 0 and 1 would be jobman's own group and every process it may signal: never a job's.
+    if group > 1 {
+        // SAFETY: kill only sends a signal; a group that is gone yields ESRCH, which is fine.
+        unsafe {
+            libc::kill(-group, signal);
+        }
     }
 }
 
@@ -308,13 +299,42 @@ pub fn run_pool<T: Send, R: Send>(
     });
 }
 
-/// The watchdog: a second jobman process, started once per build. It reads `+GROUP`/`-GROUP`
-/// lines on stdin; when stdin closes (jobman ended, however it ended) it kills every group still
-/// listed, and every group running a job of `jobs_dir` (found by its environment: a job spawned
-/// in the moment before jobman could report it). It also holds the workspace lock (inherited as
-/// fd 3), so the next build cannot start until the old build's jobs are gone.
-pub fn watchdog_main(jobs_dir: &Path) -> i32 {
-    use std::io::BufRead;
+/// A local build's watchdog: a second jobman process, and the list of the build's running job
+/// groups ([`running`]) that it reads when jobman dies.
+pub struct Watchdog {
+    process: Child,
+    groups: RunningGroups,
+}
+
+impl Watchdog {
+    /// Starts the list of running groups in `state_dir` and the watchdog process, handing it the
+    /// workspace lock's descriptor as fd 3: the next build cannot start until the old build's
+    /// jobs are gone.
+    pub fn start(lock: &std::fs::File, state_dir: &Path, jobs_dir: &Path) -> std::io::Result<Watchdog> {
+        use std::os::fd::AsRawFd;
+        let groups = RunningGroups::create(state_dir)?;
+        let lock_fd = lock.as_raw_fd();
+        let mut command = Command::new(std::env::current_exe()?);
+        command.arg("__watchdog").arg(state_dir).arg(jobs_dir).stdin(Stdio::piped()).stdout(Stdio::null());
+        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                if lock_fd == 3 {
+                    let flags = libc::fcntl(3, libc::F_GETFD);
+                    libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+                } else if libc::dup2(lock_fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Ok(Watchdog { process: command.spawn()?, groups })
+    }
+}
+
+/// The watchdog's life: wait for its stdin to close (jobman ended, however it ended), then stop
+/// the groups the build's list names as running. A build that ended well removed the list.
+pub fn watchdog_main(state_dir: &Path, jobs_dir: &Path) -> i32 {
     // A Ctrl-C or hangup is for jobman, which cleans up itself; the watchdog waits for EOF.
     // SAFETY: setting a signal disposition to SIG_IGN has no preconditions.
     unsafe {
@@ -322,22 +342,8 @@ pub fn watchdog_main(jobs_dir: &Path) -> i32 {
         libc::signal(libc::SIGTERM, libc::SIG_IGN);
         libc::signal(libc::SIGHUP, libc::SIG_IGN);
     }
-    let mut live: Vec<i32> = Vec::new();
-    for line in std::io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        let (sign, number) = line.split_at(line.len().min(1));
-        let Ok(group) = number.parse::<i32>() else { continue };
-        match sign {
-            "+" => live.push(group),
-            "-" => live.retain(|&g| g != group),
-            _ => {}
-        }
-    }
-    for group in groups_running_jobs_of(jobs_dir) {
-        if !live.contains(&group) {
-            live.push(group);
-        }
-    }
+    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+    let live = running::listed_and_alive(state_dir, jobs_dir);
     for &group in &live {
         kill_group(group, libc::SIGTERM);
     }
@@ -347,70 +353,20 @@ pub fn watchdog_main(jobs_dir: &Path) -> i32 {
     for &group in &live {
         kill_group(group, libc::SIGKILL);
     }
+    running::forget(state_dir);
     0
 }
 
-/// Starts the watchdog, handing it the lock's descriptor as fd 3.
-pub fn spawn_watchdog(lock: &std::fs::File, jobs_dir: &Path) -> std::io::Result<Child> {
-    use std::os::fd::AsRawFd;
-    let lock_fd = lock.as_raw_fd();
-    let mut command = Command::new(std::env::current_exe()?);
-    command.arg("__watchdog").arg(jobs_dir).stdin(Stdio::piped()).stdout(Stdio::null());
-    // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            if lock_fd == 3 {
-                let flags = libc::fcntl(3, libc::F_GETFD);
-                libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
-            } else if libc::dup2(lock_fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    command.spawn()
-}
-
-/// Stops the job groups a dead build left behind when both jobman and its watchdog were killed:
-/// those running a job of this workspace. Called with the lock held, so no live build of this
-/// workspace owns them.
-pub fn stop_leftover_jobs(jobs_dir: &Path) {
-    for group in groups_running_jobs_of(jobs_dir) {
+/// Stops the job groups a dead build left behind when both jobman and its watchdog were killed,
+/// as the build's list of running groups names them. Called with the lock held, so no live
+/// build of this workspace owns them.
+pub fn stop_leftover_jobs(state_dir: &Path, jobs_dir: &Path) {
+    let Some(groups) = running::left_running(state_dir, jobs_dir) else { return };
+    for group in groups {
         crate::util::console::status("Stopping", &format!("process group {group} left running by an earlier build"));
         kill_group(group, libc::SIGKILL);
     }
-}
-
-/// The process groups with a process whose environment says it runs a job of `jobs_dir`, under
-/// a local build: a job that Slurm runs (`SLURM_JOB_ID` set), even on this machine, is Slurm's
-/// to stop, and a build that follows it counts on it.
-fn groups_running_jobs_of(jobs_dir: &Path) -> Vec<i32> {
-    let marker = format!("JOBMAN_JOB_DIR={}/", jobs_dir.display());
-    let Ok(processes) = std::fs::read_dir("/proc") else { return Vec::new() };
-    let mut groups = Vec::new();
-    for entry in processes.flatten() {
-        let path = entry.path();
-        let Some(group) = std::fs::read_to_string(path.join("stat")).ok().and_then(|stat| process_group(&stat)) else {
-            continue;
-        };
-        if groups.contains(&group) {
-            continue;
-        }
-        let environ = std::fs::read(path.join("environ")).unwrap_or_default();
-        let mut vars = environ.split(|&b| b == 0);
-        if vars.clone().any(|var| var.starts_with(marker.as_bytes()))
-            && !vars.any(|var| var.starts_with(b"SLURM_JOB_ID="))
-        {
-            groups.push(group);
-        }
-    }
-    groups
-}
-
-/// The process group field of `/proc/PID/stat` (the fifth, after the parenthesised name).
-fn process_group(stat: &str) -> Option<i32> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(2)?.parse().ok()
+    running::forget(state_dir);
 }
 
 #[cfg(test)]

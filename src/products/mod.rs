@@ -64,11 +64,18 @@ struct ReportState {
 
 impl NodeState {
     fn load(path: &Path) -> NodeState {
-        fs::read(path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<NodeState>(&bytes).ok())
+        Self::load_with_bytes(path).0
+    }
+
+    /// The state and the file's bytes as read.
+    fn load_with_bytes(path: &Path) -> (NodeState, Option<Vec<u8>>) {
+        let bytes = fs::read(path).ok();
+        let state = bytes
+            .as_deref()
+            .and_then(|bytes| serde_json::from_slice::<NodeState>(bytes).ok())
             .filter(|state| state.format == NODES_FORMAT)
-            .unwrap_or_default()
+            .unwrap_or_default();
+        (state, bytes)
     }
 }
 
@@ -97,7 +104,7 @@ pub fn decide(
     mode: Mode,
 ) -> anyhow::Result<Vec<ProductState>> {
     let state_path = jobfile.workspace.state.join("nodes.json");
-    let mut state = NodeState::load(&state_path);
+    let (mut state, stored) = NodeState::load_with_bytes(&state_path);
     let mut data = LazyData { jobfile, jobs, report: None, done: None };
     let root = &jobfile.root;
     let mut decided = Vec::new();
@@ -265,7 +272,11 @@ pub fn decide(
     if making {
         state.format = NODES_FORMAT;
         state.report = report_state;
-        write_atomic(&state_path, &serde_json::to_vec_pretty(&state)?)?;
+        let bytes = serde_json::to_vec_pretty(&state)?;
+        // A no-op build writes nothing.
+        if stored.as_ref() != Some(&bytes) {
+            write_atomic(&state_path, &bytes)?;
+        }
     }
     if diagnostics.is_empty() { Ok(decided) } else { Err(diagnostics.into()) }
 }

@@ -1,11 +1,17 @@
 //! Work spread over every core.
 
+/// How many threads run at once on this machine, asked once (the answer reads cgroup files).
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// `f` over `items` on every core, results in input order.
 pub fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || items.len() < 64 {
+    if items.len() < 64 || cores() < 2 {
         return items.into_iter().map(f).collect();
     }
+    let threads = cores();
     let chunk = items.len().div_ceil(threads);
     let mut chunks: Vec<Vec<T>> = Vec::new();
     let mut items = items.into_iter();
