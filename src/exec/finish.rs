@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::store::build_log::LogEntry;
-use crate::store::{JobRecord, JobStatus, STDERR_FILE};
+use crate::store::{FileStamp, JobRecord, JobStatus, STDERR_FILE};
 use crate::util::console::{self, Tone};
 use crate::util::exit;
 use crate::util::text::plural;
@@ -62,8 +62,8 @@ impl Outcome {
 /// A job's end, as the build loop sees it.
 pub struct Finished {
     pub index: usize,
-    /// The record written, when one was.
-    pub record: Option<JobRecord>,
+    /// The record the local pool wrote, with its stamp, when it wrote one.
+    pub record: Option<(JobRecord, FileStamp)>,
     /// What it rendered, for the build log.
     pub logged: Option<LogEntry>,
     pub name: String,
@@ -88,7 +88,8 @@ impl Finished {
             seconds: record.duration_secs,
             attempts: record.attempts,
             logged: None,
-            record: Some(record),
+            // The job's state is read from its folder when the build plans again.
+            record: None,
         }
     }
 

@@ -22,7 +22,7 @@ use crate::plan::render::Renderer;
 use crate::store::build_log;
 use crate::store::lock::WorkspaceLock;
 use crate::store::verify::Unsynced;
-use crate::store::{self, JobRecord, JobStatus};
+use crate::store::{self, FileStamp, JobRecord, JobStatus};
 use crate::util::console::{self, Progress, Tone};
 use crate::util::diagnostic::{Diagnostic, Diagnostics};
 
@@ -46,7 +46,7 @@ pub fn run(
     let root = &jobfile.root;
 
     let mut tally = Tally { cached: jobs.len() - pending.len(), ..Tally::default() };
-    let mut records: Vec<(usize, JobRecord)> = Vec::with_capacity(pending.len());
+    let mut records: Vec<(usize, JobRecord, FileStamp)> = Vec::with_capacity(pending.len());
     let log_path = build_log::path(&jobfile.workspace.state);
     let mut log = build_log::LogWriter::open(&log_path)
         .inspect_err(|e| {
@@ -99,8 +99,8 @@ pub fn run(
                 console::failure("Warning", &format!("cannot write {}: {e}", log_path.display()));
                 log = None;
             }
-            if let Some(record) = finished.record {
-                records.push((finished.index, record));
+            if let Some((record, stamp)) = finished.record {
+                records.push((finished.index, record, stamp));
             }
         },
     );
@@ -205,16 +205,17 @@ fn run_job(
     let prepared = prepare(renderer, jobfile, planned, slot);
     let ran = prepared.and_then(|(spec, logged)| {
         finished.logged = Some(logged);
-        task::run(&spec, &slot.dir, supervisor, env, true, retrying)
+        // The folder was made afresh: its first attempt.
+        task::run(&spec, &slot.dir, supervisor, env, 1, true, retrying)
     });
     drop(held);
     match ran {
-        Ok(Some(Ran { record, seconds })) => {
+        Ok(Some(Ran { record, stamp, seconds })) => {
             finished.status = Some(record.status);
             finished.seconds = seconds;
             finished.detail = failure_detail(&record);
             finished.attempts = record.attempts;
-            finished.record = Some(record);
+            finished.record = Some((record, stamp));
         }
         Ok(None) => finished.status = Some(JobStatus::Interrupted),
         Err(message) => {

@@ -27,7 +27,7 @@ use anyhow::Context;
 use crate::jobfile::StageView;
 use crate::plan::Job;
 use crate::store::lock::WorkspaceLock;
-use crate::store::{self, FileStamp, JobRecord, RecordSummary, SlotState};
+use crate::store::{FileStamp, JobRecord, RecordSummary, SlotState};
 
 /// What the build asks of the local pool besides the jobs.
 pub struct RunOptions {
@@ -63,11 +63,11 @@ pub fn catch_interrupts(jobs_dir: &Path) -> anyhow::Result<Arc<AtomicBool>> {
 }
 
 /// The new records become the jobs' states (and index entries).
-fn apply_records(jobs: &mut [Job], records: Vec<(usize, JobRecord)>) {
-    for (index, record) in records {
+fn apply_records(jobs: &mut [Job], records: Vec<(usize, JobRecord, FileStamp)>) {
+    for (index, record, stamp) in records {
         let slot = &mut jobs[index].slot;
         slot.state = SlotState::of(RecordSummary::from(&record));
-        slot.stamp = FileStamp::of(&slot.dir.join(store::RECORD_FILE));
+        slot.stamp = Some(stamp);
         slot.indexed = false;
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::exec::supervisor::{self, Launch, ProcessEnd, Supervisor};
 use crate::key::KeyIngredients;
-use crate::store::{self, JobRecord, JobStatus, RECORD_FORMAT, STDERR_FILE, STDOUT_FILE, Usage};
+use crate::store::{self, FileStamp, JobRecord, JobStatus, RECORD_FORMAT, STDERR_FILE, STDOUT_FILE, Usage};
 
 /// The launch file a cluster task reads.
 pub const LAUNCH_FILE: &str = "jobman-launch.json";
@@ -48,6 +48,8 @@ pub struct TaskSpec {
 /// How a run ended, for the build's summary.
 pub struct Ran {
     pub record: JobRecord,
+    /// The stamp of the record as written.
+    pub stamp: FileStamp,
     pub seconds: f64,
 }
 
@@ -62,16 +64,17 @@ pub struct Ran {
 /// `stdout.attempt-1.log`), so every attempt's logs are kept and a results file is only ever
 /// read from the attempt that wrote it. A job stopped by jobman's own Ctrl-C, or after
 /// `--fail-fast` stopped the build, is not tried again.
+/// `attempt` is the first attempt's number: 1 in a fresh folder, more where the build kept aside
+/// attempts that Slurm stopped (a time limit, a node failure).
 pub fn run(
     spec: &TaskSpec,
     dir: &Path,
     supervisor: &Supervisor,
     extra_env: Vec<(&'static str, String)>,
+    mut attempt: u32,
     record_interrupted: bool,
     retrying: &dyn Fn(&JobRecord),
 ) -> Result<Option<Ran>, String> {
-    // Attempts that Slurm stopped (a time limit, a node failure) were kept aside by the build.
-    let mut attempt = attempts_in(dir);
     loop {
         let started = SystemTime::now();
         let clock = Instant::now();
@@ -95,8 +98,8 @@ pub fn run(
             attempt += 1;
             continue;
         }
-        store::write_record(dir, &record).map_err(|e| format!("cannot write its record: {e}"))?;
-        return Ok(Some(Ran { record, seconds }));
+        let stamp = store::write_record(dir, &record).map_err(|e| format!("cannot write its record: {e}"))?;
+        return Ok(Some(Ran { record, stamp, seconds }));
     }
 }
 
@@ -404,7 +407,7 @@ pub fn run_task_main(manifest: &Path, task: &str, jobs_per_task: usize) -> anyho
                         super::failure_detail(&JobRecord { attempts: 1, ..record.clone() })
                     );
                 };
-                run(&spec, &dir, &supervisor, Vec::new(), false, &retrying)
+                run(&spec, &dir, &supervisor, Vec::new(), attempts_in(&dir), false, &retrying)
             },
             |r| ran = Some(r),
         );

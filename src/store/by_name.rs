@@ -6,7 +6,7 @@
 //! When the links wanted are those the last update made (a hash of them is kept in jobman's
 //! state), nothing is read or written: a no-op build costs no file-system call per job.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -45,35 +45,50 @@ pub fn update<'a>(jobs_dir: &Path, marker: &Path, jobs: impl Iterator<Item = Nam
     if dir.is_dir() && fs::read_to_string(marker).is_ok_and(|kept| kept == hash) {
         return Ok(());
     }
-    remove_unwanted(&dir, Path::new(""), &wanted)?;
+    let mut kept = HashSet::new();
+    remove_unwanted(&dir, Path::new(""), &wanted, &mut kept)?;
     for (link, target) in &wanted {
-        let path = dir.join(link);
-        if fs::read_link(&path).is_ok_and(|found| found == *target) {
+        // A new job's link costs one call: its folder and its link were listed above.
+        if kept.contains(&link) {
             continue;
         }
-        if let Some(parent) = path.parent() {
+        let path = dir.join(link);
+        let made = std::os::unix::fs::symlink(target, &path);
+        if made.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+            && let Some(parent) = path.parent()
+        {
             fs::create_dir_all(parent)?;
+            std::os::unix::fs::symlink(target, &path)?;
+        } else {
+            made?;
         }
-        let _ = fs::remove_file(&path);
-        std::os::unix::fs::symlink(target, &path)?;
     }
     fs::write(marker, hash)
 }
 
 /// Removes the links under `dir` (and its stage folders) that are not `wanted` as they are, and
-/// stage folders left empty; anything that is not a link is left alone.
-fn remove_unwanted(dir: &Path, prefix: &Path, wanted: &BTreeMap<PathBuf, PathBuf>) -> io::Result<()> {
+/// stage folders left empty; anything that is not a link is left alone. The links left are
+/// added to `kept`.
+fn remove_unwanted<'a>(
+    dir: &Path,
+    prefix: &Path,
+    wanted: &'a BTreeMap<PathBuf, PathBuf>,
+    kept: &mut HashSet<&'a PathBuf>,
+) -> io::Result<()> {
     let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
     for entry in entries.flatten() {
         let path = entry.path();
         let relative = prefix.join(entry.file_name());
         let kind = entry.file_type()?;
         if kind.is_symlink() {
-            if fs::read_link(&path).ok().as_ref() != wanted.get(&relative) {
-                fs::remove_file(&path)?;
+            match wanted.get_key_value(&relative) {
+                Some((link, target)) if fs::read_link(&path).is_ok_and(|found| found == *target) => {
+                    kept.insert(link);
+                }
+                _ => fs::remove_file(&path)?,
             }
         } else if kind.is_dir() && prefix.as_os_str().is_empty() {
-            remove_unwanted(&path, &relative, wanted)?;
+            remove_unwanted(&path, &relative, wanted, kept)?;
             // Only when empty: a folder of the user's own is kept.
             let _ = fs::remove_dir(&path);
         }

@@ -15,6 +15,8 @@ use std::fs;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -388,7 +390,15 @@ pub struct Store {
     jobs_handle: Option<fs::File>,
     index_path: PathBuf,
     index: Index,
+    /// How many jobs were looked for outside the index; past [`LIST_AFTER`], the names in the
+    /// jobs folder, listed once.
+    misses: AtomicUsize,
+    folders: OnceLock<Option<HashSet<String>>>,
 }
+
+/// Index misses answered with one call each before the jobs folder is listed instead: a sweep
+/// that adds a few jobs to many costs a few calls, a new sweep of 10⁶ jobs one listing.
+const LIST_AFTER: usize = 64;
 
 impl Store {
     /// Opens the store of `jobs_dir` with its index at `index_path` (missing, unreadable or of
@@ -396,7 +406,23 @@ impl Store {
     pub fn open(jobs_dir: PathBuf, index_path: PathBuf) -> Store {
         let index = Index::read(&index_path);
         let jobs_handle = fs::File::open(&jobs_dir).ok();
-        Store { jobs_dir, jobs_handle, index_path, index }
+        Store { jobs_dir, jobs_handle, index_path, index, misses: AtomicUsize::new(0), folders: OnceLock::new() }
+    }
+
+    /// Whether the jobs folder has an entry `id` (at `dir`).
+    fn has_folder(&self, id: &str, dir: &Path) -> bool {
+        let listed = (self.misses.fetch_add(1, Ordering::Relaxed) >= LIST_AFTER)
+            .then(|| {
+                self.folders.get_or_init(|| {
+                    let entries = fs::read_dir(&self.jobs_dir).ok()?;
+                    Some(entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+                })
+            })
+            .and_then(Option::as_ref);
+        match listed {
+            Some(names) => names.contains(id),
+            None => fs::symlink_metadata(dir).is_ok(),
+        }
     }
 
     /// Finds the folder of `key`: the shortest id of at least `min_len` hex characters whose folder
@@ -415,6 +441,11 @@ impl Store {
                     let state = SlotState::of(entry.summary);
                     return Slot { id, dir, state, stamp, indexed: true };
                 }
+            }
+            // A job never run has no folder: one call says so, or none past a few (see
+            // `has_folder`).
+            if len == min_len.max(ID_LEN) && !self.has_folder(&id, &dir) {
+                return Slot { id, dir, state: SlotState::Absent, stamp: None, indexed: false };
             }
             // Stamp first: if the record changes after, the next build sees a new stamp.
             let stamp = FileStamp::of(&dir.join(RECORD_FILE));
@@ -487,12 +518,15 @@ pub fn read_record(dir: &Path) -> Option<JobRecord> {
 /// Empties (or creates) a job folder for a fresh run: nothing of a cut-off run survives into the
 /// new one.
 pub fn reset_dir(dir: &Path) -> io::Result<()> {
-    match fs::remove_dir_all(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+    // A new job's folder is one call; a folder left by an earlier run is emptied first.
+    match fs::create_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_dir_all(dir)?;
+            fs::create_dir(dir)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir_all(dir),
+        done => done,
     }
-    fs::create_dir_all(dir)
 }
 
 /// Writes the record last and atomically: a temp file in the same folder, then a rename.
@@ -516,20 +550,29 @@ pub fn read_results(path: &Path, recorded: Option<&String>) -> Option<serde_json
     }
 }
 
-pub fn write_record(dir: &Path, record: &JobRecord) -> io::Result<()> {
+/// Returns the record's stamp, taken from the open file after the rename (no lookup by name).
+pub fn write_record(dir: &Path, record: &JobRecord) -> io::Result<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
     let bytes = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
-    write_atomic(&dir.join(RECORD_FILE), &bytes)
+    let file = write_atomic_open(&dir.join(RECORD_FILE), &bytes)?;
+    let m = file.metadata()?;
+    Ok(FileStamp::new(m.len(), m.ino(), (m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec())))
 }
 
 /// temp + rename in the target's folder. The temp name is unique to this process, so that two
 /// processes writing the same file never mix their bytes.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_open(path, bytes).map(drop)
+}
+
+/// [`write_atomic`], the file still open.
+fn write_atomic_open(path: &Path, bytes: &[u8]) -> io::Result<fs::File> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let mut file = fs::File::create(&temp)?;
     file.write_all(bytes)?;
-    drop(file);
-    fs::rename(&temp, path)
+    fs::rename(&temp, path)?;
+    Ok(file)
 }
 
 /// Flushes everything written under `dir` to disk with one call (`syncfs`).
