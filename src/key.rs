@@ -35,7 +35,12 @@ pub struct JobKey(pub [u8; 32]);
 
 impl JobKey {
     pub fn hex(&self) -> String {
-        blake3::Hash::from_bytes(self.0).to_hex().to_string()
+        self.hex_digits().to_string()
+    }
+
+    /// The same 64 digits without allocating: once per job in every command.
+    pub fn hex_digits(&self) -> impl std::ops::Deref<Target = str> {
+        blake3::Hash::from_bytes(self.0).to_hex()
     }
 
     pub fn from_hex(text: &str) -> Option<JobKey> {

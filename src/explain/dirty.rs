@@ -158,6 +158,22 @@ pub fn explain(
     rerender: impl Fn(&LogEntry) -> Option<Rendering>,
 ) -> Dirty {
     match state {
+        SlotState::Absent => {
+            let closest = closest(&job.ingredients, previous, current).map(|entry| Closest {
+                id: entry.id.clone(),
+                name: entry.name.clone(),
+                changes: changes(entry, job, &rerender),
+            });
+            Dirty::New { closest }
+        }
+        _ => from_state(state),
+    }
+}
+
+/// Why a job must run as far as its folder tells, without comparing it with earlier jobs: a new
+/// key is new, with no closest job.
+pub fn from_state(state: &SlotState) -> Dirty {
+    match state {
         SlotState::NotDone(record) => {
             let detail = match (record.exit_code, &record.message) {
                 (_, Some(message)) => format!(": {message}"),
@@ -168,14 +184,7 @@ pub fn explain(
         }
         SlotState::Incomplete => Dirty::Interrupted,
         SlotState::Done(_) => Dirty::Forced,
-        SlotState::Absent => {
-            let closest = closest(&job.ingredients, previous, current).map(|entry| Closest {
-                id: entry.id.clone(),
-                name: entry.name.clone(),
-                changes: changes(entry, job, &rerender),
-            });
-            Dirty::New { closest }
-        }
+        SlotState::Absent => Dirty::New { closest: None },
     }
 }
 

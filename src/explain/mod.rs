@@ -64,7 +64,8 @@ impl<'j> JobExplainer<'j> {
             .enumerate()
             .map(|(i, e)| (params_key(e.ingredients.stage.as_deref(), &e.ingredients.params), i))
             .collect();
-        let current = jobs.iter().map(|j| j.planned.key.hex()).collect();
+        let current =
+            if previous.is_empty() { HashSet::new() } else { jobs.iter().map(|j| j.planned.key.hex()).collect() };
         Ok(JobExplainer { renderers, previous, stage_ranges, by_params, current })
     }
 
@@ -76,6 +77,10 @@ impl<'j> JobExplainer<'j> {
         let Some((_, renderer)) = self.renderers.iter().find(|(stage, _)| *stage == job.stage) else {
             return Ok(None);
         };
+        // Only a new key is compared with earlier jobs, which takes its rendering.
+        if !matches!(job.slot.state, SlotState::Absent) || self.previous.is_empty() {
+            return Ok(Some(dirty::from_state(&job.slot.state)));
+        }
         let rendering = renderer
             .rendering(job.planned.index, &job.planned.params, job.planned.needs.as_deref())
             .map_err(Diagnostics::from)?;

@@ -155,8 +155,8 @@ pub fn expand(stage: StageView<'_>) -> Result<Vec<ParamSet>, Diagnostics> {
     let lengths: Vec<usize> = ordered.iter().map(|d| stage.params[d[0]].values.len()).collect();
     let total = count_points(stage, &ordered, &lengths)?;
     let mut position = vec![0usize; ordered.len()];
+    let mut chosen: Vec<usize> = vec![0; stage.params.len()];
     for _ in 0..total {
-        let mut chosen: Vec<usize> = vec![0; stage.params.len()];
         for (dimension, &at) in ordered.iter().zip(&position) {
             for &param in dimension {
                 chosen[param] = at;

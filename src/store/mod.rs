@@ -216,9 +216,10 @@ pub struct Slot {
 
 #[derive(Debug)]
 pub enum SlotState {
-    Done(RecordSummary),
+    /// Boxed, as in `NotDone`: a sweep of 10⁶ pending jobs holds 10⁶ states, mostly `Absent`.
+    Done(Box<RecordSummary>),
     /// A record of this key that is not done: failed, timed out or interrupted.
-    NotDone(RecordSummary),
+    NotDone(Box<RecordSummary>),
     /// A folder with no readable record: a run that was cut off.
     Incomplete,
     Absent,
@@ -226,7 +227,11 @@ pub enum SlotState {
 
 impl SlotState {
     pub fn of(summary: RecordSummary) -> SlotState {
-        if summary.status == JobStatus::Done { SlotState::Done(summary) } else { SlotState::NotDone(summary) }
+        if summary.status == JobStatus::Done {
+            SlotState::Done(Box::new(summary))
+        } else {
+            SlotState::NotDone(Box::new(summary))
+        }
     }
 
     /// The status its record of this key gives; `None` when pending (never ran, or cut off).
@@ -413,9 +418,11 @@ impl Store {
     fn has_folder(&self, id: &str, dir: &Path) -> bool {
         let listed = (self.misses.fetch_add(1, Ordering::Relaxed) >= LIST_AFTER)
             .then(|| {
-                self.folders.get_or_init(|| {
-                    let entries = fs::read_dir(&self.jobs_dir).ok()?;
-                    Some(entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+                self.folders.get_or_init(|| match fs::read_dir(&self.jobs_dir) {
+                    Ok(entries) => Some(entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect()),
+                    // No jobs folder yet: no job has a folder.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Some(HashSet::new()),
+                    Err(_) => None,
                 })
             })
             .and_then(Option::as_ref);
@@ -428,7 +435,7 @@ impl Store {
     /// Finds the folder of `key`: the shortest id of at least `min_len` hex characters whose folder
     /// is free or holds this key (a folder whose record names another key is never touched).
     pub fn locate(&self, key: &JobKey, min_len: usize) -> Slot {
-        let hex = key.hex();
+        let hex = key.hex_digits();
         let mut len = min_len.max(ID_LEN);
         loop {
             let id = hex[..len.min(hex.len())].to_string();
@@ -450,7 +457,7 @@ impl Store {
             // Stamp first: if the record changes after, the next build sees a new stamp.
             let stamp = FileStamp::of(&dir.join(RECORD_FILE));
             let state = match read_record(&dir) {
-                Some(record) if record.key == hex => SlotState::of(RecordSummary::from(&record)),
+                Some(record) if record.key == *hex => SlotState::of(RecordSummary::from(&record)),
                 Some(_) if len < hex.len() => {
                     len += 4;
                     continue;
