@@ -6,6 +6,7 @@
 #
 #   bench/fsops.sh              # 1,000 jobs
 #   N=5000 bench/fsops.sh
+#   JOBMAN_BIN=/path/to/other/jobman bench/fsops.sh    # another build of jobman
 #
 # Counted: every system call that names a path in the workspace or works on a descriptor of one
 # (`strace -y` prints the descriptor's path), from jobman and from the jobs it starts; calls
@@ -24,11 +25,15 @@ done
 HAVE_PARALLEL=1
 command -v parallel >/dev/null || { HAVE_PARALLEL=0; echo "bench: GNU parallel not found (apt-get install parallel): its row is left out" >&2; }
 
-(cd "$REPO" && cargo build --release --quiet)
 WORK="$(mktemp -d -t jobman-fsops.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 JOBMAN="$WORK/jobman"
-cp "$REPO/target/release/jobman" "$JOBMAN"
+if [ -n "${JOBMAN_BIN:-}" ]; then
+    cp "$JOBMAN_BIN" "$JOBMAN" # another build, to compare: JOBMAN_BIN=/path/to/jobman bench/fsops.sh
+else
+    (cd "$REPO" && cargo build --release --quiet)
+    cp "$REPO/target/release/jobman" "$JOBMAN"
+fi
 
 METADATA='open|openat|openat2|creat|mkdir|mkdirat|rename|renameat|renameat2|link|linkat|symlink|symlinkat|unlink|unlinkat|rmdir|stat|lstat|newfstatat|fstatat64|statx|access|faccessat|faccessat2|readlink|readlinkat|getdents64|getdents|utimensat|chmod|fchmodat|chown|fchownat|truncate'
 SYNC='fsync|fdatasync|syncfs|sync_file_range'

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# jobman benchmark: launch overhead against xargs, no-op rebuilds against ninja, status and ls
-# at 100k.
+# jobman benchmark: launch overhead against xargs and GNU parallel --results, no-op rebuilds
+# against ninja, status and ls at 100k.
 #
 #   bench/run.sh                 # everything goes to a fresh `mktemp -d` folder
 #   BENCH_DIR=/some/dir bench/run.sh
@@ -27,6 +27,7 @@ install_tools() {
     local missing=()
     command -v hyperfine >/dev/null || missing+=(hyperfine)
     command -v ninja >/dev/null || missing+=(ninja-build)
+    command -v parallel >/dev/null || missing+=(parallel)
     [ ${#missing[@]} -eq 0 ] && return
     local sudo=()
     [ "$(id -u)" -ne 0 ] && sudo=(sudo)
@@ -36,7 +37,7 @@ install_tools() {
 }
 
 install_tools
-for tool in hyperfine ninja jq awk xargs; do
+for tool in hyperfine ninja parallel jq awk xargs; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
 done
 
@@ -95,7 +96,8 @@ row() { SUMMARY+=("$(printf '| %s | %s | %s | %s |' "$@")"); }
 #          freed in the last 60-300 s and scans past every such inode for each new file
 #          (fs/ext4/ialloc.c, recently_deleted): `rm` makes each run pay for the runs before it.
 #   tmpfs  `rm` on a tmpfs workspace: what the runner itself costs, without the disk.
-launch_pair() { # variant dir prepare-jobman prepare-xargs
+# GNU parallel --results keeps a folder per job, as jobman does: the peer of the same promise.
+launch_pair() { # variant dir prepare-jobman prepare-xargs prepare-parallel
     local variant=$1 dir=$2
     write_jobfile "$dir" "$LAUNCH_N" "echo p{{i}} > out.txt"
     seq 0 $((LAUNCH_N - 1)) >"$dir/ids.txt"
@@ -105,25 +107,30 @@ launch_pair() { # variant dir prepare-jobman prepare-xargs
             --export-json "$RESULTS/launch-$variant.json" --export-markdown "$RESULTS/launch-$variant.md" \
             --command-name "jobman build -j2 ($LAUNCH_N jobs, $variant)" --prepare "$3" "$JOBMAN build -j2" \
             --command-name "xargs -P2 ($LAUNCH_N jobs, $variant)" --prepare "$4" \
-            "xargs -P2 -I{} sh -c 'echo p{} > out/{}.txt' < ids.txt"
+            "xargs -P2 -I{} sh -c 'echo p{} > out/{}.txt' < ids.txt" \
+            --command-name "parallel -j2 --results ($LAUNCH_N jobs, $variant)" --prepare "$5" \
+            "parallel -j2 --results res 'echo p{}' < ids.txt"
         # The runs must have done the work, or the times mean nothing.
         [ "$(cat scratch_space/*/out.txt | wc -l)" -eq "$LAUNCH_N" ]
         [ "$(find out -name '*.txt' | wc -l)" -eq "$LAUNCH_N" ]
+        [ "$(find res -name stdout | wc -l)" -eq "$LAUNCH_N" ]
     )
-    local j x
+    local j x p
     j=$(median "$RESULTS/launch-$variant.json" 0)
     x=$(median "$RESULTS/launch-$variant.json" 1)
+    p=$(median "$RESULTS/launch-$variant.json" 2)
     row "launch $LAUNCH_N jobs, -j2, fresh ($variant)" "$(secs "$j") s" "xargs -P2 $(secs "$x") s" "$(ratio "$j" "$x")"
+    row "launch $LAUNCH_N jobs, -j2, fresh ($variant)" "$(secs "$j") s" "parallel -j2 --results $(secs "$p") s" "$(ratio "$j" "$p")"
 }
 
 for variant in "${LAUNCH_VARIANTS[@]}"; do
     log "1. launch $LAUNCH_N jobs at -j2, $variant: jobman vs xargs -P2"
     case $variant in
     rm)
-        launch_pair rm "$BENCH_DIR/launch-rm" 'rm -rf scratch_space .jobman' 'rm -rf out && mkdir out' ;;
+        launch_pair rm "$BENCH_DIR/launch-rm" 'rm -rf scratch_space .jobman' 'rm -rf out && mkdir out' 'rm -rf res' ;;
     mv)
         aside() { echo "mkdir -p trash && for d in $*; do [ ! -e \$d ] || mv \$d trash/\$d.\$(date +%s%N); done"; }
-        launch_pair mv "$BENCH_DIR/launch-mv" "$(aside scratch_space .jobman)" "$(aside out) && mkdir out" ;;
+        launch_pair mv "$BENCH_DIR/launch-mv" "$(aside scratch_space .jobman)" "$(aside out) && mkdir out" "$(aside res)" ;;
     tmpfs)
         if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" != tmpfs ]; then
             log "   no tmpfs at /dev/shm: skipped"
@@ -131,7 +138,7 @@ for variant in "${LAUNCH_VARIANTS[@]}"; do
         fi
         TMPFS_DIR="$(mktemp -d -p /dev/shm jobman-bench.XXXXXX)"
         trap 'rm -rf "$TMPFS_DIR"' EXIT
-        launch_pair tmpfs "$TMPFS_DIR/launch" 'rm -rf scratch_space .jobman' 'rm -rf out && mkdir out'
+        launch_pair tmpfs "$TMPFS_DIR/launch" 'rm -rf scratch_space .jobman' 'rm -rf out && mkdir out' 'rm -rf res'
         rm -rf "$TMPFS_DIR" ;;
     *) echo "bench: unknown launch variant $variant (rm, mv, tmpfs)" >&2; exit 1 ;;
     esac
