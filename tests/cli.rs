@@ -1465,6 +1465,37 @@ params_file = "params.json"
 }
 
 #[test]
+fn a_jobs_output_reaches_its_logs_whole_even_past_its_own_end() {
+    let project = Project::new();
+    // x1 writes a megabyte to each stream; x2 leaves a process writing to its stdout without end
+    // and ends; x3 writes nothing and fails.
+    project.jobfile(
+        r#"[params]
+x = [1, 2, 3]
+
+[job]
+name = "x{{x}}"
+command = "{% if x == 1 %}head -c 1000000 /dev/zero | tr '\\0' o; head -c 1000000 /dev/zero | tr '\\0' e >&2{% elif x == 2 %}echo before; yes & sleep 0.3{% else %}exit 3{% endif %}"
+"#,
+    );
+    let started = Instant::now();
+    let out = project.builds(&[]).job_failed();
+    assert!(started.elapsed() < Duration::from_secs(10), "a process left holding a pipe held the build");
+    let dir = |name: &str| project.path().join("scratch_space/by-name").join(name);
+    let size = |path: PathBuf| fs::metadata(path).map(|m| m.len()).ok();
+    assert_eq!(
+        (size(dir("x1").join("stdout.log")), size(dir("x1").join("stderr.log"))),
+        (Some(1_000_000), Some(1_000_000))
+    );
+    let x2 = fs::read_to_string(dir("x2").join("stdout.log")).unwrap();
+    assert!(x2.starts_with("before\ny\ny\n"), "{}", &x2[..x2.len().min(40)]);
+    assert!(!dir("x3").join("stdout.log").exists() && !dir("x3").join("stderr.log").exists());
+    out.says("x3 (failed, exit code 3)").says("it wrote nothing to stderr");
+    let logs = project.runs(&["logs", "x3"]).ok();
+    assert_eq!(logs.stdout(), "", "a job that wrote nothing has nothing to show");
+}
+
+#[test]
 fn jobs_see_their_id_folder_and_index_and_their_params_file() {
     let project = Project::new();
     project
@@ -1481,7 +1512,7 @@ src = "id.txt.j2"
 
 [job]
 name = "x{{x}}"
-command = "printf '%s\n%s\n%s\n' \"$JOBMAN_JOB_ID\" \"$JOBMAN_JOB_DIR\" \"$JOBMAN_JOB_INDEX\" > env.txt"
+command = "printf '%s\n%s\n%s\n' \"$JOBMAN_JOB_ID\" \"$JOBMAN_JOB_DIR\" \"$JOBMAN_JOB_INDEX\" > env.txt; [ {{x}} = 1 ] || echo said"
 "#,
         )
         .template("id.txt.j2", "{{ job.id }}\n");
@@ -1506,9 +1537,10 @@ command = "printf '%s\n%s\n%s\n' \"$JOBMAN_JOB_ID\" \"$JOBMAN_JOB_DIR\" \"$JOBMA
         indices.push(env[2].to_string());
         let params: Value = serde_json::from_slice(&fs::read(dir.join("params.json")).unwrap()).unwrap();
         assert_eq!(params, json!({"x": x, "lr": 0.5, "tag": "a b", "model": {"width": 3}}));
-        for file in ["stdout.log", "stderr.log"] {
-            assert!(dir.join(file).is_file(), "{file} in {}", dir.display());
-        }
+        // A log is made when the job writes to it: x2 wrote to stdout, neither wrote to stderr.
+        let said = fs::read_to_string(dir.join("stdout.log")).ok();
+        assert_eq!(said.as_deref(), (x == 2).then_some("said\n"), "stdout.log in {}", dir.display());
+        assert!(!dir.join("stderr.log").exists(), "stderr.log in {}", dir.display());
     }
     indices.sort();
     assert_eq!(indices, ["0", "1"]);

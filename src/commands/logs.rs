@@ -59,6 +59,11 @@ pub fn logs(options: &LogsOptions) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
+    // A log is made when the job first writes to it: a job that ended without writing has none.
+    let ended = store::read_record(&dir).is_some_and(|record| key.as_deref().is_none_or(|key| record.key == key));
+    if ended && !log.exists() {
+        return Ok(0);
+    }
     let mut file = fs::File::open(&log).map_err(|e| {
         let relative = console::relative(&log, &jobfile.root);
         let diagnostic = if e.kind() == io::ErrorKind::NotFound {
@@ -109,7 +114,8 @@ fn follow(
             return Ok(true);
         }
         polls += 1;
-        if open.is_some() && polls.is_multiple_of(RUNNER_EVERY) && !runner() {
+        // Started: its folder was made (a log only once the job writes to it).
+        if (open.is_some() || dir.exists()) && polls.is_multiple_of(RUNNER_EVERY) && !runner() {
             // The record may have come just before the runner went: one more look.
             let ended = store::read_record(dir).is_some_and(|record| key.is_none_or(|key| record.key == key));
             if let Some((file, position)) = &mut open {

@@ -121,7 +121,12 @@ impl Finished {
         let lines: Vec<&str> = tail.lines().collect();
         let tail: Vec<String> = lines[lines.len().saturating_sub(5)..].iter().map(|l| format!("      | {l}")).collect();
         let status = self.status.map_or("", JobStatus::as_str);
-        let mut text = format!("  {} ({status}{})\n    log: {}", self.name, self.detail, console::relative(&log, root));
+        let log = if log.exists() {
+            format!("log: {}", console::relative(&log, root))
+        } else {
+            format!("it wrote nothing to stderr (its folder: {})", console::relative(&self.dir, root))
+        };
+        let mut text = format!("  {} ({status}{})\n    {log}", self.name, self.detail);
         if !tail.is_empty() {
             text.push('\n');
             text.push_str(&tail.join("\n"));

@@ -7,6 +7,7 @@
 mod finish;
 mod local;
 mod prepare;
+mod relay;
 mod request;
 mod running;
 mod slots;

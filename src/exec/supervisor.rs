@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 
+use super::relay::{self, Stream};
 use super::running::{self, RunningGroups};
 use crate::store::Usage;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,8 @@ pub enum ProcessEnd {
     Interrupted,
     /// The command could not start (not found, not executable).
     SpawnFailed(String),
+    /// It ran, but its output could not be written to its logs (a full disk).
+    OutputLost(String),
 }
 
 /// One command to run in a job folder.
@@ -29,8 +32,10 @@ pub struct Launch<'a> {
     pub command: &'a str,
     pub dir: &'a Path,
     pub env: Vec<(&'static str, String)>,
-    pub stdout: std::fs::File,
-    pub stderr: std::fs::File,
+    /// Where its standard output and error go: each file is made when the job first writes to
+    /// it ([`relay`]).
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
     pub timeout: Option<Duration>,
 }
 
@@ -97,32 +102,44 @@ impl Supervisor {
             .current_dir(launch.dir)
             .envs(launch.env)
             .stdin(Stdio::null())
-            .stdout(launch.stdout)
-            .stderr(launch.stderr)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .process_group(0);
         let groups = self.watchdog.as_ref().map(|watchdog| &watchdog.groups);
         groups.inspect(|groups| groups.starting());
         let spawned = command.spawn();
         groups.inspect(|groups| groups.started(spawned.as_ref().ok().map(|child| child.id() as i32)));
-        let child = match spawned {
+        let mut child = match spawned {
             Ok(child) => child,
             Err(e) => return (ProcessEnd::SpawnFailed(spawn_error(launch.command, &e)), None),
         };
         let group = child.id() as i32;
         self.track(group, launch.timeout.map(|t| Instant::now() + t));
-        let waited = wait(&child);
+        let mut streams =
+            [Stream::new(child.stdout.take(), launch.stdout), Stream::new(child.stderr.take(), launch.stderr)];
+        let mut reaped = None;
+        let lost = relay::relay(
+            &mut streams,
+            || {
+                reaped = wait(&child, libc::WNOHANG);
+                reaped.is_some()
+            },
+            || kill_group(group, libc::SIGKILL),
+        );
+        let waited = reaped.or_else(|| wait(&child, 0));
         // Whatever the job left running in its group goes with it.
         kill_group(group, libc::SIGKILL);
         if let Some(watchdog) = &self.watchdog {
             watchdog.groups.ended(group);
         }
         let timed_out = self.untrack(group);
-        let end = match waited {
+        let end = match (&waited, lost) {
             _ if timed_out => ProcessEnd::TimedOut,
-            Some((status, _)) if status.code().is_some() => ProcessEnd::Exited(status.code().unwrap_or(-1)),
+            (_, Some(message)) => ProcessEnd::OutputLost(message),
+            (Some((status, _)), None) if status.code().is_some() => ProcessEnd::Exited(status.code().unwrap_or(-1)),
             _ if self.interrupted() => ProcessEnd::Interrupted,
-            Some((status, _)) => ProcessEnd::Signaled(status.signal().unwrap_or(0)),
-            None => ProcessEnd::SpawnFailed("lost track of the process".into()),
+            (Some((status, _)), None) => ProcessEnd::Signaled(status.signal().unwrap_or(0)),
+            (None, None) => ProcessEnd::SpawnFailed("lost track of the process".into()),
         };
         (end, waited.map(|(_, usage)| usage))
     }
@@ -173,15 +190,15 @@ impl Supervisor {
 }
 
 /// Waits for the child with `wait4`, which also says what it and the processes it waited for
-/// used (std's `Child::wait` drops that).
-fn wait(child: &Child) -> Option<(std::process::ExitStatus, Usage)> {
+/// used (std's `Child::wait` drops that). With `WNOHANG` in `options`, `None` while it runs.
+fn wait(child: &Child, options: libc::c_int) -> Option<(std::process::ExitStatus, Usage)> {
     let pid = child.id() as libc::pid_t;
     loop {
         let mut status = 0;
         // SAFETY: rusage is plain data that wait4 fills in.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
         // SAFETY: waits for our own child, writing into the two locals above.
-        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        let waited = unsafe { libc::wait4(pid, &mut status, options, &mut usage) };
         if waited == pid {
             let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
             let usage = Usage {
@@ -192,7 +209,7 @@ fn wait(child: &Child) -> Option<(std::process::ExitStatus, Usage)> {
             };
             return Some((std::process::ExitStatus::from_raw(status), usage));
         }
-        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+        if waited == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
             return None;
         }
     }

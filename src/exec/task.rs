@@ -111,7 +111,6 @@ fn run_once(
     extra_env: &[(&'static str, String)],
     attempt: u32,
 ) -> (ProcessEnd, Option<Usage>) {
-    let open = |name: &str| fs::File::create(dir.join(name)).map_err(|e| format!("cannot create {name}: {e}"));
     let mut env = vec![
         ("JOBMAN_JOB_ID", spec.id.clone()),
         ("JOBMAN_JOB_DIR", dir.display().to_string()),
@@ -120,21 +119,19 @@ fn run_once(
         ("JOBMAN_ATTEMPT", attempt.to_string()),
     ];
     env.extend(extra_env.iter().cloned());
-    match (open(STDOUT_FILE), open(STDERR_FILE)) {
-        (Ok(stdout), Ok(stderr)) => supervisor.run(Launch {
-            command: &spec.command,
-            dir,
-            env,
-            stdout,
-            stderr,
-            timeout: spec.timeout_secs.map(Duration::from_secs_f64),
-        }),
-        (Err(message), _) | (_, Err(message)) => (ProcessEnd::SpawnFailed(message), None),
-    }
+    supervisor.run(Launch {
+        command: &spec.command,
+        dir,
+        env,
+        stdout: dir.join(STDOUT_FILE),
+        stderr: dir.join(STDERR_FILE),
+        timeout: spec.timeout_secs.map(Duration::from_secs_f64),
+    })
 }
 
 /// Moves the logs and declared outputs of failed attempt `attempt` aside, to their
-/// [`attempt_name`]s.
+/// [`attempt_name`]s. The kept stdout exists even when the attempt wrote none, so that the
+/// attempt counts ([`attempts_in`]).
 pub fn keep_attempt(spec: &TaskSpec, dir: &Path, attempt: u32) -> Result<(), String> {
     for name in [STDOUT_FILE, STDERR_FILE].into_iter().chain(spec.outputs.iter().map(String::as_str)) {
         let from = dir.join(name);
@@ -145,24 +142,28 @@ pub fn keep_attempt(spec: &TaskSpec, dir: &Path, attempt: u32) -> Result<(), Str
         fs::rename(&from, &to)
             .map_err(|e| format!("cannot keep attempt {attempt}'s {name} as {}: {e}", to.display()))?;
     }
-    Ok(())
+    let counted = dir.join(attempt_name(STDOUT_FILE, attempt));
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&counted)
+        .map(drop)
+        .map_err(|e| format!("cannot keep attempt {attempt} in {}: {e}", counted.display()))
 }
 
 /// Keeps attempt `attempt`, which Slurm stopped before the job's record was written (or before
 /// the job started: a failing setup line), aside as [`keep_attempt`] does, with `why` at the end
-/// of its kept stderr; its kept stdout exists even when the job never wrote one, so that the
-/// attempt counts ([`attempts_in`]).
+/// of its kept stderr.
 pub fn keep_stopped_attempt(spec: &TaskSpec, dir: &Path, attempt: u32, why: &str) -> Result<(), String> {
     use std::io::Write as _;
     keep_attempt(spec, dir, attempt)?;
     let kept = |name: &str| dir.join(attempt_name(name, attempt));
-    let note = fs::OpenOptions::new()
+    fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(kept(STDERR_FILE))
-        .and_then(|mut file| writeln!(file, "jobman: {why}"));
-    let counted = fs::OpenOptions::new().create(true).append(true).open(kept(STDOUT_FILE));
-    note.and(counted.map(drop)).map_err(|e| format!("cannot keep attempt {attempt} in {}: {e}", dir.display()))
+        .and_then(|mut file| writeln!(file, "jobman: {why}"))
+        .map_err(|e| format!("cannot keep attempt {attempt} in {}: {e}", dir.display()))
 }
 
 /// How many times the job ran in its folder: each failed attempt kept aside, and the last one.
@@ -212,6 +213,7 @@ fn record(
         ),
         ProcessEnd::Interrupted => (JobStatus::Interrupted, None, None, None),
         ProcessEnd::SpawnFailed(message) => (JobStatus::Failed, Some(127), None, Some(message.clone())),
+        ProcessEnd::OutputLost(message) => (JobStatus::Failed, None, None, Some(message.clone())),
     };
     let outputs = if status == JobStatus::Done { hash_outputs(&spec.outputs, dir) } else { BTreeMap::new() };
     JobRecord {
@@ -390,6 +392,13 @@ pub fn run_task_main(manifest: &Path, task: &str, jobs_per_task: usize) -> anyho
         if store::read_record(&dir).is_some_and(|r| r.key == spec.key) {
             eprintln!("jobman: {} ended before this task was requeued; not run again", spec.name);
             continue;
+        }
+        // A log is made when the job first writes to it: one that the cut-off run left must go,
+        // or a rerun that writes nothing there would seem to have written it.
+        if std::env::var("SLURM_RESTART_COUNT").is_ok_and(|count| count.trim() != "0") {
+            for name in [STDOUT_FILE, STDERR_FILE] {
+                let _ = fs::remove_file(dir.join(name));
+            }
         }
         let mut ran = None;
         supervisor::run_pool(

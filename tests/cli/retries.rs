@@ -278,7 +278,8 @@ fn a_cluster_task_retries_from_its_launch_file() {
     let output = project.runs(&["__run-task", manifest.to_str().unwrap(), "0"]).ok();
     assert_eq!(project.ran(), ["x1 1", "x1 2", "x1 3"]);
     assert_eq!(project.record_of("x1")["attempts"], 3);
-    assert!(dir.join("stderr.attempt-2.log").exists());
+    // Each failed attempt is kept, whatever it wrote: here nothing (a kept stdout counts it).
+    assert!(dir.join("stdout.attempt-2.log").exists() && !dir.join("stderr.attempt-2.log").exists());
     let text = output.stderr();
     assert!(text.contains("jobman: x1 attempt 1 of 3 failed, exit code 1; trying again\n"), "{text}");
     assert!(text.contains("jobman: x1 done in ") && text.contains("(3rd attempt)"), "{text}");
