@@ -22,7 +22,9 @@ pub struct Named<'a> {
 }
 
 /// Makes `jobs_dir/by-name/` hold exactly one link per job of `jobs` (the first of a name
-/// wins), removing the links of other jobs; `marker` keeps a hash of the links made.
+/// wins), removing the links of other jobs; `marker` keeps a hash of the links made, and
+/// `marker.list` the links themselves, so that the next change makes and removes only what
+/// differs (a sweep grown by one job costs one link, not a look at every link).
 pub fn update<'a>(jobs_dir: &Path, marker: &Path, jobs: impl Iterator<Item = Named<'a>>) -> io::Result<()> {
     let mut wanted: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
     for job in jobs {
@@ -33,22 +35,24 @@ pub fn update<'a>(jobs_dir: &Path, marker: &Path, jobs: impl Iterator<Item = Nam
         };
         wanted.entry(link).or_insert(target);
     }
-    let mut hasher = blake3::Hasher::new();
-    for (link, target) in &wanted {
-        hasher.update(link.as_os_str().as_encoded_bytes());
-        hasher.update(b"\0");
-        hasher.update(target.as_os_str().as_encoded_bytes());
-        hasher.update(b"\n");
-    }
-    let hash = hasher.finalize().to_hex().to_string();
+    let list = list_text(&wanted);
+    let hash = blake3::hash(list.as_bytes()).to_hex().to_string();
     let dir = jobs_dir.join(BY_NAME);
     if dir.is_dir() && fs::read_to_string(marker).is_ok_and(|kept| kept == hash) {
         return Ok(());
     }
-    let mut kept = HashSet::new();
-    remove_unwanted(&dir, Path::new(""), &wanted, &mut kept)?;
+    let list_path = marker.with_extension("list");
+    let made = if dir.is_dir() { fs::read_to_string(&list_path).ok().map(|text| read_list(&text)) } else { None };
+    let kept = match &made {
+        Some(made) => remove_made(&dir, made, &wanted)?,
+        None => {
+            let mut kept = HashSet::new();
+            remove_unwanted(&dir, Path::new(""), &wanted, &mut kept)?;
+            kept
+        }
+    };
     for (link, target) in &wanted {
-        // A new job's link costs one call: its folder and its link were listed above.
+        // A new job's link costs one call: the links kept are known above.
         if kept.contains(&link) {
             continue;
         }
@@ -63,7 +67,56 @@ pub fn update<'a>(jobs_dir: &Path, marker: &Path, jobs: impl Iterator<Item = Nam
             made?;
         }
     }
+    crate::store::write_atomic(&list_path, list.as_bytes())?;
     fs::write(marker, hash)
+}
+
+/// The links as the list keeps them: `LINK<tab>TARGET` lines.
+fn list_text(links: &BTreeMap<PathBuf, PathBuf>) -> String {
+    let mut text = String::new();
+    for (link, target) in links {
+        text.push_str(&link.to_string_lossy());
+        text.push('\t');
+        text.push_str(&target.to_string_lossy());
+        text.push('\n');
+    }
+    text
+}
+
+fn read_list(text: &str) -> BTreeMap<PathBuf, PathBuf> {
+    text.lines()
+        .filter_map(|line| line.split_once('\t'))
+        .map(|(link, target)| (PathBuf::from(link), PathBuf::from(target)))
+        .collect()
+}
+
+/// Removes the links the last update `made` that are not `wanted` as they are (each only if it
+/// is still the link made: anything else there is the user's), and stage folders left empty;
+/// returns the wanted links already in place.
+fn remove_made<'a>(
+    dir: &Path,
+    made: &BTreeMap<PathBuf, PathBuf>,
+    wanted: &'a BTreeMap<PathBuf, PathBuf>,
+) -> io::Result<HashSet<&'a PathBuf>> {
+    let mut kept = HashSet::new();
+    for (link, target) in made {
+        match wanted.get_key_value(link) {
+            Some((link, wanted_target)) if wanted_target == target => {
+                kept.insert(link);
+            }
+            _ => {
+                let path = dir.join(link);
+                if fs::read_link(&path).is_ok_and(|found| found == *target) {
+                    fs::remove_file(&path)?;
+                    if let Some(stage) = path.parent().filter(|parent| *parent != dir) {
+                        // Only when empty: a folder of the user's own is kept.
+                        let _ = fs::remove_dir(stage);
+                    }
+                }
+            }
+        }
+    }
+    Ok(kept)
 }
 
 /// Removes the links under `dir` (and its stage folders) that are not `wanted` as they are, and
@@ -134,13 +187,18 @@ mod tests {
     fn unchanged_links_are_not_looked_at_again() {
         let dir = tempfile::tempdir().unwrap();
         let (jobs, marker) = (dir.path().join("jobs"), dir.path().join("marker"));
-        update(&jobs, &marker, [named(None, "x1", "aaa")].into_iter()).unwrap();
-        // Removed by hand: the same links wanted again are trusted from the marker…
-        fs::remove_file(jobs.join("by-name/x1")).unwrap();
-        update(&jobs, &marker, [named(None, "x1", "aaa")].into_iter()).unwrap();
-        assert!(fs::symlink_metadata(jobs.join("by-name/x1")).is_err());
-        // …until they change.
         update(&jobs, &marker, [named(None, "x1", "aaa"), named(None, "x2", "bbb")].into_iter()).unwrap();
+        // Removed by hand: the links made last time are trusted from the list, even when others
+        // change (a sweep grown by one job makes one link)…
+        fs::remove_file(jobs.join("by-name/x1")).unwrap();
+        update(&jobs, &marker, [named(None, "x1", "aaa"), named(None, "x2", "bbb")].into_iter()).unwrap();
+        update(&jobs, &marker, [named(None, "x1", "aaa"), named(None, "x3", "ccc")].into_iter()).unwrap();
+        assert!(fs::symlink_metadata(jobs.join("by-name/x1")).is_err());
+        assert_eq!(fs::read_link(jobs.join("by-name/x3")).unwrap(), Path::new("../ccc"));
+        assert!(fs::symlink_metadata(jobs.join("by-name/x2")).is_err(), "a job gone loses its link");
+        // …until by-name/ itself is removed: then every link is made again.
+        fs::remove_dir_all(jobs.join("by-name")).unwrap();
+        update(&jobs, &marker, [named(None, "x1", "aaa"), named(None, "x3", "ccc")].into_iter()).unwrap();
         assert!(fs::symlink_metadata(jobs.join("by-name/x1")).is_ok());
     }
 }
