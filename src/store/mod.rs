@@ -203,7 +203,7 @@ impl FileStamp {
 }
 
 /// Where a job lives and what is there now.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Slot {
     pub id: String,
     pub dir: PathBuf,
@@ -214,7 +214,7 @@ pub struct Slot {
     pub indexed: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub enum SlotState {
     /// Boxed, as in `NotDone`: a sweep of 10⁶ pending jobs holds 10⁶ states, mostly `Absent`.
     Done(Box<RecordSummary>),
@@ -222,6 +222,7 @@ pub enum SlotState {
     NotDone(Box<RecordSummary>),
     /// A folder with no readable record: a run that was cut off.
     Incomplete,
+    #[default]
     Absent,
 }
 

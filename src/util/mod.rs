@@ -4,6 +4,10 @@ pub mod console;
 pub mod diagnostic;
 pub mod exit;
 pub mod parallel;
+/// Tests that need a tool this machine may lack (Slurm, Chromium) skip through here.
+#[cfg(test)]
+#[path = "../../tests/support/skip.rs"]
+pub mod skip;
 pub mod text;
 
 /// Now, in whole seconds since 1970: how jobman's own files date what they record.

@@ -29,3 +29,17 @@ pub fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) 
         handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
     })
 }
+
+/// `f` on each of `items` in place (with its index), on every core.
+pub fn parallel_for_each<T: Send>(items: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
+    if items.len() < 64 || cores() < 2 {
+        items.iter_mut().enumerate().for_each(|(i, item)| f(i, item));
+        return;
+    }
+    let (f, chunk) = (&f, items.len().div_ceil(cores()));
+    std::thread::scope(|scope| {
+        for (n, part) in items.chunks_mut(chunk).enumerate() {
+            scope.spawn(move || part.iter_mut().enumerate().for_each(|(i, item)| f(n * chunk + i, item)));
+        }
+    });
+}

@@ -15,9 +15,6 @@ use super::{FigureEntry, escape, index_page};
 use crate::products::Coverage;
 use crate::products::table::Table;
 
-#[path = "../../../tests/support/skip.rs"]
-mod skip;
-
 const CHROMIUM: &str = "/usr/bin/chromium";
 const SCREENSHOT: &str = "/tmp/index-screenshot.png";
 const SCREENSHOT_NARROW: &str = "/tmp/index-screenshot-narrow.png";
@@ -124,7 +121,7 @@ fn browser_tools() -> Option<PathBuf> {
         "the browser test of the index page needs {CHROMIUM} and chromedriver (Debian's chromium and \
          chromium-driver); run scripts/install-test-deps.sh to install them"
     );
-    skip::skip(&message);
+    crate::util::skip::skip(&message);
     None
 }
 
