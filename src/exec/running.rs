@@ -36,39 +36,32 @@ impl RunningGroups {
 
     /// A job is about to start.
     pub fn starting(&self) {
-        self.note(b"?\n");
+        self.note("?\n");
     }
 
     /// The job started, leading group `group`; `None`: it could not start.
     pub fn started(&self, group: Option<i32>) {
         match group {
-            Some(group) => self.note(&group_line(b'+', group)),
-            None => self.note(b"!\n"),
+            Some(group) => self.note(&format!("+{group}\n")),
+            None => self.note("!\n"),
         }
     }
 
     /// The job ended: its process was waited for and its group killed.
     pub fn ended(&self, group: i32) {
-        self.note(&group_line(b'-', group));
+        self.note(&format!("-{group}\n"));
     }
 
-    fn note(&self, line: &[u8]) {
-        // A line lost here makes a later reader check a group that is gone, or look for a job
-        // that is not there.
-        let _ = (&self.file).write_all(line);
+    fn note(&self, line: &str) {
+        // One write per line, appended whole. A line lost here makes a later reader check a
+        // group that is gone, or look for a job that is not there.
+        let _ = (&self.file).write_all(line.as_bytes());
     }
 
     /// The build ended with no job running: nothing is left to stop.
     pub fn remove(self) {
         let _ = fs::remove_file(&self.path);
     }
-}
-
-/// `+1234\n`.
-fn group_line(sign: u8, group: i32) -> Vec<u8> {
-    let mut line = vec![sign];
-    line.extend_from_slice(format!("{group}\n").as_bytes());
-    line
 }
 
 /// What a dead build's list says is left running.

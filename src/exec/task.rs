@@ -64,6 +64,7 @@ pub struct Ran {
 /// `stdout.attempt-1.log`), so every attempt's logs are kept and a results file is only ever
 /// read from the attempt that wrote it. A job stopped by jobman's own Ctrl-C, or after
 /// `--fail-fast` stopped the build, is not tried again.
+///
 /// `attempt` is the first attempt's number: 1 in a fresh folder, more where the build kept aside
 /// attempts that Slurm stopped (a time limit, a node failure).
 pub fn run(

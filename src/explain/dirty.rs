@@ -84,8 +84,7 @@ pub enum Change {
 }
 
 impl Dirty {
-    /// The diffs of changed templates, for printing under the one-line reason.
-    /// What kind of reason it is, for a sum of many: `new`, `changed`, `failed last time`…
+    /// What kind of reason it is, for a sum of many: `new`, `changed`, `not done last time`…
     pub fn kind(&self) -> &'static str {
         match self {
             Dirty::New { closest: None } => "new",
@@ -96,6 +95,7 @@ impl Dirty {
         }
     }
 
+    /// The diffs of changed templates, for printing under the one-line reason.
     pub fn diffs(&self) -> impl Iterator<Item = (&str, &str)> {
         let changes = match self {
             Dirty::New { closest: Some(closest) } => closest.changes.as_slice(),

@@ -38,11 +38,12 @@ pub fn update<'a>(jobs_dir: &Path, marker: &Path, jobs: impl Iterator<Item = Nam
     let list = list_text(&wanted);
     let hash = blake3::hash(list.as_bytes()).to_hex().to_string();
     let dir = jobs_dir.join(BY_NAME);
-    if dir.is_dir() && fs::read_to_string(marker).is_ok_and(|kept| kept == hash) {
+    let exists = dir.is_dir();
+    if exists && fs::read_to_string(marker).is_ok_and(|kept| kept == hash) {
         return Ok(());
     }
     let list_path = marker.with_extension("list");
-    let made = if dir.is_dir() { fs::read_to_string(&list_path).ok().map(|text| read_list(&text)) } else { None };
+    let made = if exists { fs::read_to_string(&list_path).ok().map(|text| read_list(&text)) } else { None };
     let kept = match &made {
         Some(made) => remove_made(&dir, made, &wanted)?,
         None => {
@@ -57,14 +58,14 @@ pub fn update<'a>(jobs_dir: &Path, marker: &Path, jobs: impl Iterator<Item = Nam
             continue;
         }
         let path = dir.join(link);
-        let made = std::os::unix::fs::symlink(target, &path);
-        if made.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+        let linked = std::os::unix::fs::symlink(target, &path);
+        if linked.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
             && let Some(parent) = path.parent()
         {
             fs::create_dir_all(parent)?;
             std::os::unix::fs::symlink(target, &path)?;
         } else {
-            made?;
+            linked?;
         }
     }
     crate::store::write_atomic(&list_path, list.as_bytes())?;

@@ -161,9 +161,12 @@ pub struct FileStamp {
 
 impl FileStamp {
     pub fn of(path: &Path) -> Option<FileStamp> {
+        fs::metadata(path).ok().as_ref().map(FileStamp::of_metadata)
+    }
+
+    fn of_metadata(m: &fs::Metadata) -> FileStamp {
         use std::os::unix::fs::MetadataExt;
-        let m = fs::metadata(path).ok()?;
-        Some(FileStamp::new(m.len(), m.ino(), (m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec())))
+        FileStamp::new(m.len(), m.ino(), (m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec()))
     }
 
     fn new(size: u64, inode: u64, mtime: (i64, i64), ctime: (i64, i64)) -> FileStamp {
@@ -560,11 +563,9 @@ pub fn read_results(path: &Path, recorded: Option<&String>) -> Option<serde_json
 
 /// Returns the record's stamp, taken from the open file after the rename (no lookup by name).
 pub fn write_record(dir: &Path, record: &JobRecord) -> io::Result<FileStamp> {
-    use std::os::unix::fs::MetadataExt;
     let bytes = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
     let file = write_atomic_open(&dir.join(RECORD_FILE), &bytes)?;
-    let m = file.metadata()?;
-    Ok(FileStamp::new(m.len(), m.ino(), (m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec())))
+    Ok(FileStamp::of_metadata(&file.metadata()?))
 }
 
 /// temp + rename in the target's folder. The temp name is unique to this process, so that two
