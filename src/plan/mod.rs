@@ -22,7 +22,7 @@ use crate::plan::needs::{Matched, Needs, UpstreamStage};
 use crate::plan::render::{PlannedJob, Renderer};
 use crate::store::{IdMap, Slot, Store};
 use crate::util::diagnostic::{Diagnostic, Diagnostics};
-use crate::util::parallel::{parallel_for_each, parallel_map};
+use crate::util::parallel::{self, parallel_for_each, parallel_map};
 
 /// A job of the current Jobfile and where it stands.
 #[derive(Debug)]
@@ -143,11 +143,11 @@ pub fn plan(jobfile: StageView<'_>) -> anyhow::Result<Vec<PlannedJob>> {
     };
     let fingerprint = fingerprint(jobfile);
     // The cache is read while the sweep expands: neither needs the other until they are zipped.
-    let (points, cached) = std::thread::scope(|scope| {
-        let cached = fingerprint.as_ref().map(|fingerprint| scope.spawn(|| read_cache(&cache_path, fingerprint)));
-        let points = sweep::expand(jobfile);
-        (points, cached.and_then(|reading| reading.join().ok()).flatten())
-    });
+    let (cached, points) = parallel::join(
+        many_jobs(jobfile),
+        || fingerprint.as_ref().and_then(|fingerprint| read_cache(&cache_path, fingerprint)),
+        || sweep::expand(jobfile),
+    );
     let points = points?;
     if let Some(cached) = cached.filter(|cached| cached.len() == points.len()) {
         return Ok(points
@@ -165,6 +165,12 @@ pub fn plan(jobfile: StageView<'_>) -> anyhow::Result<Vec<PlannedJob>> {
         let _ = write_cache(&cache_path, &fingerprint, &jobs);
     }
     Ok(jobs)
+}
+
+/// Whether the stage may have enough jobs that reading a file beside planning them pays for a
+/// thread.
+fn many_jobs(stage: StageView<'_>) -> bool {
+    sweep::jobs_at_most(stage) >= 1_000
 }
 
 const CACHE_HEADER: &str = "jobman plan v1";

@@ -45,8 +45,8 @@ impl Eq for PointValues<'_> {}
 /// mistake shown at once, by every command, not memory exhausted.
 fn count_points(stage: StageView<'_>, ordered: &[Vec<usize>], lengths: &[usize]) -> Result<usize, Diagnostics> {
     let grid: u128 = lengths.iter().fold(1u128, |n, &len| n.saturating_mul(len as u128));
+    let jobs = jobs_of_grid(stage, grid);
     let samples = stage.sweep.sampling.map_or(1, |s| s.samples as u128);
-    let jobs = grid.saturating_add(stage.sweep.include.len() as u128).saturating_mul(samples);
     let limit = stage.workspace.max_jobs;
     if jobs <= u128::from(limit) {
         return Ok(grid as usize);
@@ -67,6 +67,20 @@ fn count_points(stage: StageView<'_>, ordered: &[Vec<usize>], lengths: &[usize])
         diagnostic = diagnostic.at(&stage.source, param.span.clone(), format!("{} values", param.values.len()));
     }
     Err(diagnostic.into())
+}
+
+/// The stage's jobs when its grid has `grid` points: each grid and `include` point drawn
+/// `samples` times.
+fn jobs_of_grid(stage: StageView<'_>, grid: u128) -> u128 {
+    let samples = stage.sweep.sampling.map_or(1, |s| s.samples as u128);
+    grid.saturating_add(stage.sweep.include.len() as u128).saturating_mul(samples)
+}
+
+/// At most how many jobs the stage has, from its axes' lengths alone (zipped axes and `where`
+/// make fewer): cheap enough to decide whether a sweep is worth a second thread.
+pub fn jobs_at_most(stage: StageView<'_>) -> u128 {
+    let axes = stage.params.iter().filter(|p| p.swept && p.distribution.is_none());
+    jobs_of_grid(stage, axes.fold(1u128, |n, p| n.saturating_mul(p.values.len() as u128)))
 }
 
 /// Expands the sweep. Fails with diagnostics on zip length mismatches, filter errors,

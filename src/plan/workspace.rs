@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::jobfile::Jobfile;
 use crate::store::by_name::{self, Named};
 use crate::store::{SlotState, Store};
-use crate::util::console;
+use crate::util::{console, parallel};
 
 use super::{Job, StagePlan, needs, plan, plan_all};
 
@@ -34,11 +34,8 @@ impl Workspace {
         }
         // The index is read while the jobs are planned: both take a tenth of `jobman status` at
         // 100,000 jobs, and neither needs the other.
-        let (store, planned) = std::thread::scope(|scope| {
-            let store = scope.spawn(|| open_store(&jobfile));
-            let planned = plan(jobfile.stage(0));
-            (store.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), planned)
-        });
+        let (store, planned) =
+            parallel::join(super::many_jobs(jobfile.stage(0)), || open_store(&jobfile), || plan(jobfile.stage(0)));
         let jobs = super::locate(&store, planned?, 0);
         let workspace = Workspace { jobfile, store };
         Ok((workspace, vec![StagePlan { stage: 0, jobs, waiting: Vec::new() }]))

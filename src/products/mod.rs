@@ -741,6 +741,7 @@ fn index_page(jobfile: StageView<'_>, data: &Table, figures_dir: &Path, coverage
     let links: Vec<String> = data
         .rows
         .iter()
+        .take(html::TABLE_ROWS_MAX)
         .map(|row| {
             let folder = jobfile.workspace.jobs.join(row[id].as_str().unwrap_or_default());
             format!("{}/", relative_link(figures_dir, &folder))

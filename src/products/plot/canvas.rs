@@ -4,9 +4,14 @@
 //! size and its `width`/`height` are set to the printed size (the `viewBox` keeps the detail).
 //! Text is measured with plotters' ab_glyph engine and the one registered font.
 
+use base64::prelude::{BASE64_STANDARD, Engine as _};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontDesc, FontTransform};
+use resvg::tiny_skia::{FillRule, Paint, PathBuilder, Pixmap, PremultipliedColorU8, Transform};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// The drawing area in figure units. Texts, lines and margins have fixed sizes in these units,
 /// so the area follows the printed size over the font size: a figure printed narrow with large
@@ -83,7 +88,7 @@ pub(super) enum Align {
 }
 
 /// Marker shapes, cycled per group so that groups differ in print without colour.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Marker {
     Circle,
     Square,
@@ -127,21 +132,57 @@ impl Marker {
     }
 }
 
-pub(super) struct Canvas<'a> {
-    area: DrawingArea<SVGBackend<'a>, plotters::coord::Shift>,
+/// One marker of a scatter or line: its shape, centre and colour.
+pub(super) struct MarkerAt {
+    pub shape: Marker,
+    pub x: f64,
+    pub y: f64,
+    pub color: Rgb,
 }
 
-impl<'a> Canvas<'a> {
-    pub(super) fn new(buf: &'a mut String, size: Size) -> Result<Self, String> {
-        let area = SVGBackend::with_string(buf, size.internal()).into_drawing_area();
+/// More markers than this in one call are drawn as one image, as matplotlib's `rasterized`:
+/// 100,000 markers as vector shapes made a 75 MB SVG that took seconds to draw three times.
+const VECTOR_MARKERS_MAX: usize = 5_000;
+/// That image's pixels per figure unit: 2,592 across the default 8 in (324 dpi), more on a
+/// narrow figure, enough for print.
+const RASTER_PX: f64 = 3.0;
+/// The colour of the rectangle that holds an image's place until plotters has written the SVG
+/// (plotters draws no images with transparency); no palette colour is near it.
+const PLACEHOLDER: Rgb = (254, 1, 253);
+
+/// Draws a figure of `size` with `paint` and returns plotters' SVG, its placeholders replaced
+/// by the images they stand for.
+pub(super) fn draw(size: Size, paint: impl FnOnce(&Canvas) -> Result<(), String>) -> Result<String, String> {
+    let mut svg = String::new();
+    let images = {
+        let area = SVGBackend::with_string(&mut svg, size.internal()).into_drawing_area();
         area.fill(&WHITE).map_err(err)?;
-        Ok(Canvas { area })
-    }
+        let canvas = Canvas { area, images: RefCell::new(Vec::new()) };
+        paint(&canvas)?;
+        canvas.area.present().map_err(err)?;
+        canvas.images.into_inner()
+    };
+    images.iter().try_fold(svg, |svg, href| place_image(svg, href))
+}
 
-    pub(super) fn finish(self) -> Result<(), String> {
-        self.area.present().map_err(err)
-    }
+/// Turns the first placeholder rectangle into an `<image>` of the same place showing `href`.
+fn place_image(mut svg: String, href: &str) -> Result<String, String> {
+    let (r, g, b) = PLACEHOLDER;
+    let attributes = format!(" opacity=\"1\" fill=\"#{r:02X}{g:02X}{b:02X}\" stroke=\"none\"/>");
+    let end = svg.find(&attributes).ok_or("drawing failed: an image lost its place")?;
+    svg.replace_range(end..end + attributes.len(), &format!(" preserveAspectRatio=\"none\" href=\"{href}\"/>"));
+    let start = svg[..end].rfind("<rect ").ok_or("drawing failed: an image lost its place")?;
+    svg.replace_range(start..start + "<rect".len(), "<image");
+    Ok(svg)
+}
 
+pub(super) struct Canvas<'a> {
+    area: DrawingArea<SVGBackend<'a>, plotters::coord::Shift>,
+    /// `data:` URLs of the images drawn, in the order of their placeholders.
+    images: RefCell<Vec<String>>,
+}
+
+impl Canvas<'_> {
     /// An open polyline.
     pub(super) fn path(&self, points: &[(f64, f64)], color: Rgb, alpha: f64, width: f64) -> Result<(), String> {
         if points.len() < 2 {
@@ -192,6 +233,24 @@ impl<'a> Canvas<'a> {
         self.outline(&shape, PAPER, 0.75)
     }
 
+    /// Markers of "radius" `r` with fill opacity `alpha`, each over the ones before it: as
+    /// shapes, or past [`VECTOR_MARKERS_MAX`] as one image, without their white edges.
+    pub(super) fn markers(&self, markers: &[MarkerAt], r: f64, alpha: f64) -> Result<(), String> {
+        if markers.len() <= VECTOR_MARKERS_MAX {
+            return markers.iter().try_for_each(|m| self.marker(m.shape, m.x, m.y, r, m.color, alpha));
+        }
+        // The image covers the markers' extent in whole units, so that its place is exact.
+        let reach = r * 1.35 + 1.0;
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+        for m in markers {
+            (x0, y0, x1, y1) = (x0.min(m.x), y0.min(m.y), x1.max(m.x), y1.max(m.y));
+        }
+        let (x0, y0, x1, y1) = ((x0 - reach).floor(), (y0 - reach).floor(), (x1 + reach).ceil(), (y1 + reach).ceil());
+        let png = raster_markers(markers, r, alpha, (x0, y0), ((x1 - x0) * RASTER_PX, (y1 - y0) * RASTER_PX))?;
+        self.images.borrow_mut().push(format!("data:image/png;base64,{}", BASE64_STANDARD.encode(png)));
+        self.rect(x0, y0, x1, y1, PLACEHOLDER)
+    }
+
     /// Text with its baseline at `baseline`.
     pub(super) fn text(
         &self,
@@ -225,6 +284,82 @@ impl<'a> Canvas<'a> {
         // Rotated by −90° about the anchor, the 0.76 em drop of the baseline points right.
         self.area.draw_text(text, &style, (k(baseline_x - 0.76 * size), k(y))).map_err(err)
     }
+}
+
+/// The markers drawn on a transparent image of `pixels` whose top left is `origin` (in units),
+/// as PNG. Each marker is stamped from a picture of its shape and colour drawn once.
+fn raster_markers(
+    markers: &[MarkerAt],
+    r: f64,
+    alpha: f64,
+    origin: (f64, f64),
+    pixels: (f64, f64),
+) -> Result<Vec<u8>, String> {
+    let no_memory = || "drawing failed: no memory for the markers' image".to_string();
+    let mut image = Pixmap::new(pixels.0 as u32, pixels.1 as u32).ok_or_else(no_memory)?;
+    let half = ((r * 1.35 + 1.0) * RASTER_PX).ceil();
+    let mut stamps: HashMap<(Marker, Rgb), Pixmap> = HashMap::new();
+    for m in markers {
+        let stamp = match stamps.entry((m.shape, m.color)) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(stamp(m.shape, m.color, r, alpha, half).ok_or_else(no_memory)?),
+        };
+        let x = ((m.x - origin.0) * RASTER_PX - half).round() as i64;
+        let y = ((m.y - origin.1) * RASTER_PX - half).round() as i64;
+        stamp_at(&mut image, stamp, x, y);
+    }
+    image.encode_png().map_err(|e| format!("drawing failed: {e}"))
+}
+
+/// `stamp` drawn over `image` with its top left at pixel (x, y), the parts outside cut off.
+/// tiny-skia's `draw_pixmap` does the same through its general pipeline, five times slower for
+/// 100,000 small stamps.
+fn stamp_at(image: &mut Pixmap, stamp: &Pixmap, x: i64, y: i64) {
+    let (width, height) = (i64::from(image.width()), i64::from(image.height()));
+    let side = i64::from(stamp.width());
+    let columns = x.max(0)..(x + side).min(width);
+    if columns.is_empty() {
+        return;
+    }
+    let (below, above) = (image.pixels_mut(), stamp.pixels());
+    for row in y.max(0)..(y + side).min(height) {
+        let under = &mut below[(row * width + columns.start) as usize..(row * width + columns.end) as usize];
+        let over = &above[((row - y) * side + columns.start - x) as usize..][..under.len()];
+        for (dst, src) in under.iter_mut().zip(over) {
+            // Source over, premultiplied: what shows through is dst × (1 − src alpha).
+            let through = 255 - u16::from(src.alpha());
+            if through == 255 {
+                continue;
+            }
+            let mix = |s: u8, d: u8| s + ((u16::from(d) * through + 127) / 255) as u8;
+            *dst = PremultipliedColorU8::from_rgba(
+                mix(src.red(), dst.red()),
+                mix(src.green(), dst.green()),
+                mix(src.blue(), dst.blue()),
+                mix(src.alpha(), dst.alpha()),
+            )
+            .unwrap_or(*dst);
+        }
+    }
+}
+
+/// One marker, centred on a transparent square of side `2 × half` pixels. It has no white edge:
+/// among thousands of markers the edges of the later ones would hide the earlier ones, and a
+/// dense row of points would show as white.
+fn stamp(shape: Marker, color: Rgb, r: f64, alpha: f64, half: f64) -> Option<Pixmap> {
+    let side = (2.0 * half) as u32;
+    let mut pixmap = Pixmap::new(side, side)?;
+    let mut path = PathBuilder::new();
+    for (i, (x, y)) in shape.outline(half, half, r * RASTER_PX).into_iter().enumerate() {
+        if i == 0 { path.move_to(x as f32, y as f32) } else { path.line_to(x as f32, y as f32) }
+    }
+    path.close();
+    let path = path.finish()?;
+    let mut paint = Paint::default();
+    paint.set_color_rgba8(color.0, color.1, color.2, (alpha * 255.0).round() as u8);
+    paint.anti_alias = true;
+    pixmap.fill_path(&path, &paint, FillRule::Winding, Transform::identity(), None);
+    Some(pixmap)
 }
 
 fn hpos(align: Align) -> HPos {

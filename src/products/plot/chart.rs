@@ -1,7 +1,8 @@
 //! The drawing of each kind of figure, on the layout of [`super::layout`].
 
 use super::canvas::{
-    AXIS, Align, CAP, Canvas, DESCENT, INK, PAPER, luminance, series_color, series_marker, text_width, viridis,
+    self, AXIS, Align, CAP, Canvas, DESCENT, INK, MarkerAt, PAPER, luminance, series_color, series_marker, text_width,
+    viridis,
 };
 use super::data::{Bars, Grid, Series, Stat};
 use super::layout::{
@@ -147,10 +148,8 @@ pub(super) fn xy(
     };
     let (lay, legend) = with_legend(labels, &xspec, &yspec, &entries, |lay| xy_obstacles(lay, series, &style));
 
-    let mut svg = String::new();
-    {
-        let c = Canvas::new(&mut svg, labels.size)?;
-        draw_grid(&c, &lay, (true, true))?;
+    canvas::draw(labels.size, |c| {
+        draw_grid(c, &lay, (true, true))?;
         if style.band {
             for (i, s) in series.iter().enumerate().filter(|(_, s)| s.points.len() >= 2) {
                 let mut poly: Vec<(f64, f64)> = s.points.iter().map(|(x, st)| (lay.px(*x), lay.py(st.hi))).collect();
@@ -159,12 +158,13 @@ pub(super) fn xy(
             }
         }
         let dodge = dodges(&lay, series, &style);
+        let mut markers = Vec::new();
         for (i, s) in series.iter().enumerate() {
             let color = series_color(i);
             let px = |x: f64| lay.px(x) + dodge[i];
             if style.error_bars {
                 for (x, st) in s.points.iter().filter(|p| p.1.has_spread()) {
-                    error_bar(&c, px(*x), lay.py_clamped(st.lo), lay.py(st.hi), 3.5, color)?;
+                    error_bar(c, px(*x), lay.py_clamped(st.lo), lay.py(st.hi), 3.5, color)?;
                 }
             }
             let pts: Vec<(f64, f64)> = s.points.iter().map(|(x, st)| (px(*x), lay.py(st.mid))).collect();
@@ -172,19 +172,22 @@ pub(super) fn xy(
                 c.path(&pts, color, 1.0, LINE_WIDTH)?;
             }
             if style.markers {
-                let alpha = if kind == XyKind::Scatter { 0.85 } else { 1.0 };
-                for &(x, y) in &pts {
-                    c.marker(series_marker(i), x, y, MARKER_R, color, alpha)?;
+                let shape = series_marker(i);
+                markers.extend(pts.iter().map(|&(x, y)| MarkerAt { shape, x, y, color }));
+                // A line's markers lie over it and under the next series' line; a scatter's
+                // markers are drawn at once (as one image when there are many).
+                if kind != XyKind::Scatter {
+                    c.markers(&std::mem::take(&mut markers), MARKER_R, 1.0)?;
                 }
             }
         }
-        draw_axes(&c, &lay, labels, true)?;
+        c.markers(&markers, MARKER_R, 0.85)?;
+        draw_axes(c, &lay, labels, true)?;
         if let Some(legend) = &legend {
-            draw_legend(&c, &entries, legend)?;
+            draw_legend(c, &entries, legend)?;
         }
-        c.finish()?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 fn error_bar(c: &Canvas, x: f64, lo: f64, hi: f64, cap: f64, color: super::canvas::Rgb) -> Result<(), String> {
@@ -249,10 +252,8 @@ pub(super) fn bar(labels: &Labels, data: &Bars, log_y: bool, grouped: bool) -> R
         }
         out
     });
-    let mut svg = String::new();
-    {
-        let c = Canvas::new(&mut svg, labels.size)?;
-        draw_grid(&c, &lay, (false, true))?;
+    canvas::draw(labels.size, |c| {
+        draw_grid(c, &lay, (false, true))?;
         // A hairline of white between the bars of one category.
         let gap = if ng > 1.0 { 0.75 } else { 0.0 };
         for (i, j, st) in bars() {
@@ -262,15 +263,14 @@ pub(super) fn bar(labels: &Labels, data: &Bars, log_y: bool, grouped: bool) -> R
         for (i, j, st) in bars().filter(|b| b.2.has_spread()) {
             let (x0, x1, _) = geometry(&lay, i, j);
             let cap = ((x1 - x0) * 0.22).clamp(2.0, 6.0);
-            error_bar(&c, (x0 + x1) / 2.0, lay.py_clamped(st.lo), lay.py(st.hi), cap, INK)?;
+            error_bar(c, (x0 + x1) / 2.0, lay.py_clamped(st.lo), lay.py(st.hi), cap, INK)?;
         }
-        draw_axes(&c, &lay, labels, true)?;
+        draw_axes(c, &lay, labels, true)?;
         if let Some(legend) = &legend {
-            draw_legend(&c, &entries, legend)?;
+            draw_legend(c, &entries, legend)?;
         }
-        c.finish()?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 const COLOR_BAR_GAP: f64 = 18.0;
@@ -308,9 +308,7 @@ pub(super) fn heatmap(labels: &Labels, grid: &Grid) -> Result<String, String> {
     }
     let t = |v: f64| (v - v_lo) / (v_hi - v_lo);
 
-    let mut svg = String::new();
-    {
-        let c = Canvas::new(&mut svg, labels.size)?;
+    canvas::draw(labels.size, |c| {
         let p = lay.plot;
         let (cw, ch) = ((p.x1 - p.x0) / grid.x.len() as f64, (p.y1 - p.y0) / grid.y.len() as f64);
         // One annotation size for all cells: at most FS_CELL, small enough for the widest text;
@@ -334,7 +332,7 @@ pub(super) fn heatmap(labels: &Labels, grid: &Grid) -> Result<String, String> {
                 }
             }
         }
-        draw_axes(&c, &lay, labels, false)?;
+        draw_axes(c, &lay, labels, false)?;
         // Colour bar: thin slices, each overlapping the next so that no seams show.
         let (bx0, bx1) = (p.x1 + COLOR_BAR_GAP, p.x1 + COLOR_BAR_GAP + COLOR_BAR_W);
         let n = 120;
@@ -354,7 +352,6 @@ pub(super) fn heatmap(labels: &Labels, grid: &Grid) -> Result<String, String> {
         let size = fit(&label, FS_LABEL, labels.size.h - 2.0 * MARGIN);
         let y = ((p.y0 + p.y1) / 2.0).min(labels.size.h - MARGIN - text_width(&label, size) / 2.0);
         c.text_up(&label, label_x, y, size, (0, 0, 0), Align::Center)?;
-        c.finish()?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }

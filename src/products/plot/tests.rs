@@ -243,14 +243,10 @@ fn points_are_aggregated_over_seeds_and_groups_sorted_numerically() {
 fn measured_text_width_matches_the_rendered_text() {
     output::init_fonts().unwrap();
     let text = "accuracy (mean ± sd) 0.0316";
-    let mut svg = String::new();
     // One figure unit per point.
     let printed = FigureSize { width_pt: 800.0, height_pt: 500.0, font_pt: layout::FS_LABEL, titled: true };
-    {
-        let c = canvas::Canvas::new(&mut svg, area(&printed)).unwrap();
-        c.text(text, 100.0, 100.0, 20.0, (0, 0, 0), canvas::Align::Left).unwrap();
-        c.finish().unwrap();
-    }
+    let svg =
+        canvas::draw(area(&printed), |c| c.text(text, 100.0, 100.0, 20.0, (0, 0, 0), canvas::Align::Left)).unwrap();
     let drawn = output::render(&svg, area(&printed), &printed).unwrap();
     let tree = resvg::usvg::Tree::from_str(&drawn.svg, &resvg::usvg::Options::default()).unwrap();
     // One group scales the figure; its last node is the text (as paths).
@@ -397,4 +393,36 @@ fn write_edge_gallery() {
         let drawn = draw(&spec, &table, None).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
         std::fs::write(dir.join(format!("{}.png", spec.name)), &drawn.png).unwrap();
     }
+}
+
+#[test]
+fn thousands_of_markers_are_one_image_in_the_place_of_the_shapes() {
+    let scatter = spec("many", FigureKind::Scatter, "x", "y", None);
+    let table = |rows: Vec<(f64, f64)>| Table {
+        columns: vec!["x".into(), "y".into()],
+        rows: rows.into_iter().map(|(x, y)| vec![json!(x), json!(y)]).collect(),
+    };
+    // The box around the pixels of the first series' colour.
+    let ink = |png: &[u8]| {
+        let image = resvg::tiny_skia::Pixmap::decode_png(png).unwrap();
+        let (mut lo, mut hi) = ((u32::MAX, u32::MAX), (0, 0));
+        for (i, p) in image.pixels().iter().enumerate() {
+            if p.blue() > 120 && p.red() < 60 {
+                let (x, y) = (i as u32 % image.width(), i as u32 / image.width());
+                (lo, hi) = ((lo.0.min(x), lo.1.min(y)), (hi.0.max(x), hi.1.max(y)));
+            }
+        }
+        (lo, hi)
+    };
+    let few = draw(&scatter, &table(vec![(0.0, 0.0), (1.0, 1.0)]), None).unwrap();
+    let mut points = vec![(0.0, 0.0); 5_999];
+    points.push((1.0, 1.0));
+    let many = draw(&scatter, &table(points), None).unwrap();
+    assert_eq!(few.svg.matches("<image").count(), 0);
+    assert_eq!(many.svg.matches("<image").count(), 1, "the 6,000 markers are one image");
+    assert!(many.svg.len() < 200_000, "no shape per marker: {} bytes", many.svg.len());
+    assert!(String::from_utf8_lossy(&many.pdf).contains("/SMask"), "the PDF keeps the image's transparency");
+    let (a, b) = (ink(&few.png), ink(&many.png));
+    let off = |p: (u32, u32), q: (u32, u32)| p.0.abs_diff(q.0).max(p.1.abs_diff(q.1));
+    assert!(off(a.0, b.0) <= 2 && off(a.1, b.1) <= 2, "markers as shapes {a:?}, as an image {b:?}");
 }
