@@ -30,6 +30,8 @@ mod inspect;
 mod maint;
 #[path = "cli/products.rs"]
 mod products;
+#[path = "cli/provenance.rs"]
+mod provenance;
 #[path = "cli/random.rs"]
 mod random;
 #[path = "cli/resources.rs"]

@@ -2,12 +2,13 @@
 //! date), as text or JSON; a job named by its name or id is explained whether or not it
 //! would run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::exec::provenance;
 use crate::explain::dirty::Dirty;
-use crate::explain::{JobExplainer, print_products, print_reasons};
+use crate::explain::{JobExplainer, made_elsewhere, print_products, print_reasons};
 use crate::graph::BuildGraph;
 use crate::jobfile::StageView;
 use crate::plan::{self, Job, Workspace, select};
@@ -33,6 +34,10 @@ struct JobExplanation<'a> {
     /// For a job that is up to date: when its record was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     done_at: Option<String>,
+    /// For a job that is up to date: `made at 3f2a1c0, dirty` when made from another commit
+    /// or from changed tracked files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    made: Option<String>,
 }
 
 pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
@@ -49,7 +54,7 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
             .map(|reference| select::resolve(&jobs, reference).map_err(Diagnostics::from))
             .collect::<Result<Vec<usize>, Diagnostics>>()?;
         let explainer = JobExplainer::new(&views, &store, &jobs)?;
-        return explain_jobs(&jobs, &chosen, &explainer, options.json);
+        return explain_jobs(&jobs, &chosen, &explainer, &jobfile.root, options.json);
     }
     let selection = graph.select(&targets)?;
     let explainer = JobExplainer::new(&views, &store, &jobs)?;
@@ -73,15 +78,20 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
                 serde_json::json!({ "path": path, "up_to_date": product.reason.is_none(), "why": product.reason, "message": message })
             })
             .collect();
+        let now = provenance::git_state(root);
         let explained: Vec<JobExplanation> = jobs
             .iter()
             .zip(&reasons)
-            .map(|(job, why)| JobExplanation {
-                id: &job.slot.id,
-                name: &job.planned.name,
-                up_to_date: why.is_none(),
-                why: why.as_ref(),
-                done_at: why.is_none().then(|| done_at(job)).flatten(),
+            .map(|(job, why)| {
+                let record = why.is_none().then(|| store::read_record(&job.slot.dir)).flatten();
+                JobExplanation {
+                    id: &job.slot.id,
+                    name: &job.planned.name,
+                    up_to_date: why.is_none(),
+                    why: why.as_ref(),
+                    done_at: record.as_ref().map(|r| r.ended.clone()),
+                    made: record.and_then(|r| made_elsewhere(&r.provenance, now.as_ref())),
+                }
             })
             .collect();
         let explained = if selection.jobs() { explained } else { Vec::new() };
@@ -98,12 +108,20 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
 }
 
 /// Named jobs, each explained whether or not it would run.
-fn explain_jobs(jobs: &[Job], chosen: &[usize], explainer: &JobExplainer<'_>, json: bool) -> anyhow::Result<i32> {
+fn explain_jobs(
+    jobs: &[Job],
+    chosen: &[usize],
+    explainer: &JobExplainer<'_>,
+    root: &Path,
+    json: bool,
+) -> anyhow::Result<i32> {
+    let now = provenance::git_state(root);
     let mut explained = Vec::new();
     for &i in chosen {
         let job = &jobs[i];
         let why = explainer.why(job, chosen.len())?;
         let record = why.is_none().then(|| store::read_record(&job.slot.dir)).flatten();
+        let made = record.as_ref().and_then(|r| made_elsewhere(&r.provenance, now.as_ref()));
         if json {
             explained.push(serde_json::json!({
                 "id": job.slot.id,
@@ -112,6 +130,7 @@ fn explain_jobs(jobs: &[Job], chosen: &[usize], explainer: &JobExplainer<'_>, js
                 "why": why,
                 "key": job.planned.key.hex(),
                 "done_at": record.as_ref().map(|r| &r.ended),
+                "made": made,
             }));
             continue;
         }
@@ -128,8 +147,9 @@ fn explain_jobs(jobs: &[Job], chosen: &[usize], explainer: &JobExplainer<'_>, js
                 let when = record.map_or_else(String::new, |r| {
                     format!(", written {} after a run of {}", r.ended, console::duration(r.duration_secs))
                 });
+                let made = made.map_or_else(String::new, |made| format!(" ({made})"));
                 println!(
-                    "{} ({}) is up to date: its key {} is what its record says, and the record says done{when}",
+                    "{} ({}) is up to date{made}: its key {} is what its record says, and the record says done{when}",
                     job.planned.name,
                     job.slot.id,
                     job.planned.key.hex()
@@ -141,8 +161,4 @@ fn explain_jobs(jobs: &[Job], chosen: &[usize], explainer: &JobExplainer<'_>, js
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "format": 1, "jobs": explained }))?);
     }
     Ok(0)
-}
-
-fn done_at(job: &Job) -> Option<String> {
-    store::read_record(&job.slot.dir).map(|record| record.ended)
 }

@@ -12,7 +12,7 @@ use crate::jobfile::{ParamSet, display_value};
 use crate::key::KeyIngredients;
 use crate::plan::render::Renderer;
 use crate::plan::select::{self, CurrentJobs, JobRef, Selected};
-use crate::store::{self, JobRecord, SlotState, Usage};
+use crate::store::{self, GitState, JobRecord, Provenance, SlotState, Usage};
 use crate::util::console;
 use crate::util::diagnostic::Diagnostics;
 
@@ -45,6 +45,10 @@ struct JobView {
     usage: Option<Usage>,
     /// The Slurm array task that ran it (`1234_7`).
     slurm_task: Option<String>,
+    /// The commit, user and build command that made it; null without a record.
+    provenance: Option<MadeView>,
+    /// jobman's version that ran it.
+    jobman_version: Option<String>,
     /// The job folder, relative to the Jobfile's folder.
     dir: String,
     key: Option<String>,
@@ -63,6 +67,25 @@ struct JobView {
     /// The params flat, in the Jobfile's order when the job is current.
     #[serde(skip)]
     flat_params: ParamSet,
+}
+
+/// A record's provenance with every field present (null when the record has none), so that the
+/// JSON has one shape.
+#[derive(Serialize)]
+struct MadeView {
+    git: Option<GitState>,
+    user: Option<String>,
+    build: Option<Vec<String>>,
+}
+
+impl MadeView {
+    fn of(made: &Provenance) -> MadeView {
+        MadeView {
+            git: made.git.clone(),
+            user: Some(made.user.clone()).filter(|user| !user.is_empty()),
+            build: Some(made.build.clone()).filter(|build| !build.is_empty()),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -144,6 +167,8 @@ fn view_of(record: Option<&JobRecord>, id: &str, dir: &Path, root: &Path) -> Job
         host: record.map(|r| r.host.clone()),
         usage: record.and_then(|r| r.usage),
         slurm_task: record.and_then(|r| r.slurm_task.clone()),
+        provenance: record.map(|r| MadeView::of(&r.provenance)),
+        jobman_version: record.map(|r| r.jobman_version.clone()),
         dir: console::relative(dir, root),
         key: record.map(|r| r.key.clone()),
         params: record.map_or(serde_json::Value::Null, |r| r.ingredients.params.clone()),
@@ -178,7 +203,17 @@ fn list_files(dir: &Path) -> Vec<FileEntry> {
     files
 }
 
+/// `3f2a1c0d… (tracked files changed: diff 9be0c1d2…)`: the full commit, to check out.
+fn commit_line(git: &GitState) -> String {
+    match &git.diff {
+        Some(diff) => format!("{} (tracked files changed: diff {})", git.commit, &diff[..diff.len().min(12)]),
+        None if git.dirty => format!("{} (tracked files changed)", git.commit),
+        None => git.commit.clone(),
+    }
+}
+
 fn write_text(out: &mut dyn Write, view: &JobView) -> io::Result<()> {
+    let provenance = view.provenance.as_ref();
     let mut fields: Vec<(&str, String)> = Vec::new();
     if let Some(name) = &view.name {
         fields.push(("name", name.clone()));
@@ -201,6 +236,10 @@ fn write_text(out: &mut dyn Write, view: &JobView) -> io::Result<()> {
         ("attempts", view.attempts.filter(|&n| n > 1).map(|n| n.to_string())),
         ("host", view.host.clone()),
         ("slurm task", view.slurm_task.clone()),
+        ("commit", provenance.and_then(|p| p.git.as_ref()).map(commit_line)),
+        ("user", provenance.and_then(|p| p.user.clone())),
+        ("built by", provenance.and_then(|p| p.build.as_ref()).map(|build| build.join(" "))),
+        ("jobman", view.jobman_version.clone()),
         (
             "used",
             view.usage.map(|u| {

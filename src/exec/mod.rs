@@ -7,6 +7,7 @@
 mod finish;
 mod local;
 mod prepare;
+pub mod provenance;
 mod relay;
 mod request;
 mod running;

@@ -4,6 +4,7 @@
 use std::fs;
 use std::time::SystemTime;
 
+use crate::exec::provenance;
 use crate::exec::task::{self, TaskSpec};
 use crate::jobfile::StageView;
 use crate::plan::render::{PlannedJob, Renderer};
@@ -71,6 +72,7 @@ pub fn prepare(
         required: jobfile.job.outputs.iter().map(|n| n.get_ref().clone()).collect(),
         ingredients: rendering.ingredients,
         retries: jobfile.job.retries,
+        provenance: provenance::of_this_build(&jobfile.root).clone(),
     };
     Ok((spec, logged))
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::exec::supervisor::{self, Launch, ProcessEnd, Supervisor};
 use crate::key::KeyIngredients;
-use crate::store::{self, FileStamp, JobRecord, JobStatus, RECORD_FORMAT, STDERR_FILE, STDOUT_FILE, Usage};
+use crate::store::{self, FileStamp, JobRecord, JobStatus, Provenance, RECORD_FORMAT, STDERR_FILE, STDOUT_FILE, Usage};
 
 /// The launch file a cluster task reads.
 pub const LAUNCH_FILE: &str = "jobman-launch.json";
@@ -43,6 +43,9 @@ pub struct TaskSpec {
     /// How many times a failed or timed-out run is tried again (`[job] retries`).
     #[serde(default)]
     pub retries: u32,
+    /// The submitting build's, written into the record.
+    #[serde(default)]
+    pub provenance: Provenance,
 }
 
 /// How a run ended, for the build's summary.
@@ -252,6 +255,7 @@ pub fn verdict_record(spec: &TaskSpec, status: JobStatus, message: Option<String
         attempts: 1,
         usage: None,
         slurm_task: slurm_task(),
+        provenance: spec.provenance.clone(),
     }
 }
 

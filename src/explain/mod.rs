@@ -14,7 +14,7 @@ use crate::plan::Job;
 use crate::plan::render::{Renderer, Rendering};
 use crate::products::ProductState;
 use crate::store::build_log::{self, LogEntry};
-use crate::store::{SlotState, Store};
+use crate::store::{GitState, Provenance, SlotState, Store};
 use crate::util::console;
 use crate::util::diagnostic::Diagnostics;
 use crate::util::text::plural;
@@ -108,6 +108,15 @@ fn params_key(stage: Option<&str>, params: &serde_json::Value) -> String {
     let mut text = stage.map_or_else(String::new, |s| format!("{s}:"));
     crate::key::write_canonical(params, &mut text);
     text
+}
+
+/// `made at 3f2a1c0, dirty`: for a job up to date by its key, when it was made from another
+/// commit than the one checked out `now`, or from changed tracked files. `None` when made from
+/// this commit, clean, or outside git: the key decides what reruns, this only tells.
+pub fn made_elsewhere(made: &Provenance, now: Option<&GitState>) -> Option<String> {
+    let made = made.git.as_ref()?;
+    let same_commit = now.is_some_and(|now| now.commit == made.commit);
+    (made.dirty || !same_commit).then(|| format!("made at {}", made.short()))
 }
 
 /// What a build would do with each product, and why.

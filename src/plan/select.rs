@@ -10,6 +10,7 @@
 //!
 //! A reference that fits several jobs of one step is an error listing them, never a guess.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use crate::jobfile::Jobfile;
 use crate::jobfile::ParamSet;
 use crate::jobfile::expr::{Origin, ParamFilter};
 use crate::plan::Job;
-use crate::store::{self, JobRecord};
+use crate::store::{self, JobRecord, PROVENANCE_COLUMNS};
 use crate::util::diagnostic::{Diagnostic, Diagnostics, Source, did_you_mean};
 
 /// The fewest hex characters accepted as the start of an id.
@@ -217,28 +218,45 @@ pub fn resolve_one(jobfile: &Jobfile, jobs: &[Job], named: &JobRef) -> anyhow::R
 }
 
 /// Which of these jobs a `--where` expression selects; all of them without one. The expression
-/// reads the params and, in a Jobfile with stages and no param of that name, `stage` (the job's
-/// stage name). A name in it that is neither is a diagnostic with the closest one.
+/// reads the params; in a Jobfile with stages, `stage` (the job's stage name); and what the
+/// job's record says of where it was made: `git.commit`, `git.dirty`, `host`, `user` (a job
+/// whose record lacks one, or that has no record, matches no expression that reads it). A param of one of these names
+/// hides it. A name that is none of them is a diagnostic with the closest one.
 pub fn matching(jobfile: &Jobfile, jobs: &[Job], filter: Option<&str>) -> anyhow::Result<Vec<bool>> {
     let Some(text) = filter else { return Ok(vec![true; jobs.len()]) };
     // With stages, the params of every stage: a job of a stage without one of the names read
     // does not match.
     let mut names: Vec<&str> = jobfile.params_of_every_stage().map(|p| p.name.as_str()).collect();
-    let stage_is_a_name = jobfile.has_stages() && !names.contains(&STAGE);
+    let top = |name: &str| name.split('.').next().unwrap_or_default().to_string();
+    let taken: HashSet<String> = names.iter().map(|name| top(name)).collect();
+    let stage_is_a_name = jobfile.has_stages() && !taken.contains(STAGE);
     if stage_is_a_name {
         names.push(STAGE);
     }
+    let recorded: Vec<&str> = PROVENANCE_COLUMNS.into_iter().filter(|name| !taken.contains(&top(name))).collect();
+    names.extend(&recorded);
     names.sort_unstable();
     names.dedup();
     let source = Source { path: "--where".into(), text: text.into() };
     let filter = ParamFilter::compile(text, &names, &Origin { source: &source, span: 0..text.len() })
         .map_err(Diagnostics::from)?;
     let read = filter.names();
+    let reads_records = recorded.iter().any(|name| read.contains(&top(name)));
     jobs.iter()
         .map(|job| {
             let mut nested = job.planned.params.nested();
-            if stage_is_a_name && let Some(table) = nested.as_object_mut() {
-                table.insert(STAGE.to_string(), jobfile.stages[job.stage].name.get_ref().clone().into());
+            if let Some(table) = nested.as_object_mut() {
+                if stage_is_a_name {
+                    table.insert(STAGE.to_string(), jobfile.stages[job.stage].name.get_ref().clone().into());
+                }
+                if let Some(record) = reads_records.then(|| store::read_record(&job.slot.dir)).flatten() {
+                    let made = PROVENANCE_COLUMNS.into_iter().zip(record.provenance_values());
+                    let made = made.filter(|(name, value)| recorded.contains(name) && !value.is_null());
+                    let made = ParamSet(made.map(|(name, value)| (name.into(), value)).collect());
+                    if let serde_json::Value::Object(made) = made.nested() {
+                        table.extend(made);
+                    }
+                }
             }
             if read.iter().any(|name| nested.get(name).is_none()) {
                 return Ok(false);

@@ -453,6 +453,7 @@ impl LazyData<'_> {
 
 /// The report's rows: the done jobs, or every job with `unfinished = true`, in sweep order.
 fn report_rows<'a>(jobfile: StageView<'_>, jobs: &'a [Job]) -> Vec<ReportRow<'a>> {
+    let made = reports_provenance(jobfile);
     jobs.iter()
         .filter_map(|job| {
             let done = matches!(job.slot.state, SlotState::Done(_));
@@ -498,9 +499,19 @@ fn report_rows<'a>(jobfile: StageView<'_>, jobs: &'a [Job]) -> Vec<ReportRow<'a>
                 duration: record.map(|r| r.duration_secs),
                 attempts: record.map(|r| r.attempts),
                 usage: record.and_then(|r| r.usage),
+                made: (made && record.is_some())
+                    .then(|| store::read_record(&job.slot.dir).map(|r| r.provenance_values()))
+                    .flatten(),
             })
         })
         .collect()
+}
+
+/// Whether `[report] columns` names a column of where jobs were made, which only their records
+/// hold (the index does not).
+fn reports_provenance(jobfile: StageView<'_>) -> bool {
+    let columns = jobfile.report.columns.iter().flatten();
+    columns.map(|c| c.get_ref().as_str()).any(|c| store::PROVENANCE_COLUMNS.contains(&c))
 }
 
 /// A job's results joined with what it needs of one upstream job per stage: that job's results
@@ -533,7 +544,12 @@ fn report_parts(jobfile: StageView<'_>, jobs: &[Job]) -> Parts {
         hasher.update(text.as_bytes());
     };
     let results_file = jobfile.job.results.as_ref().map(|n| n.get_ref());
+    // Where a job was made changes only with its record, and a rewritten record has a new stamp.
+    let made = reports_provenance(jobfile);
     for job in jobs {
+        if made {
+            field(&mut statuses, &job.slot.stamp.map(|stamp| format!("{stamp:?}")).unwrap_or_default());
+        }
         let (status, duration, attempts, usage, output) = match &job.slot.state {
             SlotState::Done(r) | SlotState::NotDone(r) => (
                 r.status.key(),

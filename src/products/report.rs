@@ -12,7 +12,7 @@ use toml::Spanned;
 use crate::jobfile::ParamSet;
 use crate::jobfile::{FIXED_COLUMNS, ID_COLUMNS, ReportSpec, USAGE_COLUMNS};
 use crate::products::table::Table;
-use crate::store::Usage;
+use crate::store::{PROVENANCE_COLUMNS, Usage};
 use crate::util::diagnostic::{Diagnostic, Source, did_you_mean};
 
 /// One job as the report sees it.
@@ -29,6 +29,9 @@ pub struct ReportRow<'a> {
     pub attempts: Option<u32>,
     /// What it used.
     pub usage: Option<Usage>,
+    /// Where it was made ([`PROVENANCE_COLUMNS`]), read from its record only when the report
+    /// names one of those columns.
+    pub made: Option<[Value; 4]>,
 }
 
 /// The full table every figure reads, with all columns under their own names. `params` are the
@@ -48,16 +51,19 @@ pub fn data_table(params: &[&str], rows: Vec<ReportRow<'_>>) -> Table {
         }
         flat_results.push(flat);
     }
+    let made = rows.iter().any(|row| row.made.is_some());
+    let made_columns: &[&str] = if made { &PROVENANCE_COLUMNS } else { &[] };
     // A result named like a param or a fixed column would be ambiguous: give it a prefix.
     let result_columns: Vec<String> = columns[param_count..].to_vec();
     columns.truncate(param_count);
     for name in &result_columns {
-        let clash =
-            columns.contains(name) || FIXED_COLUMNS.contains(&name.as_str()) || USAGE_COLUMNS.contains(&name.as_str());
+        let clash = columns.contains(name)
+            || [&FIXED_COLUMNS[..], &USAGE_COLUMNS, made_columns].concat().contains(&name.as_str());
         columns.push(if clash { format!("results.{name}") } else { name.clone() });
     }
     columns.extend(FIXED_COLUMNS.map(String::from));
     columns.extend(USAGE_COLUMNS.map(String::from));
+    columns.extend(made_columns.iter().map(|c| c.to_string()));
 
     let table_rows = rows
         .iter()
@@ -73,6 +79,9 @@ pub fn data_table(params: &[&str], rows: Vec<ReportRow<'_>>) -> Table {
             cells.push(row.attempts.map_or(Value::Null, Value::from));
             cells.push(row.usage.map_or(Value::Null, |u| Value::from(u.max_rss_mb)));
             cells.push(row.usage.map_or(Value::Null, |u| Value::from((u.cpu_secs() * 1000.0).round() / 1000.0)));
+            if made {
+                cells.extend(row.made.clone().unwrap_or_default());
+            }
             cells
         })
         .collect();
@@ -87,7 +96,7 @@ pub fn select_columns(data: &Table, spec: &ReportSpec, source: &Source) -> Resul
         None => data
             .columns
             .iter()
-            .filter(|c| !USAGE_COLUMNS.contains(&c.as_str()))
+            .filter(|c| !USAGE_COLUMNS.contains(&c.as_str()) && !PROVENANCE_COLUMNS.contains(&c.as_str()))
             .map(|c| Spanned::new(0..0, c.clone()))
             .collect(),
     };
@@ -148,7 +157,7 @@ mod tests {
     fn row<'a>(id: &'a str, params: &'a [(String, Value)], results: Option<Value>) -> ReportRow<'a> {
         let (status, duration) = if results.is_some() { ("done", Some(1.5)) } else { ("failed", None) };
         let usage = duration.map(|_| Usage { max_rss_mb: 20.5, user_cpu_secs: 1.25, system_cpu_secs: 0.5 });
-        ReportRow { id, name: id, params, results, status, duration, attempts: duration.map(|_| 1), usage }
+        ReportRow { id, name: id, params, results, status, duration, attempts: duration.map(|_| 1), usage, made: None }
     }
 
     #[test]

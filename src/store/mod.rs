@@ -96,6 +96,65 @@ pub struct JobRecord {
     /// The Slurm array task that ran it (`1234_7`), when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slurm_task: Option<String>,
+    /// Where the result came from (code version, user, build), beside the key and never part of
+    /// it. Empty in records written before it was kept.
+    #[serde(default)]
+    pub provenance: Provenance,
+}
+
+/// What a record says of where its job was made, under the names that `[report] columns` and
+/// `--where` use for it.
+pub const PROVENANCE_COLUMNS: [&str; 4] = ["git.commit", "git.dirty", "host", "user"];
+
+impl JobRecord {
+    /// The values of [`PROVENANCE_COLUMNS`], in that order; null where the record has none.
+    pub fn provenance_values(&self) -> [serde_json::Value; 4] {
+        use serde_json::Value;
+        let git = self.provenance.git.as_ref();
+        let text = |s: &str| if s.is_empty() { Value::Null } else { Value::from(s) };
+        [
+            git.map_or(Value::Null, |g| Value::from(g.commit.as_str())),
+            git.map_or(Value::Null, |g| Value::from(g.dirty)),
+            text(&self.host),
+            text(&self.provenance.user),
+        ]
+    }
+}
+
+/// Where a job's result came from, as its build found it: recorded, never part of the key (a
+/// commit in the key would rerun every job after every commit).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The git repository holding the Jobfile; `None` outside one (or without git).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitState>,
+    /// Who ran the build.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
+    /// The build's command line: `jobman build -j 8 train`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub build: Vec<String>,
+}
+
+/// A repository's checked-out commit and whether its tracked files differed from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitState {
+    /// The full hash of `HEAD`.
+    pub commit: String,
+    /// Whether tracked files differed from `HEAD` (untracked files do not count: a workspace's
+    /// own outputs are usually untracked).
+    pub dirty: bool,
+    /// blake3 of `git diff HEAD` when dirty: two runs with the same hash ran the same changes.
+    #[serde(default)]
+    pub diff: Option<String>,
+}
+
+impl GitState {
+    /// `3f2a1c0` or `3f2a1c0, dirty`: the commit as people quote it.
+    pub fn short(&self) -> String {
+        let commit = &self.commit[..self.commit.len().min(7)];
+        if self.dirty { format!("{commit}, dirty") } else { commit.to_string() }
+    }
 }
 
 fn one_attempt() -> u32 {
@@ -620,6 +679,7 @@ mod tests {
             attempts: 1,
             usage: Some(Usage { max_rss_mb: 12.5, user_cpu_secs: 0.25, system_cpu_secs: 0.0 }),
             slurm_task: None,
+            provenance: Provenance::default(),
         }
     }
 

@@ -86,7 +86,10 @@ fn a_sweep_runs_as_one_array_and_its_report_matches_the_same_sweep_run_locally()
     assert_eq!(arrays.len(), 1, "one sbatch for the whole sweep: {arrays:?}");
     assert_eq!(arrays[0]["tasks"], 4);
     let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    assert_eq!(on_slurm.record_of("x2")["host"], host.trim(), "the record was written by the task");
+    let record = on_slurm.record_of("x2");
+    assert_eq!(record["host"], host.trim(), "the record was written by the task");
+    let build = record["provenance"]["build"].as_array().map(|args| args[1..].to_vec());
+    assert_eq!(build, Some(vec!["build".into(), "report".into()]), "with what its build found: {record:#}");
 
     let local = Project::new();
     local.jobfile(&sweep("[1, 2, 3, 4]", "", ""));
