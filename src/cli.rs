@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::build::{BuildOptions, build};
+use crate::commands::cache::{CacheAction, CacheOptions, cache, parse_size};
 use crate::commands::clean::{CleanOptions, clean};
 use crate::commands::completions::{Shell, completions};
 use crate::commands::explain::{ExplainOptions, explain};
@@ -33,6 +34,29 @@ pub struct Cli {
 
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Each cache with how many jobs it holds and their size; builds publish to the first.
+    Status,
+    /// Remove jobs not restored or published for a while, then the least recently used beyond a
+    /// size (and what cut-off publishes left).
+    Gc {
+        /// Keep at most this much in each cache, e.g. `50G`, `512M`.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: Option<u64>,
+        /// Remove jobs last used longer ago than this, e.g. `90d`.
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        older_than: Option<std::time::Duration>,
+    },
+    /// Read every job of each cache and check each file against its manifest (exit 1 when one
+    /// does not match); --remove removes those.
+    Verify {
+        /// Remove the jobs whose files do not match.
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -156,6 +180,12 @@ enum Command {
         /// Only folders whose record was written longer ago than this, e.g. `7d`, `12h`.
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         older_than: Option<std::time::Duration>,
+    },
+    /// Shared caches of finished jobs (`[cache] dirs`, then `JOBMAN_CACHE`): what they hold,
+    /// trimming and checking them.
+    Cache {
+        #[command(subcommand)]
+        action: CacheCommand,
     },
     /// Remove the report and figures (so the next build makes them again); --jobs: job folders too.
     Clean {
@@ -305,6 +335,14 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Man { dir } => man(Cli::command(), dir.as_deref()),
         Command::Gc { yes, keep_failed, older_than } => {
             gc(&GcOptions { jobfile: cli.jobfile, yes, keep_failed, older_than })
+        }
+        Command::Cache { action } => {
+            let action = match action {
+                CacheCommand::Status => CacheAction::Status,
+                CacheCommand::Gc { max_size, older_than } => CacheAction::Gc { max_size, older_than },
+                CacheCommand::Verify { remove } => CacheAction::Verify { remove },
+            };
+            cache(&CacheOptions { jobfile: cli.jobfile, action })
         }
         Command::Clean { targets, jobs, yes } => clean(&CleanOptions { jobfile: cli.jobfile, targets, jobs, yes }),
         Command::Graph { format, jobs } => show_graph(&GraphOptions { jobfile: cli.jobfile, format, jobs }),

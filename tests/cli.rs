@@ -18,6 +18,8 @@ use tempfile::TempDir;
 mod architecture;
 #[path = "cli/bad_input.rs"]
 mod bad_input;
+#[path = "cli/cache.rs"]
+mod cache;
 #[path = "cli/conditional.rs"]
 mod conditional;
 #[path = "cli/example.rs"]
@@ -54,7 +56,7 @@ const RECORD_RUN: &str = "echo {{job.name}} >> ../../ran.log";
 const RECORD_BY_ENV: &str = "echo $JOBMAN_JOB_NAME >> ../../ran.log";
 
 /// Environment variables tests set on purpose; removed from every run so the suite is hermetic.
-const TEST_VARS: &[&str] = &["MY_VAR", "OTHER_VAR", "JOB_SLEEP", "FAIL", "WRITE_RESULTS"];
+const TEST_VARS: &[&str] = &["MY_VAR", "OTHER_VAR", "JOB_SLEEP", "FAIL", "WRITE_RESULTS", "JOBMAN_CACHE"];
 
 /// A project folder: a Jobfile, templates, input files, and the jobs' logs.
 struct Project {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::exec::{self, Outcome, RunOptions, slurm, supervisor};
+use crate::exec::{self, Outcome, RunOptions, shared, slurm, supervisor};
 use crate::explain::dirty::Dirty;
 use crate::explain::{self, JobExplainer};
 use crate::graph::{BuildGraph, Selection};
@@ -234,6 +234,8 @@ impl Round<'_> {
         // without a done record.
         let (queued, pending): (Vec<usize>, Vec<usize>) =
             pending.iter().partition(|&&i| self.cluster.left_by_earlier_build(&jobs[i].slot.dir));
+        // A forced job runs again; the others may be in a shared cache.
+        let pending = if self.options.force { pending } else { shared::from_caches(view, jobs, pending) };
         if !queued.is_empty() {
             let queued_jobs = plural(queued.len(), "job");
             if self.options.detach {

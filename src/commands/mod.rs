@@ -1,6 +1,7 @@
 //! The user's commands, each a thin layer over the stages below.
 
 pub mod build;
+pub mod cache;
 pub mod clean;
 pub mod completions;
 pub mod explain;

@@ -49,6 +49,8 @@ struct JobView {
     provenance: Option<MadeView>,
     /// jobman's version that ran it.
     jobman_version: Option<String>,
+    /// The shared cache its folder was restored from, when it did not run here.
+    restored_from: Option<String>,
     /// The job folder, relative to the Jobfile's folder.
     dir: String,
     key: Option<String>,
@@ -169,6 +171,7 @@ fn view_of(record: Option<&JobRecord>, id: &str, dir: &Path, root: &Path) -> Job
         slurm_task: record.and_then(|r| r.slurm_task.clone()),
         provenance: record.map(|r| MadeView::of(&r.provenance)),
         jobman_version: record.map(|r| r.jobman_version.clone()),
+        restored_from: record.and_then(|r| r.restored_from.as_ref()).map(|dir| dir.display().to_string()),
         dir: console::relative(dir, root),
         key: record.map(|r| r.key.clone()),
         params: record.map_or(serde_json::Value::Null, |r| r.ingredients.params.clone()),
@@ -240,6 +243,7 @@ fn write_text(out: &mut dyn Write, view: &JobView) -> io::Result<()> {
         ("user", provenance.and_then(|p| p.user.clone())),
         ("built by", provenance.and_then(|p| p.build.as_ref()).map(|build| build.join(" "))),
         ("jobman", view.jobman_version.clone()),
+        ("restored from", view.restored_from.clone()),
         (
             "used",
             view.usage.map(|u| {

@@ -11,6 +11,7 @@ pub mod provenance;
 mod relay;
 mod request;
 mod running;
+pub mod shared;
 mod slots;
 pub mod slurm;
 pub mod supervisor;

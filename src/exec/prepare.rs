@@ -4,8 +4,8 @@
 use std::fs;
 use std::time::SystemTime;
 
-use crate::exec::provenance;
 use crate::exec::task::{self, TaskSpec};
+use crate::exec::{provenance, shared};
 use crate::jobfile::StageView;
 use crate::plan::render::{PlannedJob, Renderer};
 use crate::store::build_log::LogEntry;
@@ -73,6 +73,7 @@ pub fn prepare(
         ingredients: rendering.ingredients,
         retries: jobfile.job.retries,
         provenance: provenance::of_this_build(&jobfile.root).clone(),
+        publish_to: shared::publish_to(jobfile),
     };
     Ok((spec, logged))
 }

@@ -6,13 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::exec::shared;
 use crate::exec::supervisor::{self, Launch, ProcessEnd, Supervisor};
 use crate::key::KeyIngredients;
 use crate::store::{self, FileStamp, JobRecord, JobStatus, Provenance, RECORD_FORMAT, STDERR_FILE, STDOUT_FILE, Usage};
@@ -46,6 +47,9 @@ pub struct TaskSpec {
     /// The submitting build's, written into the record.
     #[serde(default)]
     pub provenance: Provenance,
+    /// The shared cache a done job is published to (`[cache] dirs`, `JOBMAN_CACHE`: the first).
+    #[serde(default)]
+    pub publish_to: Option<PathBuf>,
 }
 
 /// How a run ended, for the build's summary.
@@ -103,6 +107,9 @@ pub fn run(
             continue;
         }
         let stamp = store::write_record(dir, &record).map_err(|e| format!("cannot write its record: {e}"))?;
+        if let Some(cache) = spec.publish_to.as_deref().filter(|_| record.status == JobStatus::Done) {
+            shared::publish(cache, &spec.key, dir);
+        }
         return Ok(Some(Ran { record, stamp, seconds }));
     }
 }
@@ -255,6 +262,7 @@ pub fn verdict_record(spec: &TaskSpec, status: JobStatus, message: Option<String
         attempts: 1,
         usage: None,
         slurm_task: slurm_task(),
+        restored_from: None,
         provenance: spec.provenance.clone(),
     }
 }

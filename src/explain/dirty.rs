@@ -34,6 +34,12 @@ pub enum Dirty {
     /// Its folder exists without a record: a run that was cut off.
     Interrupted,
     Forced,
+    /// A shared cache holds a finished run of its key: the build restores it instead of running
+    /// it; `why` is why it is not up to date here.
+    InCache {
+        cache: std::path::PathBuf,
+        why: Box<Dirty>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -92,6 +98,7 @@ impl Dirty {
             Dirty::PreviouslyFailed { .. } => "not done last time",
             Dirty::Interrupted => "cut off",
             Dirty::Forced => "forced",
+            Dirty::InCache { .. } => "in a cache",
         }
     }
 
@@ -99,6 +106,10 @@ impl Dirty {
     pub fn diffs(&self) -> impl Iterator<Item = (&str, &str)> {
         let changes = match self {
             Dirty::New { closest: Some(closest) } => closest.changes.as_slice(),
+            Dirty::InCache { why, .. } => match why.as_ref() {
+                Dirty::New { closest: Some(closest) } => closest.changes.as_slice(),
+                _ => &[],
+            },
             _ => &[],
         };
         changes.iter().filter_map(|c| match c {
@@ -120,6 +131,7 @@ impl fmt::Display for Dirty {
             Dirty::PreviouslyFailed { status, detail } => write!(f, "{status} last time{detail}"),
             Dirty::Interrupted => write!(f, "interrupted last time (no record)"),
             Dirty::Forced => write!(f, "forced"),
+            Dirty::InCache { cache, why } => write!(f, "in the cache {}: restored, not run ({why})", cache.display()),
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::plan::Job;
 use crate::plan::render::{Renderer, Rendering};
 use crate::products::ProductState;
 use crate::store::build_log::{self, LogEntry};
+use crate::store::cache::{self, Cache};
 use crate::store::{GitState, Provenance, SlotState, Store};
 use crate::util::console;
 use crate::util::diagnostic::Diagnostics;
@@ -34,6 +35,8 @@ pub struct JobExplainer<'j> {
     /// Canonical params → index into `previous`: a job with the same params is found at once.
     by_params: HashMap<String, usize>,
     current: HashSet<String>,
+    /// The shared caches a build would restore jobs from.
+    caches: Vec<Cache>,
 }
 
 impl<'j> JobExplainer<'j> {
@@ -66,11 +69,24 @@ impl<'j> JobExplainer<'j> {
             .collect();
         let current =
             if previous.is_empty() { HashSet::new() } else { jobs.iter().map(|j| j.planned.key.hex()).collect() };
-        Ok(JobExplainer { renderers, previous, stage_ranges, by_params, current })
+        let caches = cache::dirs(&jobfile.cache).iter().filter_map(|dir| Cache::existing(dir)).collect();
+        Ok(JobExplainer { renderers, previous, stage_ranges, by_params, current, caches })
     }
 
     /// Why `job` must run (`None`: it is done, its record naming its key). `pending` is how many jobs are being explained.
     pub fn why(&self, job: &Job, pending: usize) -> Result<Option<Dirty>, Diagnostics> {
+        let why = self.why_here(job, pending)?;
+        let key = job.planned.key.hex();
+        // A forced job runs again whatever a cache holds.
+        let cached = || self.caches.iter().find(|cache| cache.holds(&key));
+        Ok(why.map(|why| match (&why, cached()) {
+            (Dirty::Forced, _) | (_, None) => why,
+            (_, Some(cache)) => Dirty::InCache { cache: cache.dir.clone(), why: Box::new(why) },
+        }))
+    }
+
+    /// Why `job` is not up to date in this workspace.
+    fn why_here(&self, job: &Job, pending: usize) -> Result<Option<Dirty>, Diagnostics> {
         if matches!(job.slot.state, SlotState::Done(_)) {
             return Ok(None);
         }
@@ -148,7 +164,11 @@ pub fn print_reasons(jobs: &[Job], reasons: &[Option<Dirty>], diffs: bool, waiti
         }
         return;
     }
-    println!("would run {} of {total}{then}:", pending.len());
+    let restored = pending.iter().filter(|(_, why)| matches!(why, Dirty::InCache { .. })).count();
+    match restored {
+        0 => println!("would run {} of {total}{then}:", pending.len()),
+        _ => println!("would restore {restored} and run {} of {total}{then}:", pending.len() - restored),
+    }
     let mut shown: HashMap<&str, &str> = HashMap::new();
     let mut kinds: Vec<(&str, usize)> = Vec::new();
     for (_, why) in pending.iter().skip(limit) {

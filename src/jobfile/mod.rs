@@ -35,8 +35,21 @@ use crate::jobfile::format::NumberFormat;
 use crate::util::diagnostic::{Diagnostic, Diagnostics, Source};
 
 /// Sections a Jobfile may have, in the order the reference documents them.
-const SECTIONS: &[&str] =
-    &["workspace", "params", "sweep", "template", "job", "stage", "executor", "report", "figure", "plot", "format"];
+const SECTIONS: &[&str] = &[
+    "workspace",
+    "params",
+    "sweep",
+    "template",
+    "job",
+    "stage",
+    "executor",
+    "cache",
+    "report",
+    "figure",
+    "plot",
+    "format",
+];
+const CACHE_KEYS: &[&str] = &["dirs"];
 const WORKSPACE_KEYS: &[&str] = &["jobs", "report", "figures", "templates", "max_jobs"];
 /// Names the template context reserves for itself.
 pub const RESERVED_PARAMS: &[&str] = &["job", "needs"];
@@ -48,6 +61,8 @@ pub struct Jobfile {
     pub root: PathBuf,
     pub source: Source,
     pub workspace: WorkspaceSpec,
+    /// `[cache] dirs`: shared stores of finished jobs, by key; the first is published to.
+    pub cache: Vec<PathBuf>,
     pub executor: ExecutorSpec,
     pub report: ReportSpec,
     pub figures: Vec<Spanned<FigureSpec>>,
@@ -203,6 +218,7 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
         walker.params(table, "", &mut params);
     }
     let executor = walker.executor(document.get("executor"));
+    let cache = walker.cache(document.get("cache"), root);
     let mut report = walker.report(document.get("report"));
     let plot = walker.plot(document.get("plot"));
     let formats = walker.formats(document.get("format"));
@@ -282,6 +298,7 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
         root: root.to_path_buf(),
         source: source.clone(),
         workspace,
+        cache,
         executor,
         report,
         figures,
@@ -291,7 +308,24 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
     })
 }
 
+/// `~/rest` as `$HOME/rest`; other paths as written, relative ones from `root`.
+fn expand_home(path: &str, root: &Path) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => root.join(path),
+    }
+}
+
 impl Walker<'_> {
+    /// `[cache] dirs`: folders outside the project, by design (shared by workspaces, users and
+    /// machines). jobman writes in a folder only if it is new, empty or a jobman cache already.
+    fn cache(&mut self, item: Option<&Item<'_>>, root: &Path) -> Vec<PathBuf> {
+        let Some(table) = self.table(item, "[cache]") else { return Vec::new() };
+        self.unknown_keys(table, CACHE_KEYS, "a [cache] key");
+        let dirs = self.strings(table, "dirs", "a folder");
+        dirs.iter().map(|dir| expand_home(dir.get_ref(), root)).collect()
+    }
+
     /// `[workspace]`. The products (report, figures) stay inside the project folder, apart from
     /// its Jobfile, templates, job folders and jobman's state; the job folders may be anywhere
     /// (a cluster's scratch file system) but not around the project; templates are only read.

@@ -7,6 +7,7 @@
 
 pub mod build_log;
 pub mod by_name;
+pub mod cache;
 pub mod lock;
 pub mod verify;
 
@@ -96,6 +97,9 @@ pub struct JobRecord {
     /// The Slurm array task that ran it (`1234_7`), when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slurm_task: Option<String>,
+    /// The shared cache its folder was restored from, when it did not run here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<PathBuf>,
     /// Where the result came from (code version, user, build), beside the key and never part of
     /// it. Empty in records written before it was kept.
     #[serde(default)]
@@ -599,11 +603,6 @@ pub fn reset_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Writes the record last and atomically: a temp file in the same folder, then a rename.
-///
-/// No fsync per record (it would double the cost of a short job); the build syncs the
-/// filesystem once at its end. A record torn by a power cut does not parse and so reads as
-/// "not done": it costs a rerun, never a wrong result.
 /// A results file, parsed; `None` when it is missing, does not parse, or no longer has the
 /// content hash `recorded` in its job's record (edited since the job ended, or cut short by a
 /// crash before it reached the disk).
@@ -620,7 +619,12 @@ pub fn read_results(path: &Path, recorded: Option<&String>) -> Option<serde_json
     }
 }
 
+/// Writes the record last and atomically: a temp file in the same folder, then a rename.
 /// Returns the record's stamp, taken from the open file after the rename (no lookup by name).
+///
+/// No fsync per record (it would double the cost of a short job); the build syncs the
+/// filesystem once at its end. A record torn by a power cut does not parse and so reads as
+/// "not done": it costs a rerun, never a wrong result.
 pub fn write_record(dir: &Path, record: &JobRecord) -> io::Result<FileStamp> {
     let bytes = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
     let file = write_atomic_open(&dir.join(RECORD_FILE), &bytes)?;
@@ -679,6 +683,7 @@ mod tests {
             attempts: 1,
             usage: Some(Usage { max_rss_mb: 12.5, user_cpu_secs: 0.25, system_cpu_secs: 0.0 }),
             slurm_task: None,
+            restored_from: None,
             provenance: Provenance::default(),
         }
     }

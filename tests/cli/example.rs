@@ -83,3 +83,30 @@ fn the_example_builds_what_the_readme_says_and_keeps_its_promises() {
     assert_eq!(dry.matches("param `seed` changed 2 → 3").count(), 12, "{dry}");
     assert!(dry.contains("would run the 60 of 180 jobs waiting for upstream jobs"), "{dry}");
 }
+
+/// The keys name what a job reads, not where the project lives: a copy of the example in
+/// another folder restores every job the first copy ran, through a cache (`JOBMAN_CACHE`).
+#[test]
+fn a_copy_of_the_example_in_another_folder_restores_every_job_from_a_shared_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let env = [("JOBMAN_CACHE", cache.path().to_str().unwrap())];
+    let (first, second) = (example(), example());
+    assert_exit(&first.build_with(&[], &env), 0);
+    let output = second.build_with(&[], &env);
+    assert_exit(&output, 0);
+    let said = stderr(&output);
+    assert!(said.contains("Restored 36 jobs from") && said.contains("Restored 180 jobs from"), "{said}");
+    assert!(!said.contains("Ran "), "{said}");
+    for stage in ["train", "eval"] {
+        let (made, restored) = (records(&first, stage), records(&second, stage));
+        assert_eq!(made.len(), restored.len());
+        for ((name, made), (_, restored)) in made.iter().zip(&restored) {
+            // The same run (its times, its outputs' hashes), saying where it came from.
+            let mut restored: Value = serde_json::from_str(restored).unwrap();
+            assert_eq!(restored["restored_from"], cache.path().display().to_string(), "{name}");
+            restored.as_object_mut().unwrap().remove("restored_from");
+            assert_eq!(restored, serde_json::from_str::<Value>(made).unwrap(), "{name}");
+        }
+    }
+    assert_eq!(first.read("report.csv"), second.read("report.csv"));
+}

@@ -574,3 +574,31 @@ fn short_jobs_are_packed_by_what_the_first_ones_took_and_a_new_sweep_packs_at_on
     assert!(arrays[before].get("jobs_per_task").and_then(Value::as_u64) > Some(1), "{arrays:?}");
     assert_eq!(project.ran().len(), 40, "each job ran once");
 }
+
+/// Jobs that ran on a compute node are published to the cache from there, and a workspace that
+/// runs locally restores them, running none; a Slurm build restores before it submits.
+#[test]
+fn jobs_run_on_slurm_are_published_from_the_node_and_restored_elsewhere() {
+    if !slurm_cluster() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let cached = format!("\n[cache]\ndirs = [\"{}\"]\n", cache.path().join("jobs").display());
+    let on_slurm = Project::new();
+    on_slurm.jobfile(&(sweep("[1, 2, 3]", "", ON_SLURM) + &cached));
+    on_slurm.builds(&[]).ok();
+    assert_eq!(on_slurm.ran(), ["x1", "x2", "x3"]);
+
+    let local = Project::new();
+    local.jobfile(&(sweep("[1, 2, 3]", "", "") + &cached));
+    let built = local.builds(&[]).ok();
+    assert!(built.stderr().contains("Restored 3 jobs from"), "{}", built.stderr());
+    assert!(local.ran().is_empty(), "nothing ran: every job came from the cache");
+    assert_eq!(local.read("report.csv"), on_slurm.read("report.csv"));
+
+    let again = Project::new();
+    again.jobfile(&(sweep("[1, 2, 3, 4]", "", ON_SLURM) + &cached));
+    let built = again.builds(&[]).ok();
+    assert!(built.stderr().contains("Restored 3 jobs from"), "{}", built.stderr());
+    assert_eq!(again.ran(), ["x4"], "only the new job went to Slurm");
+}

@@ -1,0 +1,195 @@
+//! Shared caches: jobs published by one workspace and restored by another, checked file by file.
+//!
+//! Jobs append to a log outside both workspaces, so "it did not run" is what the jobs say, not
+//! jobman; restored files are compared byte for byte with those of the workspace that ran them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::*;
+
+/// A sweep of three jobs that log to `log` (outside the workspace) and write results, a file in
+/// a subfolder and output; its cache is `cache`.
+fn sweep(log: &Path, cache: &Path) -> String {
+    format!(
+        r#"[params]
+x = [1, 2, 3]
+
+[job]
+name = "x{{{{x}}}}"
+command = "echo {{{{x}}}} >> {log}; echo '{{\"y\": {{{{x * x}}}}}}' > out.json; mkdir -p sub; echo x{{{{x}}}} > sub/note.txt; echo ran"
+results = "out.json"
+
+[cache]
+dirs = ["{cache}"]
+"#,
+        log = log.display(),
+        cache = cache.display(),
+    )
+}
+
+/// Two projects in different folders, a cache and a log beside them.
+fn two_workspaces() -> (tempfile::TempDir, Project, Project, PathBuf, PathBuf) {
+    let shared = tempfile::tempdir().unwrap();
+    let (log, cache) = (shared.path().join("ran.log"), shared.path().join("cache"));
+    let (a, b) = (Project::new(), Project::new());
+    a.jobfile(&sweep(&log, &cache));
+    b.jobfile(&sweep(&log, &cache));
+    (shared, a, b, log, cache)
+}
+
+fn ran(log: &Path) -> Vec<String> {
+    let mut ran: Vec<String> = fs::read_to_string(log).unwrap_or_default().lines().map(String::from).collect();
+    let _ = fs::remove_file(log);
+    ran.sort();
+    ran
+}
+
+/// Every file under `dir` by relative path, with its bytes.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, Vec<u8>)>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            if entry.file_type().unwrap().is_dir() {
+                walk(&entry.path(), &format!("{name}/"), out);
+            } else {
+                out.push((name, fs::read(entry.path()).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out);
+    out.sort();
+    out
+}
+
+fn show(project: &Project, job: &str) -> Value {
+    serde_json::from_str(&project.runs(&["show", job, "--json"]).ok().stdout()).unwrap()
+}
+
+#[test]
+fn a_workspace_in_another_folder_restores_every_job_another_ran_and_runs_none() {
+    let (_shared, a, b, log, cache) = two_workspaces();
+    a.builds(&[]).ok();
+    assert_eq!(ran(&log), ["1", "2", "3"]);
+
+    let explained = b.runs(&["explain", "jobs"]).ok().stdout();
+    assert!(explained.contains("would restore 3 and run 0 of 3 jobs:"), "{explained}");
+    assert!(explained.contains(&format!("in the cache {}: restored, not run (new job)", cache.display())));
+
+    let built = b.builds(&[]).ok();
+    assert!(built.stderr().contains(&format!("Restored 3 jobs from {}", cache.display())), "{}", built.stderr());
+    assert!(ran(&log).is_empty(), "no job ran in the second workspace");
+    for job in ["x1", "x2", "x3"] {
+        let (made, restored) = (show(&a, job), show(&b, job));
+        assert_eq!(restored["restored_from"], cache.display().to_string());
+        assert_eq!(restored["status"], "done");
+        let (a_dir, b_dir) =
+            (a.path().join(made["dir"].as_str().unwrap()), b.path().join(restored["dir"].as_str().unwrap()));
+        let (a_files, mut b_files) = (files(&a_dir), files(&b_dir));
+        // The record says where it came from; every other file is the same, byte for byte.
+        let record = b_files.iter().position(|(name, _)| name == "jobman-record.json").unwrap();
+        b_files.remove(record);
+        let a_files: Vec<_> = a_files.into_iter().filter(|(name, _)| name != "jobman-record.json").collect();
+        assert_eq!(a_files, b_files, "{job}");
+    }
+    assert_eq!(a.read("report.csv"), b.read("report.csv"), "the same report, durations included");
+    b.builds(&[]).ok();
+    assert!(ran(&log).is_empty());
+}
+
+#[test]
+fn a_truncated_or_changed_entry_is_left_aside_with_a_warning_and_the_job_runs() {
+    let (_shared, a, b, log, cache) = two_workspaces();
+    a.builds(&[]).ok();
+    ran(&log);
+    let entry = |job: &str| {
+        let key = show(&a, job)["key"].as_str().unwrap().to_string();
+        cache.join("v1").join(&key[..2]).join(&key)
+    };
+    // x1: its results cut short; x2: a byte of a file changed, same size; x3: a manifest that
+    // does not parse.
+    fs::write(entry("x1").join("out.json"), "{\"y\"").unwrap();
+    fs::write(entry("x2").join("sub/note.txt"), "X2\n").unwrap();
+    fs::write(entry("x3").join("jobman-cache.json"), "{").unwrap();
+
+    let built = b.builds(&[]).ok();
+    assert_eq!(ran(&log), ["1", "2", "3"], "each job ran: no entry was trusted");
+    let said = built.stderr();
+    assert_eq!(said.matches("is left aside: ").count(), 3, "{said}");
+    assert!(said.contains("`out.json` differs from the manifest"), "{said}");
+    assert!(!said.contains("Restored"), "{said}");
+    let report = b.read("report.csv").unwrap();
+    assert!(report.contains(",x1,1,1,done,") && report.contains(",x3,3,9,done,"), "{report}");
+    assert_eq!(show(&b, "x2")["restored_from"], Value::Null);
+}
+
+#[test]
+fn a_folder_that_is_not_a_cache_is_never_written_and_the_next_cache_is_read() {
+    let (shared, a, b, log, cache) = two_workspaces();
+    a.builds(&[]).ok();
+    ran(&log);
+    // b publishes to a folder of someone's files, and reads the cache after it.
+    let theirs = shared.path().join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    fs::write(theirs.join("thesis.tex"), "chapter 1").unwrap();
+    let jobfile = b.read("Jobfile.toml").unwrap();
+    let dirs = format!("dirs = [\"{}\", \"{}\"]", theirs.display(), cache.display());
+    b.jobfile(&jobfile.replace(&format!("dirs = [\"{}\"]", cache.display()), &dirs));
+    b.jobfile(&b.read("Jobfile.toml").unwrap().replace("x = [1, 2, 3]", "x = [1, 2, 3, 4]"));
+
+    let built = b.builds(&[]).ok();
+    assert_eq!(ran(&log), ["4"], "three restored from the second cache, one new job ran");
+    assert!(built.stderr().contains(&format!("Restored 3 jobs from {}", cache.display())), "{}", built.stderr());
+    let warned = built.stderr();
+    assert_eq!(warned.matches("jobs are not published to").count(), 1, "{warned}");
+    assert!(warned.contains("is not a jobman cache (it has no JOBMAN-CACHE file) and is not empty"), "{warned}");
+    let left: Vec<_> = fs::read_dir(&theirs).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["thesis.tex"], "nothing written beside their files");
+}
+
+#[test]
+fn two_builds_publishing_the_same_keys_at_once_leave_whole_entries() {
+    let (_shared, a, b, log, cache) = two_workspaces();
+    let (mut first, mut second) = (a.spawn_build(&["-j", "3"], &[]), b.spawn_build(&["-j", "3"], &[]));
+    assert!(first.wait(Duration::from_secs(60)).success() && second.wait(Duration::from_secs(60)).success());
+    let runs = ran(&log).len();
+    assert!((3..=6).contains(&runs), "each job ran once or twice: {runs}");
+    let temporary: Vec<_> = fs::read_dir(cache.join("v1/tmp")).unwrap().collect();
+    assert!(temporary.is_empty(), "no half-written entry is left: {temporary:?}");
+    // A third workspace restores all three, each checked against its manifest.
+    let c = Project::with_jobfile(&a.read("Jobfile.toml").unwrap());
+    let built = c.builds(&[]).ok();
+    assert!(built.stderr().contains("Restored 3 jobs"), "{}", built.stderr());
+    assert!(!built.stderr().contains("left aside"), "{}", built.stderr());
+    assert!(ran(&log).is_empty());
+}
+
+#[test]
+fn cache_status_verify_and_gc_say_what_the_cache_holds_and_trim_it() {
+    let (_shared, a, _b, _log, cache) = two_workspaces();
+    a.builds(&[]).ok();
+    let status = a.runs(&["cache", "status"]).ok().stdout();
+    assert!(status.starts_with(&format!("{}: 3 jobs, ", cache.display())), "{status}");
+    assert!(status.contains("(published to and read)"), "{status}");
+    a.runs(&["cache", "verify"]).ok();
+
+    let key = show(&a, "x2")["key"].as_str().unwrap().to_string();
+    fs::write(cache.join("v1").join(&key[..2]).join(&key).join("out.json"), "{}").unwrap();
+    let verified = a.runs(&["cache", "verify"]);
+    assert_exit(&verified.output, 1);
+    assert!(
+        verified.stdout().contains(&format!("{key}: broken: `out.json` differs from the manifest")),
+        "{}",
+        verified.stdout()
+    );
+    a.runs(&["cache", "verify", "--remove"]).ok();
+    assert!(a.runs(&["cache", "status"]).ok().stdout().contains(": 2 jobs, "));
+
+    let trimmed = a.runs(&["cache", "gc", "--older-than", "0s"]).ok().stdout();
+    assert!(trimmed.contains("removed 2 jobs"), "{trimmed}");
+    assert!(a.runs(&["cache", "status"]).ok().stdout().contains(": 0 jobs, "));
+}
