@@ -113,6 +113,10 @@ enum Command {
         /// Instead of JOB: the one job whose params match, e.g. 'lr == 0.01 and seed == 0'.
         #[arg(long = "where", value_name = "EXPR", conflicts_with = "job")]
         filter: Option<String>,
+        /// Where its result comes from instead: its params, templates, inputs and commit, and
+        /// each upstream job it read, with that job's own lineage.
+        #[arg(long)]
+        lineage: bool,
         /// Machine-readable output (documented in docs/cli.md, "JSON output").
         #[arg(long)]
         json: bool,
@@ -324,8 +328,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let format = if json { Format::Json } else { format };
             ls(&LsOptions { jobfile: cli.jobfile, filter, statuses, stages, format })
         }
-        Command::Show { job, filter, json } => {
-            show(&ShowOptions { jobfile: cli.jobfile, job: job_ref(job, filter), json })
+        Command::Show { job, filter, lineage, json } => {
+            show(&ShowOptions { jobfile: cli.jobfile, job: job_ref(job, filter), lineage, json })
         }
         Command::Logs { job, filter, stderr, follow } => {
             logs(&LogsOptions { jobfile: cli.jobfile, job: job_ref(job, filter), stderr, follow })

@@ -136,7 +136,8 @@ fn explain_jobs(
         }
         match (why, record) {
             (Some(why), _) => {
-                println!("{} ({}) would run: {why}", job.planned.name, job.slot.id);
+                let missed = explainer.caches_missed(&why);
+                println!("{} ({}) would run: {why}{missed}", job.planned.name, job.slot.id);
                 for (_, diff) in why.diffs() {
                     for line in diff.lines() {
                         println!("    {line}");

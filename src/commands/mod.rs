@@ -8,6 +8,7 @@ pub mod explain;
 pub mod gc;
 pub mod graph;
 pub mod init;
+pub mod lineage;
 pub mod logs;
 pub mod ls;
 pub mod man;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::commands::lineage;
 use crate::commands::ls::JSON_FORMAT;
 use crate::jobfile::{ParamSet, display_value};
 use crate::key::KeyIngredients;
@@ -20,6 +21,8 @@ pub struct ShowOptions {
     pub jobfile: PathBuf,
     /// A job name, id, or the start of an id or key; or a `--where` filter.
     pub job: JobRef,
+    /// Where its result comes from, instead of the job itself.
+    pub lineage: bool,
     pub json: bool,
 }
 
@@ -103,6 +106,13 @@ const SHOWN_FILES: usize = 100;
 pub fn show(options: &ShowOptions) -> anyhow::Result<i32> {
     let CurrentJobs { jobfile, jobs, .. } = CurrentJobs::load(&options.jobfile)?;
     let selected = select::resolve_one(&jobfile, &jobs, &options.job)?;
+    if options.lineage {
+        let (dir, name) = match &selected {
+            Selected::Current(index) => (&jobs[*index].slot.dir, &jobs[*index].planned.name),
+            Selected::Former { dir, id, .. } => (dir, id),
+        };
+        return lineage::show(dir, &jobfile.workspace.jobs, name, options.json);
+    }
     let view = match selected {
         Selected::Current(index) => {
             let job = &jobs[index];

@@ -19,35 +19,38 @@ use crate::util::text::plural;
 /// still to run, in order.
 pub fn from_caches(view: StageView<'_>, jobs: &mut [Job], pending: Vec<usize>) -> Vec<usize> {
     let caches: Vec<Cache> = cache::dirs(&view.cache).iter().filter_map(|dir| Cache::existing(dir)).collect();
-    if caches.is_empty() || pending.is_empty() {
-        return pending;
+    let held = |i: &usize| {
+        let key = jobs[*i].planned.key.hex();
+        caches.iter().any(|cache| cache.holds(&key))
+    };
+    let (held, mut still): (Vec<usize>, Vec<usize>) = pending.into_iter().partition(held);
+    if held.is_empty() {
+        return still;
     }
-    let state = &view.workspace.state;
-    let unsynced = Unsynced::begin(state)
+    // Records are written as a run writes them: marked unsynced until the one sync at the end.
+    let unsynced = Unsynced::begin(&view.workspace.state)
         .inspect_err(|e| console::failure("Warning", &format!("cannot mark the build as unsynced: {e}")))
         .ok();
-    let found = parallel_map(pending.iter().map(|&i| (i, &jobs[i])).collect(), |(i, job)| {
-        (i, restore(&caches, &job.planned.key.hex(), &job.slot.id, &job.slot.dir))
-    });
-    let mut still = Vec::new();
-    let mut restored: Vec<(usize, &Cache)> = Vec::new();
+    let found = parallel_map(held.iter().map(|&i| (i, &jobs[i])).collect(), |(i, job)| (i, restore(&caches, job)));
+    let mut restored: Vec<&Cache> = Vec::new();
     for (i, outcome) in found {
         match outcome {
             Some((cache, record, stamp)) => {
                 let slot = &mut jobs[i].slot;
                 slot.state = SlotState::of(RecordSummary::from(&record));
                 (slot.stamp, slot.indexed) = (Some(stamp), false);
-                restored.push((i, cache));
+                restored.push(cache);
             }
             None => still.push(i),
         }
     }
+    still.sort_unstable();
     match unsynced {
         Some(unsynced) => unsynced.end(&view.workspace.jobs),
         None => store::sync_filesystem(&view.workspace.jobs),
     }
     for cache in &caches {
-        let n = restored.iter().filter(|(_, from)| *from == cache).count();
+        let n = restored.iter().filter(|from| **from == cache).count();
         if n > 0 {
             console::status("Restored", &format!("{} from {}", plural(n, "job"), cache.dir.display()));
         }
@@ -55,18 +58,15 @@ pub fn from_caches(view: StageView<'_>, jobs: &mut [Job], pending: Vec<usize>) -
     still
 }
 
-/// The first cache's entry of `key` that checks out, restored into `dir` with its record
-/// written: the cache, the record and its stamp.
-fn restore<'a>(
-    caches: &'a [Cache],
-    key: &str,
-    id: &str,
-    dir: &Path,
-) -> Option<(&'a Cache, store::JobRecord, store::FileStamp)> {
+/// The first cache's entry of the job's key that checks out, restored into its folder with its
+/// record written: the cache, the record and its stamp.
+fn restore<'a>(caches: &'a [Cache], job: &Job) -> Option<(&'a Cache, store::JobRecord, store::FileStamp)> {
+    let (key, dir) = (job.planned.key.hex(), &job.slot.dir);
     for cache in caches {
-        match cache.restore(key, dir) {
+        match cache.restore(&key, dir) {
             Restored::Hit(record) => {
-                let record = store::JobRecord { id: id.to_string(), restored_from: Some(cache.dir.clone()), ..*record };
+                let id = job.slot.id.clone();
+                let record = store::JobRecord { id, restored_from: Some(cache.dir.clone()), ..*record };
                 match store::write_record(dir, &record) {
                     Ok(stamp) => return Some((cache, record, stamp)),
                     Err(e) => {
@@ -77,7 +77,7 @@ fn restore<'a>(
             Restored::Miss => {}
             Restored::Broken(why) => console::failure(
                 "Warning",
-                &format!("the entry of {key} in {} is left aside: {why}", cache.dir.display()),
+                &format!("{}: its entry in {} is left aside: {why}", job.planned.name, cache.dir.display()),
             ),
         }
     }

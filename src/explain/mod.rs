@@ -85,6 +85,16 @@ impl<'j> JobExplainer<'j> {
         }))
     }
 
+    /// `; no cache holds its key (/shared/a, /shared/b)` for a job the caches do not give,
+    /// when there are caches: a miss said as plainly as a hit.
+    pub fn caches_missed(&self, why: &Dirty) -> String {
+        if self.caches.is_empty() || matches!(why, Dirty::InCache { .. } | Dirty::Forced) {
+            return String::new();
+        }
+        let dirs: Vec<String> = self.caches.iter().map(|cache| cache.dir.display().to_string()).collect();
+        format!("; no cache holds its key ({})", dirs.join(", "))
+    }
+
     /// Why `job` is not up to date in this workspace.
     fn why_here(&self, job: &Job, pending: usize) -> Result<Option<Dirty>, Diagnostics> {
         if matches!(job.slot.state, SlotState::Done(_)) {

@@ -141,6 +141,11 @@ fn a_folder_that_is_not_a_cache_is_never_written_and_the_next_cache_is_read() {
     b.jobfile(&jobfile.replace(&format!("dirs = [\"{}\"]", cache.display()), &dirs));
     b.jobfile(&b.read("Jobfile.toml").unwrap().replace("x = [1, 2, 3]", "x = [1, 2, 3, 4]"));
 
+    let explained = b.runs(&["explain", "x4"]).ok().stdout();
+    assert!(
+        explained.contains(&format!("would run: new job; no cache holds its key ({})", cache.display())),
+        "{explained}"
+    );
     let built = b.builds(&[]).ok();
     assert_eq!(ran(&log), ["4"], "three restored from the second cache, one new job ran");
     assert!(built.stderr().contains(&format!("Restored 3 jobs from {}", cache.display())), "{}", built.stderr());

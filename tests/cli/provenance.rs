@@ -3,6 +3,7 @@
 //! The commit is checked against git itself, the user against `id -un`, and "nothing reran"
 //! against the jobs' own log.
 
+use std::fs;
 use std::path::Path;
 use std::process::Command;
 
@@ -22,6 +23,16 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// The project made a repository of one commit (its outputs ignored); that commit's hash.
+fn repository(project: &Project) -> String {
+    let dir = project.path();
+    project.file(".gitignore", "scratch_space/\n.jobman/\n*.log\n");
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-q", "-m", "first"]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
 fn jobfile(columns: &str) -> String {
     format!(
         r#"[params]
@@ -39,11 +50,8 @@ results = "out.json"
 fn each_record_names_the_commit_user_and_build_that_made_it_and_none_of_it_reruns_a_job() {
     let project = Project::with_jobfile(&jobfile(""));
     let dir = project.path();
-    project.file("train.py", "print('v1')\n").file(".gitignore", "scratch_space/\n.jobman/\n*.log\n");
-    git(dir, &["init", "-q"]);
-    git(dir, &["add", "."]);
-    git(dir, &["commit", "-q", "-m", "first"]);
-    let first = git(dir, &["rev-parse", "HEAD"]);
+    project.file("train.py", "print('v1')\n");
+    let first = repository(&project);
 
     project.builds(&[]).ok();
     assert_eq!(project.ran(), ["x1", "x2"]);
@@ -107,4 +115,38 @@ fn a_job_made_outside_a_repository_records_no_commit() {
     assert!(record["provenance"].get("git").is_none(), "{record:#}");
     let listed = project.runs(&["ls", "--where", "not git.dirty"]).ok().stdout();
     assert!(!listed.contains("x1"), "a job without a commit has no `git.dirty`: {listed}");
+}
+
+#[test]
+fn show_lineage_follows_a_result_through_the_upstream_jobs_it_read_down_to_the_commit() {
+    let project = Project::with_jobfile(super::stages::STAGES);
+    let dir = project.path();
+    project.file("data.txt", "w1\n");
+    let commit = repository(&project);
+    project.builds(&["--where", "lr == 1 and seed == 0"]).ok();
+
+    let text = project.runs(&["show", "eval-lr1-s0-n5", "--lineage"]).ok().stdout();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("eval-lr1-s0-n5 (") && lines[0].contains(") in eval: done "), "{text}");
+    assert!(lines[0].ends_with(&format!(", made at {}", &commit[..7])), "{text}");
+    assert!(lines.contains(&"  params    lr=1 noise=5 seed=0"), "{text}");
+    let train = project.record_of("train-lr1-s0");
+    let weights = fs::read(dir.join("scratch_space").join(train["id"].as_str().unwrap()).join("weights.txt")).unwrap();
+    let read = format!(": read weights.txt {}", &blake3::hash(&weights).to_hex()[..12]);
+    assert!(lines.iter().any(|l| l.starts_with("  needs train ") && l.ends_with(&read)), "{text}");
+    assert!(lines.iter().any(|l| l.starts_with("    train-lr1-s0 (") && l.contains(") in train: done ")), "{text}");
+
+    // The train job run again with other data: the eval job of the old weights still tells
+    // what it read, and that its upstream folder holds other outputs now.
+    let old_eval = project.runs(&["show", "eval-lr1-s0-n5", "--json"]).ok().stdout();
+    let old_eval: Value = serde_json::from_str(&old_eval).unwrap();
+    project.file("data.txt", "w2\n");
+    project.builds(&["train", "--force", "--where", "lr == 1 and seed == 0"]).ok();
+    let id = old_eval["id"].as_str().unwrap();
+    let lineage = project.runs(&["show", id, "--lineage", "--json"]).ok().stdout();
+    let lineage: Value = serde_json::from_str(&lineage).unwrap();
+    let needed = &lineage["lineage"]["needs"][0];
+    assert_eq!((&needed["stage"], &needed["unchanged"]), (&Value::from("train"), &Value::from(false)), "{lineage:#}");
+    assert_eq!(needed["job"]["name"], "train-lr1-s0");
+    assert_eq!(needed["job"]["provenance"]["git"]["commit"], commit.as_str());
 }
