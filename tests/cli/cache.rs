@@ -66,6 +66,15 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// Whether the tests run as root; else a skip, said loudly, of what `test` needs root for.
+fn root(test: &str) -> bool {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if !root {
+        super::skip::skip(&format!("{test}, which needs root"));
+    }
+    root
+}
+
 fn show(project: &Project, job: &str) -> Value {
     serde_json::from_str(&project.runs(&["show", job, "--json"]).ok().stdout()).unwrap()
 }
@@ -197,4 +206,83 @@ fn cache_status_verify_and_gc_say_what_the_cache_holds_and_trim_it() {
     let trimmed = a.runs(&["cache", "gc", "--older-than", "0s"]).ok().stdout();
     assert!(trimmed.contains("removed 2 jobs"), "{trimmed}");
     assert!(a.runs(&["cache", "status"]).ok().stdout().contains(": 0 jobs, "));
+}
+
+/// Another user's cache that this user may read but not write (as a group's cache is to a user
+/// outside the group): jobs are restored from it, nothing is written into it, and a job it does
+/// not hold runs with one warning. The second workspace's build runs as the user `nobody`
+/// (`setpriv`), which needs root.
+#[test]
+fn a_cache_this_user_cannot_write_is_read_and_left_as_it_is() {
+    use std::os::unix::fs::PermissionsExt;
+    if !root("the read-only cache test runs a build as `nobody` with setpriv") {
+        return;
+    }
+    let (shared, a, _b, log, cache) = two_workspaces();
+    a.builds(&[]).ok();
+    ran(&log);
+    // What `nobody` may reach: the shared folder, a copy of jobman, a workspace and the log.
+    let open = |path: &Path, mode: u32| fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    open(shared.path(), 0o755);
+    let jobman = shared.path().join("jobman");
+    fs::copy(cargo_bin("jobman"), &jobman).unwrap();
+    let workspace = shared.path().join("theirs");
+    fs::create_dir(&workspace).unwrap();
+    fs::write(
+        workspace.join("Jobfile.toml"),
+        a.read("Jobfile.toml").unwrap().replace("x = [1, 2, 3]", "x = [1, 2, 3, 4]"),
+    )
+    .unwrap();
+    open(&workspace, 0o777);
+    fs::write(&log, "").unwrap();
+    open(&log, 0o666);
+    let before = files(&cache);
+
+    let built = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&jobman)
+        .arg("build")
+        .current_dir(&workspace)
+        .env("NO_COLOR", "1")
+        .env_remove("JOBMAN_CACHE")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&built.stderr);
+    assert_eq!(built.status.code(), Some(0), "{said}");
+    assert_eq!(ran(&log), ["4"], "three jobs restored, the new one ran: {said}");
+    assert!(said.contains(&format!("Restored 3 jobs from {}", cache.display())), "{said}");
+    assert_eq!(said.matches(&format!("jobs are not published to {}", cache.display())).count(), 1, "{said}");
+    assert!(files(&cache) == before, "the cache is as it was");
+}
+
+/// A group's cache: a folder of the group with the setgid bit, and users whose umask lets the
+/// group write. What a build publishes there belongs to the group and is group-writable, so that
+/// every member's builds can publish and `gc` beside it.
+#[test]
+fn entries_take_the_cache_folders_group_and_the_users_umask() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !root("the group cache test gives the cache folder to another group") {
+        return;
+    }
+    let (_shared, a, _b, _log, cache) = two_workspaces();
+    fs::create_dir(&cache).unwrap();
+    let group = 100; // `users` on Debian; any group other than root's shows the inheritance
+    std::os::unix::fs::chown(&cache, None, Some(group)).unwrap();
+    fs::set_permissions(&cache, fs::Permissions::from_mode(0o2775)).unwrap();
+    let built = Command::new("sh")
+        .args(["-c", "umask 002 && exec \"$0\" build"])
+        .arg(cargo_bin("jobman"))
+        .current_dir(a.path())
+        .env("NO_COLOR", "1")
+        .env_remove("JOBMAN_CACHE")
+        .output()
+        .unwrap();
+    assert_eq!(built.status.code(), Some(0), "{}", String::from_utf8_lossy(&built.stderr));
+    let key = show(&a, "x1")["key"].as_str().unwrap().to_string();
+    let entry = cache.join("v1").join(&key[..2]).join(&key);
+    for path in [entry.clone(), entry.join("out.json"), entry.join("jobman-cache.json"), entry.join("sub")] {
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(meta.gid(), group, "{} belongs to the cache's group", path.display());
+        assert_eq!(meta.mode() & 0o020, 0o020, "{} is group-writable", path.display());
+    }
 }
