@@ -371,3 +371,20 @@ fn more_gpus_than_the_machine_has_is_shown_at_gpus() {
     assert!(said.contains("can never start") && said.contains("Jobfile.toml:5:8") && said.contains("4 GPUs"), "{said}");
     assert!(project.job_dirs().is_empty(), "nothing ran");
 }
+
+/// A `SLURM_CONF` that names no file: said at once (each Slurm command would wait a minute for it
+/// and then fail with its own words), and a dry run still prints its plan.
+#[test]
+fn a_slurm_conf_that_does_not_exist_is_said_at_once() {
+    let project =
+        Project::with_jobfile("[params]\nx = [1, 2]\n[job]\ncommand = \"true\"\n[executor]\nkind = \"slurm\"\n");
+    let missing = project.path().join("no-slurm.conf");
+    let env = [("SLURM_CONF", missing.to_str().unwrap())];
+    let output = project.build_with(&[], &env);
+    assert_exit(&output, 2);
+    let said = stderr(&output);
+    assert!(said.contains(&format!("SLURM_CONF names {}, which does not exist", missing.display())), "{said}");
+    let dry = project.build_with(&["-n"], &env);
+    assert_exit(&dry, 0);
+    assert!(stdout(&dry).contains("would run 2 of 2 jobs"), "{}", stdout(&dry));
+}

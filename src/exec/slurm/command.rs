@@ -12,7 +12,20 @@ use super::script::{
     DEFAULT_MAX_ARRAY_SIZE, Refusal, parse_idle_cpus, parse_max_array_size, parse_refusal, parse_sbatch_id,
 };
 
+/// Why Slurm's commands cannot work here, found without running one: each of them waits a
+/// minute for a missing configuration file before it fails.
+fn missing_config() -> Option<String> {
+    let conf = std::env::var_os("SLURM_CONF").filter(|conf| !Path::new(conf).exists())?;
+    Some(format!(
+        "SLURM_CONF names {}, which does not exist: point it at the cluster's slurm.conf, or unset it",
+        Path::new(&conf).display()
+    ))
+}
+
 fn run(program: &str, args: &[String]) -> anyhow::Result<Output> {
+    if let Some(problem) = missing_config() {
+        bail!(problem);
+    }
     Command::new(program)
         // Pending tasks print as one range however long it gets, instead of cut at 64 bytes.
         .env("SLURM_BITSTR_LEN", "0")
@@ -33,10 +46,19 @@ fn stdout(program: &str, args: &[String]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// Whether Slurm's controller answers (`scontrol ping`).
-pub fn cluster_answers() -> bool {
-    run("scontrol", &["ping".into()])
-        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("UP"))
+/// Whether Slurm's controller answers (`scontrol ping`); why not, when it does not.
+pub fn cluster_answers() -> Result<(), String> {
+    if let Some(problem) = missing_config() {
+        return Err(problem);
+    }
+    let up = run("scontrol", &["ping".into()])
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("UP"));
+    if up {
+        return Ok(());
+    }
+    Err("Slurm does not answer (`scontrol ping`): run the build on the cluster's login node, or start a local \
+         cluster for trying jobman with `bash scripts/slurm-up.sh`"
+        .into())
 }
 
 /// The cluster's `MaxArraySize`, or Slurm's default when it cannot be read.

@@ -257,12 +257,7 @@ impl Session {
     /// packed by what it took.
     pub fn submit(&mut self, jobfile: StageView<'_>, jobs: &[Job], pending: &[usize]) -> anyhow::Result<()> {
         if self.max_array_size.is_none() {
-            if !command::cluster_answers() {
-                anyhow::bail!(
-                    "Slurm does not answer (`scontrol ping`): run the build on the cluster's login node, or start a \
-                     local cluster for trying jobman with `bash scripts/slurm-up.sh`"
-                );
-            }
+            command::cluster_answers().map_err(anyhow::Error::msg)?;
             self.max_array_size = Some(command::max_array_size());
             self.log = LogWriter::open(&build_log::path(&jobfile.workspace.state)).ok();
         }
