@@ -40,13 +40,13 @@ pub fn cache(options: &CacheOptions) -> anyhow::Result<i32> {
         let mut entries = cache.entries();
         match options.action {
             CacheAction::Status => {
-                let size: u64 = entries.iter().map(|e| e.size).sum();
+                let size = entries.iter().fold(0u64, |sum, e| sum.saturating_add(e.size));
                 println!("{}: {}, {} ({role})", dir.display(), plural(entries.len(), "job"), bytes(size));
             }
             CacheAction::Gc { max_size, older_than } => {
                 cache.remove_stale_temporaries(STALE_TEMPORARY);
                 let doomed = to_remove(&mut entries, max_size, older_than);
-                let freed: u64 = doomed.iter().map(|e| e.size).sum();
+                let freed = doomed.iter().fold(0u64, |sum, e| sum.saturating_add(e.size));
                 let mut removed = 0;
                 for entry in &doomed {
                     match cache.remove(entry) {
@@ -65,9 +65,9 @@ pub fn cache(options: &CacheOptions) -> anyhow::Result<i32> {
             }
             CacheAction::Verify { remove } => {
                 for entry in &entries {
-                    if let Err(why) = cache.check(&entry.key) {
-                        broken += 1;
+                    if let Err(why) = cache.check(entry) {
                         let removed = remove && cache.remove(entry).is_ok();
+                        broken += usize::from(!removed);
                         let what = if removed { "removed" } else { "broken" };
                         println!("{}: {what}: {why}", entry.path.display());
                     }
@@ -76,25 +76,25 @@ pub fn cache(options: &CacheOptions) -> anyhow::Result<i32> {
             }
         }
     }
-    let unremoved = matches!(options.action, CacheAction::Verify { remove: false }) && broken > 0;
-    Ok(if unremoved { 1 } else { 0 })
+    Ok(if broken > 0 { 1 } else { 0 })
 }
 
 /// The entries to remove: those not used within `older_than`, then the least recently used
-/// while the rest is over `max_size`. `entries` keeps the others.
+/// while the rest is over `max_size` (every entry older than the first that does not fit goes
+/// too). `entries` keeps the others.
 fn to_remove(entries: &mut Vec<Entry>, max_size: Option<u64>, older_than: Option<Duration>) -> Vec<Entry> {
     let now = SystemTime::now();
     entries.sort_by_key(|e| std::cmp::Reverse(e.last_used));
-    let mut kept_size = 0;
+    let (mut kept_size, mut full) = (0u64, false);
     let (mut kept, mut doomed) = (Vec::new(), Vec::new());
     for entry in entries.drain(..) {
         let unused_for = now.duration_since(entry.last_used).unwrap_or_default();
         let too_old = older_than.is_some_and(|age| unused_for > age);
-        let too_big = max_size.is_some_and(|max| kept_size + entry.size > max);
-        if too_old || too_big {
+        full = full || max_size.is_some_and(|max| kept_size.saturating_add(entry.size) > max);
+        if too_old || full {
             doomed.push(entry);
         } else {
-            kept_size += entry.size;
+            kept_size = kept_size.saturating_add(entry.size);
             kept.push(entry);
         }
     }
@@ -159,10 +159,11 @@ mod tests {
             size,
             last_used: SystemTime::now() - day * days_ago,
         };
-        let mut entries = vec![entry("old", 1, 100), entry("a", 10, 1), entry("b", 10, 2), entry("c", 10, 3)];
+        let mut entries =
+            vec![entry("old", 1, 100), entry("a", 10, 1), entry("b", 10, 2), entry("c", 10, 3), entry("d", 1, 4)];
         let doomed = to_remove(&mut entries, Some(25), Some(day * 90));
         let names = |list: &[Entry]| list.iter().map(|e| e.key.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&doomed), ["c", "old"], "the newest two fit in 25 bytes");
+        assert_eq!(names(&doomed), ["c", "d", "old"], "the newest two fit in 25 bytes; older ones go, small or not");
         assert_eq!(names(&entries), ["a", "b"]);
     }
 }

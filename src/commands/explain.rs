@@ -78,7 +78,7 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
                 serde_json::json!({ "path": path, "up_to_date": product.reason.is_none(), "why": product.reason, "message": message })
             })
             .collect();
-        let now = provenance::git_state(root);
+        let now = provenance::head_commit(root);
         let explained: Vec<JobExplanation> = jobs
             .iter()
             .zip(&reasons)
@@ -90,7 +90,7 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
                     up_to_date: why.is_none(),
                     why: why.as_ref(),
                     done_at: record.as_ref().map(|r| r.ended.clone()),
-                    made: record.and_then(|r| made_elsewhere(&r.provenance, now.as_ref())),
+                    made: record.and_then(|r| made_elsewhere(&r.provenance, now.as_deref())),
                 }
             })
             .collect();
@@ -115,13 +115,13 @@ fn explain_jobs(
     root: &Path,
     json: bool,
 ) -> anyhow::Result<i32> {
-    let now = provenance::git_state(root);
+    let now = provenance::head_commit(root);
     let mut explained = Vec::new();
     for &i in chosen {
         let job = &jobs[i];
         let why = explainer.why(job, chosen.len())?;
         let record = why.is_none().then(|| store::read_record(&job.slot.dir)).flatten();
-        let made = record.as_ref().and_then(|r| made_elsewhere(&r.provenance, now.as_ref()));
+        let made = record.as_ref().and_then(|r| made_elsewhere(&r.provenance, now.as_deref()));
         if json {
             explained.push(serde_json::json!({
                 "id": job.slot.id,

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::key::{ID_LEN, KeyIngredients};
 use crate::store::{self, JobRecord, Provenance};
 use crate::util::console;
+use crate::util::text::prefix;
 
 /// One job of a lineage, as `--json` prints it.
 #[derive(Serialize)]
@@ -73,17 +74,18 @@ pub fn of(record: &JobRecord, jobs_dir: &Path) -> Lineage {
 }
 
 /// The folder of the job of `key` and its record: named by the key's first characters, more of
-/// them when another key took the shorter name.
+/// them when another key took the shorter name (at most 14 folders looked at).
 fn folder_of(jobs_dir: &Path, key: &str) -> Option<(PathBuf, JobRecord)> {
-    for len in ID_LEN..=key.len() {
-        let dir = jobs_dir.join(&key[..len]);
-        match store::read_record(&dir) {
-            Some(record) if record.key == key => return Some((dir, record)),
-            _ if !dir.exists() => return None,
-            _ => {}
-        }
+    // A key from a record edited by hand names no folder outside the jobs folder.
+    if !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
     }
-    None
+    // Ids grow by four characters past a collision, as `Store::locate` names them.
+    (ID_LEN..=key.len()).step_by(4).find_map(|len| {
+        let dir = jobs_dir.join(&key[..len]);
+        let record = store::read_record(&dir).filter(|record| record.key == key)?;
+        Some((dir, record))
+    })
 }
 
 /// The lineage as an indented tree, each upstream job under the job that read it.
@@ -133,7 +135,7 @@ pub fn write_text(out: &mut dyn Write, lineage: &Lineage, depth: usize) -> io::R
 }
 
 fn short(hash: &str) -> &str {
-    &hash[..ID_LEN.min(hash.len())]
+    prefix(hash, ID_LEN)
 }
 
 /// `show --lineage` of the job in `dir`: its record's lineage, as text or JSON.

@@ -16,6 +16,7 @@ use crate::plan::select::{self, CurrentJobs, JobRef, Selected};
 use crate::store::{self, GitState, JobRecord, Provenance, SlotState, Usage};
 use crate::util::console;
 use crate::util::diagnostic::Diagnostics;
+use crate::util::text::prefix;
 
 pub struct ShowOptions {
     pub jobfile: PathBuf,
@@ -219,7 +220,7 @@ fn list_files(dir: &Path) -> Vec<FileEntry> {
 /// `3f2a1c0d… (tracked files changed: diff 9be0c1d2…)`: the full commit, to check out.
 fn commit_line(git: &GitState) -> String {
     match &git.diff {
-        Some(diff) => format!("{} (tracked files changed: diff {})", git.commit, &diff[..diff.len().min(12)]),
+        Some(diff) => format!("{} (tracked files changed: diff {})", git.commit, prefix(diff, 12)),
         None if git.dirty => format!("{} (tracked files changed)", git.commit),
         None => git.commit.clone(),
     }
@@ -308,12 +309,9 @@ fn write_text(out: &mut dyn Write, view: &JobView) -> io::Result<()> {
         // Each upstream job by its key's start (its id, but for a collision) and its outputs.
         for (stage, needed) in &ingredients.needs {
             for upstream in needed {
-                let outputs: Vec<String> = upstream
-                    .outputs
-                    .iter()
-                    .map(|(name, hash)| format!("{name} {}", &hash[..12.min(hash.len())]))
-                    .collect();
-                let key = &upstream.key[..12.min(upstream.key.len())];
+                let outputs: Vec<String> =
+                    upstream.outputs.iter().map(|(name, hash)| format!("{name} {}", prefix(hash, 12))).collect();
+                let key = prefix(&upstream.key, 12);
                 rows.push((format!("needs {stage}"), format!("{key}  {}", outputs.join(", "))));
             }
         }

@@ -13,20 +13,25 @@ use crate::store::{GitState, Provenance};
 /// This build's provenance; `root` is the Jobfile's folder (a build reads one Jobfile).
 pub fn of_this_build(root: &Path) -> &'static Provenance {
     static FOUND: OnceLock<Provenance> = OnceLock::new();
-    FOUND.get_or_init(|| Provenance { git: git_state(root), user: user(), build: std::env::args().collect() })
+    FOUND.get_or_init(|| {
+        let build = std::env::args_os().map(|arg| arg.to_string_lossy().into_owned()).collect();
+        Provenance { git: git_state(root), user: user(), build }
+    })
+}
+
+/// The full hash of the commit checked out in the repository holding `dir`; `None` outside a
+/// repository, before its first commit, or without git.
+pub fn head_commit(dir: &Path) -> Option<String> {
+    let out = git(dir, &["rev-parse", "--verify", "--quiet", "HEAD"]).output().ok()?;
+    let commit = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !commit.is_empty()).then_some(commit)
 }
 
 /// The commit checked out in the repository holding `dir`, and whether its tracked files differ
 /// from it (with a hash of the difference); `None` outside a repository, before its first
 /// commit, or without git.
-pub fn git_state(dir: &Path) -> Option<GitState> {
-    let commit = String::from_utf8(git(dir, &["rev-parse", "--verify", "--quiet", "HEAD"]).output().ok()?.stdout)
-        .ok()?
-        .trim()
-        .to_string();
-    if commit.is_empty() {
-        return None;
-    }
+fn git_state(dir: &Path) -> Option<GitState> {
+    let commit = head_commit(dir)?;
     // The same changes give the same hash whatever the user's diff settings.
     let mut diff = git(dir, &["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"])
         .args(["--no-renames", "--src-prefix=a/", "--dst-prefix=b/"])

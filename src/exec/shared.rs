@@ -1,7 +1,7 @@
 //! Jobs shared through caches (`[cache] dirs`, `JOBMAN_CACHE`, see `store::cache`): a pending
 //! job found in one is restored instead of run (its folder copied and checked file by file, then
-//! its record written last, as a run writes its own; a corrupt or half-written entry is a miss
-//! with a warning), and a job done here is published to the first.
+//! its record written last, as a run writes its own; a corrupt or half-written entry is a
+//! warning and a run), and a job done here is published to the first.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,7 +77,11 @@ fn restore<'a>(caches: &'a [Cache], job: &Job) -> Option<(&'a Cache, store::JobR
             Restored::Miss => {}
             Restored::Broken(why) => console::failure(
                 "Warning",
-                &format!("{}: its entry in {} is left aside: {why}", job.planned.name, cache.dir.display()),
+                &format!(
+                    "{}: its entry in {} does not check out, so the job runs: {why}",
+                    job.planned.name,
+                    cache.dir.display()
+                ),
             ),
         }
     }

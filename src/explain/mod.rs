@@ -15,7 +15,7 @@ use crate::plan::render::{Renderer, Rendering};
 use crate::products::ProductState;
 use crate::store::build_log::{self, LogEntry};
 use crate::store::cache::{self, Cache};
-use crate::store::{GitState, Provenance, SlotState, Store};
+use crate::store::{Provenance, SlotState, Store};
 use crate::util::console;
 use crate::util::diagnostic::Diagnostics;
 use crate::util::text::plural;
@@ -137,11 +137,11 @@ fn params_key(stage: Option<&str>, params: &serde_json::Value) -> String {
 }
 
 /// `made at 3f2a1c0, dirty`: for a job up to date by its key, when it was made from another
-/// commit than the one checked out `now`, or from changed tracked files. `None` when made from
+/// commit than the one checked out `now` (its full hash), or from changed tracked files. `None` when made from
 /// this commit, clean, or outside git: the key decides what reruns, this only tells.
-pub fn made_elsewhere(made: &Provenance, now: Option<&GitState>) -> Option<String> {
+pub fn made_elsewhere(made: &Provenance, now: Option<&str>) -> Option<String> {
     let made = made.git.as_ref()?;
-    let same_commit = now.is_some_and(|now| now.commit == made.commit);
+    let same_commit = now == Some(made.commit.as_str());
     (made.dirty || !same_commit).then(|| format!("made at {}", made.short()))
 }
 

@@ -308,9 +308,10 @@ pub fn parse(source: &Source, root: &Path) -> Result<Jobfile, Diagnostics> {
     })
 }
 
-/// `~/rest` as `$HOME/rest`; other paths as written, relative ones from `root`.
+/// `~` and `~/rest` from `$HOME`; other paths as written, relative ones from `root`.
 fn expand_home(path: &str, root: &Path) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+    let rest = if path == "~" { Some("") } else { path.strip_prefix("~/") };
+    match (rest, std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => Path::new(&home).join(rest),
         _ => root.join(path),
     }

@@ -51,19 +51,24 @@ pub fn data_table(params: &[&str], rows: Vec<ReportRow<'_>>) -> Table {
         }
         flat_results.push(flat);
     }
-    let made = rows.iter().any(|row| row.made.is_some());
-    let made_columns: &[&str] = if made { &PROVENANCE_COLUMNS } else { &[] };
     // A result named like a param or a fixed column would be ambiguous: give it a prefix.
     let result_columns: Vec<String> = columns[param_count..].to_vec();
     columns.truncate(param_count);
     for name in &result_columns {
-        let clash = columns.contains(name)
-            || [&FIXED_COLUMNS[..], &USAGE_COLUMNS, made_columns].concat().contains(&name.as_str());
+        let clash =
+            columns.contains(name) || FIXED_COLUMNS.contains(&name.as_str()) || USAGE_COLUMNS.contains(&name.as_str());
         columns.push(if clash { format!("results.{name}") } else { name.clone() });
     }
     columns.extend(FIXED_COLUMNS.map(String::from));
     columns.extend(USAGE_COLUMNS.map(String::from));
-    columns.extend(made_columns.iter().map(|c| c.to_string()));
+    // Where jobs were made, when asked for; a param or result of the same name keeps its place.
+    let made: Vec<usize> = match rows.iter().any(|row| row.made.is_some()) {
+        true => {
+            (0..PROVENANCE_COLUMNS.len()).filter(|&i| !columns.iter().any(|c| c == PROVENANCE_COLUMNS[i])).collect()
+        }
+        false => Vec::new(),
+    };
+    columns.extend(made.iter().map(|&i| PROVENANCE_COLUMNS[i].to_string()));
 
     let table_rows = rows
         .iter()
@@ -79,9 +84,7 @@ pub fn data_table(params: &[&str], rows: Vec<ReportRow<'_>>) -> Table {
             cells.push(row.attempts.map_or(Value::Null, Value::from));
             cells.push(row.usage.map_or(Value::Null, |u| Value::from(u.max_rss_mb)));
             cells.push(row.usage.map_or(Value::Null, |u| Value::from((u.cpu_secs() * 1000.0).round() / 1000.0)));
-            if made {
-                cells.extend(row.made.clone().unwrap_or_default());
-            }
+            cells.extend(made.iter().map(|&i| row.made.as_ref().map_or(Value::Null, |values| values[i].clone())));
             cells
         })
         .collect();
@@ -96,7 +99,7 @@ pub fn select_columns(data: &Table, spec: &ReportSpec, source: &Source) -> Resul
         None => data
             .columns
             .iter()
-            .filter(|c| !USAGE_COLUMNS.contains(&c.as_str()) && !PROVENANCE_COLUMNS.contains(&c.as_str()))
+            .filter(|c| !USAGE_COLUMNS.contains(&c.as_str()))
             .map(|c| Spanned::new(0..0, c.clone()))
             .collect(),
     };
@@ -224,5 +227,17 @@ mod tests {
         assert_eq!(String::from_utf8(to_csv(&view)).unwrap(), "accuracy,lr\n0.9,0.1\n");
         let bad = ReportSpec { columns: Some(vec![Spanned::new(0..0, "ac".into())]), ..spec };
         assert_eq!(select_columns(&table, &bad, &source).unwrap_err().help.as_deref(), Some("did you mean `acc`?"));
+    }
+
+    #[test]
+    fn a_param_named_like_a_record_column_keeps_its_place() {
+        let params = vec![("host".to_string(), json!("gpu1"))];
+        let mut made = row("a", &params, Some(json!({"acc": 0.9})));
+        made.made = Some([json!("3f2a"), json!(false), json!("node7"), json!("ada")]);
+        let table = data_table(&["host"], vec![made]);
+        assert_eq!(table.columns.iter().filter(|c| *c == "host").count(), 1, "{:?}", table.columns);
+        assert_eq!(table.rows[0][table.column("host").unwrap()], json!("gpu1"));
+        assert_eq!(table.rows[0][table.column("user").unwrap()], json!("ada"));
+        assert_eq!(table.rows[0].len(), table.columns.len());
     }
 }

@@ -13,7 +13,7 @@
 //! An entry appears by one `rename` of a whole folder, so a reader never sees half of one; two
 //! builds publishing one key each write a folder of their own, and the second rename finds the
 //! first's entry in place and leaves it. A restore checks each file's size and hash as it copies
-//! it: a truncated or corrupt entry is a miss, never a result.
+//! it: a truncated or corrupt entry is removed and the job runs, never a result.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -109,9 +109,13 @@ impl Cache {
             return Ok(false);
         }
         let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let temp = self.dir.join(LAYOUT).join("tmp").join(format!("{key}.{}.{stamp}", std::process::id()));
+        let tmp = self.temporaries().map_err(|e| format!("cannot use {}: {e}", self.dir.display()))?;
+        let temp = tmp.join(format!("{key}.{}.{stamp}", std::process::id()));
         let written = (|| {
-            fs::create_dir_all(&temp).map_err(|e| format!("cannot create {}: {e}", temp.display()))?;
+            if job_dir.join(MANIFEST).exists() {
+                return Err(format!("the job wrote a file named {MANIFEST}, the name of the cache's own list"));
+            }
+            fs::create_dir(&temp).map_err(|e| format!("cannot create {}: {e}", temp.display()))?;
             let mut files = BTreeMap::new();
             copy_tree(job_dir, &temp, "", &mut files)?;
             let manifest = Manifest { format: MANIFEST_FORMAT, key: key.to_string(), files };
@@ -148,6 +152,10 @@ impl Cache {
             }
             Err(why) => {
                 let _ = super::reset_dir(job_dir).and_then(|()| fs::remove_dir(job_dir));
+                // Moved out of the way (when this user may), so that the job's new run takes its
+                // place; no build could ever have used it.
+                let broken = Entry { key: key.to_string(), path: entry, size: 0, last_used: UNIX_EPOCH };
+                let _ = self.remove(&broken);
                 Restored::Broken(why)
             }
         }
@@ -167,52 +175,93 @@ impl Cache {
         Ok(record)
     }
 
-    /// Every entry, with its size and last use.
+    /// Every entry, with its size and last use. Only real folders named as jobman names them
+    /// count: a symbolic link or a stranger's file in the cache is never followed or touched.
     pub fn entries(&self) -> Vec<Entry> {
         let mut entries = Vec::new();
-        let Ok(prefixes) = fs::read_dir(self.dir.join(LAYOUT)) else { return entries };
-        for prefix in prefixes.flatten().filter(|p| p.file_name() != "tmp") {
+        let layout = self.dir.join(LAYOUT);
+        if !real_dir(&layout) {
+            return entries;
+        }
+        for prefix in fs::read_dir(&layout).into_iter().flatten().flatten() {
+            let name = prefix.file_name().to_string_lossy().into_owned();
+            if !(name.len() == 2 && is_hex(&name) && prefix.file_type().is_ok_and(|t| t.is_dir())) {
+                continue;
+            }
             for entry in fs::read_dir(prefix.path()).into_iter().flatten().flatten() {
+                let key = entry.file_name().to_string_lossy().into_owned();
+                if !(key.len() == 64
+                    && key.starts_with(&name)
+                    && is_hex(&key)
+                    && entry.file_type().is_ok_and(|t| t.is_dir()))
+                {
+                    continue;
+                }
                 let path = entry.path();
                 let manifest = fs::read(path.join(MANIFEST)).ok();
                 let manifest: Option<Manifest> = manifest.and_then(|bytes| serde_json::from_slice(&bytes).ok());
                 let last_used = fs::metadata(path.join(MANIFEST)).and_then(|m| m.modified()).unwrap_or(UNIX_EPOCH);
-                let size = manifest.map_or(0, |m| m.files.values().map(|f| f.size).sum());
-                entries.push(Entry { key: entry.file_name().to_string_lossy().into_owned(), path, size, last_used });
+                let size = manifest.map_or(0, |m| m.files.values().fold(0u64, |sum, f| sum.saturating_add(f.size)));
+                entries.push(Entry { key, path, size, last_used });
             }
         }
         entries
     }
 
     /// Reads every file of the entry and checks it against the manifest.
-    pub fn check(&self, key: &str) -> Result<(), String> {
-        let entry = self.entry(key);
-        let manifest = fs::read(entry.join(MANIFEST)).map_err(|e| format!("its manifest is unreadable: {e}"))?;
-        let (manifest, _) = checked_manifest(key, &entry, &manifest)?;
+    pub fn check(&self, entry: &Entry) -> Result<(), String> {
+        let manifest = fs::read(entry.path.join(MANIFEST)).map_err(|e| format!("its manifest is unreadable: {e}"))?;
+        let (manifest, _) = checked_manifest(&entry.key, &entry.path, &manifest)?;
         for (path, expected) in &manifest.files {
-            let read = copy_hashing(&entry.join(path), None).map_err(|e| format!("`{path}`: {e}"))?;
+            let read = copy_hashing(&entry.path.join(path), None).map_err(|e| format!("`{path}`: {e}"))?;
             differs(path, &read, expected)?;
         }
         Ok(())
     }
 
-    /// Removes an entry: first moved aside whole, so that no reader finds half of it in place.
+    /// Removes an entry: first moved aside whole (into `tmp/`, never through a link), so that no
+    /// reader finds half of it in place.
     pub fn remove(&self, entry: &Entry) -> io::Result<()> {
-        let aside = self.dir.join(LAYOUT).join("tmp").join(format!("{}.removed.{}", entry.key, std::process::id()));
-        fs::create_dir_all(aside.parent().expect("tmp has a parent"))?;
+        let tmp = self.temporaries()?;
+        let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let aside = tmp.join(format!("{}.removed.{}.{stamp}", entry.key, std::process::id()));
         fs::rename(&entry.path, &aside)?;
         fs::remove_dir_all(&aside)
     }
 
-    /// Removes what cut-off publishes left in `tmp/` longer than `age` ago.
+    /// `v1/tmp`, made if need be; an error when it is anything but a folder (a link, say).
+    fn temporaries(&self) -> io::Result<PathBuf> {
+        let tmp = self.dir.join(LAYOUT).join("tmp");
+        fs::create_dir_all(&tmp)?;
+        if !real_dir(&self.dir.join(LAYOUT)) || !real_dir(&tmp) {
+            return Err(io::Error::other(format!("{} is not a folder of jobman's", tmp.display())));
+        }
+        Ok(tmp)
+    }
+
+    /// Removes what cut-off publishes left in `tmp/` longer than `age` ago: only folders named
+    /// by a key, as jobman names them.
     pub fn remove_stale_temporaries(&self, age: std::time::Duration) {
-        for entry in fs::read_dir(self.dir.join(LAYOUT).join("tmp")).into_iter().flatten().flatten() {
+        let Ok(tmp) = self.temporaries() else { return };
+        for entry in fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = name.len() > 65 && is_hex(&name[..64]) && name.as_bytes()[64] == b'.';
+            let folder = entry.file_type().is_ok_and(|t| t.is_dir());
             let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|e| e > age));
-            if old {
+            if ours && folder && old {
                 let _ = fs::remove_dir_all(entry.path());
             }
         }
     }
+}
+
+/// Whether `path` is a folder itself, not a link to one.
+fn real_dir(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+fn is_hex(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// One entry as `jobman cache` lists it.
@@ -262,6 +311,9 @@ pub fn dirs(jobfile_dirs: &[PathBuf]) -> Vec<PathBuf> {
     let from_env = std::env::var_os("JOBMAN_CACHE").map(|v| std::env::split_paths(&v).collect::<Vec<_>>());
     let mut dirs: Vec<PathBuf> = Vec::new();
     for dir in jobfile_dirs.iter().cloned().chain(from_env.into_iter().flatten()) {
+        // Absolute, so that a Slurm task (which runs in another folder) and `jobman cache` name
+        // the same cache as the build.
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
         if !dir.as_os_str().is_empty() && !dirs.contains(&dir) {
             dirs.push(dir);
         }
@@ -309,7 +361,21 @@ fn copy_hashing(from: &Path, to: Option<&Path>) -> io::Result<FileHash> {
         }
         size += n as u64;
     }
+    if let Some(target) = &target {
+        keep_executable(&source, target)?;
+    }
     Ok(FileHash { size, blake3: hasher.finalize().to_hex().to_string() })
+}
+
+/// A program the job wrote stays runnable: its execute bits follow the read bits the new file
+/// got from the umask.
+fn keep_executable(source: &fs::File, target: &fs::File) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if source.metadata()?.permissions().mode() & 0o111 == 0 {
+        return Ok(());
+    }
+    let mode = target.metadata()?.permissions().mode();
+    target.set_permissions(fs::Permissions::from_mode(mode | (mode & 0o444) >> 2))
 }
 
 fn hash_of(bytes: &[u8]) -> FileHash {

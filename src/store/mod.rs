@@ -156,7 +156,7 @@ pub struct GitState {
 impl GitState {
     /// `3f2a1c0` or `3f2a1c0, dirty`: the commit as people quote it.
     pub fn short(&self) -> String {
-        let commit = &self.commit[..self.commit.len().min(7)];
+        let commit = crate::util::text::prefix(&self.commit, 7);
         if self.dirty { format!("{commit}, dirty") } else { commit.to_string() }
     }
 }

@@ -19,7 +19,7 @@ x = [1, 2, 3]
 
 [job]
 name = "x{{{{x}}}}"
-command = "echo {{{{x}}}} >> {log}; echo '{{\"y\": {{{{x * x}}}}}}' > out.json; mkdir -p sub; echo x{{{{x}}}} > sub/note.txt; echo ran"
+command = "echo {{{{x}}}} >> {log}; echo '{{\"y\": {{{{x * x}}}}}}' > out.json; mkdir -p sub; echo x{{{{x}}}} > sub/note.txt; echo exit 0 > tool.sh; chmod +x tool.sh; echo ran"
 results = "out.json"
 
 [cache]
@@ -105,13 +105,16 @@ fn a_workspace_in_another_folder_restores_every_job_another_ran_and_runs_none() 
         let a_files: Vec<_> = a_files.into_iter().filter(|(name, _)| name != "jobman-record.json").collect();
         assert_eq!(a_files, b_files, "{job}");
     }
+    use std::os::unix::fs::PermissionsExt;
+    let tool = b.path().join(show(&b, "x1")["dir"].as_str().unwrap()).join("tool.sh");
+    assert_eq!(fs::metadata(tool).unwrap().permissions().mode() & 0o111, 0o111, "still executable");
     assert_eq!(a.read("report.csv"), b.read("report.csv"), "the same report, durations included");
     b.builds(&[]).ok();
     assert!(ran(&log).is_empty());
 }
 
 #[test]
-fn a_truncated_or_changed_entry_is_left_aside_with_a_warning_and_the_job_runs() {
+fn a_truncated_or_changed_entry_is_a_warning_and_a_run_whose_result_replaces_it() {
     let (_shared, a, b, log, cache) = two_workspaces();
     a.builds(&[]).ok();
     ran(&log);
@@ -128,12 +131,17 @@ fn a_truncated_or_changed_entry_is_left_aside_with_a_warning_and_the_job_runs() 
     let built = b.builds(&[]).ok();
     assert_eq!(ran(&log), ["1", "2", "3"], "each job ran: no entry was trusted");
     let said = built.stderr();
-    assert_eq!(said.matches("is left aside: ").count(), 3, "{said}");
+    assert_eq!(said.matches("does not check out, so the job runs: ").count(), 3, "{said}");
     assert!(said.contains("`out.json` differs from the manifest"), "{said}");
     assert!(!said.contains("Restored"), "{said}");
     let report = b.read("report.csv").unwrap();
     assert!(report.contains(",x1,1,1,done,") && report.contains(",x3,3,9,done,"), "{report}");
     assert_eq!(show(&b, "x2")["restored_from"], Value::Null);
+    // The broken entries were removed, and the jobs' new runs published in their place.
+    a.runs(&["cache", "verify"]).ok();
+    let c = Project::with_jobfile(&a.read("Jobfile.toml").unwrap());
+    assert!(c.builds(&[]).ok().stderr().contains("Restored 3 jobs"));
+    assert!(ran(&log).is_empty());
 }
 
 #[test]
@@ -178,7 +186,7 @@ fn two_builds_publishing_the_same_keys_at_once_leave_whole_entries() {
     let c = Project::with_jobfile(&a.read("Jobfile.toml").unwrap());
     let built = c.builds(&[]).ok();
     assert!(built.stderr().contains("Restored 3 jobs"), "{}", built.stderr());
-    assert!(!built.stderr().contains("left aside"), "{}", built.stderr());
+    assert!(!built.stderr().contains("does not check out"), "{}", built.stderr());
     assert!(ran(&log).is_empty());
 }
 
@@ -285,4 +293,24 @@ fn entries_take_the_cache_folders_group_and_the_users_umask() {
         assert_eq!(meta.gid(), group, "{} belongs to the cache's group", path.display());
         assert_eq!(meta.mode() & 0o020, 0o020, "{} is group-writable", path.display());
     }
+}
+
+/// `gc` and `verify` touch only folders named as jobman names them, never through a link: a
+/// link planted in a shared cache cannot make them remove someone's files.
+#[test]
+fn cache_gc_follows_no_link_out_of_the_cache() {
+    let (shared, a, _b, _log, cache) = two_workspaces();
+    a.builds(&[]).ok();
+    let victim = shared.path().join("victim");
+    let old_key = format!("{}.1.1", "ab".repeat(32));
+    fs::create_dir_all(victim.join(&old_key)).unwrap();
+    fs::write(victim.join("thesis.tex"), "chapter 1").unwrap();
+    fs::remove_dir_all(cache.join("v1/tmp")).unwrap();
+    std::os::unix::fs::symlink(&victim, cache.join("v1/tmp")).unwrap();
+    std::os::unix::fs::symlink(&victim, cache.join("v1/cd")).unwrap();
+    let trimmed = a.runs(&["cache", "gc", "--older-than", "0s"]);
+    let mut left: Vec<String> =
+        fs::read_dir(&victim).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, [old_key, "thesis.tex".to_string()], "{}{}", trimmed.stdout(), trimmed.stderr());
 }
