@@ -19,11 +19,18 @@ use crate::util::text::plural;
 /// still to run, in order.
 pub fn from_caches(view: StageView<'_>, jobs: &mut [Job], pending: Vec<usize>) -> Vec<usize> {
     let caches: Vec<Cache> = cache::dirs(&view.cache).iter().filter_map(|dir| Cache::existing(dir)).collect();
-    let held = |i: &usize| {
-        let key = jobs[*i].planned.key.hex();
-        caches.iter().any(|cache| cache.holds(&key))
-    };
-    let (held, mut still): (Vec<usize>, Vec<usize>) = pending.into_iter().partition(held);
+    if caches.is_empty() {
+        return pending;
+    }
+    // One lookup per pending job and cache, on every core: on a shared file system each is a
+    // round trip.
+    let looked_up = parallel_map(pending, |i| {
+        let key = jobs[i].planned.key.hex();
+        (i, caches.iter().any(|cache| cache.holds(&key)))
+    });
+    let (held, still): (Vec<_>, Vec<_>) = looked_up.into_iter().partition(|&(_, held)| held);
+    let held: Vec<usize> = held.into_iter().map(|(i, _)| i).collect();
+    let mut still: Vec<usize> = still.into_iter().map(|(i, _)| i).collect();
     if held.is_empty() {
         return still;
     }

@@ -22,6 +22,7 @@ use crate::jobfile::expr::{Origin, ParamFilter};
 use crate::plan::Job;
 use crate::store::{self, JobRecord, PROVENANCE_COLUMNS};
 use crate::util::diagnostic::{Diagnostic, Diagnostics, Source, did_you_mean};
+use crate::util::parallel::parallel_map;
 
 /// The fewest hex characters accepted as the start of an id.
 pub const MIN_PREFIX: usize = 4;
@@ -242,28 +243,31 @@ pub fn matching(jobfile: &Jobfile, jobs: &[Job], filter: Option<&str>) -> anyhow
         .map_err(Diagnostics::from)?;
     let read = filter.names();
     let reads_records = recorded.iter().any(|name| read.contains(&top(name)));
-    jobs.iter()
-        .map(|job| {
-            let mut nested = job.planned.params.nested();
-            if let Some(table) = nested.as_object_mut() {
-                if stage_is_a_name {
-                    table.insert(STAGE.to_string(), jobfile.stages[job.stage].name.get_ref().clone().into());
-                }
-                if let Some(record) = reads_records.then(|| store::read_record(&job.slot.dir)).flatten() {
-                    let made = PROVENANCE_COLUMNS.into_iter().zip(record.provenance_values());
-                    let made = made.filter(|(name, value)| recorded.contains(name) && !value.is_null());
-                    let made = ParamSet(made.map(|(name, value)| (name.into(), value)).collect());
-                    if let serde_json::Value::Object(made) = made.nested() {
-                        table.extend(made);
-                    }
+    let matches = |job: &Job| -> anyhow::Result<bool> {
+        let mut nested = job.planned.params.nested();
+        if let Some(table) = nested.as_object_mut() {
+            if stage_is_a_name {
+                table.insert(STAGE.to_string(), jobfile.stages[job.stage].name.get_ref().clone().into());
+            }
+            if let Some(record) = reads_records.then(|| store::read_record(&job.slot.dir)).flatten() {
+                let made = PROVENANCE_COLUMNS.into_iter().zip(record.provenance_values());
+                let made = made.filter(|(name, value)| recorded.contains(name) && !value.is_null());
+                let made = ParamSet(made.map(|(name, value)| (name.into(), value)).collect());
+                if let serde_json::Value::Object(made) = made.nested() {
+                    table.extend(made);
                 }
             }
-            if read.iter().any(|name| nested.get(name).is_none()) {
-                return Ok(false);
-            }
-            filter.matches(&nested).map_err(anyhow::Error::msg)
-        })
-        .collect()
+        }
+        if read.iter().any(|name| nested.get(name).is_none()) {
+            return Ok(false);
+        }
+        filter.matches(&nested).map_err(anyhow::Error::msg)
+    };
+    if reads_records {
+        // A record read per job: on every core, as a shared file system answers each in turn.
+        return parallel_map(jobs.iter().collect(), matches).into_iter().collect();
+    }
+    jobs.iter().map(matches).collect()
 }
 
 /// The name by which `--where` reads a job's stage.
