@@ -4,6 +4,7 @@
 //! first stage. Everything comes from records: what the jobs were made of, not what the
 //! Jobfile says today.
 
+use std::collections::HashSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -88,8 +89,13 @@ fn folder_of(jobs_dir: &Path, key: &str) -> Option<(PathBuf, JobRecord)> {
     })
 }
 
-/// The lineage as an indented tree, each upstream job under the job that read it.
-pub fn write_text(out: &mut dyn Write, lineage: &Lineage, depth: usize) -> io::Result<()> {
+/// The lineage as an indented tree, each upstream job under the job that read it; a job read by
+/// several is written in full once.
+fn write_text(out: &mut dyn Write, lineage: &Lineage) -> io::Result<()> {
+    write_tree(out, lineage, 0, &mut HashSet::new())
+}
+
+fn write_tree(out: &mut dyn Write, lineage: &Lineage, depth: usize, shown: &mut HashSet<String>) -> io::Result<()> {
     let pad = "  ".repeat(depth);
     let stage = lineage.stage.as_ref().map_or_else(String::new, |s| format!(" in {s}"));
     let made = match &lineage.provenance.git {
@@ -127,8 +133,10 @@ pub fn write_text(out: &mut dyn Write, lineage: &Lineage, depth: usize) -> io::R
         };
         let reads = if reads.is_empty() { String::new() } else { format!(": read {}", reads.join(", ")) };
         writeln!(out, "{pad}  needs {} {}{reads}{state}", needed.stage, short(&needed.key))?;
-        if let Some(job) = &needed.job {
-            write_text(out, job, depth + 2)?;
+        match &needed.job {
+            Some(_) if !shown.insert(needed.key.clone()) => writeln!(out, "{pad}    (its lineage is shown above)")?,
+            Some(job) => write_tree(out, job, depth + 2, shown)?,
+            None => {}
         }
     }
     Ok(())
@@ -149,7 +157,7 @@ pub fn show(dir: &Path, jobs_dir: &Path, name: &str, json: bool) -> anyhow::Resu
     if json {
         console::to_stdout(|out| console::write_json(out, &serde_json::json!({ "format": 1, "lineage": lineage })))?;
     } else {
-        console::to_stdout(|out| write_text(out, &lineage, 0))?;
+        console::to_stdout(|out| write_text(out, &lineage))?;
     }
     Ok(0)
 }

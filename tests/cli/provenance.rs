@@ -150,3 +150,34 @@ fn show_lineage_follows_a_result_through_the_upstream_jobs_it_read_down_to_the_c
     assert_eq!(needed["job"]["name"], "train-lr1-s0");
     assert_eq!(needed["job"]["provenance"]["git"]["commit"], commit.as_str());
 }
+
+#[test]
+fn a_job_read_twice_in_a_lineage_is_written_out_once() {
+    let project = Project::with_jobfile(
+        r#"
+[params]
+x = [1]
+
+[stage.a]
+name = "a{{x}}"
+command = "echo a > a.txt"
+outputs = ["a.txt"]
+
+[stage.b]
+needs = ["a"]
+name = "b{{x}}"
+command = "cat {{needs.a.dir}}/a.txt > b.txt"
+outputs = ["b.txt"]
+
+[stage.c]
+needs = ["a", "b"]
+name = "c{{x}}"
+command = "true"
+"#,
+    );
+    project.builds(&[]).ok();
+    let text = project.runs(&["show", "c1", "--lineage"]).ok().stdout();
+    assert_eq!(text.matches("a1 (").count(), 1, "{text}");
+    assert_eq!(text.matches("(its lineage is shown above)").count(), 1, "{text}");
+    assert!(text.contains("b1 ("), "{text}");
+}
