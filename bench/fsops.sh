@@ -18,6 +18,8 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 N=${N:-1000}
 for tool in strace awk xargs; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is required (apt-get install $tool)" >&2; exit 1; }
@@ -28,12 +30,7 @@ command -v parallel >/dev/null || { HAVE_PARALLEL=0; echo "bench: GNU parallel n
 WORK="$(mktemp -d -t jobman-fsops.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 JOBMAN="$WORK/jobman"
-if [ -n "${JOBMAN_BIN:-}" ]; then
-    cp "$JOBMAN_BIN" "$JOBMAN" # another build, to compare: JOBMAN_BIN=/path/to/jobman bench/fsops.sh
-else
-    (cd "$REPO" && cargo build --release --quiet)
-    cp "$REPO/target/release/jobman" "$JOBMAN"
-fi
+bench_jobman "$JOBMAN"
 
 METADATA='open|openat|openat2|creat|mkdir|mkdirat|rename|renameat|renameat2|link|linkat|symlink|symlinkat|unlink|unlinkat|rmdir|stat|lstat|newfstatat|fstatat64|statx|access|faccessat|faccessat2|readlink|readlinkat|getdents64|getdents|utimensat|chmod|fchmodat|chown|fchownat|truncate'
 SYNC='fsync|fdatasync|syncfs|sync_file_range'

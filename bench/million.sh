@@ -12,6 +12,8 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 SIDE=${SIDE:-1000}
 N=$((SIDE * SIDE))
 [ -x /usr/bin/time ] || { echo "bench: GNU time is required (apt-get install time)" >&2; exit 1; }
@@ -19,12 +21,7 @@ N=$((SIDE * SIDE))
 WORK="$(mktemp -d -t jobman-million.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 JOBMAN="$WORK/jobman"
-if [ -n "${JOBMAN_BIN:-}" ]; then
-    cp "$JOBMAN_BIN" "$JOBMAN" # another build, to compare: JOBMAN_BIN=/path/to/jobman bench/million.sh
-else
-    (cd "$REPO" && cargo build --release --quiet)
-    cp "$REPO/target/release/jobman" "$JOBMAN"
-fi
+bench_jobman "$JOBMAN"
 mkdir -p "$WORK/ws/templates"
 cat >"$WORK/ws/Jobfile.toml" <<TOML
 [workspace]
@@ -58,7 +55,8 @@ cd "$WORK/ws"
 echo "| $N jobs | wall time | per job | peak memory | per job |"
 echo "|---|---|---|---|---|"
 measure "\`build -n\`, first (renders every job)" "$JOBMAN" build -n
-grep -q "and $((N - 100)) more ($((N - 100)) new)" "$WORK/out" || { echo "bench: the dry run did not plan $N jobs" >&2; exit 1; }
+# Past 100 jobs a dry run sums the rest up in one line, which says how many it planned.
+[ "$N" -le 100 ] || grep -q "and $((N - 100)) more ($((N - 100)) new)" "$WORK/out" || { echo "bench: the dry run did not plan $N jobs" >&2; exit 1; }
 measure "\`build -n\`, again (plan cache)" "$JOBMAN" build -n
 measure "\`status\`" "$JOBMAN" status
 grep -q "^$N jobs: 0 done, $N pending" "$WORK/out" || { echo "bench: status did not count $N jobs" >&2; exit 1; }

@@ -49,7 +49,7 @@ pub fn cache(options: &CacheOptions) -> anyhow::Result<i32> {
                 let freed = doomed.iter().fold(0u64, |sum, e| sum.saturating_add(e.size));
                 let mut removed = 0;
                 for entry in &doomed {
-                    match cache.remove(entry) {
+                    match cache.remove(&entry.key) {
                         Ok(()) => removed += 1,
                         Err(e) => console::failure("Warning", &format!("cannot remove {}: {e}", entry.path.display())),
                     }
@@ -65,8 +65,8 @@ pub fn cache(options: &CacheOptions) -> anyhow::Result<i32> {
             }
             CacheAction::Verify { remove } => {
                 for entry in &entries {
-                    if let Err(why) = cache.check(entry) {
-                        let removed = remove && cache.remove(entry).is_ok();
+                    if let Err(why) = cache.check(&entry.key) {
+                        let removed = remove && cache.remove(&entry.key).is_ok();
                         broken += usize::from(!removed);
                         let what = if removed { "removed" } else { "broken" };
                         println!("{}: {what}: {why}", entry.path.display());

@@ -18,7 +18,7 @@ use crate::util::text::plural;
 /// Restores what the caches hold of the `pending` jobs (indices into `jobs`); returns the jobs
 /// still to run, in order.
 pub fn from_caches(view: StageView<'_>, jobs: &mut [Job], pending: Vec<usize>) -> Vec<usize> {
-    let caches: Vec<Cache> = cache::dirs(&view.cache).iter().filter_map(|dir| Cache::existing(dir)).collect();
+    let caches = cache::readable(&view.cache);
     if caches.is_empty() {
         return pending;
     }

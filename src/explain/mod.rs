@@ -69,19 +69,23 @@ impl<'j> JobExplainer<'j> {
             .collect();
         let current =
             if previous.is_empty() { HashSet::new() } else { jobs.iter().map(|j| j.planned.key.hex()).collect() };
-        let caches = cache::dirs(&jobfile.cache).iter().filter_map(|dir| Cache::existing(dir)).collect();
+        let caches = cache::readable(&jobfile.cache);
         Ok(JobExplainer { renderers, previous, stage_ranges, by_params, current, caches })
     }
 
     /// Why `job` must run (`None`: it is done, its record naming its key). `pending` is how many jobs are being explained.
     pub fn why(&self, job: &Job, pending: usize) -> Result<Option<Dirty>, Diagnostics> {
         let why = self.why_here(job, pending)?;
-        let key = job.planned.key.hex();
-        // A forced job runs again whatever a cache holds.
-        let cached = || self.caches.iter().find(|cache| cache.holds(&key));
-        Ok(why.map(|why| match (&why, cached()) {
-            (Dirty::Forced, _) | (_, None) => why,
-            (_, Some(cache)) => Dirty::InCache { cache: cache.dir.clone(), why: Box::new(why) },
+        Ok(why.map(|why| {
+            // A forced job runs again whatever a cache holds.
+            if matches!(why, Dirty::Forced) {
+                return why;
+            }
+            let key = job.planned.key.hex();
+            match self.caches.iter().find(|cache| cache.holds(&key)) {
+                Some(cache) => Dirty::InCache { cache: cache.dir.clone(), why: Box::new(why) },
+                None => why,
+            }
         }))
     }
 
@@ -137,8 +141,9 @@ fn params_key(stage: Option<&str>, params: &serde_json::Value) -> String {
 }
 
 /// `made at 3f2a1c0, dirty`: for a job up to date by its key, when it was made from another
-/// commit than the one checked out `now` (its full hash), or from changed tracked files. `None` when made from
-/// this commit, clean, or outside git: the key decides what reruns, this only tells.
+/// commit than the one checked out `now` (its full hash), or from changed tracked files. `None`
+/// when made from this commit, clean, or outside git: the key decides what reruns, this only
+/// tells.
 pub fn made_elsewhere(made: &Provenance, now: Option<&str>) -> Option<String> {
     let made = made.git.as_ref()?;
     let same_commit = now == Some(made.commit.as_str());

@@ -221,8 +221,9 @@ pub fn resolve_one(jobfile: &Jobfile, jobs: &[Job], named: &JobRef) -> anyhow::R
 /// Which of these jobs a `--where` expression selects; all of them without one. The expression
 /// reads the params; in a Jobfile with stages, `stage` (the job's stage name); and what the
 /// job's record says of where it was made: `git.commit`, `git.dirty`, `host`, `user` (a job
-/// whose record lacks one, or that has no record, matches no expression that reads it). A param of one of these names
-/// hides it. A name that is none of them is a diagnostic with the closest one.
+/// whose record lacks one, or that has no record, matches no expression that reads it). A
+/// param of one of these names hides it. A name that is none of them is a diagnostic with the
+/// closest one.
 pub fn matching(jobfile: &Jobfile, jobs: &[Job], filter: Option<&str>) -> anyhow::Result<Vec<bool>> {
     let Some(text) = filter else { return Ok(vec![true; jobs.len()]) };
     // With stages, the params of every stage: a job of a stage without one of the names read

@@ -78,7 +78,7 @@ impl Cache {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let empty = fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?.next().is_none();
         // Another build (or worker) may have made the cache since the first look.
-        if let Some(cache) = Cache::existing(dir).filter(|_| !empty) {
+        if let Some(cache) = Cache::existing(dir) {
             return Ok(cache);
         }
         if !empty {
@@ -108,9 +108,7 @@ impl Cache {
         if entry.is_dir() {
             return Ok(false);
         }
-        let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let tmp = self.temporaries().map_err(|e| format!("cannot use {}: {e}", self.dir.display()))?;
-        let temp = tmp.join(format!("{key}.{}.{stamp}", std::process::id()));
+        let temp = self.temporary(key).map_err(|e| format!("cannot use {}: {e}", self.dir.display()))?;
         let written = (|| {
             if job_dir.join(MANIFEST).exists() {
                 return Err(format!("the job wrote a file named {MANIFEST}, the name of the cache's own list"));
@@ -154,8 +152,7 @@ impl Cache {
                 let _ = super::reset_dir(job_dir).and_then(|()| fs::remove_dir(job_dir));
                 // Moved out of the way (when this user may), so that the job's new run takes its
                 // place; no build could ever have used it.
-                let broken = Entry { key: key.to_string(), path: entry, size: 0, last_used: UNIX_EPOCH };
-                let _ = self.remove(&broken);
+                let _ = self.remove(key);
                 Restored::Broken(why)
             }
         }
@@ -164,14 +161,7 @@ impl Cache {
     fn restore_entry(&self, key: &str, entry: &Path, manifest: &[u8], job_dir: &Path) -> Result<JobRecord, String> {
         let (manifest, record) = checked_manifest(key, entry, manifest)?;
         super::reset_dir(job_dir).map_err(|e| format!("cannot prepare {}: {e}", job_dir.display()))?;
-        for (path, expected) in manifest.files.iter().filter(|(path, _)| *path != RECORD_FILE) {
-            let target = job_dir.join(path);
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-            }
-            let copied = copy_hashing(&entry.join(path), Some(&target)).map_err(|e| format!("`{path}`: {e}"))?;
-            differs(path, &copied, expected)?;
-        }
+        check_files(&manifest, entry, Some(job_dir))?;
         Ok(record)
     }
 
@@ -208,25 +198,28 @@ impl Cache {
         entries
     }
 
-    /// Reads every file of the entry and checks it against the manifest.
-    pub fn check(&self, entry: &Entry) -> Result<(), String> {
-        let manifest = fs::read(entry.path.join(MANIFEST)).map_err(|e| format!("its manifest is unreadable: {e}"))?;
-        let (manifest, _) = checked_manifest(&entry.key, &entry.path, &manifest)?;
-        for (path, expected) in &manifest.files {
-            let read = copy_hashing(&entry.path.join(path), None).map_err(|e| format!("`{path}`: {e}"))?;
-            differs(path, &read, expected)?;
-        }
-        Ok(())
+    /// Reads every file of the entry of `key` and checks it against the manifest.
+    pub fn check(&self, key: &str) -> Result<(), String> {
+        let entry = self.entry(key);
+        let manifest = fs::read(entry.join(MANIFEST)).map_err(|e| format!("its manifest is unreadable: {e}"))?;
+        let (manifest, _) = checked_manifest(key, &entry, &manifest)?;
+        check_files(&manifest, &entry, None)
     }
 
-    /// Removes an entry: first moved aside whole (into `tmp/`, never through a link), so that no
-    /// reader finds half of it in place.
-    pub fn remove(&self, entry: &Entry) -> io::Result<()> {
+    /// Removes the entry of `key`: first moved aside whole (into `tmp/`, never through a link),
+    /// so that no reader finds half of it in place.
+    pub fn remove(&self, key: &str) -> io::Result<()> {
+        let aside = self.temporary(&format!("{key}.removed"))?;
+        fs::rename(self.entry(key), &aside)?;
+        fs::remove_dir_all(&aside)
+    }
+
+    /// A new name in `v1/tmp` (made if need be) for `name`, unique to this process and moment;
+    /// an error when `tmp` is anything but a folder (a link, say).
+    fn temporary(&self, name: &str) -> io::Result<PathBuf> {
         let tmp = self.temporaries()?;
         let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let aside = tmp.join(format!("{}.removed.{}.{stamp}", entry.key, std::process::id()));
-        fs::rename(&entry.path, &aside)?;
-        fs::remove_dir_all(&aside)
+        Ok(tmp.join(format!("{name}.{}.{stamp}", std::process::id())))
     }
 
     /// `v1/tmp`, made if need be; an error when it is anything but a folder (a link, say).
@@ -298,11 +291,30 @@ fn checked_manifest(key: &str, entry: &Path, manifest: &[u8]) -> Result<(Manifes
     Ok((manifest, record))
 }
 
+/// Reads every file of the entry but its record (which [`checked_manifest`] checked) and
+/// compares it with the manifest; copies each into `into` as it reads it, when given.
+fn check_files(manifest: &Manifest, entry: &Path, into: Option<&Path>) -> Result<(), String> {
+    for (path, expected) in manifest.files.iter().filter(|(path, _)| *path != RECORD_FILE) {
+        let target = into.map(|dir| dir.join(path));
+        if let Some(parent) = target.as_deref().and_then(Path::parent) {
+            fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        let found = copy_hashing(&entry.join(path), target.as_deref()).map_err(|e| format!("`{path}`: {e}"))?;
+        differs(path, &found, expected)?;
+    }
+    Ok(())
+}
+
 fn differs(path: &str, found: &FileHash, expected: &FileHash) -> Result<(), String> {
     if found == expected {
         return Ok(());
     }
     Err(format!("`{path}` differs from the manifest ({} bytes, {} expected)", found.size, expected.size))
+}
+
+/// The caches among [`dirs`] that exist: those a build restores from.
+pub fn readable(jobfile_dirs: &[PathBuf]) -> Vec<Cache> {
+    dirs(jobfile_dirs).iter().filter_map(|dir| Cache::existing(dir)).collect()
 }
 
 /// The caches a workspace reads: the Jobfile's `[cache] dirs`, then those of `JOBMAN_CACHE`
