@@ -15,7 +15,7 @@ use crate::key::ID_LEN;
 use crate::plan::Job;
 use crate::plan::Workspace;
 use crate::store::lock::WorkspaceLock;
-use crate::store::{RECORD_FILE, SlotState};
+use crate::store::{self, RECORD_FILE, SlotState};
 use crate::util::console;
 use crate::util::text::plural;
 use crate::util::text::shell_word;
@@ -136,10 +136,21 @@ fn scan(jobs_dir: &Path, jobs: &[Job], waiting: &HashSet<String>, options: &GcOp
     let older = |modified: Option<SystemTime>, limit: Duration| {
         modified.and_then(|m| now.duration_since(m).ok()).is_some_and(|age| age >= limit)
     };
+    // A record write cut off leaves its temp file in the jobs folder; one younger than this may
+    // be renamed any moment.
+    let temp_limit = options.older_than.unwrap_or_default().max(STRAY_TEMP_AGE);
     for entry in entries.flatten() {
         let Some(name) = entry.file_name().to_str().map(String::from) else { continue };
         // `file_type` does not follow symlinks: a symlink is never a folder here.
-        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        let file_type = entry.file_type().ok();
+        let is_dir = file_type.is_some_and(|t| t.is_dir());
+        if file_type.is_some_and(|t| t.is_file()) && store::is_record_temp(&name) {
+            let removal = Removal::temp_file(entry.path());
+            if older(removal.modified, temp_limit) {
+                found.remove.push(removal);
+            }
+            continue;
+        }
         if fate(&name, is_dir, &current) != Fate::Remove {
             continue;
         }
@@ -152,23 +163,6 @@ fn scan(jobs_dir: &Path, jobs: &[Job], waiting: &HashSet<String>, options: &GcOp
             found.kept_newer += 1;
         } else {
             found.remove.push(removal);
-        }
-    }
-    // A record write cut off leaves its temp file in a folder without a record; the next run of
-    // the job empties that folder anyway, but until then the file is clutter.
-    let limit = options.older_than.unwrap_or_default().max(STRAY_TEMP_AGE);
-    for job in jobs.iter().filter(|j| matches!(j.slot.state, SlotState::Incomplete | SlotState::NotDone(_))) {
-        let Ok(entries) = fs::read_dir(&job.slot.dir) else { continue };
-        for entry in entries.flatten() {
-            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if is_file && name.starts_with(&format!(".{RECORD_FILE}.")) && name.ends_with(".tmp") {
-                let removal = Removal::temp_file(entry.path());
-                if older(removal.modified, limit) {
-                    found.remove.push(removal);
-                }
-            }
         }
     }
     found.remove.sort_by(|a, b| a.path.cmp(&b.path));

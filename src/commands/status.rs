@@ -1,13 +1,18 @@
 //! `jobman status`: where the jobs of the current Jobfile stand, without running anything.
 
+use std::collections::HashMap;
+use std::fs;
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::commands::ls::{JSON_FORMAT, JobEntry};
 use crate::exec::slurm::{self, InFlight};
+use crate::jobfile::Jobfile;
 use crate::plan::select::{self, CurrentJobs};
-use crate::store::JobStatus;
+use crate::plan::{self, Job, Workspace};
+use crate::store::{self, FileStamp, JobStatus};
 use crate::util::console;
 use crate::util::text::plural;
 
@@ -38,7 +43,7 @@ struct StageCounts {
     counts: Counts,
 }
 
-#[derive(Serialize, Default, Clone, Copy)]
+#[derive(Serialize, Deserialize, Default, Clone, Copy)]
 struct Counts {
     total: usize,
     done: usize,
@@ -53,7 +58,7 @@ struct Counts {
     running_on_slurm: usize,
     queued_on_slurm: usize,
     /// How long the job queued longest has been queued, in seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     oldest_queued_secs: Option<u64>,
     /// Of the pending jobs, those waiting for upstream jobs (they have no id yet).
     waiting: usize,
@@ -81,6 +86,20 @@ impl Counts {
             None => {}
         }
         self.on_slurm = self.running_on_slurm + self.queued_on_slurm;
+    }
+
+    fn merge(&mut self, other: &Counts) {
+        self.total += other.total;
+        self.done += other.done;
+        self.failed += other.failed;
+        self.timed_out += other.timed_out;
+        self.interrupted += other.interrupted;
+        self.pending += other.pending;
+        self.on_slurm += other.on_slurm;
+        self.running_on_slurm += other.running_on_slurm;
+        self.queued_on_slurm += other.queued_on_slurm;
+        self.oldest_queued_secs = self.oldest_queued_secs.max(other.oldest_queued_secs);
+        self.waiting += other.waiting;
     }
 
     fn add_waiting(&mut self, waiting: usize) {
@@ -121,28 +140,32 @@ impl Counts {
 }
 
 pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
-    let CurrentJobs { jobfile, mut jobs, mut waiting } = CurrentJobs::load(&options.jobfile)?;
+    let jobfile = Workspace::load_jobfile(&options.jobfile)?;
     let stages = select::stages_named(&jobfile, &options.stages)?;
-    if !stages.is_empty() {
-        jobs.retain(|job| stages.contains(&job.stage));
-        waiting.retain(|(stage, _)| stages.contains(stage));
-    }
+    let selected = |stage: usize| stages.is_empty() || stages.contains(&stage);
     let flying = slurm::in_flight(&jobfile, false);
-    let now = crate::util::unix_secs();
-    let (mut counts, mut by_stage) = (Counts::default(), vec![Counts::default(); jobfile.stages.len()]);
-    for job in &jobs {
-        let (status, flight) = (job.slot.state.status(), flying.get(&job.slot.dir));
-        counts.add(status, flight, now);
-        by_stage[job.stage].add(status, flight, now);
-    }
-    for &(stage, count) in &waiting {
-        counts.add_waiting(count);
-        by_stage[stage].add_waiting(count);
+    // Counts alone, with nothing on Slurm: the counts of an earlier look may still hold.
+    let snapshot = (!options.jobs && flying.is_empty()).then(|| SnapshotKey::of(&jobfile)).flatten();
+    let (jobfile, mut jobs, by_stage) = match snapshot.as_ref().and_then(|key| key.read(jobfile.stages.len())) {
+        Some(by_stage) => (jobfile, Vec::new(), by_stage),
+        None => {
+            let CurrentJobs { jobfile, jobs, waiting } = CurrentJobs::of(jobfile)?;
+            let by_stage = count(&jobfile, &jobs, &waiting, &flying);
+            if let Some(key) = snapshot {
+                key.save(&jobfile, &by_stage);
+            }
+            (jobfile, jobs, by_stage)
+        }
+    };
+    jobs.retain(|job| selected(job.stage));
+    let mut counts = Counts::default();
+    for (_, stage) in by_stage.iter().enumerate().filter(|&(index, _)| selected(index)) {
+        counts.merge(stage);
     }
     let stages: Vec<StageCounts> = if jobfile.has_stages() {
         jobfile
             .stage_views()
-            .filter(|view| stages.is_empty() || stages.contains(&view.index))
+            .filter(|view| selected(view.index))
             .map(|view| StageCounts { name: view.name().unwrap_or("").to_string(), counts: by_stage[view.index] })
             .collect()
     } else {
@@ -195,4 +218,89 @@ pub fn status(options: &StatusOptions) -> anyhow::Result<i32> {
         Ok(())
     })?;
     Ok(0)
+}
+
+/// The counts of each stage's jobs, looking at every one.
+fn count(
+    jobfile: &Jobfile,
+    jobs: &[Job],
+    waiting: &[(usize, usize)],
+    flying: &HashMap<PathBuf, InFlight>,
+) -> Vec<Counts> {
+    let now = crate::util::unix_secs();
+    let mut by_stage = vec![Counts::default(); jobfile.stages.len()];
+    for job in jobs {
+        by_stage[job.stage].add(job.slot.state.status(), flying.get(&job.slot.dir), now);
+    }
+    for &(stage, count) in waiting {
+        by_stage[stage].add_waiting(count);
+    }
+    by_stage
+}
+
+/// `.jobman/status`: the counts of a `status` that looked at every job, and what they came
+/// from: the plan's fingerprint and the jobs folder's stamp. A later `status` with the same
+/// fingerprint and stamp prints them without planning or looking at a job: every record jobman
+/// writes, locally, on a Slurm node or from a cache, changes the stamp (`store::write_record`),
+/// as does a job folder made or removed. A record edited or removed by hand inside its folder
+/// does not: a build still looks at every record (docs/ARCHITECTURE.md).
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    format: String,
+    plan: String,
+    jobs_folder: Option<FileStamp>,
+    stages: Vec<Counts>,
+}
+
+const SNAPSHOT_FILE: &str = "status";
+const SNAPSHOT_FORMAT: &str = "jobman status v1";
+
+/// A folder changed this shortly before a look may change again within the same tick of the
+/// file system's clock, which would leave its stamp as it was: counts made then are not kept.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// What counts must have been made from to hold now, taken before they are made.
+struct SnapshotKey {
+    path: PathBuf,
+    plan: String,
+    jobs_folder: Option<FileStamp>,
+    taken: SystemTime,
+}
+
+impl SnapshotKey {
+    fn of(jobfile: &Jobfile) -> Option<SnapshotKey> {
+        let taken = SystemTime::now();
+        let jobs_folder = FileStamp::of(&jobfile.workspace.jobs);
+        let plan = plan::fingerprint_all(jobfile)?;
+        Some(SnapshotKey { path: jobfile.workspace.state.join(SNAPSHOT_FILE), plan, jobs_folder, taken })
+    }
+
+    /// The counts of each of the `stages`, when a snapshot was made from what is there now.
+    fn read(&self, stages: usize) -> Option<Vec<Counts>> {
+        let snapshot: Snapshot = serde_json::from_slice(&fs::read(&self.path).ok()?).ok()?;
+        let holds = snapshot.format == SNAPSHOT_FORMAT
+            && snapshot.plan == self.plan
+            && snapshot.jobs_folder == self.jobs_folder
+            && snapshot.stages.len() == stages;
+        holds.then_some(snapshot.stages)
+    }
+
+    /// Keeps counts made after this key was taken, unless the jobs folder changed since, or so
+    /// shortly before that a change now might not show in its stamp. Best effort: a workspace
+    /// this user cannot write only makes every `status` look at every job.
+    fn save(self, jobfile: &Jobfile, stages: &[Counts]) {
+        let settled = self.jobs_folder.is_none_or(|stamp| stamp.modified_before(self.taken - SETTLE));
+        if !settled || FileStamp::of(&jobfile.workspace.jobs) != self.jobs_folder {
+            return;
+        }
+        let snapshot = Snapshot {
+            format: SNAPSHOT_FORMAT.to_string(),
+            plan: self.plan,
+            jobs_folder: self.jobs_folder,
+            stages: stages.to_vec(),
+        };
+        if let Ok(bytes) = serde_json::to_vec(&snapshot) {
+            let _ = store::write_atomic(&self.path, &bytes);
+        }
+    }
 }

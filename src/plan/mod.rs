@@ -175,6 +175,16 @@ fn many_jobs(stage: StageView<'_>) -> bool {
 
 const CACHE_HEADER: &str = "jobman plan v1";
 
+/// What every stage's jobs are planned from besides the records of upstream jobs (see
+/// [`fingerprint`]); `None` when some stage's inputs are chosen per job.
+pub fn fingerprint_all(jobfile: &Jobfile) -> Option<String> {
+    let mut hasher = blake3::Hasher::new();
+    for view in jobfile.stage_views() {
+        hasher.update(fingerprint(view)?.as_bytes());
+    }
+    Some(hasher.finalize().to_hex().to_string())
+}
+
 /// What rendering reads besides the params; `None` when inputs are chosen per job (patterns with
 /// template syntax), which only rendering can tell.
 fn fingerprint(jobfile: StageView<'_>) -> Option<String> {

@@ -41,7 +41,12 @@ pub struct CurrentJobs {
 impl CurrentJobs {
     /// Loads the Jobfile, plans its jobs (from the plan cache when it fits) and locates them.
     pub fn load(jobfile: &Path) -> anyhow::Result<CurrentJobs> {
-        let (workspace, plans) = Workspace::open_planned(jobfile)?;
+        CurrentJobs::of(Workspace::load_jobfile(jobfile)?)
+    }
+
+    /// Plans the jobs of a Jobfile read by [`Workspace::load_jobfile`] and locates them.
+    pub fn of(jobfile: Jobfile) -> anyhow::Result<CurrentJobs> {
+        let (workspace, plans) = Workspace::planned(jobfile)?;
         let waiting = plans.iter().map(|p| (p.stage, p.waiting.len())).collect();
         let jobs = plans.into_iter().flat_map(|p| p.jobs).collect();
         Ok(CurrentJobs { jobfile: workspace.jobfile, jobs, waiting })

@@ -19,14 +19,26 @@ impl Workspace {
     /// Reads the Jobfile at `path`, checks every mistake that can be known before a job runs
     /// (each downstream job matching its upstream jobs included), and opens the store.
     pub fn open(path: &Path) -> anyhow::Result<Workspace> {
-        let jobfile = load(path)?;
+        let jobfile = Workspace::load_jobfile(path)?;
         let store = open_store(&jobfile);
         Ok(Workspace { jobfile, store })
     }
 
     /// The workspace with every stage planned, upstream first, nothing run.
     pub fn open_planned(path: &Path) -> anyhow::Result<(Workspace, Vec<StagePlan>)> {
-        let jobfile = load(path)?;
+        Workspace::planned(Workspace::load_jobfile(path)?)
+    }
+
+    /// Reads the Jobfile at `path` and checks it as [`Workspace::open`] does, without opening
+    /// the store.
+    pub fn load_jobfile(path: &Path) -> anyhow::Result<Jobfile> {
+        let jobfile = Jobfile::load(path)?;
+        needs::check_matches(&jobfile)?;
+        Ok(jobfile)
+    }
+
+    /// The workspace of a Jobfile read by [`Workspace::load_jobfile`], every stage planned.
+    pub fn planned(jobfile: Jobfile) -> anyhow::Result<(Workspace, Vec<StagePlan>)> {
         if jobfile.has_stages() {
             let workspace = Workspace { store: open_store(&jobfile), jobfile };
             let plans = workspace.plan()?;
@@ -59,12 +71,6 @@ impl Workspace {
             console::failure("Warning", &format!("cannot update the job links in by-name/: {e}"));
         }
     }
-}
-
-fn load(path: &Path) -> anyhow::Result<Jobfile> {
-    let jobfile = Jobfile::load(path)?;
-    needs::check_matches(&jobfile)?;
-    Ok(jobfile)
 }
 
 fn open_store(jobfile: &Jobfile) -> Store {

@@ -227,6 +227,11 @@ impl FileStamp {
         fs::metadata(path).ok().as_ref().map(FileStamp::of_metadata)
     }
 
+    /// Whether the file (or folder) was last modified before `time`.
+    pub fn modified_before(&self, time: std::time::SystemTime) -> bool {
+        time.duration_since(std::time::UNIX_EPOCH).is_ok_and(|since| self.mtime_ns < since.as_nanos() as i128)
+    }
+
     fn of_metadata(m: &fs::Metadata) -> FileStamp {
         use std::os::unix::fs::MetadataExt;
         FileStamp::new(m.len(), m.ino(), (m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec()))
@@ -619,31 +624,49 @@ pub fn read_results(path: &Path, recorded: Option<&String>) -> Option<serde_json
     }
 }
 
-/// Writes the record last and atomically: a temp file in the same folder, then a rename.
-/// Returns the record's stamp, taken from the open file after the rename (no lookup by name).
+/// Writes the record last and atomically: a temp file in the jobs folder, then a rename into the
+/// job folder. Returns the record's stamp, taken from the open file after the rename (no lookup
+/// by name).
+///
+/// The rename crosses from the jobs folder into the job folder, so every record written, by a
+/// build, a Slurm task or a cache restore, changes the jobs folder's stamp: `status` trusts its
+/// counts of earlier while that stamp stays the same (docs/ARCHITECTURE.md, "`status` without
+/// a look at each record").
 ///
 /// No fsync per record (it would double the cost of a short job); the build syncs the
 /// filesystem once at its end. A record torn by a power cut does not parse and so reads as
 /// "not done": it costs a rerun, never a wrong result.
 pub fn write_record(dir: &Path, record: &JobRecord) -> io::Result<FileStamp> {
     let bytes = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
-    let file = write_atomic_open(&dir.join(RECORD_FILE), &bytes)?;
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = dir.with_file_name(format!(".{id}.{}", unique_temp_name(RECORD_FILE)));
+    let file = write_through(&temp, &dir.join(RECORD_FILE), &bytes)?;
     Ok(FileStamp::of_metadata(&file.metadata()?))
+}
+
+/// Whether `name`, in the jobs folder, is the temp file of a record write (left there when the
+/// write was cut off).
+pub fn is_record_temp(name: &str) -> bool {
+    name.starts_with('.') && name.contains(&format!(".{RECORD_FILE}.")) && name.ends_with(".tmp")
 }
 
 /// temp + rename in the target's folder. The temp name is unique to this process, so that two
 /// processes writing the same file never mix their bytes.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_atomic_open(path, bytes).map(drop)
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    write_through(&path.with_file_name(format!(".{}", unique_temp_name(&name))), path, bytes).map(drop)
 }
 
-/// [`write_atomic`], the file still open.
-fn write_atomic_open(path: &Path, bytes: &[u8]) -> io::Result<fs::File> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let mut file = fs::File::create(&temp)?;
+/// `NAME.PID.tmp`: the temp name under which this process writes `NAME`.
+fn unique_temp_name(name: &str) -> String {
+    format!("{name}.{}.tmp", std::process::id())
+}
+
+/// Writes `bytes` to `temp`, renames it to `path`, and returns the file, still open.
+fn write_through(temp: &Path, path: &Path, bytes: &[u8]) -> io::Result<fs::File> {
+    let mut file = fs::File::create(temp)?;
     file.write_all(bytes)?;
-    fs::rename(&temp, path)?;
+    fs::rename(temp, path)?;
     Ok(file)
 }
 
@@ -686,6 +709,25 @@ mod tests {
             restored_from: None,
             provenance: Provenance::default(),
         }
+    }
+
+    #[test]
+    fn writing_a_record_into_an_existing_folder_changes_the_jobs_folders_stamp() {
+        let jobs = tempfile::tempdir().unwrap();
+        let key = JobKey([0x5e; 32]);
+        let folder = jobs.path().join("5e5e5e5e5e5e");
+        fs::create_dir(&folder).unwrap();
+        let a_day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+        fs::File::open(jobs.path()).unwrap().set_modified(a_day_ago).unwrap();
+        let before = FileStamp::of(jobs.path()).unwrap();
+        assert!(before.modified_before(std::time::SystemTime::now() - std::time::Duration::from_secs(60)));
+
+        write_record(&folder, &record(&key, "5e5e5e5e5e5e", JobStatus::Done)).unwrap();
+        let after = FileStamp::of(jobs.path()).unwrap();
+        assert!(!after.modified_before(a_day_ago + std::time::Duration::from_secs(1)), "{before:?} → {after:?}");
+        assert_eq!(read_record(&folder).unwrap().key, key.hex());
+        let names: Vec<_> = fs::read_dir(jobs.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["5e5e5e5e5e5e"], "no temp file is left behind");
     }
 
     #[test]

@@ -243,6 +243,62 @@ fn ls_refuses_an_unknown_status_listing_the_known_ones() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// status
+
+/// Sets a folder's modification time a day into the past, as if nothing had changed in it since.
+fn settle(folder: &Path) {
+    let handle = fs::File::open(folder).unwrap_or_else(|e| panic!("{}: {e}", folder.display()));
+    handle.set_modified(std::time::SystemTime::now() - Duration::from_secs(86_400)).expect("set mtime");
+}
+
+#[test]
+fn status_reuses_its_counts_until_a_record_or_a_folder_changes_and_a_build_looks_at_every_record() {
+    let project = Project::with_jobfile(
+        r#"
+[params]
+x = [1, 2, 3]
+
+[job]
+name = "x{{x}}"
+command = "echo {{job.name}} >> ../../ran.log; test {{x}} != 3 || test -e ../../go"
+"#,
+    );
+    let status = |project: &Project| project.runs(&["status"]).ok().stdout();
+    assert_exit(&project.build(&[]), 1);
+    assert_eq!(project.ran(), ["x1", "x2", "x3"]);
+    let jobs = project.path().join("scratch_space");
+    settle(&jobs);
+    assert_eq!(status(&project), "3 jobs: 2 done, 1 failed, 0 pending\n");
+    assert!(project.read(".jobman/status").is_some(), "a settled jobs folder lets status keep its counts");
+
+    // Edited in place (no rename), a record changes neither folder: status keeps its counts,
+    // as documented, while a build reads the record and reruns the job.
+    let record = jobs.join(id_of(&project, "x1")).join("jobman-record.json");
+    let original = fs::read(&record).unwrap();
+    fs::write(&record, b"{").unwrap();
+    assert_eq!(status(&project), "3 jobs: 2 done, 1 failed, 0 pending\n");
+    assert!(project.runs(&["build", "-n"]).ok().stdout().contains("x1"));
+    fs::write(&record, &original).unwrap();
+
+    // A record jobman writes changes the jobs folder: x3 is rerun and done.
+    project.file("go", "");
+    project.builds(&[]).ok();
+    assert_eq!(project.ran(), ["x3"]);
+    settle(&jobs);
+    assert_eq!(status(&project), "3 jobs: 3 done, 0 pending\n");
+    assert_eq!(status(&project), "3 jobs: 3 done, 0 pending\n");
+
+    // So does a job folder removed by hand, and a change to the Jobfile.
+    fs::remove_dir_all(jobs.join(id_of(&project, "x2"))).unwrap();
+    assert_eq!(status(&project), "3 jobs: 2 done, 1 pending\n");
+    settle(&jobs);
+    assert_eq!(status(&project), "3 jobs: 2 done, 1 pending\n");
+    project.jobfile(&project.read("Jobfile.toml").unwrap().replace("[1, 2, 3]", "[1, 2, 3, 4]"));
+    assert_eq!(status(&project), "4 jobs: 2 done, 2 pending\n");
+    assert!(project.ran().is_empty(), "status runs nothing");
+}
+
+// ---------------------------------------------------------------------------------------------
 // show
 
 #[test]

@@ -169,8 +169,11 @@ fn gc_removes_an_old_temp_file_of_a_cut_off_record_write_and_nothing_else_of_a_c
     let project = Project::new();
     project.jobfile(&sweep_failing("[1]", 1));
     assert_exit(&project.build(&[]), 1);
-    let dir = project.path().join("scratch_space").join(id_of(&project, "x1"));
-    let (old, fresh) = (dir.join(".jobman-record.json.4242.tmp"), dir.join(".jobman-record.json.4343.tmp"));
+    let (dir, id) = (project.path().join("scratch_space"), id_of(&project, "x1"));
+    let (old, fresh) = (
+        dir.join(format!(".{id}.jobman-record.json.4242.tmp")),
+        dir.join(format!(".{id}.jobman-record.json.4343.tmp")),
+    );
     fs::write(&old, "{").unwrap();
     fs::write(&fresh, "{").unwrap();
     age_file(&old, DAY);
