@@ -58,7 +58,9 @@ measure "\`build -n\`, first (renders every job)" "$JOBMAN" build -n
 # Past 100 jobs a dry run sums the rest up in one line, which says how many it planned.
 [ "$N" -le 100 ] || grep -q "and $((N - 100)) more ($((N - 100)) new)" "$WORK/out" || { echo "bench: the dry run did not plan $N jobs" >&2; exit 1; }
 measure "\`build -n\`, again (plan cache)" "$JOBMAN" build -n
-measure "\`status\`" "$JOBMAN" status
+measure "\`status\`, first look (plans and locates every job)" "$JOBMAN" status
 grep -q "^$N jobs: 0 done, $N pending" "$WORK/out" || { echo "bench: status did not count $N jobs" >&2; exit 1; }
+measure "\`status\`, again (the counts it kept)" "$JOBMAN" status
+grep -q "^$N jobs: 0 done, $N pending" "$WORK/out" || { echo "bench: status did not count $N jobs again" >&2; exit 1; }
 echo
 echo "($(nproc) cores; $("$JOBMAN" --version); load average $(cut -d' ' -f1-3 /proc/loadavg))"

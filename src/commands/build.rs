@@ -228,12 +228,12 @@ impl Round<'_> {
         }
         let jobs = &mut plan.jobs;
         let pending = pending_jobs(self.options, view, jobs, &self.taken)?;
-        self.taken.extend(pending.iter().map(|&i| jobs[i].slot.dir.clone()));
+        self.taken.extend(pending.iter().map(|&i| jobs[i].slot.dir()));
         // Jobs an earlier build left on Slurm are not submitted again; unless this build detaches
         // too, it follows them to their end before anything reads them: never "up to date"
         // without a done record.
         let (queued, pending): (Vec<usize>, Vec<usize>) =
-            pending.iter().partition(|&&i| self.cluster.left_by_earlier_build(&jobs[i].slot.dir));
+            pending.iter().partition(|&&i| self.cluster.left_by_earlier_build(&jobs[i].slot.dir()));
         // A forced job runs again; the others may be in a shared cache.
         let pending = if self.options.force { pending } else { shared::from_caches(view, jobs, pending) };
         if !queued.is_empty() {
@@ -291,7 +291,7 @@ fn pending_jobs(
     let chosen = select::matching(&view, jobs, options.filter.as_deref())?;
     Ok((0..jobs.len())
         .filter(|&i| chosen[i] && (options.force || !matches!(jobs[i].slot.state, SlotState::Done(_))))
-        .filter(|&i| !taken.contains(&jobs[i].slot.dir))
+        .filter(|&i| !taken.contains(&jobs[i].slot.dir()))
         .collect())
 }
 

@@ -43,7 +43,7 @@ pub fn clean(options: &CleanOptions) -> anyhow::Result<i32> {
         let jobs: Vec<Job> = workspace.plan()?.into_iter().flat_map(|p| p.jobs).collect();
         for job in &jobs {
             // A forced rerun's kept folder belongs to the job as well.
-            for dir in [job.slot.dir.clone(), job.slot.dir.with_extension("previous")] {
+            for dir in [job.slot.dir(), job.slot.dir().with_extension("previous")] {
                 if fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
                     folders.push(Removal::folder(dir));
                 }

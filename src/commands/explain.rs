@@ -83,7 +83,7 @@ pub fn explain(options: &ExplainOptions) -> anyhow::Result<i32> {
             .iter()
             .zip(&reasons)
             .map(|(job, why)| {
-                let record = why.is_none().then(|| store::read_record(&job.slot.dir)).flatten();
+                let record = why.is_none().then(|| store::read_record(&job.slot.dir())).flatten();
                 JobExplanation {
                     id: &job.slot.id,
                     name: &job.planned.name,
@@ -120,7 +120,7 @@ fn explain_jobs(
     for &i in chosen {
         let job = &jobs[i];
         let why = explainer.why(job, chosen.len())?;
-        let record = why.is_none().then(|| store::read_record(&job.slot.dir)).flatten();
+        let record = why.is_none().then(|| store::read_record(&job.slot.dir())).flatten();
         let made = record.as_ref().and_then(|r| made_elsewhere(&r.provenance, now.as_deref()));
         if json {
             explained.push(serde_json::json!({

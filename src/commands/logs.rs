@@ -29,7 +29,7 @@ pub fn logs(options: &LogsOptions) -> anyhow::Result<i32> {
     let (name, dir, key) = match selected {
         Selected::Current(index) => {
             let job = &jobs[index];
-            (job.planned.name.clone(), job.slot.dir.clone(), Some(job.planned.key.hex()))
+            (job.planned.name.clone(), job.slot.dir(), Some(job.planned.key.hex()))
         }
         Selected::Former { id, dir, record } => {
             (record.as_ref().map_or(id, |r| r.name.clone()), dir, record.map(|r| r.key))

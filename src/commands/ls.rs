@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -73,7 +73,7 @@ pub(crate) struct JobEntry<'a> {
     name: &'a str,
     status: &'static str,
     duration_secs: Option<f64>,
-    dir: &'a Path,
+    dir: PathBuf,
     params: serde_json::Value,
 }
 
@@ -85,7 +85,7 @@ impl<'a> JobEntry<'a> {
             name: &job.planned.name,
             status: job.slot.state.status_key(),
             duration_secs: job.slot.state.summary().map(|s| s.duration_secs),
-            dir: &job.slot.dir,
+            dir: job.slot.dir(),
             params: job.planned.params.nested(),
         }
     }
@@ -149,7 +149,7 @@ pub fn ls(options: &LsOptions) -> anyhow::Result<i32> {
                 listed.iter().partition(|j| matches!(j.slot.state, SlotState::Absent));
             console::to_stdout(|out| {
                 for job in present {
-                    writeln!(out, "{}", job.slot.dir.display())?;
+                    writeln!(out, "{}", job.slot.dir().display())?;
                 }
                 Ok(())
             })?;
@@ -169,7 +169,7 @@ pub fn ls(options: &LsOptions) -> anyhow::Result<i32> {
 
 fn has_status(job: &Job, wanted: StatusFilter, stale: &HashSet<String>, on_slurm: &HashMap<PathBuf, InFlight>) -> bool {
     let status = job.slot.state.status();
-    let flight = || if status.is_none() { on_slurm.get(&job.slot.dir) } else { None };
+    let flight = || if status.is_none() { on_slurm.get(&job.slot.dir()) } else { None };
     match wanted {
         StatusFilter::Done => status == Some(JobStatus::Done),
         StatusFilter::Failed => matches!(job.slot.state, SlotState::NotDone(_)),
@@ -220,7 +220,7 @@ fn all_params(jobfile: &Jobfile) -> Vec<(&str, bool)> {
 
 /// A job's value of a param, if its stage has it.
 fn value_of<'j>(job: &'j Job, name: &str) -> Option<&'j serde_json::Value> {
-    job.planned.params.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    job.planned.params.get(name)
 }
 
 /// The params whose values differ between jobs (or that are swept): the columns worth showing.

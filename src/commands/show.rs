@@ -109,7 +109,7 @@ pub fn show(options: &ShowOptions) -> anyhow::Result<i32> {
     let selected = select::resolve_one(&jobfile, &jobs, &options.job)?;
     if options.lineage {
         let (dir, name) = match &selected {
-            Selected::Current(index) => (&jobs[*index].slot.dir, &jobs[*index].planned.name),
+            Selected::Current(index) => (&jobs[*index].slot.dir(), &jobs[*index].planned.name),
             Selected::Former { dir, id, .. } => (dir, id),
         };
         return lineage::show(dir, &jobfile.workspace.jobs, name, options.json);
@@ -118,7 +118,7 @@ pub fn show(options: &ShowOptions) -> anyhow::Result<i32> {
         Selected::Current(index) => {
             let job = &jobs[index];
             let key = job.planned.key.hex();
-            let record = store::read_record(&job.slot.dir).filter(|r| r.key == key);
+            let record = store::read_record(&job.slot.dir()).filter(|r| r.key == key);
             // A job that has no record yet: its ingredients as the next build would hash them.
             let ingredients = match &record {
                 Some(record) => record.ingredients.clone(),
@@ -130,7 +130,7 @@ pub fn show(options: &ShowOptions) -> anyhow::Result<i32> {
                         .ingredients
                 }
             };
-            let mut view = view_of(record.as_ref(), &job.slot.id, &job.slot.dir, &jobfile.root);
+            let mut view = view_of(record.as_ref(), &job.slot.id, &job.slot.dir(), &jobfile.root);
             view.name = Some(job.planned.name.clone());
             view.current = true;
             view.status = job.slot.state.status_key().to_string();
@@ -143,7 +143,7 @@ pub fn show(options: &ShowOptions) -> anyhow::Result<i32> {
                 (&job.slot.state, &record, &jobfile.stage(job.stage).job.results)
             {
                 let name = name.get_ref();
-                view.results = store::read_results(&job.slot.dir.join(name), record.outputs.get(name));
+                view.results = store::read_results(&job.slot.dir().join(name), record.outputs.get(name));
             }
             view.key = Some(key);
             view.params = job.planned.params.nested();
@@ -280,15 +280,14 @@ fn write_text(out: &mut dyn Write, view: &JobView) -> io::Result<()> {
 
     if !view.flat_params.0.is_empty() {
         writeln!(out, "\nparams")?;
-        let params: Vec<(&str, String)> =
-            view.flat_params.0.iter().map(|(n, v)| (n.as_str(), display_value(v))).collect();
+        let params: Vec<(&str, String)> = view.flat_params.0.iter().map(|(n, v)| (&**n, display_value(v))).collect();
         write_fields(out, "  ", &params)?;
     }
 
     if let Some(results) = &view.results {
         writeln!(out, "\nresults")?;
         let flat = ParamSet::from_nested(results, "result");
-        let values: Vec<(&str, String)> = flat.0.iter().map(|(n, v)| (n.as_str(), display_value(v))).collect();
+        let values: Vec<(&str, String)> = flat.0.iter().map(|(n, v)| (&**n, display_value(v))).collect();
         write_fields(out, "  ", &values)?;
     }
 

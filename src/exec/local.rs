@@ -70,7 +70,7 @@ pub fn run(
         |(index, job)| {
             let held = slots.as_ref().map(|slots| (slots, &requests[&index]));
             let retrying = |record: &JobRecord| {
-                progress.note(retry_line(record, jobfile.job.retries, &job.slot.dir, root));
+                progress.note(retry_line(record, jobfile.job.retries, &job.slot.dir(), root));
             };
             let finished = run_job(&renderer, jobfile, &supervisor, held, index, job, &retrying);
             // Decided on the worker, before it takes the next job.
@@ -183,7 +183,7 @@ fn run_job(
         record: None,
         logged: None,
         name: planned.name.clone(),
-        dir: slot.dir.clone(),
+        dir: slot.dir(),
         status: None,
         detail: String::new(),
         seconds: 0.0,
@@ -206,7 +206,7 @@ fn run_job(
     let ran = prepared.and_then(|(spec, logged)| {
         finished.logged = Some(logged);
         // The folder was made afresh: its first attempt.
-        task::run(&spec, &slot.dir, supervisor, env, 1, true, retrying)
+        task::run(&spec, &slot.dir(), supervisor, env, 1, true, retrying)
     });
     drop(held);
     match ran {

@@ -26,7 +26,7 @@ pub fn prepare(
     if rendering.ingredients.key() != job.key {
         return Err("its templates changed while jobman was planning; run the build again".into());
     }
-    let (id, dir) = (&slot.id, &slot.dir);
+    let (id, dir) = (&slot.id, &slot.dir());
     // A forced rerun must not lose a finished result if it fails: the done folder is kept as
     // `ID.previous` (until the next forced rerun of the job).
     if matches!(slot.state, SlotState::Done(_)) {

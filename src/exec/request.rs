@@ -217,7 +217,7 @@ mod tests {
     }
 
     fn params(pairs: &[(&str, serde_json::Value)]) -> ParamSet {
-        ParamSet(pairs.iter().map(|(n, v)| (n.to_string(), v.clone())).collect())
+        ParamSet(pairs.iter().map(|(n, v)| ((*n).into(), v.clone())).collect())
     }
 
     const SWEEP: &str = "[params]\nmodel = [\"small\", \"large\"]\n[job]\ncommand = \"true\"\n";

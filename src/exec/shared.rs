@@ -68,7 +68,7 @@ pub fn from_caches(view: StageView<'_>, jobs: &mut [Job], pending: Vec<usize>) -
 /// The first cache's entry of the job's key that checks out, restored into its folder with its
 /// record written: the cache, the record and its stamp.
 fn restore<'a>(caches: &'a [Cache], job: &Job) -> Option<(&'a Cache, store::JobRecord, store::FileStamp)> {
-    let (key, dir) = (job.planned.key.hex(), &job.slot.dir);
+    let (key, dir) = (job.planned.key.hex(), &job.slot.dir());
     for cache in caches {
         match cache.restore(&key, dir) {
             Restored::Hit(record) => {

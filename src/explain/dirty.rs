@@ -12,7 +12,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::jobfile::{ParamSet, display_value};
+use crate::jobfile::display_value;
 use crate::key::{KeyIngredients, NeededKey};
 use crate::plan::render::Rendering;
 use crate::store::SlotState;
@@ -358,5 +358,5 @@ fn param_changes(old: &[(String, Value)], new: &[(String, Value)]) -> Vec<Change
 
 /// Nested params back to dotted names.
 fn flat(params: &Value) -> Vec<(String, Value)> {
-    ParamSet::from_nested(params, "params").0
+    crate::jobfile::flatten_nested(params, "params")
 }

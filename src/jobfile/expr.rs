@@ -106,7 +106,8 @@ impl RowFilter {
 
     /// Whether the row passes; dotted column names are nested as in templates.
     pub fn matches(&self, columns: &[String], row: &[serde_json::Value]) -> Result<bool, String> {
-        let flat = crate::jobfile::ParamSet(columns.iter().cloned().zip(row.iter().cloned()).collect());
+        let flat =
+            crate::jobfile::ParamSet(columns.iter().map(|c| c.as_str().into()).zip(row.iter().cloned()).collect());
         self.expression
             .eval(Value::from(minijinja::value::Serde(flat.nested())))
             .map(|v| v.is_true())

@@ -18,7 +18,7 @@ mod walker;
 
 pub use executor::{ExecutorKind, ExecutorSpec, GpuPool, JobsPerTask};
 pub use job::{PerJob, target_problem};
-pub use param_set::{ParamSet, display_params, display_value};
+pub use param_set::{ParamSet, display_params, display_value, flatten_nested};
 pub use params::Distribution;
 pub use products::{FIXED_COLUMNS, ID_COLUMNS, ReportSpec, USAGE_COLUMNS};
 pub use stages::{Need, Stage, StageView};

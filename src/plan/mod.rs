@@ -279,7 +279,10 @@ fn check_names(jobfile: StageView<'_>, jobs: &[PlannedJob]) -> Result<(), Diagno
 pub fn locate(store: &Store, planned: Vec<PlannedJob>, stage: usize) -> Vec<Job> {
     // Each job's slot is filled in place: at 10⁶ jobs, a list of slots beside the jobs would be a
     // seventh of the memory.
-    let mut jobs: Vec<Job> = planned.into_iter().map(|planned| Job { planned, slot: Slot::default(), stage }).collect();
+    let mut jobs: Vec<Job> = planned
+        .into_iter()
+        .map(|planned| Job { planned, slot: Slot::absent(store.jobs_dir.clone(), String::new()), stage })
+        .collect();
     let mut min_len = vec![0usize; jobs.len()];
     loop {
         parallel_for_each(&mut jobs, |i, job| job.slot = store.locate(&job.planned.key, min_len[i]));

@@ -200,12 +200,12 @@ impl<'a> Matcher<'a> {
             let upstream = self.seen[i].get_or_insert_with(|| {
                 let results = self.up.view.job.results.as_ref().and_then(|name| {
                     let recorded = summary.outputs.get(name.get_ref());
-                    crate::store::read_results(&job.slot.dir.join(name.get_ref()), recorded)
+                    crate::store::read_results(&job.slot.dir().join(name.get_ref()), recorded)
                 });
                 Arc::new(Upstream {
                     id: job.slot.id.clone(),
                     name: job.planned.name.clone(),
-                    dir: job.slot.dir.clone(),
+                    dir: job.slot.dir(),
                     key: NeededKey {
                         key: job.planned.key.hex(),
                         outputs: read_outputs(self.up.view, &summary.outputs),
@@ -256,7 +256,7 @@ fn unmatched(view: StageView<'_>, need: &Need, on: &[String], point: &ParamSet, 
     let this = view.name().unwrap_or_default();
     let values: Vec<String> = on
         .iter()
-        .filter_map(|name| point.0.iter().find(|(n, _)| n == name))
+        .filter_map(|name| point.0.iter().find(|(n, _)| **n == **name))
         .map(|(n, v)| format!("{n}={}", display_value(v)))
         .collect();
     let job = if values.is_empty() {
@@ -319,7 +319,6 @@ pub fn check_matches(jobfile: &Jobfile) -> anyhow::Result<()> {
 
 /// The values of `names` in `params`, as one string to look up.
 fn values_of(params: &ParamSet, names: &[String]) -> String {
-    let values: Vec<Option<&Value>> =
-        names.iter().map(|name| params.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)).collect();
+    let values: Vec<Option<&Value>> = names.iter().map(|name| params.get(name)).collect();
     serde_json::to_string(&values).unwrap_or_default()
 }

@@ -255,7 +255,7 @@ pub fn matching(jobfile: &Jobfile, jobs: &[Job], filter: Option<&str>) -> anyhow
             if stage_is_a_name {
                 table.insert(STAGE.to_string(), jobfile.stages[job.stage].name.get_ref().clone().into());
             }
-            if let Some(record) = reads_records.then(|| store::read_record(&job.slot.dir)).flatten() {
+            if let Some(record) = reads_records.then(|| store::read_record(&job.slot.dir())).flatten() {
                 let made = PROVENANCE_COLUMNS.into_iter().zip(record.provenance_values());
                 let made = made.filter(|(name, value)| recorded.contains(name) && !value.is_null());
                 let made = ParamSet(made.map(|(name, value)| (name.into(), value)).collect());
@@ -311,7 +311,7 @@ pub fn matched_none(filter: &str, params: &[&ParamSet]) -> String {
         .first()
         .into_iter()
         .flat_map(|first| first.0.iter().map(|(name, _)| name))
-        .filter(|name| words.contains(&name.as_str()))
+        .filter(|name| words.contains(&&***name))
         .map(|name| {
             let mut values: Vec<String> = Vec::new();
             for set in params {
@@ -350,10 +350,12 @@ fn is_id_prefix(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::key::JobKey;
     use crate::plan::render::PlannedJob;
-    use crate::store::{Slot, SlotState};
+    use crate::store::Slot;
 
     fn job(name: &str, key_byte: u8, second: u8) -> Job {
         let mut bytes = [key_byte; 32];
@@ -363,7 +365,7 @@ mod tests {
         Job {
             planned: PlannedJob { index: 0, params: ParamSet(Vec::new()), name: name.into(), key, needs: None },
             stage: 0,
-            slot: Slot { dir: PathBuf::from(&id), id, state: SlotState::Absent, stamp: None, indexed: false },
+            slot: Slot::absent(Arc::from(Path::new("")), id),
         }
     }
 

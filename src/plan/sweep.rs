@@ -14,6 +14,7 @@
 //! The `where` filter applies to every point except the `include` ones.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -166,6 +167,9 @@ pub fn expand(stage: StageView<'_>) -> Result<Vec<ParamSet>, Diagnostics> {
     // Grid points, each with the names of the sampled parameters it fixes itself (an `include`
     // point may give them); the others are drawn for it.
     let mut grid: Vec<(ParamSet, Vec<&str>)> = Vec::new();
+    // One allocation per name, shared by every point: at 10⁶ points, a copy each was a tenth of
+    // the memory of a plan.
+    let shared: Vec<Arc<str>> = stage.params.iter().map(|p| Arc::from(p.name.as_str())).collect();
     let lengths: Vec<usize> = ordered.iter().map(|d| stage.params[d[0]].values.len()).collect();
     let total = count_points(stage, &ordered, &lengths)?;
     let mut position = vec![0usize; ordered.len()];
@@ -180,8 +184,9 @@ pub fn expand(stage: StageView<'_>) -> Result<Vec<ParamSet>, Diagnostics> {
             stage
                 .params
                 .iter()
+                .zip(&shared)
                 .zip(&chosen)
-                .map(|(p, &at)| (p.name.clone(), p.values.get(at).cloned().unwrap_or(Value::Null)))
+                .map(|((p, name), &at)| (name.clone(), p.values.get(at).cloned().unwrap_or(Value::Null)))
                 .collect(),
         );
         grid.push((set, Vec::new()));
@@ -218,12 +223,13 @@ pub fn expand(stage: StageView<'_>) -> Result<Vec<ParamSet>, Diagnostics> {
             stage
                 .params
                 .iter()
-                .map(|p| {
+                .zip(&shared)
+                .map(|(p, name)| {
                     let value = given
                         .iter()
                         .find(|(n, _)| *n == p.name)
                         .map_or_else(|| p.values.first().cloned().unwrap_or(Value::Null), |(_, v)| v.clone());
-                    (p.name.clone(), value)
+                    (name.clone(), value)
                 })
                 .collect(),
         );

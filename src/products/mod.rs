@@ -28,7 +28,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::graph::{Node, Selection};
-use crate::jobfile::ParamSet;
 use crate::jobfile::figure::{FigureKind, FigureSpec};
 use crate::jobfile::{Jobfile, StageView};
 use crate::key::{content_hash, write_canonical};
@@ -464,7 +463,7 @@ fn report_rows<'a>(jobfile: StageView<'_>, jobs: &'a [Job]) -> Vec<ReportRow<'a>
             let results = match (done, &jobfile.job.results) {
                 (true, Some(name)) => {
                     let recorded = record.and_then(|r| r.outputs.get(name.get_ref()));
-                    let results = store::read_results(&job.slot.dir.join(name.get_ref()), recorded);
+                    let results = store::read_results(&job.slot.dir().join(name.get_ref()), recorded);
                     if results.is_none() {
                         // Shown as done without its results, the row would pass for a real one.
                         let filter: Vec<String> = job
@@ -500,7 +499,7 @@ fn report_rows<'a>(jobfile: StageView<'_>, jobs: &'a [Job]) -> Vec<ReportRow<'a>
                 attempts: record.map(|r| r.attempts),
                 usage: record.and_then(|r| r.usage),
                 made: (made && record.is_some())
-                    .then(|| store::read_record(&job.slot.dir).map(|r| r.provenance_values()))
+                    .then(|| store::read_record(&job.slot.dir()).map(|r| r.provenance_values()))
                     .flatten(),
             })
         })
@@ -525,11 +524,11 @@ fn join_upstream(results: Value, job: &PlannedJob) -> Value {
     };
     for (stage, needed) in &needs.0 {
         let Needed::One(upstream) = needed else { continue };
-        let params = ParamSet::from_nested(&upstream.params, "params").0;
-        let lacked = params.into_iter().filter(|(name, _)| !job.params.0.iter().any(|(own, _)| own == name));
+        let params = crate::jobfile::flatten_nested(&upstream.params, "params");
+        let lacked = params.into_iter().filter(|(name, _)| job.params.get(name).is_none());
         let upstream_results = upstream.results.as_object().into_iter().flatten().map(|(n, v)| (n.clone(), v.clone()));
         for (name, value) in lacked.chain(upstream_results) {
-            let taken = joined.contains_key(&name) || job.params.0.iter().any(|(own, _)| *own == name);
+            let taken = joined.contains_key(&name) || job.params.get(&name).is_some();
             joined.insert(if taken { format!("{stage}.{name}") } else { name }, value);
         }
     }
@@ -686,7 +685,7 @@ fn series_table(jobfile: StageView<'_>, jobs: &[Job], data: &Table) -> Result<Ta
     let by_id: std::collections::HashMap<&str, &Job> = jobs.iter().map(|j| (j.slot.id.as_str(), j)).collect();
     for (r, row) in data.rows.iter().enumerate() {
         let Some(job) = row[id_column].as_str().and_then(|id| by_id.get(id)) else { continue };
-        let Ok(mut reader) = csv::Reader::from_path(job.slot.dir.join(series.get_ref())) else { continue };
+        let Ok(mut reader) = csv::Reader::from_path(job.slot.dir().join(series.get_ref())) else { continue };
         let header: Vec<String> = reader.headers().map_err(|e| e.to_string())?.iter().map(String::from).collect();
         let at: Vec<usize> = header
             .iter()

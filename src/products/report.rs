@@ -5,11 +5,12 @@
 //! Cells are never coerced: numbers stay as written by the job, booleans are `true`/`false`, a
 //! list or table result becomes a JSON string cell, a missing value an empty cell.
 
-use serde_json::Value;
+use std::sync::Arc;
 
+use serde_json::Value;
 use toml::Spanned;
 
-use crate::jobfile::ParamSet;
+use crate::jobfile::flatten_nested;
 use crate::jobfile::{FIXED_COLUMNS, ID_COLUMNS, ReportSpec, USAGE_COLUMNS};
 use crate::products::table::Table;
 use crate::store::{PROVENANCE_COLUMNS, Usage};
@@ -19,7 +20,7 @@ use crate::util::diagnostic::{Diagnostic, Source, did_you_mean};
 pub struct ReportRow<'a> {
     pub id: &'a str,
     pub name: &'a str,
-    pub params: &'a [(String, Value)],
+    pub params: &'a [(Arc<str>, Value)],
     /// The parsed results file; `None` when the job is not done.
     pub results: Option<Value>,
     /// `done`, `failed`, `timed_out`, `interrupted` or `pending`.
@@ -43,7 +44,7 @@ pub fn data_table(params: &[&str], rows: Vec<ReportRow<'_>>) -> Table {
     let mut flat_results: Vec<Vec<(String, Value)>> = Vec::with_capacity(rows.len());
     for row in &rows {
         // A results file that is not a table is one column named `result`.
-        let flat = row.results.as_ref().map_or_else(Vec::new, |r| ParamSet::from_nested(r, "result").0);
+        let flat = row.results.as_ref().map_or_else(Vec::new, |r| flatten_nested(r, "result"));
         for (name, _) in &flat {
             if !columns[param_count..].contains(name) {
                 columns.push(name.clone());
@@ -157,7 +158,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn row<'a>(id: &'a str, params: &'a [(String, Value)], results: Option<Value>) -> ReportRow<'a> {
+    fn row<'a>(id: &'a str, params: &'a [(Arc<str>, Value)], results: Option<Value>) -> ReportRow<'a> {
         let (status, duration) = if results.is_some() { ("done", Some(1.5)) } else { ("failed", None) };
         let usage = duration.map(|_| Usage { max_rss_mb: 20.5, user_cpu_secs: 1.25, system_cpu_secs: 0.5 });
         ReportRow { id, name: id, params, results, status, duration, attempts: duration.map(|_| 1), usage, made: None }
@@ -165,7 +166,7 @@ mod tests {
 
     #[test]
     fn nested_results_flatten_and_lists_become_json_cells() {
-        let params = [("lr".to_string(), json!(0.1))];
+        let params = [(Arc::from("lr"), json!(0.1))];
         let table = data_table(
             &["lr"],
             vec![
@@ -191,7 +192,7 @@ mod tests {
 
     #[test]
     fn a_result_named_like_a_param_gets_a_prefix() {
-        let params = [("lr".to_string(), json!(0.1))];
+        let params = [(Arc::from("lr"), json!(0.1))];
         let results = json!({"lr": 0.2, "attempts": 3, "cpu_secs": 9});
         let table = data_table(&["lr"], vec![row("a", &params, Some(results))]);
         assert_eq!(
@@ -214,7 +215,7 @@ mod tests {
 
     #[test]
     fn columns_are_chosen_ordered_and_renamed() {
-        let params = [("lr".to_string(), json!(0.1))];
+        let params = [(Arc::from("lr"), json!(0.1))];
         let table = data_table(&["lr"], vec![row("a", &params, Some(json!({"acc": 0.9})))]);
         let spec = ReportSpec {
             stage: None,
@@ -231,7 +232,7 @@ mod tests {
 
     #[test]
     fn a_param_named_like_a_record_column_keeps_its_place() {
-        let params = vec![("host".to_string(), json!("gpu1"))];
+        let params = vec![(Arc::from("host"), json!("gpu1"))];
         let mut made = row("a", &params, Some(json!({"acc": 0.9})));
         made.made = Some([json!("3f2a"), json!(false), json!("node7"), json!("ada")]);
         let table = data_table(&["host"], vec![made]);

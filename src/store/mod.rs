@@ -16,8 +16,8 @@ use std::fs;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -274,10 +274,12 @@ impl FileStamp {
 }
 
 /// Where a job lives and what is there now.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Slot {
     pub id: String,
-    pub dir: PathBuf,
+    /// The jobs folder, shared by every slot of a store: a path per job was a tenth of a plan's
+    /// memory at 10⁶ jobs.
+    pub jobs: Arc<Path>,
     pub state: SlotState,
     /// The stamp of the record the state was read from, if any.
     pub stamp: Option<FileStamp>,
@@ -295,6 +297,18 @@ pub enum SlotState {
     Incomplete,
     #[default]
     Absent,
+}
+
+impl Slot {
+    /// The slot of job `id` with no folder (yet).
+    pub fn absent(jobs: Arc<Path>, id: String) -> Slot {
+        Slot { id, jobs, state: SlotState::Absent, stamp: None, indexed: false }
+    }
+
+    /// The job's folder.
+    pub fn dir(&self) -> PathBuf {
+        self.jobs.join(&self.id)
+    }
 }
 
 impl SlotState {
@@ -462,7 +476,7 @@ impl Hasher for IdHasher {
 pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 pub struct Store {
-    pub jobs_dir: PathBuf,
+    pub jobs_dir: Arc<Path>,
     /// The jobs folder, open, for stamping records relative to it.
     jobs_handle: Option<fs::File>,
     index_path: PathBuf,
@@ -483,7 +497,14 @@ impl Store {
     pub fn open(jobs_dir: PathBuf, index_path: PathBuf) -> Store {
         let index = Index::read(&index_path);
         let jobs_handle = fs::File::open(&jobs_dir).ok();
-        Store { jobs_dir, jobs_handle, index_path, index, misses: AtomicUsize::new(0), folders: OnceLock::new() }
+        Store {
+            jobs_dir: Arc::from(jobs_dir),
+            jobs_handle,
+            index_path,
+            index,
+            misses: AtomicUsize::new(0),
+            folders: OnceLock::new(),
+        }
     }
 
     /// Whether the jobs folder has an entry `id` (at `dir`).
@@ -518,13 +539,13 @@ impl Store {
                 let stamp = FileStamp::of_record(jobs, &id);
                 if stamp == Some(entry.stamp) {
                     let state = SlotState::of(entry.summary);
-                    return Slot { id, dir, state, stamp, indexed: true };
+                    return Slot { id, jobs: self.jobs_dir.clone(), state, stamp, indexed: true };
                 }
             }
             // A job never run has no folder: one call says so, or none past a few (see
             // `has_folder`).
             if len == min_len.max(ID_LEN) && !self.has_folder(&id, &dir) {
-                return Slot { id, dir, state: SlotState::Absent, stamp: None, indexed: false };
+                return Slot::absent(self.jobs_dir.clone(), id);
             }
             // Stamp first: if the record changes after, the next build sees a new stamp.
             let stamp = FileStamp::of(&dir.join(RECORD_FILE));
@@ -538,7 +559,7 @@ impl Store {
                 _ => SlotState::Absent,
             };
             let stamp = stamp.filter(|_| matches!(state, SlotState::Done(_) | SlotState::NotDone(_)));
-            return Slot { id, dir, state, stamp, indexed: false };
+            return Slot { id, jobs: self.jobs_dir.clone(), state, stamp, indexed: false };
         }
     }
 

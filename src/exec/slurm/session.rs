@@ -224,7 +224,7 @@ impl Session {
     /// on Slurm (`--detach`, or a build that was killed), as the build that submitted them would
     /// have: nothing is submitted again, each ends with its record or Slurm's verdict.
     pub fn adopt(&mut self, jobfile: StageView<'_>, jobs: &[Job], queued: &[usize]) {
-        let wanted: HashMap<&Path, &Job> = queued.iter().map(|&i| (jobs[i].slot.dir.as_path(), &jobs[i])).collect();
+        let wanted: HashMap<PathBuf, &Job> = queued.iter().map(|&i| (jobs[i].slot.dir(), &jobs[i])).collect();
         let Ok(requests) = Requests::new(jobfile) else { return };
         let arrays = StageArrays::of(jobfile);
         let Ok(entries) = fs::read_dir(self.build_dir.parent().unwrap_or(&self.root)) else { return };
@@ -276,14 +276,14 @@ impl Session {
             };
             match prepare(&renderer, jobfile, &job.planned, &job.slot) {
                 Ok((spec, logged)) => {
-                    if let Err(e) = task::write_launch(&job.slot.dir, &spec) {
+                    if let Err(e) = task::write_launch(&job.slot.dir(), &spec) {
                         self.not_started(&job.planned.name, &format!("cannot write its launch file: {e}"));
                         continue;
                     }
                     if let Some(writer) = &mut self.log {
                         let _ = writer.append(&logged);
                     }
-                    ready.push(Ready { dir: job.slot.dir.clone(), spec, settings });
+                    ready.push(Ready { dir: job.slot.dir(), spec, settings });
                 }
                 Err(message) => self.not_started(&job.planned.name, &message),
             }
