@@ -307,7 +307,11 @@ impl Slot {
 
     /// The job's folder.
     pub fn dir(&self) -> PathBuf {
-        self.jobs.join(&self.id)
+        // Sized up front: `join` reallocates, and `ls` asks this of every job.
+        let mut dir = PathBuf::with_capacity(self.jobs.as_os_str().len() + 1 + self.id.len());
+        dir.push(&self.jobs);
+        dir.push(&self.id);
+        dir
     }
 }
 
