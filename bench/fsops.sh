@@ -91,8 +91,12 @@ trace "$WORK/jm" "$WORK/launch.strace" "$JOBMAN" build -q -j2
 row "jobman: launch" "$(count "$WORK/jm" "$WORK/launch.strace")"
 trace "$WORK/jm" "$WORK/noop.strace" "$JOBMAN" build -q -j2
 row "jobman: no-op build" "$(count "$WORK/jm" "$WORK/noop.strace")"
+# status keeps its counts only once the jobs folder has not changed for 2 seconds.
+sleep 2
 trace "$WORK/jm" "$WORK/status.strace" "$JOBMAN" status
-row "jobman: status" "$(count "$WORK/jm" "$WORK/status.strace")"
+row "jobman: status, first look" "$(count "$WORK/jm" "$WORK/status.strace")"
+trace "$WORK/jm" "$WORK/status-again.strace" "$JOBMAN" status
+row "jobman: status, again (kept counts)" "$(count "$WORK/jm" "$WORK/status-again.strace")"
 
 mkdir -p "$WORK/xargs/out"
 seq 0 $((N - 1)) >"$WORK/ids"
