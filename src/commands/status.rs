@@ -242,8 +242,8 @@ fn count(
 /// from: the plan's fingerprint and the jobs folder's stamp. A later `status` with the same
 /// fingerprint and stamp prints them without planning or looking at a job: every record jobman
 /// writes, locally, on a Slurm node or from a cache, changes the stamp (`store::write_record`),
-/// as does a job folder made or removed. A record edited or removed by hand inside its folder
-/// does not: a build still looks at every record (docs/ARCHITECTURE.md).
+/// as does a job folder made or removed. A file edited or removed by hand inside a job folder
+/// that stays does not: a build still looks at every record (docs/ARCHITECTURE.md).
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     format: String,

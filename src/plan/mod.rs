@@ -190,7 +190,7 @@ pub fn fingerprint_all(jobfile: &Jobfile) -> Option<String> {
 fn fingerprint(jobfile: StageView<'_>) -> Option<String> {
     let mut hasher = blake3::Hasher::new();
     hasher.update(CACHE_HEADER.as_bytes());
-    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hasher.update(crate::util::JOBMAN_BUILD.as_bytes());
     hasher.update(jobfile.source.text.as_bytes());
     hasher.update(jobfile.name().unwrap_or_default().as_bytes());
     let mut templates = Vec::new();

@@ -133,7 +133,7 @@ impl fmt::Display for ProductDirty {
                 };
                 reasons.extend(parts.iter().map(|part| match part {
                     Part::Settings => "its settings in the Jobfile changed".to_string(),
-                    Part::Jobman => "jobman's version changed".into(),
+                    Part::Jobman => "jobman changed (another version, or a build of other code)".into(),
                     Part::Jobs => "the sweep's jobs changed".into(),
                     Part::Statuses => "jobs finished, failed or reran".into(),
                     Part::Results => "jobs' results changed".into(),

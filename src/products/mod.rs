@@ -636,7 +636,7 @@ fn figure_parts(
     });
     let mut parts = Parts::from([
         (Part::Settings, hash_value(&serde_json::json!({ "format": NODES_FORMAT, "spec": figure, "script": script }))),
-        (Part::Jobman, env!("CARGO_PKG_VERSION").into()),
+        (Part::Jobman, crate::util::JOBMAN_BUILD.into()),
         (Part::Series, hash_value(&serde_json::json!(series))),
         // Its note says how many jobs of how many are in.
         (Part::Statuses, hash_value(&serde_json::json!(coverage.jobs_in()))),
@@ -743,7 +743,7 @@ fn index_parts(jobfile: &Jobfile, report: &ReportState, coverage: &Coverage) -> 
                 &serde_json::json!({ "format": NODES_FORMAT, "jobs": jobfile.workspace.jobs, "formats": jobfile.formats }),
             ),
         ),
-        (Part::Jobman, env!("CARGO_PKG_VERSION").into()),
+        (Part::Jobman, crate::util::JOBMAN_BUILD.into()),
         (Part::Figures, hash_value(&serde_json::json!(figures))),
         (Part::Report, report.bytes.clone()),
         // Its banner names the jobs that are not in.

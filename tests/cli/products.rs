@@ -392,6 +392,48 @@ fn editing_a_figure_redraws_it_alone_and_a_report_change_redraws_only_the_figure
 }
 
 #[test]
+fn figures_and_the_page_drawn_by_a_jobman_of_other_code_are_redrawn_even_under_its_version() {
+    let project = two_figures_project();
+    project.builds(&[]).ok().ran(["x1", "x2", "x3"]);
+    // What nodes.json holds after a build by a jobman of the same version number built from
+    // other code (as every jobman before the code hash wrote it).
+    let nodes = project.read(".jobman/nodes.json").unwrap();
+    let ours = format!("\"jobman\": \"{}+", env!("CARGO_PKG_VERSION"));
+    assert_eq!(nodes.matches(&ours).count(), 3, "two figures and the page name this jobman: {nodes}");
+    fs::write(project.path().join(".jobman/nodes.json"), with_other_code(&nodes, &ours)).unwrap();
+
+    let output = project.build(&["--explain"]);
+    assert_exit(&output, 0);
+    assert!(project.ran().is_empty(), "no job reruns for a new jobman");
+    // Drawn again by this jobman's code (the same bytes here, so the files are left as they are).
+    assert_says(&output, "Drew", "figures/acc.png");
+    assert_says(&output, "Drew", "figures/other.png");
+    assert_eq!(
+        stderr(&output).matches("jobman changed (another version, or a build of other code)").count(),
+        3,
+        "{}",
+        stderr(&output)
+    );
+    let output = project.build(&[]);
+    assert_says(&output, "Fresh", "figures/acc.png");
+    assert_says(&output, "Fresh", "figures/other.png");
+}
+
+/// `"jobman": "V+HASH"` → `"jobman": "V+0"`: the same version, other code.
+fn with_other_code(nodes: &str, ours: &str) -> String {
+    let mut out = String::new();
+    let mut rest = nodes;
+    while let Some(at) = rest.find(ours) {
+        out.push_str(&rest[..at + ours.len()]);
+        out.push('0');
+        rest = &rest[at + ours.len()..];
+        rest = &rest[rest.find('"').unwrap()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
 fn a_figure_is_not_redrawn_when_jobs_rerun_under_new_ids_with_the_same_data() {
     let project = Project::new();
     let jobfile = |command: &str| {
