@@ -1,7 +1,8 @@
 //! Jobs shared through caches (`[cache] dirs`, `JOBMAN_CACHE`, see `store::cache`): a pending
 //! job found in one is restored instead of run (its folder copied and checked file by file, then
 //! its record written last, as a run writes its own; a corrupt or half-written entry is a
-//! warning and a run), and a job done here is published to the first.
+//! warning and a run), and a job done here, or restored from another cache, is published to the
+//! first.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,7 +39,10 @@ pub fn from_caches(view: StageView<'_>, jobs: &mut [Job], pending: Vec<usize>) -
     let unsynced = Unsynced::begin(&view.workspace.state)
         .inspect_err(|e| console::failure("Warning", &format!("cannot mark the build as unsynced: {e}")))
         .ok();
-    let found = parallel_map(held.iter().map(|&i| (i, &jobs[i])).collect(), |(i, job)| (i, restore(&caches, job)));
+    let first = publish_to(view);
+    let found = parallel_map(held.iter().map(|&i| (i, &jobs[i])).collect(), |(i, job)| {
+        (i, restore(&caches, job, first.as_deref()))
+    });
     let mut restored: Vec<&Cache> = Vec::new();
     for (i, outcome) in found {
         match outcome {
@@ -66,8 +70,14 @@ pub fn from_caches(view: StageView<'_>, jobs: &mut [Job], pending: Vec<usize>) -
 }
 
 /// The first cache's entry of the job's key that checks out, restored into its folder with its
-/// record written: the cache, the record and its stamp.
-fn restore<'a>(caches: &'a [Cache], job: &Job) -> Option<(&'a Cache, store::JobRecord, store::FileStamp)> {
+/// record written: the cache, the record and its stamp. Restored from a cache other than the
+/// one builds publish to (`first`), it is published there too, as a local cache fills from a
+/// remote one: the next workspace finds it in the nearer cache.
+fn restore<'a>(
+    caches: &'a [Cache],
+    job: &Job,
+    first: Option<&Path>,
+) -> Option<(&'a Cache, store::JobRecord, store::FileStamp)> {
     let (key, dir) = (job.planned.key.hex(), &job.slot.dir());
     for cache in caches {
         match cache.restore(&key, dir) {
@@ -75,7 +85,12 @@ fn restore<'a>(caches: &'a [Cache], job: &Job) -> Option<(&'a Cache, store::JobR
                 let id = job.slot.id.clone();
                 let record = store::JobRecord { id, restored_from: Some(cache.dir.clone()), ..*record };
                 match store::write_record(dir, &record) {
-                    Ok(stamp) => return Some((cache, record, stamp)),
+                    Ok(stamp) => {
+                        if let Some(first) = first.filter(|first| *first != cache.dir) {
+                            publish(first, &key, dir);
+                        }
+                        return Some((cache, record, stamp));
+                    }
                     Err(e) => {
                         console::failure("Warning", &format!("cannot write the record in {}: {e}", dir.display()))
                     }

@@ -174,6 +174,34 @@ fn a_folder_that_is_not_a_cache_is_never_written_and_the_next_cache_is_read() {
 }
 
 #[test]
+fn a_job_restored_from_a_later_cache_is_published_to_the_first() {
+    let (shared, a, b, log, team) = two_workspaces();
+    a.builds(&[]).ok();
+    assert_eq!(ran(&log), ["1", "2", "3"]);
+    // b publishes to its own cache first and reads the team's after it.
+    let own = shared.path().join("own");
+    let with_dirs = |project: &Project, dirs: &[&Path]| {
+        let listed: Vec<String> = dirs.iter().map(|d| format!("\"{}\"", d.display())).collect();
+        let jobfile = project.read("Jobfile.toml").unwrap();
+        project.jobfile(
+            &jobfile.replace(&format!("dirs = [\"{}\"]", team.display()), &format!("dirs = [{}]", listed.join(", "))),
+        );
+    };
+    with_dirs(&b, &[&own, &team]);
+    let built = b.builds(&[]).ok();
+    assert!(built.stderr().contains(&format!("Restored 3 jobs from {}", team.display())), "{}", built.stderr());
+    assert!(ran(&log).is_empty());
+
+    // A third workspace that knows only b's own cache restores them from there.
+    let c = Project::with_jobfile(&a.read("Jobfile.toml").unwrap());
+    with_dirs(&c, &[&own]);
+    let built = c.builds(&[]).ok();
+    assert!(built.stderr().contains(&format!("Restored 3 jobs from {}", own.display())), "{}", built.stderr());
+    assert!(ran(&log).is_empty(), "no job ran in the third workspace");
+    c.runs(&["cache", "verify"]).ok();
+}
+
+#[test]
 fn two_builds_publishing_the_same_keys_at_once_leave_whole_entries() {
     let (_shared, a, b, log, cache) = two_workspaces();
     let (mut first, mut second) = (a.spawn_build(&["-j", "3"], &[]), b.spawn_build(&["-j", "3"], &[]));
