@@ -12,6 +12,7 @@ use anyhow::Context;
 use super::finish::{Finished, Outcome, Tally, failure_detail};
 use super::prepare::prepare;
 use super::request::{LocalRequest, Requests};
+use super::shared::{self, Publisher};
 use super::slots::{self, Held, Slots};
 use super::supervisor::{self, Supervisor, Watchdog};
 use super::task::{self, Ran};
@@ -61,6 +62,7 @@ pub fn run(
     let unsynced = Unsynced::begin(&jobfile.workspace.state)
         .inspect_err(|e| console::failure("Warning", &format!("cannot mark the build as unsynced: {e}")))
         .ok();
+    let publisher = Publisher::start(shared::publish_to(jobfile), Arc::clone(&interrupted));
     let progress = Progress::new(pending.len());
     let items: Vec<(usize, &Job)> = pending.iter().map(|&i| (i, &jobs[i])).collect();
     supervisor::run_pool(
@@ -73,6 +75,9 @@ pub fn run(
                 progress.note(retry_line(record, jobfile.job.retries, &job.slot.dir(), root));
             };
             let finished = run_job(&renderer, jobfile, &supervisor, held, index, job, &retrying);
+            if finished.status == Some(JobStatus::Done) {
+                publisher.publish(job.planned.key.hex(), finished.dir.clone());
+            }
             // Decided on the worker, before it takes the next job.
             if options.fail_fast
                 && matches!(finished.status, Some(s) if s != JobStatus::Done && s != JobStatus::Interrupted)
@@ -105,6 +110,8 @@ pub fn run(
         },
     );
     progress.clear();
+    // The copies still queued, before the one sync of the build.
+    drop(publisher);
     match unsynced {
         Some(unsynced) => unsynced.end(jobs_dir),
         None => store::sync_filesystem(jobs_dir),

@@ -4,8 +4,9 @@
 //! warning and a run), and a job done here, or restored from another cache, is published to the
 //! first.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 
 use crate::jobfile::StageView;
 use crate::plan::Job;
@@ -111,13 +112,56 @@ fn restore<'a>(
 }
 
 /// The cache a done job is published to: the first of the workspace's, when there is one.
-pub fn publish_to(view: StageView<'_>) -> Option<std::path::PathBuf> {
+pub fn publish_to(view: StageView<'_>) -> Option<PathBuf> {
     cache::dirs(&view.cache).into_iter().next()
+}
+
+/// Publishes done jobs to a cache on a thread of its own: a job's worker, GPUs and resources are
+/// free for the next job while its folder is copied (on a shared file system, a checkpoint of
+/// gigabytes takes minutes). Dropped, it waits for the jobs still queued; once `interrupted` is
+/// set it publishes no more of them.
+pub struct Publisher {
+    queue: Option<mpsc::Sender<(String, PathBuf)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Publisher {
+    /// The publisher to `cache_dir`; without a cache, one that publishes nothing.
+    pub fn start(cache_dir: Option<PathBuf>, interrupted: Arc<AtomicBool>) -> Publisher {
+        let Some(cache_dir) = cache_dir else { return Publisher { queue: None, thread: None } };
+        let (queue, jobs) = mpsc::channel::<(String, PathBuf)>();
+        let thread = std::thread::spawn(move || {
+            for (key, dir) in jobs {
+                if interrupted.load(Ordering::SeqCst) {
+                    break;
+                }
+                publish(&cache_dir, &key, &dir);
+            }
+        });
+        Publisher { queue: Some(queue), thread: Some(thread) }
+    }
+
+    /// Queues the done job in `dir`, of key `key`.
+    pub fn publish(&self, key: String, dir: PathBuf) {
+        if let Some(queue) = &self.queue {
+            // The thread ends only after the queue closes: sending cannot fail before.
+            let _ = queue.send((key, dir));
+        }
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Publishes the done job in `dir` under `key` to `cache_dir`. A failure is a warning, once per
 /// process: the job is done either way.
-pub fn publish(cache_dir: &Path, key: &str, dir: &Path) {
+fn publish(cache_dir: &Path, key: &str, dir: &Path) {
     static WARNED: AtomicBool = AtomicBool::new(false);
     if let Err(why) = Cache::create(cache_dir).and_then(|cache| cache.publish(key, dir))
         && !WARNED.swap(true, Ordering::Relaxed)

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::exec::shared;
+use crate::exec::shared::Publisher;
 use crate::exec::supervisor::{self, Launch, ProcessEnd, Supervisor};
 use crate::key::KeyIngredients;
 use crate::store::{self, FileStamp, JobRecord, JobStatus, Provenance, RECORD_FORMAT, STDERR_FILE, STDOUT_FILE, Usage};
@@ -107,9 +107,6 @@ pub fn run(
             continue;
         }
         let stamp = store::write_record(dir, &record).map_err(|e| format!("cannot write its record: {e}"))?;
-        if let Some(cache) = spec.publish_to.as_deref().filter(|_| record.status == JobStatus::Done) {
-            shared::publish(cache, &spec.key, dir);
-        }
         return Ok(Some(Ran { record, stamp, seconds }));
     }
 }
@@ -390,6 +387,8 @@ pub fn run_task_main(manifest: &Path, task: &str, jobs_per_task: usize) -> anyho
     }
     let supervisor = Supervisor::new(Arc::clone(&interrupted), None);
     let mut code = 0;
+    // Started with the first job: the launch file names the cache.
+    let mut publisher: Option<Publisher> = None;
     for (n, line) in lines.iter().enumerate() {
         // The last task of an array may have fewer lines than the others.
         let dir = match crate::exec::slurm::read_manifest_entry(manifest, line) {
@@ -442,7 +441,11 @@ pub fn run_task_main(manifest: &Path, task: &str, jobs_per_task: usize) -> anyho
                     ran.seconds,
                     super::attempt_note(ran.record.attempts)
                 );
-                if ran.record.status != JobStatus::Done {
+                if ran.record.status == JobStatus::Done {
+                    publisher
+                        .get_or_insert_with(|| Publisher::start(spec.publish_to.clone(), Arc::clone(&interrupted)))
+                        .publish(spec.key.clone(), dir.clone());
+                } else {
                     code = 1;
                 }
             }

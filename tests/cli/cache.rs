@@ -202,6 +202,36 @@ fn a_job_restored_from_a_later_cache_is_published_to_the_first() {
 }
 
 #[test]
+fn a_worker_takes_the_next_job_while_the_last_ones_folder_is_published() {
+    let shared = tempfile::tempdir().unwrap();
+    let (log, cache) = (shared.path().join("started.log"), shared.path().join("cache"));
+    // x1 leaves 256 MB to publish; x2 notes when it starts, on the one worker.
+    let project = Project::with_jobfile(&format!(
+        r#"[params]
+x = [1, 2]
+
+[job]
+name = "x{{{{x}}}}"
+command = "date +%s%N >> {log}; test {{{{x}}}} = 2 || head -c 256000000 /dev/zero > big.bin"
+
+[cache]
+dirs = ["{cache}"]
+"#,
+        log = log.display(),
+        cache = cache.display(),
+    ));
+    project.builds(&["-j1"]).ok();
+    let started: Vec<u128> = fs::read_to_string(&log).unwrap().lines().map(|l| l.parse().unwrap()).collect();
+    let key = show(&project, "x1")["key"].as_str().unwrap().to_string();
+    let manifest = cache.join("v1").join(&key[..2]).join(&key).join("jobman-cache.json");
+    let published = fs::metadata(&manifest).unwrap().modified().unwrap();
+    let published = published.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    assert_eq!(started.len(), 2);
+    assert!(started[1] < published, "x2 started {} ns after x1's entry was whole", started[1] - published);
+    project.runs(&["cache", "verify"]).ok();
+}
+
+#[test]
 fn two_builds_publishing_the_same_keys_at_once_leave_whole_entries() {
     let (_shared, a, b, log, cache) = two_workspaces();
     let (mut first, mut second) = (a.spawn_build(&["-j", "3"], &[]), b.spawn_build(&["-j", "3"], &[]));
