@@ -39,6 +39,7 @@ use crate::products::table::Table;
 use crate::store::{self, SlotState, write_atomic};
 use crate::util::console;
 use crate::util::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::util::parallel::parallel_map;
 use crate::util::text::plural;
 
 /// Bump when node keys change meaning: products are then remade once.
@@ -450,60 +451,69 @@ impl LazyData<'_> {
     }
 }
 
-/// The report's rows: the done jobs, or every job with `unfinished = true`, in sweep order.
+/// The report's rows: the done jobs, or every job with `unfinished = true`, in sweep order. Their
+/// results files (and records, for provenance columns) are read on every core: at 100,000 jobs,
+/// one by one, the reads were most of a report's time.
 fn report_rows<'a>(jobfile: StageView<'_>, jobs: &'a [Job]) -> Vec<ReportRow<'a>> {
     let made = reports_provenance(jobfile);
-    jobs.iter()
-        .filter_map(|job| {
-            let done = matches!(job.slot.state, SlotState::Done(_));
-            if !done && !jobfile.report.unfinished {
-                return None;
+    let rows = parallel_map(jobs.iter().collect(), |job| report_row(jobfile, job, made));
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in rows {
+        match row {
+            Ok(Some(row)) => kept.push(row),
+            Ok(None) => {}
+            Err(warning) => console::failure("Warning", &warning),
+        }
+    }
+    kept
+}
+
+/// The report row of `job`; `None` when the report leaves it out (not done, without
+/// `unfinished`), a warning when its results are missing.
+fn report_row<'a>(jobfile: StageView<'_>, job: &'a Job, made: bool) -> Result<Option<ReportRow<'a>>, String> {
+    let done = matches!(job.slot.state, SlotState::Done(_));
+    if !done && !jobfile.report.unfinished {
+        return Ok(None);
+    }
+    let record = job.slot.state.summary();
+    let results = match (done, &jobfile.job.results) {
+        (true, Some(name)) => {
+            let recorded = record.and_then(|r| r.outputs.get(name.get_ref()));
+            let results = store::read_results(&job.slot.dir().join(name.get_ref()), recorded);
+            if results.is_none() {
+                // Shown as done without its results, the row would pass for a real one.
+                let filter: Vec<String> = job
+                    .planned
+                    .params
+                    .0
+                    .iter()
+                    .map(|(n, v)| format!("{n} == {}", serde_json::to_string(v).unwrap_or_default()))
+                    .collect();
+                return Err(format!(
+                    "{}: {} is missing, unreadable or changed since the job's record; left out of the report\n  help: rerun it: jobman build --force --where '{}'",
+                    job.planned.name,
+                    name.get_ref(),
+                    filter.join(" and ")
+                ));
             }
-            let record = job.slot.state.summary();
-            let results = match (done, &jobfile.job.results) {
-                (true, Some(name)) => {
-                    let recorded = record.and_then(|r| r.outputs.get(name.get_ref()));
-                    let results = store::read_results(&job.slot.dir().join(name.get_ref()), recorded);
-                    if results.is_none() {
-                        // Shown as done without its results, the row would pass for a real one.
-                        let filter: Vec<String> = job
-                            .planned
-                            .params
-                            .0
-                            .iter()
-                            .map(|(n, v)| format!("{n} == {}", serde_json::to_string(v).unwrap_or_default()))
-                            .collect();
-                        console::failure(
-                            "Warning",
-                            &format!(
-                                "{}: {} is missing, unreadable or changed since the job's record; left out of the report\n  help: rerun it: jobman build --force --where '{}'",
-                                job.planned.name,
-                                name.get_ref(),
-                                filter.join(" and ")
-                            ),
-                        );
-                        return None;
-                    }
-                    results
-                }
-                (true, None) => Some(Value::Object(Default::default())),
-                (false, _) => None,
-            };
-            Some(ReportRow {
-                id: &job.slot.id,
-                name: &job.planned.name,
-                params: &job.planned.params.0,
-                results: results.map(|r| join_upstream(r, &job.planned)),
-                status: job.slot.state.status_key(),
-                duration: record.map(|r| r.duration_secs),
-                attempts: record.map(|r| r.attempts),
-                usage: record.and_then(|r| r.usage),
-                made: (made && record.is_some())
-                    .then(|| store::read_record(&job.slot.dir()).map(|r| r.provenance_values()))
-                    .flatten(),
-            })
-        })
-        .collect()
+            results
+        }
+        (true, None) => Some(Value::Object(Default::default())),
+        (false, _) => None,
+    };
+    Ok(Some(ReportRow {
+        id: &job.slot.id,
+        name: &job.planned.name,
+        params: &job.planned.params.0,
+        results: results.map(|r| join_upstream(r, &job.planned)),
+        status: job.slot.state.status_key(),
+        duration: record.map(|r| r.duration_secs),
+        attempts: record.map(|r| r.attempts),
+        usage: record.and_then(|r| r.usage),
+        made: (made && record.is_some())
+            .then(|| store::read_record(&job.slot.dir()).map(|r| r.provenance_values()))
+            .flatten(),
+    }))
 }
 
 /// Whether `[report] columns` names a column of where jobs were made, which only their records
