@@ -254,11 +254,8 @@ fn unmatched(view: StageView<'_>, need: &Need, on: &[String], point: &ParamSet, 
     }
     let stage = need.stage.get_ref();
     let this = view.name().unwrap_or_default();
-    let values: Vec<String> = on
-        .iter()
-        .filter_map(|name| point.0.iter().find(|(n, _)| **n == **name))
-        .map(|(n, v)| format!("{n}={}", display_value(v)))
-        .collect();
+    let values: Vec<String> =
+        on.iter().filter_map(|name| point.get(name).map(|v| format!("{name}={}", display_value(v)))).collect();
     let job = if values.is_empty() {
         format!("a job of `{this}`")
     } else {

@@ -310,12 +310,12 @@ pub fn matched_none(filter: &str, params: &[&ParamSet]) -> String {
     let takes: Vec<String> = params
         .first()
         .into_iter()
-        .flat_map(|first| first.0.iter().map(|(name, _)| name))
-        .filter(|name| words.contains(&&***name))
+        .flat_map(|first| first.0.iter().map(|(name, _)| &**name))
+        .filter(|name| words.contains(name))
         .map(|name| {
             let mut values: Vec<String> = Vec::new();
             for set in params {
-                let value = set.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.to_string());
+                let value = set.get(name).map(|v| v.to_string());
                 if let Some(value) = value.filter(|v| !values.contains(v)) {
                     values.push(value);
                 }

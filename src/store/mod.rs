@@ -536,7 +536,6 @@ impl Store {
         let mut len = min_len.max(ID_LEN);
         loop {
             let id = hex[..len.min(hex.len())].to_string();
-            let dir = self.jobs_dir.join(&id);
             if let Some(entry) = self.index.get(&id).filter(|e| e.key == *key)
                 && let Some(jobs) = &self.jobs_handle
             {
@@ -546,6 +545,7 @@ impl Store {
                     return Slot { id, jobs: self.jobs_dir.clone(), state, stamp, indexed: true };
                 }
             }
+            let dir = self.jobs_dir.join(&id);
             // A job never run has no folder: one call says so, or none past a few (see
             // `has_folder`).
             if len == min_len.max(ID_LEN) && !self.has_folder(&id, &dir) {
