@@ -23,7 +23,7 @@ use crate::plan::render::Renderer;
 use crate::store::build_log;
 use crate::store::lock::WorkspaceLock;
 use crate::store::verify::Unsynced;
-use crate::store::{self, FileStamp, JobRecord, JobStatus};
+use crate::store::{self, FileStamp, JobRecord, JobStatus, RecordSummary};
 use crate::util::console::{self, Progress, Tone};
 use crate::util::diagnostic::{Diagnostic, Diagnostics};
 
@@ -47,7 +47,9 @@ pub fn run(
     let root = &jobfile.root;
 
     let mut tally = Tally { cached: jobs.len() - pending.len(), ..Tally::default() };
-    let mut records: Vec<(usize, JobRecord, FileStamp)> = Vec::with_capacity(pending.len());
+    // Summaries, not whole records: a record carries its key's ingredients, a few kilobytes that
+    // 10⁶ jobs would hold until the end.
+    let mut records: Vec<(usize, RecordSummary, FileStamp)> = Vec::with_capacity(pending.len());
     let log_path = build_log::path(&jobfile.workspace.state);
     let mut log = build_log::LogWriter::open(&log_path)
         .inspect_err(|e| {
@@ -105,7 +107,7 @@ pub fn run(
                 log = None;
             }
             if let Some((record, stamp)) = finished.record {
-                records.push((finished.index, record, stamp));
+                records.push((finished.index, RecordSummary::from(&record), stamp));
             }
         },
     );

@@ -30,7 +30,7 @@ use anyhow::Context;
 use crate::jobfile::StageView;
 use crate::plan::Job;
 use crate::store::lock::WorkspaceLock;
-use crate::store::{FileStamp, JobRecord, RecordSummary, SlotState};
+use crate::store::{FileStamp, RecordSummary, SlotState};
 
 /// What the build asks of the local pool besides the jobs.
 pub struct RunOptions {
@@ -66,10 +66,10 @@ pub fn catch_interrupts(jobs_dir: &Path) -> anyhow::Result<Arc<AtomicBool>> {
 }
 
 /// The new records become the jobs' states (and index entries).
-fn apply_records(jobs: &mut [Job], records: Vec<(usize, JobRecord, FileStamp)>) {
-    for (index, record, stamp) in records {
+fn apply_records(jobs: &mut [Job], records: Vec<(usize, RecordSummary, FileStamp)>) {
+    for (index, summary, stamp) in records {
         let slot = &mut jobs[index].slot;
-        slot.state = SlotState::of(RecordSummary::from(&record));
+        slot.state = SlotState::of(summary);
         slot.stamp = Some(stamp);
         slot.indexed = false;
     }
