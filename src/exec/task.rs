@@ -47,7 +47,8 @@ pub struct TaskSpec {
     /// The submitting build's, written into the record.
     #[serde(default)]
     pub provenance: Provenance,
-    /// The shared cache a done job is published to (`[cache] dirs`, `JOBMAN_CACHE`: the first).
+    /// The shared cache a done job is published to (`[cache] dirs`, `JOBMAN_CACHE`: the first),
+    /// for `jobman __run-task` on a Slurm node; a local build's pool has its own `Publisher`.
     #[serde(default)]
     pub publish_to: Option<PathBuf>,
 }
